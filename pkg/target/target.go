@@ -1,0 +1,83 @@
+// Package target defines how Hourglass executes a task's target (webhook, SQS,
+// EventBridge, Lambda) and the error values that steer the worker's retries.
+//
+// Each kind lives in its own sub-package and implements Executor. The worker
+// never knows which kind it calls: it passes an Invocation and reads a Result.
+package target
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Invocation is one attempt at running a task's target.
+type Invocation struct {
+	TaskID         string
+	Tenant         string
+	Attempt        int       // 1-based
+	IdempotencyKey string    // identical on every attempt and every duplicate delivery
+	DueAt          time.Time // the task's due time
+	Payload        json.RawMessage
+	// Spec is the kind-specific target configuration, exactly as the task stores it.
+	Spec json.RawMessage
+}
+
+// Result is what an attempt produced, recorded on the task.
+type Result struct {
+	StatusCode int    // target status (HTTP status for webhooks; 0 when the kind has none)
+	Summary    string // short, human-readable outcome (truncated response body, message ID…)
+}
+
+// Executor runs one kind of target.
+type Executor interface {
+	// Kind is the target kind this executor serves ("webhook", "sqs", …).
+	Kind() string
+	// Validate checks a target spec and returns field errors keyed by JSON path
+	// relative to the target object (e.g. "url"), or nil when the spec is valid.
+	Validate(spec json.RawMessage) []FieldError
+	// Execute runs the attempt. A nil error is success. Wrap an error with
+	// Permanent to stop retrying.
+	Execute(ctx context.Context, inv Invocation) (Result, error)
+}
+
+// FieldError names one invalid field of a target spec.
+type FieldError struct {
+	Field  string // JSON path relative to the target object, e.g. "url" or "headers.X-Foo"
+	Reason string
+}
+
+// PermanentError marks a failure that retrying cannot fix (4xx from a webhook,
+// a refused address, a malformed spec). The worker fails the task at once.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err so that the worker does not retry it.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent reports whether err (or anything it wraps) is permanent.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// RetryAfterError asks the worker to wait at least After before the next
+// attempt (a webhook's 429/503 Retry-After).
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+func (e *RetryAfterError) Unwrap() error { return e.Err }
