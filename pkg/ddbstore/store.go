@@ -1,0 +1,366 @@
+// Package ddbstore is Hourglass's DynamoDB adapter: it keeps tasks in
+// partitions keyed by time bucket and shard, moves them between states with
+// conditional, version-fenced updates, and translates DynamoDB's errors into
+// the domain's (task.ErrNotFound, task.ErrConflict).
+//
+// One table holds every item kind:
+//
+//	task         pk "<bucket start s>#<shard>"   sk "<due ms>#<id>"
+//	client token pk "tok#<tenant>#<token>"        sk "tok"
+//	scanner      pk "meta#scanner"                sk "cursor"
+package ddbstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// Store is the DynamoDB task store.
+type Store struct {
+	db        *dynamodb.Client
+	table     string
+	layout    task.Layout
+	retention time.Duration
+}
+
+// Options tunes a Store.
+type Options struct {
+	// Retention is how long finished tasks and client tokens are kept before
+	// the TTL attribute lets DynamoDB delete them (default 30 days).
+	Retention time.Duration
+}
+
+// New returns a Store over table.
+func New(db *dynamodb.Client, table string, layout task.Layout, opts Options) *Store {
+	if opts.Retention <= 0 {
+		opts.Retention = 30 * 24 * time.Hour
+	}
+	return &Store{db: db, table: table, layout: layout, retention: opts.Retention}
+}
+
+// Layout returns the bucket layout the store was built with.
+func (s *Store) Layout() task.Layout { return s.layout }
+
+func (s *Store) key(id task.ID) map[string]types.AttributeValue {
+	k := s.layout.KeyOf(id)
+	return map[string]types.AttributeValue{aPK: sAttr(k.PK), aSK: sAttr(k.SK)}
+}
+
+// isConditionFailed reports DynamoDB's "condition not met".
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// Create writes a new task in state SCHEDULED. With a client token it is
+// idempotent: the task and a token record are written in one transaction;
+// when the token exists already, the task it names is returned with
+// created=false, or task.ErrIdempotencyMismatch if reqHash differs.
+func (s *Store) Create(ctx context.Context, t *task.Task, clientToken, reqHash string) (*task.Task, bool, error) {
+	item := s.marshalTask(t)
+	cond := aws.String("attribute_not_exists(pk)")
+	if clientToken == "" {
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: cond})
+		if err != nil {
+			if isConditionFailed(err) {
+				return nil, false, fmt.Errorf("create task %s: %w (ID collision)", t.ID, task.ErrConflict)
+			}
+			return nil, false, fmt.Errorf("create task %s: %w", t.ID, err)
+		}
+		return t, true, nil
+	}
+	tokKey := map[string]types.AttributeValue{aPK: sAttr("tok#" + t.Tenant + "#" + clientToken), aSK: sAttr("tok")}
+	tok := map[string]types.AttributeValue{
+		aPK: tokKey[aPK], aSK: tokKey[aSK],
+		aID:      sAttr(t.ID.String()),
+		"hash":   sAttr(reqHash),
+		aExpires: nAttr(t.CreatedAt.Add(s.retention).Unix()),
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: cond}},
+		{Put: &types.Put{TableName: &s.table, Item: tok, ConditionExpression: cond}},
+	}})
+	if err == nil {
+		return t, true, nil
+	}
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return nil, false, fmt.Errorf("create task %s: %w", t.ID, err)
+	}
+	// Most likely the token exists: read it (strongly) and answer with its task.
+	out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: tokKey, ConsistentRead: aws.Bool(true)})
+	if gerr != nil {
+		return nil, false, fmt.Errorf("create task %s: read client token: %w", t.ID, gerr)
+	}
+	if out.Item == nil {
+		return nil, false, fmt.Errorf("create task %s: transaction cancelled: %w", t.ID, err)
+	}
+	if getS(out.Item, "hash") != reqHash {
+		return nil, false, task.ErrIdempotencyMismatch
+	}
+	prev, perr := task.ParseID(getS(out.Item, aID))
+	if perr != nil {
+		return nil, false, fmt.Errorf("create task: client token names a bad ID: %w", perr)
+	}
+	existing, gerr := s.Get(ctx, prev)
+	if gerr != nil {
+		return nil, false, fmt.Errorf("create task: load task of client token: %w", gerr)
+	}
+	return existing, false, nil
+}
+
+// Get reads a task by ID (strongly consistent). A missing task is
+// task.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id task.ID) (*task.Task, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: s.key(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get task %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("get task %s: %w", id, task.ErrNotFound)
+	}
+	return unmarshalTask(out.Item)
+}
+
+// QueryScheduled returns one page of the SCHEDULED tasks of a (bucket,
+// shard) partition in due order, strongly consistent so that a task written
+// just before the query is seen. after is the previous page's next cursor;
+// the returned cursor is empty on the last page.
+func (s *Store) QueryScheduled(ctx context.Context, bucket int64, shard uint16, after string, limit int32) ([]*task.Task, string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		FilterExpression:          aws.String("#st = :sched"),
+		ExpressionAttributeNames:  map[string]string{"#st": aState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr(task.PartitionKey(bucket, shard)), ":sched": sAttr(string(task.Scheduled))},
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(limit),
+	}
+	if after != "" {
+		in.ExclusiveStartKey = map[string]types.AttributeValue{aPK: sAttr(task.PartitionKey(bucket, shard)), aSK: sAttr(after)}
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("query partition %s: %w", task.PartitionKey(bucket, shard), err)
+	}
+	tasks := make([]*task.Task, 0, len(out.Items))
+	for _, it := range out.Items {
+		t, err := unmarshalTask(it)
+		if err != nil {
+			return nil, "", err
+		}
+		tasks = append(tasks, t)
+	}
+	next := ""
+	if out.LastEvaluatedKey != nil {
+		next = getS(out.LastEvaluatedKey, aSK)
+	}
+	return tasks, next, nil
+}
+
+// MarkDispatched moves a task SCHEDULED → DISPATCHED. A task in any other
+// state is task.ErrConflict (someone else dispatched, cancelled or ran it).
+func (s *Store) MarkDispatched(ctx context.Context, id task.ID, now time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       s.key(id),
+		UpdateExpression:          aws.String("SET #st = :disp, ver = ver + :one, updated_ms = :now"),
+		ConditionExpression:       aws.String("#st = :sched"),
+		ExpressionAttributeNames:  map[string]string{"#st": aState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":disp": sAttr(string(task.Dispatched)), ":sched": sAttr(string(task.Scheduled)), ":one": nAttr(1), ":now": msAttr(now)},
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return fmt.Errorf("mark %s dispatched: %w", id, task.ErrConflict)
+		}
+		return fmt.Errorf("mark %s dispatched: %w", id, err)
+	}
+	return nil
+}
+
+// Cancel moves a tenant's task to CANCELLED if it has not started running.
+// Cancelling a cancelled task returns it unchanged (idempotent). Another
+// tenant's task is task.ErrNotFound; a running or finished one is
+// task.ErrConflict, returned with the task.
+func (s *Store) Cancel(ctx context.Context, id task.ID, tenant string, now time.Time) (*task.Task, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      s.key(id),
+		UpdateExpression:         aws.String("SET #st = :canc, ver = ver + :one, updated_ms = :now, finished_ms = :now, expires_at = :exp"),
+		ConditionExpression:      aws.String("tenant = :tenant AND #st IN (:s1, :s2, :s3)"),
+		ExpressionAttributeNames: map[string]string{"#st": aState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":canc": sAttr(string(task.Cancelled)), ":one": nAttr(1), ":now": msAttr(now),
+			":exp": nAttr(now.Add(s.retention).Unix()), ":tenant": sAttr(tenant),
+			":s1": sAttr(string(task.Scheduled)), ":s2": sAttr(string(task.Dispatched)), ":s3": sAttr(string(task.Retrying)),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err == nil {
+		return unmarshalTask(out.Attributes)
+	}
+	if !isConditionFailed(err) {
+		return nil, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	cur, gerr := s.Get(ctx, id)
+	if gerr != nil {
+		return nil, gerr
+	}
+	switch {
+	case cur.Tenant != tenant:
+		return nil, fmt.Errorf("cancel %s: %w", id, task.ErrNotFound)
+	case cur.State == task.Cancelled:
+		return cur, nil
+	default:
+		return cur, fmt.Errorf("cancel %s: task is %s: %w", id, cur.State, task.ErrConflict)
+	}
+}
+
+// Claim starts an attempt: the task moves to RUNNING under a lease held by
+// owner until leaseUntil. It succeeds from SCHEDULED, DISPATCHED or RETRYING
+// (once NextAt has passed), or from RUNNING whose lease has expired (the
+// previous worker died). ph must match the stored payload hash, so a message
+// for an older version of the task is refused. Anything else is
+// task.ErrConflict.
+func (s *Store) Claim(ctx context.Context, id task.ID, ph, owner string, now, leaseUntil time.Time) (*task.Task, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.table,
+		Key:              s.key(id),
+		UpdateExpression: aws.String("SET #st = :run, lease_owner = :owner, lease_ms = :lease, updated_ms = :now, att_n = att_n + :one, ver = ver + :one"),
+		ConditionExpression: aws.String("ph = :ph AND (" +
+			"(#st IN (:s1, :s2, :s3) AND (attribute_not_exists(next_ms) OR next_ms <= :now)) OR " +
+			"(#st = :run AND lease_ms < :now))"),
+		ExpressionAttributeNames: map[string]string{"#st": aState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":run": sAttr(string(task.Running)), ":owner": sAttr(owner), ":lease": msAttr(leaseUntil),
+			":now": msAttr(now), ":one": nAttr(1), ":ph": sAttr(ph),
+			":s1": sAttr(string(task.Scheduled)), ":s2": sAttr(string(task.Dispatched)), ":s3": sAttr(string(task.Retrying)),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return nil, fmt.Errorf("claim %s: %w", id, task.ErrConflict)
+		}
+		return nil, fmt.Errorf("claim %s: %w", id, err)
+	}
+	return unmarshalTask(out.Attributes)
+}
+
+// Finish records the end of the attempt owner holds: the attempt is appended
+// and the task moves to state (SUCCEEDED, FAILED or RETRYING with nextAt).
+// If owner no longer holds the lease — it expired and another worker took
+// over — the write is fenced off with task.ErrConflict.
+func (s *Store) Finish(ctx context.Context, id task.ID, owner string, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+	set := "SET #st = :state, ver = ver + :one, updated_ms = :now, attempts = list_append(if_not_exists(attempts, :empty), :att)"
+	vals := map[string]types.AttributeValue{
+		":state": sAttr(string(state)), ":one": nAttr(1), ":now": msAttr(a.EndedAt),
+		":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+		":att":   &types.AttributeValueMemberL{Value: []types.AttributeValue{marshalAttempt(a)}},
+		":run":   sAttr(string(task.Running)), ":owner": sAttr(owner),
+	}
+	remove := " REMOVE lease_owner, lease_ms"
+	if lastErr != "" {
+		set += ", last_error = :err"
+		vals[":err"] = sAttr(lastErr)
+	} else {
+		remove += ", last_error"
+	}
+	if state == task.Retrying {
+		set += ", next_ms = :next"
+		vals[":next"] = msAttr(nextAt)
+	} else {
+		remove += ", next_ms"
+	}
+	if state.Terminal() {
+		set += ", finished_ms = :now, expires_at = :exp"
+		vals[":exp"] = nAttr(a.EndedAt.Add(s.retention).Unix())
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       s.key(id),
+		UpdateExpression:          aws.String(set + remove),
+		ConditionExpression:       aws.String("#st = :run AND lease_owner = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#st": aState},
+		ExpressionAttributeValues: vals,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return nil, fmt.Errorf("finish %s: lease lost: %w", id, task.ErrConflict)
+		}
+		return nil, fmt.Errorf("finish %s: %w", id, err)
+	}
+	return unmarshalTask(out.Attributes)
+}
+
+var cursorKey = map[string]types.AttributeValue{aPK: sAttr("meta#scanner"), aSK: sAttr("cursor")}
+
+// GetCursor reads the scanner cursor (strongly consistent).
+func (s *Store) GetCursor(ctx context.Context) (task.Cursor, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: cursorKey, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return task.Cursor{}, fmt.Errorf("read scanner cursor: %w", err)
+	}
+	if out.Item == nil {
+		return task.Cursor{}, nil
+	}
+	return task.Cursor{
+		Dispatching: getN(out.Item, "dispatching"),
+		Fanned:      getN(out.Item, "fanned"),
+		Swept:       getN(out.Item, "swept"),
+		Shards:      int(getN(out.Item, "shards")),
+		Exists:      true,
+	}, nil
+}
+
+// SetCursorField raises one cursor field ("dispatching", "fanned" or
+// "swept") to v; it never lowers it, so racing scanners cannot move it back.
+func (s *Store) SetCursorField(ctx context.Context, field string, v int64) error {
+	switch field {
+	case "dispatching", "fanned", "swept":
+	default:
+		return fmt.Errorf("set scanner cursor: unknown field %q", field)
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       cursorKey,
+		UpdateExpression:          aws.String("SET #f = :v"),
+		ConditionExpression:       aws.String("attribute_not_exists(#f) OR #f < :v"),
+		ExpressionAttributeNames:  map[string]string{"#f": field},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(v)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("set scanner cursor %s=%d: %w", field, v, err)
+	}
+	return nil
+}
+
+// EnsureCursor creates the scanner cursor if it is missing — starting it at
+// the bucket before now's, so no earlier partition is ever scanned for
+// nothing — and raises the recorded shard count to shards (never lowers it).
+// Every writer and the scanner call it once at start, before writing a task
+// on a new shard.
+func (s *Store) EnsureCursor(ctx context.Context, shards int, now time.Time) error {
+	start := s.layout.BucketOf(now) - int64(s.layout.Bucket/time.Second)
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table,
+		Key:       cursorKey,
+		UpdateExpression: aws.String("SET shards = :n, dispatching = if_not_exists(dispatching, :b), " +
+			"fanned = if_not_exists(fanned, :b), swept = if_not_exists(swept, :b)"),
+		ConditionExpression:       aws.String("attribute_not_exists(shards) OR shards < :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": nAttr(int64(shards)), ":b": nAttr(start)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("initialise scanner cursor (shards %d): %w", shards, err)
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+// Package dispatch is the dispatcher: it takes one (bucket, shard) unit from
+// the scan queue, pages through that partition's SCHEDULED tasks and hands
+// each to the task queue with DelaySeconds = due − now, then marks it
+// DISPATCHED.
+//
+// Order and crash safety: send, then mark. A crash after the send and before
+// the mark leaves the task SCHEDULED, so the unit's redelivery (or the sweep)
+// sends it again — a duplicate message the worker's claim absorbs. A crash
+// before the send leaves nothing sent and the unit is redelivered. Dynein's
+// extra "claim" write before the send buys nothing here, because the worker's
+// idempotent claim already makes duplicate sends harmless, and it costs a
+// write per task.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/rs/zerolog"
+
+	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// Store is what the dispatcher needs of the task store.
+type Store interface {
+	QueryScheduled(ctx context.Context, bucket int64, shard uint16, after string, limit int32) ([]*task.Task, string, error)
+	MarkDispatched(ctx context.Context, id task.ID, now time.Time) error
+}
+
+// Sender sends batches of messages to a queue. On partial failure it returns
+// an error naming the indexes not sent (see Unsent).
+type Sender interface {
+	SendBatch(ctx context.Context, url string, msgs []task.OutMessage) error
+}
+
+// Unsent lets the dispatcher learn which messages of a failed batch were not
+// sent; the others were and get marked.
+type Unsent interface{ Unsent() []int }
+
+// Config configures a Dispatcher.
+type Config struct {
+	TaskQueue string // URL of the task queue
+	PageSize  int32  // items per partition query page (default 200)
+	// Crash, when set, is called at named points ("after-send") and lets a
+	// test stop the dispatcher exactly there. Nil in production.
+	Crash func(point string) error
+}
+
+// Dispatcher hands due tasks to the task queue.
+type Dispatcher struct {
+	cfg   Config
+	store Store
+	q     Sender
+	clock clock.Clock
+	log   zerolog.Logger
+}
+
+// New returns a Dispatcher.
+func New(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger) *Dispatcher {
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 200
+	}
+	return &Dispatcher{cfg: cfg, store: store, q: q, clock: clk, log: log.With().Str("component", "dispatcher").Logger()}
+}
+
+// Stats says what one unit's dispatch did.
+type Stats struct {
+	Sent, Marked, Conflicts int
+}
+
+// Dispatch sends every SCHEDULED task of the unit's partition. It returns an
+// error if any task may not have been sent; the caller then leaves the unit
+// on the queue for redelivery.
+func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, error) {
+	var st Stats
+	after := ""
+	log := d.log.With().Int64("bucket", u.Bucket).Uint16("shard", u.Shard).Bool("sweep", u.Sweep).Logger()
+	for {
+		tasks, next, err := d.store.QueryScheduled(ctx, u.Bucket, u.Shard, after, d.cfg.PageSize)
+		if err != nil {
+			return st, err
+		}
+		if len(tasks) > 0 {
+			if err := d.sendPage(ctx, tasks, &st); err != nil {
+				return st, err
+			}
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if st.Sent > 0 {
+		lvl := log.Debug()
+		if u.Sweep {
+			lvl = log.Warn() // a sweep found stragglers: a crash left them behind
+		}
+		lvl.Int("sent", st.Sent).Int("conflicts", st.Conflicts).Msg("dispatched partition")
+	}
+	return st, nil
+}
+
+func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats) error {
+	now := d.clock.Now()
+	msgs := make([]task.OutMessage, len(tasks))
+	for i, t := range tasks {
+		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
+		msgs[i] = task.OutMessage{Body: string(body), Delay: t.RunAt().Sub(now)}
+	}
+	sent := make([]bool, len(tasks))
+	for i := range sent {
+		sent[i] = true
+	}
+	sendErr := d.q.SendBatch(ctx, d.cfg.TaskQueue, msgs)
+	if sendErr != nil {
+		var un Unsent
+		if !errors.As(sendErr, &un) {
+			return fmt.Errorf("dispatch: %w", sendErr)
+		}
+		for _, i := range un.Unsent() {
+			sent[i] = false
+		}
+	}
+	if d.cfg.Crash != nil {
+		if err := d.cfg.Crash("after-send"); err != nil {
+			return err
+		}
+	}
+	// Mark the sent ones, a few at a time.
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+		sem  = make(chan struct{}, 8)
+	)
+	for i, t := range tasks {
+		if !sent[i] {
+			continue
+		}
+		st.Sent++
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(t *task.Task) {
+			defer func() { <-sem; wg.Done() }()
+			err := d.store.MarkDispatched(ctx, t.ID, now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				st.Marked++
+			case errors.Is(err, task.ErrConflict):
+				st.Conflicts++ // cancelled, or a worker already claimed it
+			default:
+				errs = append(errs, err)
+			}
+		}(t)
+	}
+	wg.Wait()
+	if sendErr != nil {
+		errs = append(errs, fmt.Errorf("dispatch: %w", sendErr))
+	}
+	return errors.Join(errs...)
+}
+
+// HandleSQS is the Lambda entry point: one scan unit per record, failures
+// reported per record so only those are redelivered.
+func (d *Dispatcher) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, rec := range ev.Records {
+		u, err := task.DecodeScanUnit(rec.Body)
+		if err != nil {
+			// A malformed unit can never succeed: log and drop it.
+			d.log.Error().Err(err).Str("message_id", rec.MessageId).Msg("dropping malformed scan unit")
+			continue
+		}
+		if _, err := d.Dispatch(ctx, u); err != nil {
+			d.log.Error().Err(err).Int64("bucket", u.Bucket).Uint16("shard", u.Shard).Msg("dispatch failed; unit will be redelivered")
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,35 @@
+package task
+
+import "time"
+
+// Backoff returns the wait before attempt n+1 after attempt n (1-based)
+// failed: capped exponential growth with "equal jitter" — half fixed, half
+// random — so retries of many tasks that failed together spread out but never
+// come back sooner than half the nominal wait. rnd must return a value in
+// [0, 1); it is injected so tests are deterministic.
+func Backoff(r Retry, n int, rnd func() float64) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	base := r.InitialBackoff
+	if base <= 0 {
+		base = DefaultInitialBackoff
+	}
+	maxB := r.MaxBackoff
+	if maxB < base {
+		maxB = base
+	}
+	d := base
+	for i := 1; i < n && d < maxB; i++ {
+		d *= 2
+	}
+	if d > maxB || d <= 0 { // d <= 0 guards overflow
+		d = maxB
+	}
+	half := d / 2
+	j := rnd()
+	if !(j >= 0 && j < 1) { // also catches NaN, which converts to a huge negative Duration
+		j = 0
+	}
+	return half + time.Duration(float64(d-half)*j)
+}

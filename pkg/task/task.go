@@ -1,0 +1,113 @@
+// Package task holds Hourglass's domain: the task, its states and the rules
+// that move it between them, its ID (which locates it in storage), request
+// validation and retry backoff. It is the leaf every other package shares and
+// imports nothing of ours but the problem format.
+package task
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// State is where a task is in its life.
+type State string
+
+// The states. SCHEDULED → DISPATCHED → RUNNING → SUCCEEDED | FAILED, with
+// RETRYING between attempts and CANCELLED from any not-yet-running state.
+const (
+	Scheduled  State = "SCHEDULED"  // stored, waiting for its bucket to be dispatched
+	Dispatched State = "DISPATCHED" // handed to the task queue with a delay
+	Running    State = "RUNNING"    // a worker holds the lease and is executing
+	Retrying   State = "RETRYING"   // an attempt failed; the next one is queued
+	Succeeded  State = "SUCCEEDED"
+	Failed     State = "FAILED"
+	Cancelled  State = "CANCELLED"
+)
+
+// Terminal reports whether no further transition can happen.
+func (s State) Terminal() bool { return s == Succeeded || s == Failed || s == Cancelled }
+
+// Cancellable reports whether a cancel may still stop the task from running.
+func (s State) Cancellable() bool { return s == Scheduled || s == Dispatched || s == Retrying }
+
+// Claimable reports whether a worker may start an attempt from this state
+// (RUNNING is claimable only once its lease has expired; see the store).
+func (s State) Claimable() bool { return s == Scheduled || s == Dispatched || s == Retrying }
+
+// Errors the stores return, translated from their backends.
+var (
+	// ErrNotFound: no such item (or it belongs to another tenant).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional transition lost (wrong state, version or lease).
+	ErrConflict = errors.New("conflict")
+	// ErrIdempotencyMismatch: a client token was reused with a different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+)
+
+// Target says what to run. Spec is the whole target object as the client sent
+// it (including "kind"); the executor for Kind interprets it.
+type Target struct {
+	Kind string
+	Spec json.RawMessage
+}
+
+// Retry is a task's retry policy.
+type Retry struct {
+	MaxAttempts    int           // total attempts, including the first
+	InitialBackoff time.Duration // wait after the first failure
+	MaxBackoff     time.Duration // cap on any wait
+}
+
+// Attempt records one execution attempt.
+type Attempt struct {
+	N          int       `json:"n"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at"`
+	Outcome    string    `json:"outcome"` // "succeeded", "failed", "retrying"
+	StatusCode int       `json:"status_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Summary    string    `json:"summary,omitempty"`
+	Worker     string    `json:"worker,omitempty"`
+}
+
+// Task is one scheduled execution of a target.
+type Task struct {
+	ID             ID
+	Tenant         string
+	DueAt          time.Time // ms precision, UTC
+	Target         Target
+	Payload        json.RawMessage
+	Retry          Retry
+	IdempotencyKey string // sent with every attempt; defaults to the task ID
+	Labels         map[string]string
+
+	State       State
+	Version     int64     // bumped by every transition; conditions fence on it
+	PayloadHash string    // hash of target+payload; stale queue messages are refused
+	AttemptN    int       // attempts started
+	Attempts    []Attempt // finished attempts, oldest first
+	NextAt      time.Time // RETRYING: not before this time
+	LeaseOwner  string    // RUNNING: who holds the lease
+	LeaseUntil  time.Time // RUNNING: lease expiry
+	LastError   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	FinishedAt  time.Time
+}
+
+// Key returns the idempotency key sent to the target.
+func (t *Task) Key() string {
+	if t.IdempotencyKey != "" {
+		return t.IdempotencyKey
+	}
+	return t.ID.String()
+}
+
+// RunAt is the earliest time the next attempt may start.
+func (t *Task) RunAt() time.Time {
+	if t.NextAt.After(t.DueAt) {
+		return t.NextAt
+	}
+	return t.DueAt
+}

@@ -1,0 +1,372 @@
+// Package worker executes tasks delivered by the task queue: it claims the
+// task under a lease, holds it until its due time, runs the target with the
+// task's idempotency key, records the attempt and either finishes the task,
+// queues the next attempt with backoff, or — after the last attempt — marks
+// it FAILED and sends it to the dead-letter queue.
+//
+// The same code serves the Lambda SQS consumer (HandleSQS, partial batch
+// responses) and the long-polling process (see package poll).
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/rs/zerolog"
+
+	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/target"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// Store is what the worker needs of the task store.
+type Store interface {
+	Get(ctx context.Context, id task.ID) (*task.Task, error)
+	Claim(ctx context.Context, id task.ID, ph, owner string, now, leaseUntil time.Time) (*task.Task, error)
+	Finish(ctx context.Context, id task.ID, owner string, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error)
+}
+
+// Queue sends single messages.
+type Queue interface {
+	Send(ctx context.Context, url string, m task.OutMessage) error
+}
+
+// Visibility changes a received message's visibility (the Lambda path uses
+// it to delay a redelivery); optional.
+type Visibility interface {
+	ChangeVisibility(ctx context.Context, url, handle string, d time.Duration) error
+}
+
+// Config configures a Worker.
+type Config struct {
+	TaskQueue string // URL of the task queue (retries are sent here)
+	DLQ       string // URL of the task dead-letter queue
+	// Lease is how long a claim holds the task. It must be shorter than the
+	// task queue's visibility timeout, so a crashed worker's lease expires
+	// before its message is redelivered. Default 60s.
+	Lease time.Duration
+	// MaxHold: a message that arrives up to this long before its due time
+	// is held in-process; earlier ones go back to the queue with a delay.
+	// Default 2s.
+	MaxHold time.Duration
+	// ID names this worker in attempts and leases.
+	ID string
+	// Crash, when set, is called at named points ("after-claim",
+	// "after-execute") so tests can stop the worker exactly there. Nil in
+	// production.
+	Crash func(point string) error
+}
+
+// Worker executes tasks.
+type Worker struct {
+	cfg   Config
+	store Store
+	q     Queue
+	vis   Visibility
+	execs map[string]target.Executor
+	clock clock.Clock
+	log   zerolog.Logger
+	rnd   func() float64
+}
+
+// New returns a Worker running the given executors.
+func New(cfg Config, store Store, q Queue, execs []target.Executor, clk clock.Clock, log zerolog.Logger) *Worker {
+	if cfg.Lease <= 0 {
+		cfg.Lease = 60 * time.Second
+	}
+	if cfg.MaxHold <= 0 {
+		cfg.MaxHold = 2 * time.Second
+	}
+	if cfg.ID == "" {
+		cfg.ID = "worker-" + randomHex(4)
+	}
+	m := make(map[string]target.Executor, len(execs))
+	for _, e := range execs {
+		m[e.Kind()] = e
+	}
+	w := &Worker{cfg: cfg, store: store, q: q, execs: m, clock: clk, log: log.With().Str("component", "worker").Str("worker", cfg.ID).Logger(), rnd: mrand.Float64}
+	if v, ok := q.(Visibility); ok {
+		w.vis = v
+	}
+	return w
+}
+
+// Delivery is one received task message.
+type Delivery struct {
+	MessageID string
+	Body      string
+	// ServerTime is a lower bound of the queue service's clock at receipt:
+	// the later of the message's SentTimestamp and its
+	// ApproximateFirstReceiveTimestamp. Zero when unknown.
+	ServerTime time.Time
+	// ReceivedAt is when this process received the message (time.Now, with
+	// its monotonic reading).
+	ReceivedAt time.Time
+}
+
+// Redeliver asks the caller to leave the message on the queue and make it
+// visible again after After (0: the queue's visibility timeout).
+type Redeliver struct {
+	After  time.Duration
+	Reason string
+}
+
+func (r *Redeliver) Error() string { return "redeliver in " + r.After.String() + ": " + r.Reason }
+
+// now is the clock-skew guard. It returns the earlier of this machine's
+// clock and the queue service's clock (extrapolated from the message's
+// server timestamps with this process's monotonic clock). A worker whose
+// clock runs ahead therefore still never runs a task early; one whose clock
+// runs behind runs late by its skew.
+func (w *Worker) now(d Delivery) time.Time {
+	local := w.clock.Now()
+	if d.ServerTime.IsZero() || d.ReceivedAt.IsZero() {
+		return local
+	}
+	server := d.ServerTime.Add(time.Since(d.ReceivedAt))
+	if server.Before(local) {
+		return server
+	}
+	return local
+}
+
+// Handle processes one delivery. nil means the message is done with and can
+// be deleted; a *Redeliver (or any other error) means it must stay.
+func (w *Worker) Handle(ctx context.Context, d Delivery) error {
+	msg, id, err := task.DecodeTaskMessage(d.Body)
+	if err != nil {
+		w.log.Error().Err(err).Str("message_id", d.MessageID).Msg("dropping malformed task message")
+		return nil
+	}
+	log := w.log.With().Str("task_id", msg.ID).Str("message_id", d.MessageID).Logger()
+	t, err := w.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		log.Warn().Msg("dropping message for a task that does not exist")
+		return nil
+	case err != nil:
+		return &Redeliver{Reason: err.Error()}
+	}
+	log = log.With().Str("tenant", t.Tenant).Logger()
+	if t.PayloadHash != msg.PH {
+		log.Info().Msg("dropping stale message: the task changed after it was sent")
+		return nil
+	}
+	if r := w.skip(t, w.now(d)); r != nil || t.State.Terminal() {
+		return r
+	}
+
+	// Hold until due (under the clock-skew guard), or send back to the queue.
+	for {
+		wait := t.RunAt().Sub(w.now(d))
+		if wait <= 0 {
+			break
+		}
+		if wait > w.cfg.MaxHold {
+			if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: d.Body, Delay: wait}); err != nil {
+				return &Redeliver{After: min(wait, time.Minute), Reason: err.Error()}
+			}
+			log.Debug().Dur("wait", wait).Msg("early message re-queued")
+			return nil
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return &Redeliver{Reason: "shutting down"}
+		case <-timer.C:
+		}
+	}
+
+	now := w.now(d)
+	owner := w.cfg.ID + ":" + randomHex(6)
+	claimed, err := w.store.Claim(ctx, id, msg.PH, owner, now, now.Add(w.cfg.Lease))
+	if errors.Is(err, task.ErrConflict) {
+		cur, gerr := w.store.Get(ctx, id)
+		if gerr != nil {
+			return &Redeliver{Reason: gerr.Error()}
+		}
+		if r := w.skip(cur, now); r != nil || cur.State.Terminal() {
+			return r
+		}
+		return &Redeliver{After: time.Second, Reason: "claim lost to a concurrent change"}
+	}
+	if err != nil {
+		return &Redeliver{Reason: err.Error()}
+	}
+	if err := w.crash("after-claim"); err != nil {
+		return err
+	}
+	return w.run(ctx, claimed, owner, log)
+}
+
+// skip decides about a task that is not (or not yet) claimable: nil with a
+// terminal task means drop the message; a *Redeliver means come back later.
+func (w *Worker) skip(t *task.Task, now time.Time) error {
+	switch {
+	case t.State.Terminal():
+		return nil
+	case t.State == task.Running && t.LeaseUntil.After(now):
+		// Another worker holds it. Keep this message until that lease
+		// ends: if that worker dies, this delivery finishes the task.
+		return &Redeliver{After: t.LeaseUntil.Sub(now) + time.Second, Reason: "task is running elsewhere"}
+	}
+	return nil
+}
+
+func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolog.Logger) error {
+	start := w.clock.Now()
+	attempt := task.Attempt{N: t.AttemptN, StartedAt: start, Worker: w.cfg.ID}
+	var res target.Result
+	var execErr error
+	exec, ok := w.execs[t.Target.Kind]
+	if !ok {
+		execErr = target.Permanent(fmt.Errorf("no executor for target kind %q", t.Target.Kind))
+	} else {
+		// Leave time to record the outcome before the lease ends.
+		ectx, cancel := context.WithTimeout(ctx, w.cfg.Lease-min(w.cfg.Lease/4, 5*time.Second))
+		res, execErr = exec.Execute(ectx, target.Invocation{
+			TaskID: t.ID.String(), Tenant: t.Tenant, Attempt: t.AttemptN, IdempotencyKey: t.Key(),
+			DueAt: t.DueAt, Payload: t.Payload, Spec: t.Target.Spec,
+		})
+		cancel()
+	}
+	if err := w.crash("after-execute"); err != nil {
+		return err
+	}
+	end := w.clock.Now()
+	attempt.EndedAt, attempt.StatusCode, attempt.Summary = end, res.StatusCode, res.Summary
+	log = log.With().Int("attempt", t.AttemptN).Int64("lateness_ms", start.Sub(t.RunAt()).Milliseconds()).Logger()
+
+	if execErr == nil {
+		attempt.Outcome = "succeeded"
+		if _, err := w.store.Finish(ctx, t.ID, owner, task.Succeeded, attempt, time.Time{}, ""); err != nil {
+			return w.finishFailed(err, log)
+		}
+		log.Info().Int("status", res.StatusCode).Msg("task succeeded")
+		return nil
+	}
+
+	attempt.Error = truncate(execErr.Error(), 1024)
+	if target.IsPermanent(execErr) || t.AttemptN >= t.Retry.MaxAttempts {
+		attempt.Outcome = "failed"
+		// Dead-letter first: if the outcome write then fails, the retry
+		// repeats the send (a duplicate in the DLQ), never loses it.
+		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
+		if err := w.q.Send(ctx, w.cfg.DLQ, task.OutMessage{Body: string(body), Attributes: map[string]string{
+			"error": attempt.Error, "tenant": t.Tenant, "attempts": strconv.Itoa(t.AttemptN),
+		}}); err != nil {
+			return &Redeliver{Reason: "dead-letter send failed: " + err.Error()}
+		}
+		if _, err := w.store.Finish(ctx, t.ID, owner, task.Failed, attempt, time.Time{}, attempt.Error); err != nil {
+			return w.finishFailed(err, log)
+		}
+		log.Warn().Str("error", attempt.Error).Bool("permanent", target.IsPermanent(execErr)).Msg("task failed and was dead-lettered")
+		return nil
+	}
+
+	attempt.Outcome = "retrying"
+	wait := task.Backoff(t.Retry, t.AttemptN, w.rnd)
+	var ra *target.RetryAfterError
+	if errors.As(execErr, &ra) && ra.After > wait {
+		wait = min(ra.After, t.Retry.MaxBackoff)
+	}
+	next := end.Add(wait)
+	if _, err := w.store.Finish(ctx, t.ID, owner, task.Retrying, attempt, next, attempt.Error); err != nil {
+		return w.finishFailed(err, log)
+	}
+	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
+	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: wait}); err != nil {
+		// The task is RETRYING; this message's redelivery will claim it.
+		return &Redeliver{After: min(wait, time.Minute), Reason: "retry send failed: " + err.Error()}
+	}
+	log.Info().Str("error", attempt.Error).Dur("backoff", wait).Msg("attempt failed; retry queued")
+	return nil
+}
+
+func (w *Worker) finishFailed(err error, log zerolog.Logger) error {
+	if errors.Is(err, task.ErrConflict) {
+		// Our lease expired and another worker took over: this completion
+		// is fenced off. Keep the message until the task is settled.
+		log.Warn().Msg("stale completion fenced off: lease lost")
+		return &Redeliver{Reason: "lease lost"}
+	}
+	return &Redeliver{Reason: err.Error()}
+}
+
+func (w *Worker) crash(point string) error {
+	if w.cfg.Crash == nil {
+		return nil
+	}
+	return w.cfg.Crash(point)
+}
+
+// HandleSQS is the Lambda entry point: records run concurrently; failures
+// are reported per record (ReportBatchItemFailures) and, where the worker
+// asked for a delay, the record's visibility is changed accordingly.
+func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	received := time.Now()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		resp events.SQSEventResponse
+	)
+	for _, rec := range ev.Records {
+		wg.Add(1)
+		go func(rec events.SQSMessage) {
+			defer wg.Done()
+			err := w.Handle(ctx, Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received})
+			if err == nil {
+				return
+			}
+			var r *Redeliver
+			if errors.As(err, &r) && r.After > 0 && w.vis != nil && rec.ReceiptHandle != "" {
+				if verr := w.vis.ChangeVisibility(ctx, w.cfg.TaskQueue, rec.ReceiptHandle, r.After); verr != nil {
+					w.log.Warn().Err(verr).Msg("could not delay redelivery")
+				}
+			}
+			mu.Lock()
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			mu.Unlock()
+		}(rec)
+	}
+	wg.Wait()
+	return resp, nil
+}
+
+// ServerTime extracts the clock-skew guard's server time from SQS system
+// attributes: the later of SentTimestamp and ApproximateFirstReceiveTimestamp.
+func ServerTime(attrs map[string]string) time.Time {
+	var best int64
+	for _, k := range []string{"SentTimestamp", "ApproximateFirstReceiveTimestamp"} {
+		if v, err := strconv.ParseInt(attrs[k], 10, 64); err == nil && v > best {
+			best = v
+		}
+	}
+	if best == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(best)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
