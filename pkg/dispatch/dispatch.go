@@ -47,6 +47,9 @@ type Unsent interface{ Unsent() []int }
 type Config struct {
 	TaskQueue string // URL of the task queue
 	PageSize  int32  // items per partition query page (default 200)
+	// EarlyBy makes messages visible this much before due (see
+	// config.Config.EarlyDelivery); the worker holds them until due.
+	EarlyBy time.Duration
 	// Crash, when set, is called at named points ("after-send") and lets a
 	// test stop the dispatcher exactly there. Nil in production.
 	Crash func(point string) error
@@ -111,7 +114,7 @@ func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats
 	msgs := make([]task.OutMessage, len(tasks))
 	for i, t := range tasks {
 		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-		msgs[i] = task.OutMessage{Body: string(body), Delay: t.RunAt().Sub(now)}
+		msgs[i] = task.OutMessage{Body: string(body), Delay: t.RunAt().Sub(now) - d.cfg.EarlyBy}
 	}
 	sent := make([]bool, len(tasks))
 	for i := range sent {

@@ -1,0 +1,33 @@
+// Command local runs every Hourglass function in one process against an AWS
+// emulator: `make dev` starts the emulator and then this. The API listens on
+// HOURGLASS_ADDR (default 127.0.0.1:8080).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/devhost"
+)
+
+func main() {
+	devhost.ApplyDevDefaults()
+	if os.Getenv("AWS_ENDPOINT_URL") == "" {
+		_ = os.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hourglass: configuration:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := devhost.Run(ctx, cfg, devhost.Options{Addr: os.Getenv("HOURGLASS_ADDR")}); err != nil {
+		fmt.Fprintln(os.Stderr, "hourglass:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,42 @@
+// Command worker executes tasks. It runs as the worker Lambda function (SQS
+// event source with partial batch responses), or, with
+// HOURGLASS_WORKER_MODE=poll, as a long-polling process for ECS Fargate that
+// drains in-flight work on SIGTERM.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/poll"
+	"github.com/hourglass-sched/hourglass/pkg/service"
+)
+
+func main() {
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: configuration:", err)
+		os.Exit(2)
+	}
+	comps, err := service.Build(context.Background(), cfg, nil, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+	w := comps.Worker()
+	if os.Getenv("HOURGLASS_WORKER_MODE") != "poll" {
+		lambda.Start(w.HandleSQS)
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Handler: w.HandleSQS, Concurrency: 8, Log: comps.Log}
+	comps.Log.Info().Msg("worker polling (SIGTERM drains and stops)")
+	p.Run(ctx)
+}

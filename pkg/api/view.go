@@ -1,0 +1,82 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// TaskView is a task as the API shows it.
+type TaskView struct {
+	ID             string            `json:"id"`
+	State          task.State        `json:"state"`
+	DueAt          time.Time         `json:"due_at"`
+	Target         json.RawMessage   `json:"target"`
+	Payload        json.RawMessage   `json:"payload"`
+	Retry          RetryView         `json:"retry"`
+	IdempotencyKey string            `json:"idempotency_key"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	AttemptCount   int               `json:"attempt_count"`
+	Attempts       []task.Attempt    `json:"attempts"`
+	NextAttemptAt  *time.Time        `json:"next_attempt_at,omitempty"`
+	LastError      string            `json:"last_error,omitempty"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	FinishedAt     *time.Time        `json:"finished_at,omitempty"`
+}
+
+// RetryView is the retry policy as the API shows it.
+type RetryView struct {
+	MaxAttempts      int   `json:"max_attempts"`
+	InitialBackoffMs int64 `json:"initial_backoff_ms"`
+	MaxBackoffMs     int64 `json:"max_backoff_ms"`
+}
+
+// View renders a task, redacting target secrets (header values).
+func View(t *task.Task) TaskView {
+	v := TaskView{
+		ID: t.ID.String(), State: t.State, DueAt: t.DueAt, Target: redactTarget(t.Target.Spec), Payload: t.Payload,
+		Retry:          RetryView{MaxAttempts: t.Retry.MaxAttempts, InitialBackoffMs: t.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: t.Retry.MaxBackoff.Milliseconds()},
+		IdempotencyKey: t.Key(), Labels: t.Labels, AttemptCount: t.AttemptN, Attempts: t.Attempts, LastError: t.LastError,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+	}
+	if v.Attempts == nil {
+		v.Attempts = []task.Attempt{}
+	}
+	if t.State == task.Retrying && !t.NextAt.IsZero() {
+		n := t.NextAt
+		v.NextAttemptAt = &n
+	}
+	if !t.FinishedAt.IsZero() {
+		f := t.FinishedAt
+		v.FinishedAt = &f
+	}
+	return v
+}
+
+// redactTarget hides the values of a target's "headers", which may hold
+// credentials for the receiving service.
+func redactTarget(spec json.RawMessage) json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(spec, &m); err != nil {
+		return spec
+	}
+	h, ok := m["headers"]
+	if !ok {
+		return spec
+	}
+	var headers map[string]json.RawMessage
+	if err := json.Unmarshal(h, &headers); err != nil {
+		return spec
+	}
+	for k := range headers {
+		headers[k] = json.RawMessage(`"[redacted]"`)
+	}
+	m["headers"], _ = json.Marshal(headers)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return spec
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+// Package config reads Hourglass's settings from the environment (the CDK
+// stack sets the same variables on every function) and builds the AWS SDK
+// configuration every client shares, with the usage-counting middleware.
+package config
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/rs/zerolog"
+
+	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+// Config is every setting a function may read. Each field names its
+// environment variable; Load applies the defaults shown.
+type Config struct {
+	Table        string        // HOURGLASS_TABLE (hourglass-tasks)
+	ScanQueueURL string        // HOURGLASS_SCAN_QUEUE_URL
+	TaskQueueURL string        // HOURGLASS_TASK_QUEUE_URL
+	TaskDLQURL   string        // HOURGLASS_TASK_DLQ_URL
+	Shards       int           // HOURGLASS_SHARDS (16)
+	Bucket       time.Duration // HOURGLASS_BUCKET_SECONDS (60)
+	Lookahead    time.Duration // HOURGLASS_LOOKAHEAD_SECONDS (180)
+	Lease        time.Duration // HOURGLASS_LEASE_SECONDS (60); < task queue visibility timeout
+	LogLevel     string        // HOURGLASS_LOG_LEVEL (info)
+	// EarlyDelivery makes task messages visible this much before due
+	// (HOURGLASS_EARLY_DELIVERY_MS, default 0); the worker holds them until
+	// due. An emulator whose long poll only notices delayed messages once a
+	// second needs ~1000 ms; AWS does not.
+	EarlyDelivery time.Duration
+	// Dev turns on development mode: "Authorization: Bearer dev-<tenant>"
+	// tokens and the local webhook allow-list. HOURGLASS_DEV=1. Never in AWS.
+	Dev bool
+	// SigningKey is the master webhook signing key (HOURGLASS_SIGNING_KEY);
+	// per-tenant keys derive from it. In AWS the stack passes a Secrets
+	// Manager ARN instead (HOURGLASS_SIGNING_SECRET_ARN).
+	SigningKey       string
+	SigningSecretARN string
+	// WebhookAllow lists prefixes webhooks may reach despite the SSRF guard
+	// (HOURGLASS_WEBHOOK_ALLOW, comma-separated CIDRs). Dev mode adds
+	// 127.0.0.0/8 and ::1.
+	WebhookAllow []netip.Prefix
+	Limits       task.Limits
+}
+
+// Load reads the environment.
+func Load() (Config, error) {
+	c := Config{
+		Table:            env("HOURGLASS_TABLE", "hourglass-tasks"),
+		ScanQueueURL:     os.Getenv("HOURGLASS_SCAN_QUEUE_URL"),
+		TaskQueueURL:     os.Getenv("HOURGLASS_TASK_QUEUE_URL"),
+		TaskDLQURL:       os.Getenv("HOURGLASS_TASK_DLQ_URL"),
+		LogLevel:         env("HOURGLASS_LOG_LEVEL", "info"),
+		Dev:              os.Getenv("HOURGLASS_DEV") == "1",
+		SigningKey:       os.Getenv("HOURGLASS_SIGNING_KEY"),
+		SigningSecretARN: os.Getenv("HOURGLASS_SIGNING_SECRET_ARN"),
+		Limits:           task.DefaultLimits(),
+	}
+	var err error
+	if c.Shards, err = envInt("HOURGLASS_SHARDS", 16, 1, 1<<16); err != nil {
+		return c, err
+	}
+	secs, err := envInt("HOURGLASS_BUCKET_SECONDS", 60, 1, 3600)
+	if err != nil {
+		return c, err
+	}
+	c.Bucket = time.Duration(secs) * time.Second
+	if secs, err = envInt("HOURGLASS_LOOKAHEAD_SECONDS", 180, 1, 899); err != nil {
+		return c, err
+	}
+	c.Lookahead = time.Duration(secs) * time.Second
+	if secs, err = envInt("HOURGLASS_LEASE_SECONDS", 60, 5, 43200); err != nil {
+		return c, err
+	}
+	c.Lease = time.Duration(secs) * time.Second
+	ms, err := envInt("HOURGLASS_EARLY_DELIVERY_MS", 0, 0, 10000)
+	if err != nil {
+		return c, err
+	}
+	c.EarlyDelivery = time.Duration(ms) * time.Millisecond
+	if c.Lookahead+c.Bucket > 900*time.Second {
+		return c, fmt.Errorf("HOURGLASS_LOOKAHEAD_SECONDS + HOURGLASS_BUCKET_SECONDS must not exceed 900 (SQS's longest delay)")
+	}
+	for _, s := range strings.Split(os.Getenv("HOURGLASS_WEBHOOK_ALLOW"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return c, fmt.Errorf("HOURGLASS_WEBHOOK_ALLOW: %q is not a CIDR prefix: %w", s, err)
+		}
+		c.WebhookAllow = append(c.WebhookAllow, p)
+	}
+	if c.Dev {
+		c.WebhookAllow = append(c.WebhookAllow, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+		if c.SigningKey == "" {
+			c.SigningKey = "hourglass-dev-signing-key"
+		}
+	}
+	return c, nil
+}
+
+// Layout is the bucket layout.
+func (c Config) Layout() task.Layout { return task.Layout{Bucket: c.Bucket} }
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(k string, def, lo, hi int) (int, error) {
+	v := os.Getenv(k)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s=%q: want an integer between %d and %d", k, v, lo, hi)
+	}
+	return n, nil
+}
+
+// AWS builds the SDK configuration: the default chain (which honours
+// AWS_ENDPOINT_URL and per-service AWS_ENDPOINT_URL_<SERVICE>), us-east-1
+// when no region is set, dummy credentials when an emulator endpoint is set
+// and none are given, adaptive-free standard retries, and the usage
+// middleware when counters are given.
+func AWS(ctx context.Context, counters *usage.Counters) (aws.Config, error) {
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6; o.MaxBackoff = 2 * time.Second })
+		}),
+	}
+	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
+		opts = append(opts, awsconfig.WithRegion("us-east-1"))
+	}
+	if os.Getenv("AWS_ENDPOINT_URL") != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return cfg, fmt.Errorf("load AWS config: %w", err)
+	}
+	if counters != nil {
+		cfg.APIOptions = append(cfg.APIOptions, counters.Middleware())
+	}
+	return cfg, nil
+}
+
+// Logger returns the JSON logger at the configured level.
+func (c Config) Logger() zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel))
+	if err != nil || lvl == zerolog.NoLevel {
+		lvl = zerolog.InfoLevel
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger()
+}

@@ -1,0 +1,181 @@
+// Package devhost runs every Hourglass function in one process against an
+// AWS emulator, for `make dev` and end-to-end tests: it creates the table and
+// queues, serves the API on a local address, ticks the scanner, and polls the
+// scan and task queues the way Lambda's event source mappings would.
+package devhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/poll"
+	"github.com/hourglass-sched/hourglass/pkg/provision"
+	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+// DevDefaults are the settings `make dev` uses unless the environment says
+// otherwise: short buckets and look-ahead, so that few delayed messages sit
+// in the emulator's queues (its receive cost grows with queue depth).
+var DevDefaults = map[string]string{
+	"HOURGLASS_DEV":               "1",
+	"HOURGLASS_SHARDS":            "4",
+	"HOURGLASS_BUCKET_SECONDS":    "5",
+	"HOURGLASS_LOOKAHEAD_SECONDS": "5",
+	"HOURGLASS_LEASE_SECONDS":     "20",
+	// moto's long poll re-checks for delayed messages only once a second.
+	"HOURGLASS_EARLY_DELIVERY_MS": "1000",
+	"HOURGLASS_LOG_LEVEL":         "info",
+}
+
+// ApplyDevDefaults sets every DevDefaults variable that is not set.
+func ApplyDevDefaults() {
+	for k, v := range DevDefaults {
+		if _, ok := os.LookupEnv(k); !ok {
+			_ = os.Setenv(k, v)
+		}
+	}
+}
+
+// Options configures the host.
+type Options struct {
+	Addr          string        // API listen address (default 127.0.0.1:8080)
+	Prefix        string        // resource name prefix (default "hourglass")
+	Tick          time.Duration // scanner period (default 1s)
+	WorkerPollers int           // concurrent task-queue receive loops (default 8)
+	Clock         clock.Clock   // nil: system clock
+	// Listener, when set, is used instead of listening on Addr (tests).
+	Listener net.Listener
+	// Ready is called once everything is up, with the API's base URL.
+	Ready func(baseURL string)
+}
+
+// Run starts everything and blocks until ctx is cancelled, then stops
+// accepting work, lets in-flight batches finish and returns.
+func Run(ctx context.Context, cfg config.Config, opts Options) error {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:8080"
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = time.Second
+	}
+	if opts.WorkerPollers <= 0 {
+		opts.WorkerPollers = 8
+	}
+	counters := &usage.Counters{}
+	log := cfg.Logger()
+
+	// Provision (retrying while the emulator starts).
+	awsCfg, err := config.AWS(ctx, nil)
+	if err != nil {
+		return err
+	}
+	visibility := cfg.Lease + 10*time.Second
+	var res provision.Resources
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err = provision.Ensure(ctx, awsCfg, provision.Spec{Prefix: opts.Prefix, TaskVisibility: visibility})
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		log.Warn().Err(err).Msg("emulator not ready; retrying")
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("provision tables and queues (is the emulator running? scripts/emulator.sh start): %w", err)
+	}
+	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
+
+	comps, err := service.Build(ctx, cfg, opts.Clock, counters)
+	if err != nil {
+		return err
+	}
+	var ready atomic.Bool
+	apiSrv := comps.API(api.DevAuth{}, ready.Load)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/usage", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(counters.Snapshot())
+	})
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			counters.APIRequest()
+			start := time.Now()
+			defer func() { counters.Invocation("api", time.Since(start), 256) }()
+		}
+		apiSrv.ServeHTTP(w, r)
+	}))
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", opts.Addr); err != nil {
+			return fmt.Errorf("listen on %s (set HOURGLASS_ADDR to change it): %w", opts.Addr, err)
+		}
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("API server stopped")
+			stop()
+		}
+	}()
+
+	scanner := comps.Scanner()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(opts.Tick)
+		defer t.Stop()
+		for {
+			start := time.Now()
+			if _, err := scanner.Tick(runCtx); err != nil && runCtx.Err() == nil {
+				log.Warn().Err(err).Msg("scanner tick failed; next tick retries")
+			}
+			counters.Invocation("scanner", time.Since(start), 128)
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	pollers := []*poll.Poller{
+		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Usage: counters, MemoryMB: 256, Log: log},
+		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers, Usage: counters, MemoryMB: 256, Log: log},
+	}
+	for _, p := range pollers {
+		wg.Add(1)
+		go func(p *poll.Poller) { defer wg.Done(); p.Run(runCtx) }(p)
+	}
+
+	ready.Store(true)
+	base := "http://" + ln.Addr().String()
+	log.Info().Str("api", base).Str("table", res.Table).Str("task_queue", res.TaskQueueURL).Msg("hourglass is running (Ctrl-C stops it)")
+	if opts.Ready != nil {
+		opts.Ready(base)
+	}
+	<-runCtx.Done()
+	ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	log.Info().Msg("stopped")
+	return nil
+}

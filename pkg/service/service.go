@@ -1,0 +1,134 @@
+// Package service builds Hourglass's components — store, queues, targets,
+// API, scanner, dispatcher, worker — from configuration, once per process.
+// Every entry point (the Lambda functions, the ECS worker, the local host)
+// wires through here, so they cannot drift apart.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/rs/zerolog"
+
+	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
+	"github.com/hourglass-sched/hourglass/pkg/dispatch"
+	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/scan"
+	"github.com/hourglass-sched/hourglass/pkg/sqsq"
+	"github.com/hourglass-sched/hourglass/pkg/target"
+	"github.com/hourglass-sched/hourglass/pkg/target/sqstarget"
+	"github.com/hourglass-sched/hourglass/pkg/target/webhook"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+	"github.com/hourglass-sched/hourglass/pkg/worker"
+)
+
+// Components are the built parts of one process.
+type Components struct {
+	Cfg       config.Config
+	AWS       aws.Config
+	Usage     *usage.Counters
+	Log       zerolog.Logger
+	Clock     clock.Clock
+	Store     *ddbstore.Store
+	Queue     *sqsq.Queue
+	Executors []target.Executor
+}
+
+// Build creates the SDK clients and the store, queue and target executors.
+// counters may be nil (no usage accounting); clk nil means the system clock.
+func Build(ctx context.Context, cfg config.Config, clk clock.Clock, counters *usage.Counters) (*Components, error) {
+	if err := cfg.Layout().Validate(); err != nil {
+		return nil, err
+	}
+	if clk == nil {
+		clk = clock.System{}
+	}
+	if counters == nil {
+		counters = &usage.Counters{}
+	}
+	awsCfg, err := config.AWS(ctx, counters)
+	if err != nil {
+		return nil, err
+	}
+	c := &Components{Cfg: cfg, AWS: awsCfg, Usage: counters, Log: cfg.Logger(), Clock: clk}
+	sqsClient := sqs.NewFromConfig(awsCfg)
+	c.Store = ddbstore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, cfg.Layout(), ddbstore.Options{})
+	c.Queue = sqsq.New(sqsClient)
+
+	master := []byte(cfg.SigningKey)
+	if cfg.SigningSecretARN != "" {
+		out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &cfg.SigningSecretARN})
+		if err != nil {
+			return nil, fmt.Errorf("read webhook signing secret: %w", err)
+		}
+		master = []byte(aws.ToString(out.SecretString))
+	}
+	allow := make([]string, 0, len(cfg.WebhookAllow))
+	for _, p := range cfg.WebhookAllow {
+		allow = append(allow, p.String())
+	}
+	wh, err := webhook.New(webhook.Config{MasterSecret: master, Allow: allow, Clock: clk})
+	if err != nil {
+		return nil, fmt.Errorf("webhook target (set HOURGLASS_SIGNING_KEY or HOURGLASS_SIGNING_SECRET_ARN): %w", err)
+	}
+	c.Executors = []target.Executor{wh, sqstarget.New(sqsClient)}
+	return c, nil
+}
+
+// Validator checks a target object against the executor of its kind.
+func (c *Components) Validator() func(kind string, spec json.RawMessage) []problem.FieldError {
+	byKind := make(map[string]target.Executor, len(c.Executors))
+	kinds := ""
+	for _, e := range c.Executors {
+		byKind[e.Kind()] = e
+		if kinds != "" {
+			kinds += ", "
+		}
+		kinds += e.Kind()
+	}
+	return func(kind string, spec json.RawMessage) []problem.FieldError {
+		e, ok := byKind[kind]
+		if !ok {
+			return []problem.FieldError{{Field: "kind", Reason: fmt.Sprintf("unknown target kind %q (one of: %s)", kind, kinds)}}
+		}
+		var out []problem.FieldError
+		for _, fe := range e.Validate(spec) {
+			out = append(out, problem.FieldError{Field: fe.Field, Reason: fe.Reason})
+		}
+		return out
+	}
+}
+
+// API builds the HTTP API.
+func (c *Components) API(auth api.Authenticator, ready func() bool) *api.Server {
+	return api.New(api.Config{
+		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery,
+		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready,
+	}, c.Store, c.Queue, auth, c.Clock, c.Log)
+}
+
+// Scanner builds the scanner.
+func (c *Components) Scanner() *scan.Scanner {
+	return scan.New(scan.Config{Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, ScanQueue: c.Cfg.ScanQueueURL},
+		c.Store, c.Queue, c.Clock, c.Log)
+}
+
+// Dispatcher builds the dispatcher.
+func (c *Components) Dispatcher() *dispatch.Dispatcher {
+	return dispatch.New(dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery}, c.Store, c.Queue, c.Clock, c.Log)
+}
+
+// Worker builds the worker.
+func (c *Components) Worker() *worker.Worker {
+	return worker.New(worker.Config{TaskQueue: c.Cfg.TaskQueueURL, DLQ: c.Cfg.TaskDLQURL, Lease: c.Cfg.Lease,
+		MaxHold: 2*time.Second + c.Cfg.EarlyDelivery}, c.Store, c.Queue, c.Executors, c.Clock, c.Log)
+}
