@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/rs/zerolog"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
@@ -46,6 +47,16 @@ type Components struct {
 // Build creates the SDK clients and the store, queue and target executors.
 // counters may be nil (no usage accounting); clk nil means the system clock.
 func Build(ctx context.Context, cfg config.Config, clk clock.Clock, counters *usage.Counters) (*Components, error) {
+	awsCfg, err := config.AWS(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return BuildWith(ctx, cfg, awsCfg, clk, counters)
+}
+
+// BuildWith is Build with a given SDK configuration (tests pass the
+// emulator's). The usage middleware is added to a copy of it.
+func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk clock.Clock, counters *usage.Counters) (*Components, error) {
 	if err := cfg.Layout().Validate(); err != nil {
 		return nil, err
 	}
@@ -55,10 +66,8 @@ func Build(ctx context.Context, cfg config.Config, clk clock.Clock, counters *us
 	if counters == nil {
 		counters = &usage.Counters{}
 	}
-	awsCfg, err := config.AWS(ctx, counters)
-	if err != nil {
-		return nil, err
-	}
+	awsCfg = awsCfg.Copy()
+	awsCfg.APIOptions = append(append([]func(*middleware.Stack) error(nil), awsCfg.APIOptions...), counters.Middleware())
 	c := &Components{Cfg: cfg, AWS: awsCfg, Usage: counters, Log: cfg.Logger(), Clock: clk}
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	c.Store = ddbstore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, cfg.Layout(), ddbstore.Options{})
