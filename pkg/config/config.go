@@ -34,6 +34,9 @@ type Config struct {
 	Lookahead    time.Duration // HOURGLASS_LOOKAHEAD_SECONDS (180)
 	Lease        time.Duration // HOURGLASS_LEASE_SECONDS (60); < task queue visibility timeout
 	LogLevel     string        // HOURGLASS_LOG_LEVEL (info)
+	// SweepDelay: each bucket is swept once more this long after it ends,
+	// sending any task a crash left SCHEDULED (HOURGLASS_SWEEP_SECONDS, 30).
+	SweepDelay time.Duration
 	// EarlyDelivery makes task messages visible this much before due
 	// (HOURGLASS_EARLY_DELIVERY_MS, default 0); the worker holds them until
 	// due. An emulator whose long poll only notices delayed messages once a
@@ -84,6 +87,10 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.Lease = time.Duration(secs) * time.Second
+	if secs, err = envInt("HOURGLASS_SWEEP_SECONDS", 30, 1, 3600); err != nil {
+		return c, err
+	}
+	c.SweepDelay = time.Duration(secs) * time.Second
 	ms, err := envInt("HOURGLASS_EARLY_DELIVERY_MS", 0, 0, 10000)
 	if err != nil {
 		return c, err

@@ -50,7 +50,8 @@ type Config struct {
 	// EarlyBy makes messages visible this much before due (see
 	// config.Config.EarlyDelivery); the worker holds them until due.
 	EarlyBy time.Duration
-	// Crash, when set, is called at named points ("after-send") and lets a
+	// Crash, when set, is called at named points ("before-send",
+	// "after-send") and lets a
 	// test stop the dispatcher exactly there. Nil in production.
 	Crash func(point string) error
 }
@@ -110,6 +111,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 }
 
 func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats) error {
+	if d.cfg.Crash != nil {
+		if err := d.cfg.Crash("before-send"); err != nil {
+			return err
+		}
+	}
 	now := d.clock.Now()
 	msgs := make([]task.OutMessage, len(tasks))
 	for i, t := range tasks {

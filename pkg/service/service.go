@@ -118,26 +118,39 @@ func (c *Components) Validator() func(kind string, spec json.RawMessage) []probl
 }
 
 // API builds the HTTP API.
-func (c *Components) API(auth api.Authenticator, ready func() bool) *api.Server {
-	return api.New(api.Config{
+// Options (tests) adjust the component's configuration before it is built,
+// e.g. to install a crash hook.
+func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func(*api.Config)) *api.Server {
+	cfg := api.Config{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery,
 		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready,
-	}, c.Store, c.Queue, auth, c.Clock, c.Log)
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return api.New(cfg, c.Store, c.Queue, auth, c.Clock, c.Log)
 }
 
 // Scanner builds the scanner.
 func (c *Components) Scanner() *scan.Scanner {
-	return scan.New(scan.Config{Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, ScanQueue: c.Cfg.ScanQueueURL},
+	return scan.New(scan.Config{Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, SweepDelay: c.Cfg.SweepDelay, ScanQueue: c.Cfg.ScanQueueURL},
 		c.Store, c.Queue, c.Clock, c.Log)
 }
 
 // Dispatcher builds the dispatcher.
-func (c *Components) Dispatcher() *dispatch.Dispatcher {
-	return dispatch.New(dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery}, c.Store, c.Queue, c.Clock, c.Log)
+func (c *Components) Dispatcher(opts ...func(*dispatch.Config)) *dispatch.Dispatcher {
+	cfg := dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return dispatch.New(cfg, c.Store, c.Queue, c.Clock, c.Log)
 }
 
 // Worker builds the worker.
-func (c *Components) Worker() *worker.Worker {
-	return worker.New(worker.Config{TaskQueue: c.Cfg.TaskQueueURL, DLQ: c.Cfg.TaskDLQURL, Lease: c.Cfg.Lease,
-		MaxHold: 2*time.Second + c.Cfg.EarlyDelivery}, c.Store, c.Queue, c.Executors, c.Clock, c.Log)
+func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
+	cfg := worker.Config{TaskQueue: c.Cfg.TaskQueueURL, DLQ: c.Cfg.TaskDLQURL, Lease: c.Cfg.Lease, MaxHold: 2*time.Second + c.Cfg.EarlyDelivery}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return worker.New(cfg, c.Store, c.Queue, c.Executors, c.Clock, c.Log)
 }

@@ -43,6 +43,7 @@ type Options struct {
 	Lease         time.Duration // 3s
 	Visibility    time.Duration // task queue visibility, 5s (must exceed Lease)
 	EarlyDelivery time.Duration // 0
+	SweepDelay    time.Duration // 1s
 }
 
 // Stack is one test's Hourglass.
@@ -71,6 +72,9 @@ func New(tb testing.TB, o Options) *Stack {
 	if o.Lease == 0 {
 		o.Lease = 3 * time.Second
 	}
+	if o.SweepDelay == 0 {
+		o.SweepDelay = time.Second
+	}
 	if o.Visibility == 0 {
 		o.Visibility = 5 * time.Second
 	}
@@ -82,7 +86,7 @@ func New(tb testing.TB, o Options) *Stack {
 	}
 	cfg := config.Config{
 		Table: res.Table, ScanQueueURL: res.ScanQueueURL, TaskQueueURL: res.TaskQueueURL, TaskDLQURL: res.TaskDLQURL,
-		Shards: o.Shards, Bucket: o.Bucket, Lookahead: o.Lookahead, Lease: o.Lease, EarlyDelivery: o.EarlyDelivery,
+		Shards: o.Shards, Bucket: o.Bucket, Lookahead: o.Lookahead, Lease: o.Lease, EarlyDelivery: o.EarlyDelivery, SweepDelay: o.SweepDelay,
 		LogLevel: "warn", Dev: true, SigningKey: SigningKey, Limits: task.DefaultLimits(),
 	}
 	cfg.WebhookAllow = append(cfg.WebhookAllow, mustPrefix("127.0.0.0/8"))
@@ -290,4 +294,42 @@ func mustPrefix(s string) netipPrefix {
 		panic(fmt.Sprintf("stacktest: %v", err))
 	}
 	return p
+}
+
+// Units receives and deletes every scan unit visible now, so a test can hand
+// the same units to several dispatchers (a crashed one, then its
+// "redelivery").
+func (s *Stack) Units() []task.ScanUnit {
+	s.tb.Helper()
+	ctx := context.Background()
+	var units []task.ScanUnit
+	for {
+		msgs, err := s.Comps.Queue.Receive(ctx, s.Res.ScanQueueURL, 10, 0, 0)
+		if err != nil {
+			s.tb.Fatalf("stacktest: receive scan units: %v", err)
+		}
+		if len(msgs) == 0 {
+			return units
+		}
+		handles := make([]string, 0, len(msgs))
+		for _, m := range msgs {
+			u, err := task.DecodeScanUnit(m.Body)
+			if err != nil {
+				s.tb.Fatalf("stacktest: %v", err)
+			}
+			units = append(units, u)
+			handles = append(handles, m.ReceiptHandle)
+		}
+		if err := s.Comps.Queue.DeleteBatch(ctx, s.Res.ScanQueueURL, handles); err != nil {
+			s.tb.Fatalf("stacktest: delete scan units: %v", err)
+		}
+	}
+}
+
+// Send puts a raw message on the task queue (a duplicate delivery).
+func (s *Stack) Send(body string, delay time.Duration) {
+	s.tb.Helper()
+	if err := s.Comps.Queue.Send(context.Background(), s.Res.TaskQueueURL, task.OutMessage{Body: body, Delay: delay}); err != nil {
+		s.tb.Fatalf("stacktest: send: %v", err)
+	}
 }

@@ -161,7 +161,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		log.Info().Msg("dropping stale message: the task changed after it was sent")
 		return nil
 	}
-	if r := w.skip(t, w.now(d)); r != nil || t.State.Terminal() {
+	if r := w.skip(t, w.clock.Now()); r != nil || t.State.Terminal() {
 		return r
 	}
 
@@ -187,7 +187,11 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		}
 	}
 
-	now := w.now(d)
+	// Due-ness was settled above under the skew guard. Leases are judged by
+	// this machine's clock: the server bound of a redelivered message is
+	// stale (its first receive), and a lease taken over a little early
+	// costs at most a duplicate call whose completion is fenced off.
+	now := w.clock.Now()
 	owner := w.cfg.ID + ":" + randomHex(6)
 	claimed, err := w.store.Claim(ctx, id, msg.PH, owner, now, now.Add(w.cfg.Lease))
 	if errors.Is(err, task.ErrConflict) {
