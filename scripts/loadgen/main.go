@@ -367,4 +367,3 @@ func progress(label string, total int, done func() int) (stop func()) {
 	}()
 	return func() { cancel(); <-finished }
 }
-
