@@ -1,0 +1,405 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Environment variable names the runtime reads (its contract with this stack).
+const (
+	EnvTable            = "HOURGLASS_TABLE"
+	EnvScanQueueURL     = "HOURGLASS_SCAN_QUEUE_URL"
+	EnvTaskQueueURL     = "HOURGLASS_TASK_QUEUE_URL"
+	EnvTaskDLQURL       = "HOURGLASS_TASK_DLQ_URL"
+	EnvIngestDLQURL     = "HOURGLASS_INGEST_DLQ_URL"
+	EnvBusName          = "HOURGLASS_BUS_NAME"
+	EnvShards           = "HOURGLASS_SHARDS"
+	EnvBucketSeconds    = "HOURGLASS_BUCKET_SECONDS"
+	EnvLookaheadSeconds = "HOURGLASS_LOOKAHEAD_SECONDS"
+	EnvLogLevel         = "HOURGLASS_LOG_LEVEL"
+	EnvSigningSecretARN = "HOURGLASS_SIGNING_SECRET_ARN"
+	EnvAuthMode         = "HOURGLASS_AUTH_MODE"
+	EnvTenantClaim      = "HOURGLASS_TENANT_CLAIM"
+	EnvWorkerMode       = "HOURGLASS_WORKER_MODE"
+)
+
+// MetricsNamespace is the CloudWatch namespace of the metrics the runtime
+// emits in Embedded Metric Format (LatenessMs among them).
+const MetricsNamespace = "Hourglass"
+
+// Function timeouts. Each consuming queue's visibility timeout is six times
+// its consumer's timeout, as AWS advises for SQS event sources.
+var (
+	apiTimeout        = awscdk.Duration_Seconds(jsii.Number(15))
+	scannerTimeout    = awscdk.Duration_Seconds(jsii.Number(30))
+	dispatcherTimeout = awscdk.Duration_Seconds(jsii.Number(60))
+	workerTimeout     = awscdk.Duration_Seconds(jsii.Number(60))
+	ingestTimeout     = awscdk.Duration_Seconds(jsii.Number(30))
+)
+
+const visibilityFactor = 6
+
+var applicationLogLevels = map[string]awslambda.ApplicationLogLevel{
+	"debug": awslambda.ApplicationLogLevel_DEBUG,
+	"info":  awslambda.ApplicationLogLevel_INFO,
+	"warn":  awslambda.ApplicationLogLevel_WARN,
+	"error": awslambda.ApplicationLogLevel_ERROR,
+}
+
+var retentionDays = map[int]awslogs.RetentionDays{
+	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS, 5: awslogs.RetentionDays_FIVE_DAYS,
+	7: awslogs.RetentionDays_ONE_WEEK, 14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,
+	60: awslogs.RetentionDays_TWO_MONTHS, 90: awslogs.RetentionDays_THREE_MONTHS, 120: awslogs.RetentionDays_FOUR_MONTHS,
+	150: awslogs.RetentionDays_FIVE_MONTHS, 180: awslogs.RetentionDays_SIX_MONTHS, 365: awslogs.RetentionDays_ONE_YEAR,
+	400: awslogs.RetentionDays_THIRTEEN_MONTHS, 545: awslogs.RetentionDays_EIGHTEEN_MONTHS, 731: awslogs.RetentionDays_TWO_YEARS,
+	1096: awslogs.RetentionDays_THREE_YEARS, 1827: awslogs.RetentionDays_FIVE_YEARS, 2192: awslogs.RetentionDays_SIX_YEARS,
+	2557: awslogs.RetentionDays_SEVEN_YEARS, 2922: awslogs.RetentionDays_EIGHT_YEARS, 3288: awslogs.RetentionDays_NINE_YEARS,
+	3653: awslogs.RetentionDays_TEN_YEARS,
+}
+
+// queuePair is a source queue and its dead-letter queue.
+type queuePair struct {
+	queue, dlq awssqs.Queue
+}
+
+// builder carries the constructs that later parts of the stack refer to.
+type builder struct {
+	stack         awscdk.Stack
+	props         *HourglassStackProps
+	table         awsdynamodb.Table
+	scan          queuePair
+	task          queuePair
+	ingest        queuePair
+	bus           awsevents.EventBus
+	signingSecret awssecretsmanager.Secret
+	functions     map[string]awslambda.Function
+	apiURL        *string
+	healthzRoutes *[]awsapigatewayv2.HttpRoute
+	workerTask    awsecs.FargateTaskDefinition
+	schemaRegName *string
+}
+
+// NewHourglassStack builds the whole Hourglass deployment: table, queues,
+// functions, event bus and rules, schemas, HTTP API, optional ECS workers,
+// alarms, dashboard and outputs. Unset props take their defaults. It panics
+// if props are invalid; PropsFromContext reports the same errors as values.
+func NewHourglassStack(scope constructs.Construct, id string, props *HourglassStackProps) awscdk.Stack {
+	p, err := props.withDefaults()
+	if err != nil {
+		panic(fmt.Sprintf("hourglass: invalid stack props: %v", err))
+	}
+	if _, ok := retentionDays[p.LogRetentionDays]; !ok {
+		panic(fmt.Sprintf("hourglass: invalid stack props: logRetentionDays %d is not a CloudWatch Logs retention", p.LogRetentionDays))
+	}
+	stackProps := p.StackProps
+	if stackProps.Description == nil {
+		stackProps.Description = jsii.String("Hourglass: serverless task scheduler (DynamoDB, SQS, Lambda, EventBridge, API Gateway)")
+	}
+	b := &builder{
+		stack:     awscdk.NewStack(scope, &id, &stackProps),
+		props:     p,
+		functions: map[string]awslambda.Function{},
+	}
+	b.addTable()
+	b.addQueues()
+	b.addBusAndSecret()
+	b.addFunctions()
+	b.addRules()
+	b.addSchemas()
+	b.addAPI()
+	if p.WorkerMode.ecs() {
+		b.addECSWorker()
+	}
+	b.addMonitoring()
+	b.addOutputs()
+	b.addNagSuppressions()
+	return b.stack
+}
+
+func (b *builder) retention() awslogs.RetentionDays { return retentionDays[b.props.LogRetentionDays] }
+
+func (b *builder) addTable() {
+	p := b.props
+	removal := awscdk.RemovalPolicy_RETAIN
+	if !*p.DeletionProtection {
+		removal = awscdk.RemovalPolicy_DESTROY
+	}
+	tableProps := &awsdynamodb.TableProps{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:             &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:         p.BillingMode,
+		Encryption:          p.TableEncryption,
+		DeletionProtection:  p.DeletionProtection,
+		RemovalPolicy:       removal,
+		TimeToLiveAttribute: jsii.String("expires_at"),
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+	}
+	gsi := &awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String("by_tenant"),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("gsi1pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("gsi1sk"), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	}
+	if p.BillingMode == awsdynamodb.BillingMode_PROVISIONED {
+		tableProps.ReadCapacity = jsii.Number(p.ReadCapacity)
+		tableProps.WriteCapacity = jsii.Number(p.WriteCapacity)
+		gsi.ReadCapacity = jsii.Number(p.ReadCapacity)
+		gsi.WriteCapacity = jsii.Number(p.WriteCapacity)
+	}
+	b.table = awsdynamodb.NewTable(b.stack, jsii.String("Table"), tableProps)
+	b.table.AddGlobalSecondaryIndex(gsi)
+}
+
+func (b *builder) addQueues() {
+	scaled := func(d awscdk.Duration) awscdk.Duration {
+		return awscdk.Duration_Seconds(jsii.Number(*d.ToSeconds(nil) * visibilityFactor))
+	}
+	b.scan = b.newQueuePair("Scan", scaled(dispatcherTimeout), 5)
+	b.task = b.newQueuePair("Task", scaled(workerTimeout), b.props.TaskMaxReceiveCount)
+	b.ingest = b.newQueuePair("Ingest", scaled(ingestTimeout), 5)
+}
+
+// newQueuePair makes an encrypted, TLS-only queue with a DLQ that keeps
+// messages longer than the source does, so nothing expires on the way.
+func (b *builder) newQueuePair(name string, visibility awscdk.Duration, maxReceives int) queuePair {
+	dlq := awssqs.NewQueue(b.stack, jsii.String(name+"DLQ"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	q := awssqs.NewQueue(b.stack, jsii.String(name+"Queue"), &awssqs.QueueProps{
+		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
+		VisibilityTimeout: visibility,
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(maxReceives)},
+	})
+	return queuePair{queue: q, dlq: dlq}
+}
+
+func (b *builder) addBusAndSecret() {
+	b.bus = awsevents.NewEventBus(b.stack, jsii.String("Bus"), &awsevents.EventBusProps{
+		EventBusName: jsii.String(b.props.BusName),
+		Description:  jsii.String("Hourglass ingest (CreateTask, CreateSchedule) and lifecycle events"),
+	})
+	b.signingSecret = awssecretsmanager.NewSecret(b.stack, jsii.String("SigningSecret"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("Hourglass HMAC key for signing webhook deliveries"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(64),
+			ExcludePunctuation: jsii.Bool(true),
+		},
+	})
+}
+
+// env builds a function's environment from the names it needs.
+func (b *builder) env(names ...string) *map[string]*string {
+	p := b.props
+	authMode := "iam"
+	if p.JwtIssuer != "" {
+		authMode = "jwt"
+	}
+	all := map[string]*string{
+		EnvTable:            b.table.TableName(),
+		EnvScanQueueURL:     b.scan.queue.QueueUrl(),
+		EnvTaskQueueURL:     b.task.queue.QueueUrl(),
+		EnvTaskDLQURL:       b.task.dlq.QueueUrl(),
+		EnvIngestDLQURL:     b.ingest.dlq.QueueUrl(),
+		EnvBusName:          b.bus.EventBusName(),
+		EnvShards:           jsii.String(strconv.Itoa(p.Shards)),
+		EnvBucketSeconds:    jsii.String(strconv.Itoa(p.BucketSeconds)),
+		EnvLookaheadSeconds: jsii.String(strconv.Itoa(p.LookaheadSeconds)),
+		EnvLogLevel:         jsii.String(p.LogLevel),
+		EnvSigningSecretARN: b.signingSecret.SecretArn(),
+		EnvAuthMode:         jsii.String(authMode),
+		EnvTenantClaim:      jsii.String(p.TenantClaim),
+	}
+	out := map[string]*string{}
+	for _, n := range names {
+		v, ok := all[n]
+		if !ok {
+			panic("hourglass: unknown environment variable " + n)
+		}
+		out[n] = v
+	}
+	return &out
+}
+
+// Environment of each function: only what it reads.
+var (
+	schedulingEnv = []string{EnvShards, EnvBucketSeconds, EnvLookaheadSeconds, EnvLogLevel}
+	functionEnv   = map[string][]string{
+		"api":        append([]string{EnvTable, EnvTaskQueueURL, EnvBusName, EnvSigningSecretARN, EnvAuthMode, EnvTenantClaim}, schedulingEnv...),
+		"ingest":     append([]string{EnvTable, EnvTaskQueueURL, EnvIngestDLQURL}, schedulingEnv...),
+		"scanner":    append([]string{EnvTable, EnvScanQueueURL}, schedulingEnv...),
+		"dispatcher": append([]string{EnvTable, EnvTaskQueueURL, EnvBusName}, schedulingEnv...),
+		"worker":     append([]string{EnvTable, EnvTaskQueueURL, EnvTaskDLQURL, EnvBusName, EnvSigningSecretARN}, schedulingEnv...),
+	}
+	functionTimeouts = map[string]awscdk.Duration{
+		"api": apiTimeout, "ingest": ingestTimeout, "scanner": scannerTimeout,
+		"dispatcher": dispatcherTimeout, "worker": workerTimeout,
+	}
+	functionDescriptions = map[string]string{
+		"api":        "Hourglass HTTP API",
+		"ingest":     "Hourglass ingest: creates tasks and schedules from EventBridge events",
+		"scanner":    "Hourglass scanner: fans out due (bucket, shard) units every minute",
+		"dispatcher": "Hourglass dispatcher: hands one partition's due tasks to the task queue",
+		"worker":     "Hourglass worker: executes tasks and records outcomes",
+	}
+)
+
+// newFunction makes one Go Lambda function with its own role and log group;
+// the role gets no managed policy, only what is granted to it afterwards.
+func (b *builder) newFunction(name string) awslambda.Function {
+	id := exportName(name)
+	logs := awslogs.NewLogGroup(b.stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention: b.retention(),
+	})
+	role := awsiam.NewRole(b.stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Hourglass " + name + " function"),
+	})
+	logs.GrantWrite(role)
+	fn := awslambda.NewFunction(b.stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
+		Description:           jsii.String(functionDescriptions[name]),
+		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:          awslambda.Architecture_ARM_64(),
+		Handler:               jsii.String("bootstrap"),
+		Code:                  awslambda.Code_FromAsset(jsii.String(filepath.Join(b.props.LambdaAssetDir, name)), nil),
+		MemorySize:            jsii.Number(256),
+		Timeout:               functionTimeouts[name],
+		Role:                  role,
+		LogGroup:              logs,
+		LoggingFormat:         awslambda.LoggingFormat_JSON,
+		ApplicationLogLevelV2: applicationLogLevels[b.props.LogLevel],
+		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
+		Tracing:               awslambda.Tracing_ACTIVE,
+		Environment:           b.env(functionEnv[name]...),
+	})
+	b.functions[name] = fn
+	return fn
+}
+
+func (b *builder) addFunctions() {
+	p := b.props
+
+	api := b.newFunction("api")
+	b.table.GrantReadWriteData(api)
+	b.task.queue.GrantSendMessages(api)
+	b.bus.GrantPutEventsTo(api, nil)
+	b.signingSecret.GrantRead(api, nil)
+
+	ingest := b.newFunction("ingest")
+	b.table.GrantReadWriteData(ingest)
+	b.task.queue.GrantSendMessages(ingest)
+	b.ingest.dlq.GrantSendMessages(ingest)
+	ingest.AddEventSource(awslambdaeventsources.NewSqsEventSource(b.ingest.queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(10),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(p.IngestConcurrency),
+	}))
+
+	scanner := b.newFunction("scanner")
+	b.table.GrantReadWriteData(scanner)
+	b.scan.queue.GrantSendMessages(scanner)
+
+	dispatcher := b.newFunction("dispatcher")
+	b.table.GrantReadWriteData(dispatcher)
+	b.task.queue.GrantSendMessages(dispatcher)
+	b.bus.GrantPutEventsTo(dispatcher, nil)
+	// One (bucket, shard) unit per invocation: a slow partition never holds
+	// back another's tasks.
+	dispatcher.AddEventSource(awslambdaeventsources.NewSqsEventSource(b.scan.queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(1),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(p.DispatcherConcurrency),
+	}))
+
+	if p.WorkerMode.lambda() {
+		worker := b.newFunction("worker")
+		b.grantWorker(worker)
+		worker.AddEventSource(awslambdaeventsources.NewSqsEventSource(b.task.queue, &awslambdaeventsources.SqsEventSourceProps{
+			BatchSize:               jsii.Number(10),
+			ReportBatchItemFailures: jsii.Bool(true),
+			MaxConcurrency:          jsii.Number(p.WorkerConcurrency),
+		}))
+	}
+}
+
+// grantWorker gives a worker (Lambda or ECS task role) what executing tasks
+// needs: the table, re-enqueueing retries, the DLQ, lifecycle events, the
+// signing key, and the allow-listed targets.
+func (b *builder) grantWorker(grantee awsiam.IGrantable) {
+	b.table.GrantReadWriteData(grantee)
+	b.task.queue.GrantSendMessages(grantee)
+	b.task.dlq.GrantSendMessages(grantee)
+	b.bus.GrantPutEventsTo(grantee, nil)
+	b.signingSecret.GrantRead(grantee, nil)
+	p := b.props
+	if len(p.TargetQueueArns)+len(p.TargetBusArns)+len(p.TargetFunctionArns) == 0 {
+		return
+	}
+	statement := func(actions []string, arns []string) {
+		if len(arns) == 0 {
+			return
+		}
+		grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings(actions...),
+			Resources: jsii.Strings(arns...),
+		}))
+	}
+	statement([]string{"sqs:SendMessage", "sqs:GetQueueUrl"}, p.TargetQueueArns)
+	statement([]string{"events:PutEvents"}, p.TargetBusArns)
+	statement([]string{"lambda:InvokeFunction"}, p.TargetFunctionArns)
+}
+
+func (b *builder) addRules() {
+	awsevents.NewRule(b.stack, jsii.String("ScannerTick"), &awsevents.RuleProps{
+		Description: jsii.String("Hourglass scanner tick"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(b.functions["scanner"], &awseventstargets.LambdaFunctionProps{
+			// A tick older than a minute is superseded by the next one.
+			MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(1)),
+			RetryAttempts: jsii.Number(2),
+		})},
+	})
+	awsevents.NewRule(b.stack, jsii.String("IngestRule"), &awsevents.RuleProps{
+		Description: jsii.String("Hourglass ingest: CreateTask and CreateSchedule events to the ingest queue"),
+		EventBus:    b.bus,
+		EventPattern: &awsevents.EventPattern{
+			DetailType: jsii.Strings("CreateTask", "CreateSchedule"),
+		},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(b.ingest.queue, &awseventstargets.SqsQueueProps{
+			// Events EventBridge cannot deliver land beside the ingest
+			// function's failures, so one redrive replays both.
+			DeadLetterQueue: b.ingest.dlq,
+			RetryAttempts:   jsii.Number(10),
+		})},
+	})
+}
+
+// exportName turns a function name into a construct-ID prefix ("api" → "Api").
+func exportName(name string) string {
+	if name == "" {
+		return name
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
+}
