@@ -21,15 +21,16 @@ if [[ -z "$cfn_lint" ]]; then
 	cfn_lint="$root/.venv-moto/bin/cfn-lint"
 fi
 
-make --no-print-directory build >/dev/null
+# Placeholder assets: the ingest function (issue 4) has no code yet, so a
+# synth with the real binaries cannot succeed until it lands.
 cd infra
 echo "test-infra: go vet + go test (CDK assertions, cdk-nag)" >&2
 go vet ./...
 go test -count=1 ./...
 echo "test-infra: synth (default and ECS 'both' variants) + cfn-lint" >&2
 rm -rf cdk.out
-CDK_OUTDIR=cdk.out go run .
-CDK_OUTDIR=cdk.out/both CDK_CONTEXT_JSON='{"workerMode":"both"}' go run .
+CDK_OUTDIR=cdk.out go run . -placeholder-assets
+CDK_OUTDIR=cdk.out/both CDK_CONTEXT_JSON='{"workerMode":"both"}' go run . -placeholder-assets
 # W3005 (a DependsOn that a GetAtt already implies) is emitted by CDK itself
 # between every function and its role; errors and other warnings fail.
 "$cfn_lint" --ignore-checks W3005 -- cdk.out/*.template.json cdk.out/both/*.template.json

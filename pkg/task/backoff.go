@@ -21,10 +21,11 @@ func Backoff(r Retry, n int, rnd func() float64) time.Duration {
 	}
 	d := base
 	for i := 1; i < n && d < maxB; i++ {
+		if d > maxB/2 { // doubling would pass the cap (or overflow)
+			d = maxB
+			break
+		}
 		d *= 2
-	}
-	if d > maxB || d <= 0 { // d <= 0 guards overflow
-		d = maxB
 	}
 	half := d / 2
 	j := rnd()

@@ -59,12 +59,12 @@ func TestBackoffGrowsExponentially(t *testing.T) {
 	t.Parallel()
 	r := Retry{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Hour}
 	prev := Backoff(r, 1, fixed(0))
-	for n := 2; n <= 15; n++ {
+	for n := 2; n <= 16; n++ { // 100ms·2^15 < 1h
 		got := Backoff(r, n, fixed(0))
 		assert.Equal(t, 2*prev, got, "n=%d", n)
 		prev = got
 	}
-	for n := 16; n < 100; n++ { // 100ms·2^15 > 1h: capped from here on
+	for n := 17; n < 100; n++ { // 100ms·2^16 > 1h: capped from here on
 		assert.Equal(t, 30*time.Minute, Backoff(r, n, fixed(0)), "n=%d", n)
 		assert.LessOrEqual(t, Backoff(r, n, fixed(0.9999999)), time.Hour, "n=%d", n)
 	}

@@ -1,0 +1,60 @@
+package task
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestScanUnitRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, u := range []ScanUnit{{}, {Bucket: 1_893_456_000, Shard: 7}, {Bucket: -60, Shard: 65535, Sweep: true}} {
+		b, err := json.Marshal(u)
+		require.NoError(t, err)
+		got, err := DecodeScanUnit(string(b))
+		require.NoError(t, err)
+		assert.Equal(t, u, got)
+	}
+	got, err := DecodeScanUnit(`{"bucket":120,"shard":3,"sweep":true}`)
+	require.NoError(t, err)
+	assert.Equal(t, ScanUnit{Bucket: 120, Shard: 3, Sweep: true}, got)
+}
+
+func TestDecodeScanUnitRejects(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{"", "{", `[]`, `{"bucket":"120"}`, `{"shard":65536}`, `{"shard":-1}`, `{"bucket":1.5}`} {
+		_, err := DecodeScanUnit(body)
+		require.Error(t, err, body)
+		assert.Contains(t, err.Error(), "decode scan unit")
+	}
+}
+
+func TestDecodeTaskMessage(t *testing.T) {
+	t.Parallel()
+	id := ID{DueMs: 1_893_456_000_123, Shard: 11, Random: 99}
+	b, err := json.Marshal(TaskMessage{ID: id.String(), PH: "abc"})
+	require.NoError(t, err)
+	m, got, err := DecodeTaskMessage(string(b))
+	require.NoError(t, err)
+	assert.Equal(t, TaskMessage{ID: id.String(), PH: "abc"}, m)
+	assert.Equal(t, id, got)
+
+	for _, tc := range []struct {
+		body string
+		bad  bool // the ID, not the JSON, is wrong
+	}{
+		{"", false},
+		{`{"id":5}`, false},
+		{`{}`, true},
+		{`{"id":"nope","ph":"x"}`, true},
+		{`{"id":"` + id.String()[:25] + `1"}`, true}, // non-canonical
+	} {
+		_, got, err := DecodeTaskMessage(tc.body)
+		require.Error(t, err, tc.body)
+		assert.Equal(t, ID{}, got)
+		assert.Equal(t, tc.bad, errors.Is(err, ErrBadID), tc.body)
+	}
+}
