@@ -6,9 +6,11 @@ package devhost
 
 import (
 	"context"
+
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"net"
 	"net/http"
 	"os"
@@ -57,6 +59,9 @@ type Options struct {
 	Clock         clock.Clock   // nil: system clock
 	// Listener, when set, is used instead of listening on Addr (tests).
 	Listener net.Listener
+	// AWS, when set, is the SDK configuration to use instead of the
+	// environment's (tests pass an isolated emulator account).
+	AWS *aws.Config
 	// Ready is called once everything is up, with the API's base URL.
 	Ready func(baseURL string)
 }
@@ -75,10 +80,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	counters := &usage.Counters{}
 	log := cfg.Logger()
+	var err error
 
 	// Provision (retrying while the emulator starts).
-	awsCfg, err := config.AWS(ctx, nil)
-	if err != nil {
+	var awsCfg aws.Config
+	if opts.AWS != nil {
+		awsCfg = *opts.AWS
+	} else if awsCfg, err = config.AWS(ctx, nil); err != nil {
 		return err
 	}
 	visibility := cfg.Lease + 10*time.Second
@@ -97,7 +105,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
 
-	comps, err := service.Build(ctx, cfg, opts.Clock, counters)
+	comps, err := service.BuildWith(ctx, cfg, awsCfg, opts.Clock, counters)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,121 @@
+package devhost_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/devhost"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+// TestLocalHostRunsATaskEndToEnd starts the whole local host (provisioning,
+// API, scanner ticker, pollers) on an isolated emulator account and checks
+// that a task created over HTTP reaches its webhook on time, that usage is
+// counted, and that cancelling the context stops everything.
+func TestLocalHostRunsATaskEndToEnd(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	env := awstest.New(t)
+	var hits atomic.Int64
+	var firstAt atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			firstAt.Store(time.Now().UnixMilli())
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer sink.Close()
+
+	cfg := config.Config{Table: "unused", Shards: 2, Bucket: 2 * time.Second, Lookahead: 3 * time.Second, Lease: 5 * time.Second,
+		SweepDelay: 5 * time.Second, EarlyDelivery: time.Second, LogLevel: "warn", Dev: true, SigningKey: "devhost-test-signing-key", Limits: task.DefaultLimits()}
+	cfg.WebhookAllow = devLoopback(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- devhost.Run(ctx, cfg, devhost.Options{Prefix: "devhost", Tick: 500 * time.Millisecond, Listener: ln, AWS: &env.Config,
+			Ready: func(base string) { ready <- base }})
+	}()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("host stopped before ready: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("host not ready after 60s")
+	}
+	resp, err := http.Get(base + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	due := time.Now().Add(3 * time.Second).UTC().Truncate(time.Millisecond)
+	body := fmt.Sprintf(`{"due_at":%q,"target":{"kind":"webhook","url":%q}}`, due.Format(time.RFC3339Nano), sink.URL+"/hook")
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/tasks", bytes.NewReader([]byte(body)))
+	req.Header.Set("Authorization", "Bearer dev-acme")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var created struct{ ID string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&created))
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for hits.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.EqualValues(t, 1, hits.Load(), "the webhook was called once")
+	assert.GreaterOrEqual(t, firstAt.Load(), due.UnixMilli(), "not early")
+
+	// State reaches SUCCEEDED (the outcome write follows the call).
+	var state string
+	for time.Now().Before(deadline) && state != "SUCCEEDED" {
+		req, _ = http.NewRequest(http.MethodGet, base+"/v1/tasks/"+created.ID, nil)
+		req.Header.Set("Authorization", "Bearer dev-acme")
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var v struct{ State string }
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		state = v.State
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Equal(t, "SUCCEEDED", state)
+
+	resp, err = http.Get(base + "/debug/usage")
+	require.NoError(t, err)
+	var u usage.Snapshot
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&u))
+	resp.Body.Close()
+	assert.Positive(t, u.DynamoDBWRU)
+	assert.Positive(t, u.SQSRequests)
+	assert.Positive(t, u.LambdaInvocations["worker"])
+	assert.Positive(t, u.LambdaInvocations["api"])
+	assert.Positive(t, u.APIRequests)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("host did not stop within 30s of cancel")
+	}
+}
