@@ -167,12 +167,16 @@ func AWS(ctx context.Context, counters *usage.Counters) (aws.Config, error) {
 	return cfg, nil
 }
 
+// zerolog.TimeFieldFormat is a process-wide variable that every logger reads
+// while logging, so it is set once, at start-up, never per Logger call
+// (concurrent calls raced with each other and with logging goroutines).
+func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
+
 // Logger returns the JSON logger at the configured level.
 func (c Config) Logger() zerolog.Logger {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel))
 	if err != nil || lvl == zerolog.NoLevel {
 		lvl = zerolog.InfoLevel
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger()
 }

@@ -114,6 +114,12 @@ func (s *Store) Create(ctx context.Context, t *task.Task, clientToken, reqHash s
 	if gerr != nil {
 		return nil, false, fmt.Errorf("create task: load task of client token: %w", gerr)
 	}
+	if existing.Tenant != t.Tenant {
+		// The token key joins tenant and token with '#', which a tenant
+		// taken from a JWT claim may contain ("a#b"+"c" = "a"+"b#c"): never
+		// answer with another tenant's task.
+		return nil, false, task.ErrIdempotencyMismatch
+	}
 	return existing, false, nil
 }
 

@@ -99,7 +99,12 @@ func (q *Queue) SendBatch(ctx context.Context, url string, msgs []task.OutMessag
 				select {
 				case <-ctx.Done():
 					t.Stop()
-					return &BatchError{Failed: append(failed, pending...), Last: ctx.Err()}
+					// The later batches were never tried: they are unsent too.
+					failed = append(failed, pending...)
+					for i := end; i < len(msgs); i++ {
+						failed = append(failed, i)
+					}
+					return &BatchError{Failed: failed, Last: ctx.Err()}
 				case <-t.C:
 				}
 			}
