@@ -6,7 +6,7 @@
 // One table holds every item kind:
 //
 //	task         pk "<bucket start s>#<shard>"   sk "<due ms>#<id>"
-//	client token pk "tok#<tenant>#<token>"        sk "tok"
+//	client token pk "tok#<len(tenant)>#<tenant>#<token>" sk "tok"
 //	scanner      pk "meta#scanner"                sk "cursor"
 package ddbstore
 
@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,7 +78,7 @@ func (s *Store) Create(ctx context.Context, t *task.Task, clientToken, reqHash s
 		}
 		return t, true, nil
 	}
-	tokKey := map[string]types.AttributeValue{aPK: sAttr("tok#" + t.Tenant + "#" + clientToken), aSK: sAttr("tok")}
+	tokKey := map[string]types.AttributeValue{aPK: sAttr(tokenKey(t.Tenant, clientToken)), aSK: sAttr("tok")}
 	tok := map[string]types.AttributeValue{
 		aPK: tokKey[aPK], aSK: tokKey[aSK],
 		aID:      sAttr(t.ID.String()),
@@ -121,6 +122,13 @@ func (s *Store) Create(ctx context.Context, t *task.Task, clientToken, reqHash s
 		return nil, false, task.ErrIdempotencyMismatch
 	}
 	return existing, false, nil
+}
+
+// tokenKey is the partition key of a client token. The tenant is
+// length-prefixed: tenants from JWT claims may contain '#', and "a#b"+"c"
+// must not meet "a"+"b#c".
+func tokenKey(tenant, token string) string {
+	return "tok#" + strconv.Itoa(len(tenant)) + "#" + tenant + "#" + token
 }
 
 // Get reads a task by ID (strongly consistent). A missing task is
