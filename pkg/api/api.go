@@ -31,7 +31,6 @@ type Store interface {
 	Cancel(ctx context.Context, id task.ID, tenant string, now time.Time) (*task.Task, error)
 	GetCursor(ctx context.Context) (task.Cursor, error)
 	EnsureCursor(ctx context.Context, shards int, now time.Time) error
-	MarkDispatched(ctx context.Context, id task.ID, now time.Time) error
 }
 
 // Queue sends one message.
@@ -67,6 +66,10 @@ type Server struct {
 
 	cursorOnce sync.Mutex
 	cursorOK   bool
+
+	cursorMu  sync.Mutex
+	cursorAt  time.Time
+	cursorVal int64
 }
 
 // New returns the API server.
@@ -177,7 +180,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 		storeProblem(r, err, "task "+id.String()).Write(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, View(t))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), t))
 }
 
 func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
@@ -194,7 +197,7 @@ func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
 	default:
 		l := logger(r)
 		l.Info().Str("task_id", id.String()).Msg("task cancelled")
-		writeJSON(w, http.StatusOK, View(t))
+		writeJSON(w, http.StatusOK, s.view(r.Context(), t))
 	}
 }
 
@@ -245,7 +248,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	log = log.With().Str("task_id", saved.ID.String()).Logger()
 	if !created {
 		log.Info().Msg("create replayed by Idempotency-Key")
-		writeJSON(w, http.StatusOK, View(saved))
+		writeJSON(w, http.StatusOK, s.view(r.Context(), saved))
 		return
 	}
 	if s.cfg.Crash != nil {
@@ -261,7 +264,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info().Time("due_at", saved.DueAt).Msg("task created")
 	w.Header().Set("Location", "/v1/tasks/"+saved.ID.String())
-	writeJSON(w, http.StatusCreated, View(saved))
+	writeJSON(w, http.StatusCreated, s.view(r.Context(), saved))
 }
 
 // ensureCursor makes sure, once per process, that the scanner cursor exists
@@ -298,14 +301,7 @@ func (s *Server) fastPath(ctx context.Context, t *task.Task, now time.Time) erro
 		return nil
 	}
 	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-	if err := s.q.Send(ctx, s.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}); err != nil {
-		return err
-	}
-	if err := s.store.MarkDispatched(ctx, t.ID, s.clock.Now()); err != nil && !errors.Is(err, task.ErrConflict) {
-		return err
-	}
-	t.State = task.Dispatched
-	return nil
+	return s.q.Send(ctx, s.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy})
 }
 
 func hasControl(s string) bool {
@@ -315,4 +311,34 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// view renders a task, showing a SCHEDULED task whose bucket the scanner
+// has announced as DISPATCHED (the state is derived, never stored).
+func (s *Server) view(ctx context.Context, t *task.Task) TaskView {
+	v := View(t)
+	if t.State != task.Scheduled {
+		return v
+	}
+	if through, ok := s.dispatchedThrough(ctx); ok && s.cfg.Layout.BucketOf(t.ID.Due()) <= through {
+		v.State = task.Dispatched
+	}
+	return v
+}
+
+// dispatchedThrough returns the announced-bucket cursor, cached for a
+// second so that reads of many tasks cost one cursor read.
+func (s *Server) dispatchedThrough(ctx context.Context) (int64, bool) {
+	s.cursorMu.Lock()
+	defer s.cursorMu.Unlock()
+	now := s.clock.Now()
+	if now.Sub(s.cursorAt) < time.Second && !s.cursorAt.IsZero() {
+		return s.cursorVal, true
+	}
+	cur, err := s.store.GetCursor(ctx)
+	if err != nil {
+		return 0, false
+	}
+	s.cursorVal, s.cursorAt = cur.Dispatching, now
+	return cur.Dispatching, true
 }

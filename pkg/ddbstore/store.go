@@ -180,26 +180,6 @@ func (s *Store) QueryScheduled(ctx context.Context, bucket int64, shard uint16, 
 	return tasks, next, nil
 }
 
-// MarkDispatched moves a task SCHEDULED → DISPATCHED. A task in any other
-// state is task.ErrConflict (someone else dispatched, cancelled or ran it).
-func (s *Store) MarkDispatched(ctx context.Context, id task.ID, now time.Time) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       s.key(id),
-		UpdateExpression:          aws.String("SET #st = :disp, ver = ver + :one, updated_ms = :now"),
-		ConditionExpression:       aws.String("#st = :sched"),
-		ExpressionAttributeNames:  map[string]string{"#st": aState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":disp": sAttr(string(task.Dispatched)), ":sched": sAttr(string(task.Scheduled)), ":one": nAttr(1), ":now": msAttr(now)},
-	})
-	if err != nil {
-		if isConditionFailed(err) {
-			return fmt.Errorf("mark %s dispatched: %w", id, task.ErrConflict)
-		}
-		return fmt.Errorf("mark %s dispatched: %w", id, err)
-	}
-	return nil
-}
-
 // Cancel moves a tenant's task to CANCELLED if it has not started running.
 // Cancelling a cancelled task returns it unchanged (idempotent). Another
 // tenant's task is task.ErrNotFound; a running or finished one is
@@ -209,12 +189,12 @@ func (s *Store) Cancel(ctx context.Context, id task.ID, tenant string, now time.
 		TableName:                &s.table,
 		Key:                      s.key(id),
 		UpdateExpression:         aws.String("SET #st = :canc, ver = ver + :one, updated_ms = :now, finished_ms = :now, expires_at = :exp"),
-		ConditionExpression:      aws.String("tenant = :tenant AND #st IN (:s1, :s2, :s3)"),
+		ConditionExpression:      aws.String("tenant = :tenant AND #st IN (:s1, :s3)"),
 		ExpressionAttributeNames: map[string]string{"#st": aState},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":canc": sAttr(string(task.Cancelled)), ":one": nAttr(1), ":now": msAttr(now),
 			":exp": nAttr(now.Add(s.retention).Unix()), ":tenant": sAttr(tenant),
-			":s1": sAttr(string(task.Scheduled)), ":s2": sAttr(string(task.Dispatched)), ":s3": sAttr(string(task.Retrying)),
+			":s1": sAttr(string(task.Scheduled)), ":s3": sAttr(string(task.Retrying)),
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})
@@ -239,7 +219,7 @@ func (s *Store) Cancel(ctx context.Context, id task.ID, tenant string, now time.
 }
 
 // Claim starts an attempt: the task moves to RUNNING under a lease held by
-// owner until leaseUntil. It succeeds from SCHEDULED, DISPATCHED or RETRYING
+// owner until leaseUntil. It succeeds from SCHEDULED or RETRYING
 // (once NextAt has passed), or from RUNNING whose lease has expired (the
 // previous worker died). ph must match the stored payload hash, so a message
 // for an older version of the task is refused. Anything else is
@@ -250,13 +230,13 @@ func (s *Store) Claim(ctx context.Context, id task.ID, ph, owner string, now, le
 		Key:              s.key(id),
 		UpdateExpression: aws.String("SET #st = :run, lease_owner = :owner, lease_ms = :lease, updated_ms = :now, att_n = att_n + :one, ver = ver + :one"),
 		ConditionExpression: aws.String("ph = :ph AND (" +
-			"(#st IN (:s1, :s2, :s3) AND (attribute_not_exists(next_ms) OR next_ms <= :now)) OR " +
+			"(#st IN (:s1, :s3) AND (attribute_not_exists(next_ms) OR next_ms <= :now)) OR " +
 			"(#st = :run AND lease_ms < :now))"),
 		ExpressionAttributeNames: map[string]string{"#st": aState},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":run": sAttr(string(task.Running)), ":owner": sAttr(owner), ":lease": msAttr(leaseUntil),
 			":now": msAttr(now), ":one": nAttr(1), ":ph": sAttr(ph),
-			":s1": sAttr(string(task.Scheduled)), ":s2": sAttr(string(task.Dispatched)), ":s3": sAttr(string(task.Retrying)),
+			":s1": sAttr(string(task.Scheduled)), ":s3": sAttr(string(task.Retrying)),
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})

@@ -221,46 +221,6 @@ func TestCreateGet(t *testing.T) {
 	})
 }
 
-func TestMarkDispatched(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	now := base.Add(-time.Minute)
-
-	t.Run("SCHEDULED to DISPATCHED, then conflict", func(t *testing.T) {
-		t.Parallel()
-		f := setup(t)
-		tk := f.create(t, "acme", base)
-		require.NoError(t, f.store.MarkDispatched(ctx, tk.ID, now))
-		got := f.get(t, tk.ID)
-		assert.Equal(t, task.Dispatched, got.State)
-		assert.Equal(t, tk.Version+1, got.Version)
-		assert.True(t, got.UpdatedAt.Equal(now))
-
-		require.ErrorIs(t, f.store.MarkDispatched(ctx, tk.ID, now.Add(time.Second)), task.ErrConflict)
-		assert.Equal(t, got, f.get(t, tk.ID), "a lost mark changes nothing")
-	})
-
-	t.Run("CANCELLED is a conflict", func(t *testing.T) {
-		t.Parallel()
-		f := setup(t)
-		tk := f.create(t, "acme", base)
-		_, err := f.store.Cancel(ctx, tk.ID, "acme", now)
-		require.NoError(t, err)
-		require.ErrorIs(t, f.store.MarkDispatched(ctx, tk.ID, now), task.ErrConflict)
-		assert.Equal(t, task.Cancelled, f.get(t, tk.ID).State)
-	})
-
-	t.Run("missing task is a conflict and writes nothing", func(t *testing.T) {
-		t.Parallel()
-		f := setup(t)
-		id, err := task.NewID(base, 1)
-		require.NoError(t, err)
-		require.ErrorIs(t, f.store.MarkDispatched(ctx, id, now), task.ErrConflict)
-		_, err = f.store.Get(ctx, id)
-		require.ErrorIs(t, err, task.ErrNotFound)
-	})
-}
-
 func TestQueryScheduled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -278,14 +238,17 @@ func TestQueryScheduled(t *testing.T) {
 	slices.SortFunc(want, func(a, b task.ID) int { return int(a.DueMs - b.DueMs) })
 
 	// Same partition, other states: not returned.
-	disp := task.ID{DueMs: base.Add(15 * time.Millisecond).UnixMilli(), Shard: 0, Random: 1001}
+	run := task.ID{DueMs: base.Add(15 * time.Millisecond).UnixMilli(), Shard: 0, Random: 1001}
 	canc := task.ID{DueMs: base.Add(25 * time.Millisecond).UnixMilli(), Shard: 0, Random: 1002}
-	for _, id := range []task.ID{disp, canc} {
+	for _, id := range []task.ID{run, canc} {
 		_, _, err := f.store.Create(ctx, taskWithID(id, "acme"), "", "")
 		require.NoError(t, err)
 	}
-	require.NoError(t, f.store.MarkDispatched(ctx, disp, base))
-	_, err := f.store.Cancel(ctx, canc, "acme", base)
+	runT, err := f.store.Get(ctx, run)
+	require.NoError(t, err)
+	_, err = f.store.Claim(ctx, run, runT.PayloadHash, "w1", base, base.Add(time.Minute))
+	require.NoError(t, err)
+	_, err = f.store.Cancel(ctx, canc, "acme", base)
 	require.NoError(t, err)
 	// Other shard of the same bucket, and the next bucket of this shard.
 	for _, id := range []task.ID{
@@ -335,16 +298,6 @@ func TestClaim(t *testing.T) {
 		assert.True(t, got.LeaseUntil.Equal(now.Add(30*time.Second)))
 		assert.Equal(t, tk.Version+1, got.Version)
 		assert.Equal(t, got, f.get(t, tk.ID), "what Claim returns is what is stored")
-	})
-
-	t.Run("from DISPATCHED", func(t *testing.T) {
-		t.Parallel()
-		f := setup(t)
-		tk := f.create(t, "acme", base)
-		require.NoError(t, f.store.MarkDispatched(ctx, tk.ID, now))
-		got := f.claim(t, tk, "w1", now)
-		assert.Equal(t, task.Running, got.State)
-		assert.Equal(t, 1, got.AttemptN)
 	})
 
 	t.Run("second claim while the lease is valid", func(t *testing.T) {
@@ -511,14 +464,12 @@ func TestCancel(t *testing.T) {
 	ctx := context.Background()
 	now := base.Add(-time.Minute)
 
-	for _, from := range []task.State{task.Scheduled, task.Dispatched, task.Retrying} {
+	for _, from := range []task.State{task.Scheduled, task.Retrying} {
 		t.Run("from "+string(from), func(t *testing.T) {
 			t.Parallel()
 			f := setup(t)
 			tk := f.create(t, "acme", base)
 			switch from {
-			case task.Dispatched:
-				require.NoError(t, f.store.MarkDispatched(ctx, tk.ID, now))
 			case task.Retrying:
 				f.claim(t, tk, "w1", now)
 				_, err := f.store.Finish(ctx, tk.ID, "w1", task.Retrying, task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "retrying"}, now.Add(time.Hour), "boom")

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -30,7 +29,6 @@ import (
 // Store is what the dispatcher needs of the task store.
 type Store interface {
 	QueryScheduled(ctx context.Context, bucket int64, shard uint16, after string, limit int32) ([]*task.Task, string, error)
-	MarkDispatched(ctx context.Context, id task.ID, now time.Time) error
 }
 
 // Sender sends batches of messages to a queue. On partial failure it returns
@@ -51,7 +49,7 @@ type Config struct {
 	// config.Config.EarlyDelivery); the worker holds them until due.
 	EarlyBy time.Duration
 	// Crash, when set, is called at named points ("before-send",
-	// "after-send") and lets a
+	// "after-send": before the unit would be acknowledged) and lets a
 	// test stop the dispatcher exactly there. Nil in production.
 	Crash func(point string) error
 }
@@ -75,7 +73,7 @@ func New(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger)
 
 // Stats says what one unit's dispatch did.
 type Stats struct {
-	Sent, Marked, Conflicts int
+	Sent int // messages sent
 }
 
 // Dispatch sends every SCHEDULED task of the unit's partition. It returns an
@@ -105,7 +103,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 		if u.Sweep {
 			lvl = log.Warn() // a sweep found stragglers: a crash left them behind
 		}
-		lvl.Int("sent", st.Sent).Int("conflicts", st.Conflicts).Msg("dispatched partition")
+		lvl.Int("sent", st.Sent).Msg("dispatched partition")
 	}
 	return st, nil
 }
@@ -141,40 +139,15 @@ func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats
 			return err
 		}
 	}
-	// Mark the sent ones, a few at a time.
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs []error
-		sem  = make(chan struct{}, 8)
-	)
-	for i, t := range tasks {
-		if !sent[i] {
-			continue
+	for i := range tasks {
+		if sent[i] {
+			st.Sent++
 		}
-		st.Sent++
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(t *task.Task) {
-			defer func() { <-sem; wg.Done() }()
-			err := d.store.MarkDispatched(ctx, t.ID, now)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				st.Marked++
-			case errors.Is(err, task.ErrConflict):
-				st.Conflicts++ // cancelled, or a worker already claimed it
-			default:
-				errs = append(errs, err)
-			}
-		}(t)
 	}
-	wg.Wait()
 	if sendErr != nil {
-		errs = append(errs, fmt.Errorf("dispatch: %w", sendErr))
+		return fmt.Errorf("dispatch: %w", sendErr)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // HandleSQS is the Lambda entry point: one scan unit per record, failures

@@ -100,13 +100,13 @@ func TestTaskCreatedInsideDispatchedWindowTakesFastPath(t *testing.T) {
 	assert.Less(t, late, 1500*time.Millisecond, "fast-path task ran on time (lateness %s)", late)
 }
 
-func TestDispatcherCrashAfterSendBeforeMark(t *testing.T) {
+func TestDispatcherCrashAfterSendBeforeAck(t *testing.T) {
 	s := setup(t, stacktest.Options{})
 	due := time.Now().Add(2 * time.Second)
 	ids := []string{s.Create("acme", due, nil), s.Create("acme", due.Add(100*time.Millisecond), nil), s.Create("acme", due.Add(200*time.Millisecond), nil)}
 	// Tasks are created before the scanner announced their bucket (no
 	// fast path). Collect the units, then crash the dispatcher after it
-	// sent but before it marked.
+	// sent but before the unit was acknowledged.
 	s.Tick()
 	units := s.Units()
 	require.NotEmpty(t, units)
@@ -227,8 +227,10 @@ func TestCancelledTaskNeverRuns(t *testing.T) {
 	code, _ := s.Do(http.MethodDelete, "/v1/tasks/"+before, "acme", nil)
 	require.Equal(t, http.StatusOK, code)
 	queued := s.Create("acme", time.Now().Add(2*time.Second), nil)
-	require.Equal(t, task.Dispatched, s.Get(queued).State)
-	code, out := s.Do(http.MethodDelete, "/v1/tasks/"+queued, "acme", nil)
+	code, out := s.Do(http.MethodGet, "/v1/tasks/"+queued, "acme", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "DISPATCHED", out["state"], "its bucket is announced: the message is queued")
+	code, out = s.Do(http.MethodDelete, "/v1/tasks/"+queued, "acme", nil)
 	require.Equal(t, http.StatusOK, code, out)
 	control := s.Create("acme", time.Now().Add(3*time.Second), nil)
 	runAll(t, s, 20*time.Second, control)

@@ -107,7 +107,7 @@ func TestLambdaBinariesUnderRIE(t *testing.T) {
 	assert.Empty(t, resp.BatchItemFailures)
 	tk, err := comps.Store.Get(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, task.Dispatched, tk.State)
+	require.Equal(t, task.Scheduled, tk.State, "dispatch writes nothing; the message carries the task")
 
 	// worker: the task sample, carrying the message the dispatcher sent.
 	var msg struct {

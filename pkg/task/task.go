@@ -13,13 +13,17 @@ import (
 // State is where a task is in its life.
 type State string
 
-// The states. SCHEDULED → DISPATCHED → RUNNING → SUCCEEDED | FAILED, with
+// The states. SCHEDULED → (DISPATCHED) → RUNNING → SUCCEEDED | FAILED, with
 // RETRYING between attempts and CANCELLED from any not-yet-running state.
 const (
-	Scheduled  State = "SCHEDULED"  // stored, waiting for its bucket to be dispatched
-	Dispatched State = "DISPATCHED" // handed to the task queue with a delay
-	Running    State = "RUNNING"    // a worker holds the lease and is executing
-	Retrying   State = "RETRYING"   // an attempt failed; the next one is queued
+	Scheduled State = "SCHEDULED" // stored, waiting for its bucket to be dispatched
+	// Dispatched is never stored: the API shows a SCHEDULED task as
+	// DISPATCHED once the scanner has announced its bucket (its message is
+	// on the task queue, or about to be). Dispatch writes nothing, which
+	// keeps a task at three writes: create, claim, outcome.
+	Dispatched State = "DISPATCHED"
+	Running    State = "RUNNING"  // a worker holds the lease and is executing
+	Retrying   State = "RETRYING" // an attempt failed; the next one is queued
 	Succeeded  State = "SUCCEEDED"
 	Failed     State = "FAILED"
 	Cancelled  State = "CANCELLED"
