@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +23,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
+	"github.com/hourglass-sched/hourglass/pkg/metrics"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/scan"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
@@ -149,6 +151,10 @@ func (c *Components) Dispatcher(opts ...func(*dispatch.Config)) *dispatch.Dispat
 // Worker builds the worker.
 func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
 	cfg := worker.Config{TaskQueue: c.Cfg.TaskQueueURL, DLQ: c.Cfg.TaskDLQURL, Lease: c.Cfg.Lease, MaxHold: 2*time.Second + c.Cfg.EarlyDelivery}
+	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" || os.Getenv("ECS_CONTAINER_METADATA_URI_V4") != "" {
+		// In AWS, metrics go out as EMF lines on stdout (logs are on stderr).
+		cfg.Metrics = metrics.New(os.Stdout)
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -64,6 +64,14 @@ type Config struct {
 	// "after-execute") so tests can stop the worker exactly there. Nil in
 	// production.
 	Crash func(point string) error
+	// Metrics, when set, receives LatenessMs per attempt and a count per
+	// outcome (TasksSucceeded, TasksRetried, TasksFailed).
+	Metrics Metrics
+}
+
+// Metrics records metric values (see package metrics for the EMF sink).
+type Metrics interface {
+	Record(name string, value float64, unit string)
 }
 
 // Worker executes tasks.
@@ -249,7 +257,9 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 	}
 	end := w.clock.Now()
 	attempt.EndedAt, attempt.StatusCode, attempt.Summary = end, res.StatusCode, res.Summary
-	log = log.With().Int("attempt", t.AttemptN).Int64("lateness_ms", start.Sub(t.RunAt()).Milliseconds()).Logger()
+	lateness := start.Sub(t.RunAt()).Milliseconds()
+	log = log.With().Int("attempt", t.AttemptN).Int64("lateness_ms", lateness).Logger()
+	w.record("LatenessMs", float64(lateness), "Milliseconds")
 
 	if execErr == nil {
 		attempt.Outcome = "succeeded"
@@ -257,6 +267,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 			return w.finishFailed(err, log)
 		}
 		log.Info().Int("status", res.StatusCode).Msg("task succeeded")
+		w.record("TasksSucceeded", 1, "Count")
 		return nil
 	}
 
@@ -275,6 +286,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 			return w.finishFailed(err, log)
 		}
 		log.Warn().Str("error", attempt.Error).Bool("permanent", target.IsPermanent(execErr)).Msg("task failed and was dead-lettered")
+		w.record("TasksFailed", 1, "Count")
 		return nil
 	}
 
@@ -294,6 +306,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 		return &Redeliver{After: min(wait, time.Minute), Reason: "retry send failed: " + err.Error()}
 	}
 	log.Info().Str("error", attempt.Error).Dur("backoff", wait).Msg("attempt failed; retry queued")
+	w.record("TasksRetried", 1, "Count")
 	return nil
 }
 
@@ -305,6 +318,12 @@ func (w *Worker) finishFailed(err error, log zerolog.Logger) error {
 		return &Redeliver{Reason: "lease lost"}
 	}
 	return &Redeliver{Reason: err.Error()}
+}
+
+func (w *Worker) record(name string, v float64, unit string) {
+	if w.cfg.Metrics != nil {
+		w.cfg.Metrics.Record(name, v, unit)
+	}
 }
 
 func (w *Worker) crash(point string) error {
