@@ -109,8 +109,8 @@ func (c *Counters) Invocation(fn string, d time.Duration, memMB int) {
 		c.lambda = map[string]int64{}
 	}
 	c.lambda[fn]++
-	// Lambda bills in 1 ms steps.
-	ms := d.Milliseconds() + 1
+	// Lambda bills in 1 ms steps, rounding up, with a 1 ms minimum.
+	ms := max(int64((d+time.Millisecond-1)/time.Millisecond), 1)
 	c.gbSeconds += float64(ms) / 1000 * float64(memMB) / 1024
 }
 

@@ -1,0 +1,211 @@
+package config_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// These tests change the process environment with t.Setenv, so none of them
+// runs in parallel.
+
+// vars is every variable Load reads.
+var vars = []string{
+	"HOURGLASS_TABLE", "HOURGLASS_SCAN_QUEUE_URL", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_TASK_DLQ_URL",
+	"HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LEASE_SECONDS",
+	"HOURGLASS_SWEEP_SECONDS", "HOURGLASS_EARLY_DELIVERY_MS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_DEV",
+	"HOURGLASS_SIGNING_KEY", "HOURGLASS_SIGNING_SECRET_ARN", "HOURGLASS_WEBHOOK_ALLOW",
+}
+
+// clearEnv blanks every variable, which Load treats as unset, so that the
+// developer's or CI's environment cannot leak into a test.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range vars {
+		t.Setenv(k, "")
+	}
+}
+
+func setEnv(t *testing.T, kv map[string]string) {
+	t.Helper()
+	for k, v := range kv {
+		t.Setenv(k, v)
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	clearEnv(t)
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, config.Config{
+		Table:         "hourglass-tasks",
+		Shards:        16,
+		Bucket:        60 * time.Second,
+		Lookahead:     180 * time.Second,
+		Lease:         60 * time.Second,
+		SweepDelay:    30 * time.Second,
+		EarlyDelivery: 0,
+		LogLevel:      "info",
+		Limits:        task.DefaultLimits(),
+	}, c)
+	assert.Equal(t, task.Layout{Bucket: time.Minute}, c.Layout())
+}
+
+func TestLoadParsesEveryVariable(t *testing.T) {
+	clearEnv(t)
+	setEnv(t, map[string]string{
+		"HOURGLASS_TABLE":              "tbl",
+		"HOURGLASS_SCAN_QUEUE_URL":     "http://q/scan",
+		"HOURGLASS_TASK_QUEUE_URL":     "http://q/tasks",
+		"HOURGLASS_TASK_DLQ_URL":       "http://q/dlq",
+		"HOURGLASS_SHARDS":             "7",
+		"HOURGLASS_BUCKET_SECONDS":     "30",
+		"HOURGLASS_LOOKAHEAD_SECONDS":  "90",
+		"HOURGLASS_LEASE_SECONDS":      "45",
+		"HOURGLASS_SWEEP_SECONDS":      "12",
+		"HOURGLASS_EARLY_DELIVERY_MS":  "1000",
+		"HOURGLASS_LOG_LEVEL":          "debug",
+		"HOURGLASS_SIGNING_KEY":        "k",
+		"HOURGLASS_SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hg",
+		"HOURGLASS_WEBHOOK_ALLOW":      "10.0.0.0/8",
+	})
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, config.Config{
+		Table:            "tbl",
+		ScanQueueURL:     "http://q/scan",
+		TaskQueueURL:     "http://q/tasks",
+		TaskDLQURL:       "http://q/dlq",
+		Shards:           7,
+		Bucket:           30 * time.Second,
+		Lookahead:        90 * time.Second,
+		Lease:            45 * time.Second,
+		SweepDelay:       12 * time.Second,
+		EarlyDelivery:    time.Second,
+		LogLevel:         "debug",
+		SigningKey:       "k",
+		SigningSecretARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:hg",
+		WebhookAllow:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		Limits:           task.DefaultLimits(),
+	}, c)
+	assert.Equal(t, task.Layout{Bucket: 30 * time.Second}, c.Layout())
+}
+
+func TestLoadAcceptsBounds(t *testing.T) {
+	for _, tc := range []struct {
+		k, v  string
+		check func(c config.Config) bool
+	}{
+		{"HOURGLASS_SHARDS", "1", func(c config.Config) bool { return c.Shards == 1 }},
+		{"HOURGLASS_SHARDS", "65536", func(c config.Config) bool { return c.Shards == 65536 }},
+		{"HOURGLASS_BUCKET_SECONDS", "1", func(c config.Config) bool { return c.Bucket == time.Second }},
+		{"HOURGLASS_LEASE_SECONDS", "5", func(c config.Config) bool { return c.Lease == 5*time.Second }},
+		{"HOURGLASS_EARLY_DELIVERY_MS", "10000", func(c config.Config) bool { return c.EarlyDelivery == 10*time.Second }},
+	} {
+		t.Run(tc.k+"="+tc.v, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(tc.k, tc.v)
+			c, err := config.Load()
+			require.NoError(t, err)
+			assert.True(t, tc.check(c), "%+v", c)
+		})
+	}
+}
+
+func TestLoadRejectsInvalidValues(t *testing.T) {
+	for _, tc := range []struct{ k, v string }{
+		{"HOURGLASS_SHARDS", "many"},
+		{"HOURGLASS_SHARDS", "0"},
+		{"HOURGLASS_SHARDS", "65537"},
+		{"HOURGLASS_SHARDS", "2.5"},
+		{"HOURGLASS_BUCKET_SECONDS", "0"},
+		{"HOURGLASS_BUCKET_SECONDS", "3601"},
+		{"HOURGLASS_BUCKET_SECONDS", "60s"},
+		{"HOURGLASS_LOOKAHEAD_SECONDS", "0"},
+		{"HOURGLASS_LOOKAHEAD_SECONDS", "900"},
+		{"HOURGLASS_LEASE_SECONDS", "4"},
+		{"HOURGLASS_LEASE_SECONDS", "43201"},
+		{"HOURGLASS_SWEEP_SECONDS", "0"},
+		{"HOURGLASS_SWEEP_SECONDS", "-1"},
+		{"HOURGLASS_EARLY_DELIVERY_MS", "-1"},
+		{"HOURGLASS_EARLY_DELIVERY_MS", "10001"},
+		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.1"},
+		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.0/8,not-a-cidr"},
+		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.0/33"},
+	} {
+		t.Run(tc.k+"="+tc.v, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(tc.k, tc.v)
+			_, err := config.Load()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.k, "the error names the variable")
+		})
+	}
+}
+
+func TestLoadRefusesLookaheadPlusBucketOver900(t *testing.T) {
+	clearEnv(t)
+	setEnv(t, map[string]string{"HOURGLASS_BUCKET_SECONDS": "60", "HOURGLASS_LOOKAHEAD_SECONDS": "841"})
+	_, err := config.Load()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "HOURGLASS_LOOKAHEAD_SECONDS")
+	assert.Contains(t, err.Error(), "HOURGLASS_BUCKET_SECONDS")
+
+	// Exactly 900 is SQS's longest delay, so it is allowed.
+	t.Setenv("HOURGLASS_LOOKAHEAD_SECONDS", "840")
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 900*time.Second, c.Lookahead+c.Bucket)
+}
+
+func TestLoadWebhookAllow(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("HOURGLASS_WEBHOOK_ALLOW", " 10.0.0.0/8, 192.168.1.0/24,,fd00::/8 ,")
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("192.168.1.0/24"),
+		netip.MustParsePrefix("fd00::/8"),
+	}, c.WebhookAllow)
+	assert.False(t, c.Dev)
+	assert.Empty(t, c.SigningKey, "outside dev mode there is no default signing key")
+}
+
+func TestLoadDevMode(t *testing.T) {
+	loopback4 := netip.MustParsePrefix("127.0.0.0/8")
+	loopback6 := netip.MustParsePrefix("::1/128")
+
+	t.Run("adds loopback and a signing key", func(t *testing.T) {
+		clearEnv(t)
+		t.Setenv("HOURGLASS_DEV", "1")
+		c, err := config.Load()
+		require.NoError(t, err)
+		assert.True(t, c.Dev)
+		assert.Equal(t, []netip.Prefix{loopback4, loopback6}, c.WebhookAllow)
+		assert.NotEmpty(t, c.SigningKey)
+	})
+	t.Run("keeps the given allow-list and key", func(t *testing.T) {
+		clearEnv(t)
+		setEnv(t, map[string]string{"HOURGLASS_DEV": "1", "HOURGLASS_WEBHOOK_ALLOW": "10.1.0.0/16", "HOURGLASS_SIGNING_KEY": "mine"})
+		c, err := config.Load()
+		require.NoError(t, err)
+		assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), loopback4, loopback6}, c.WebhookAllow)
+		assert.Equal(t, "mine", c.SigningKey)
+	})
+	t.Run("only 1 turns it on", func(t *testing.T) {
+		clearEnv(t)
+		t.Setenv("HOURGLASS_DEV", "0")
+		c, err := config.Load()
+		require.NoError(t, err)
+		assert.False(t, c.Dev)
+		assert.Empty(t, c.WebhookAllow)
+		assert.Empty(t, c.SigningKey)
+	})
+}

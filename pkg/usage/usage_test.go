@@ -1,0 +1,248 @@
+package usage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+// sawLocalStack is set when a test ran on LocalStack, whose container and
+// reaper goroutines live for the whole process by design.
+var sawLocalStack atomic.Bool
+
+// TestMain checks for leaked goroutines after a run on moto or
+// AWS_ENDPOINT_URL (awstest closes each Env's idle connections).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && !sawLocalStack.Load() {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+type fixture struct {
+	counters *usage.Counters
+	db       *dynamodb.Client // counted
+	sqs      *sqs.Client      // counted
+	table    string
+	queueURL string
+}
+
+// setup creates a table and a queue with uncounted clients, then returns
+// clients that carry the counting middleware.
+func setup(t *testing.T) fixture {
+	t.Helper()
+	env := awstest.New(t)
+	if env.Backend == awstest.LocalStack {
+		sawLocalStack.Store(true)
+	}
+	ctx := context.Background()
+	f := fixture{counters: &usage.Counters{}, table: env.Name("usage")}
+
+	plainDB := dynamodb.NewFromConfig(env.Config)
+	_, err := plainDB.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   &f.table,
+		BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+		},
+		KeySchema: []ddbtypes.KeySchemaElement{
+			{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash},
+			{AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange},
+		},
+	})
+	require.NoError(t, err)
+	require.NoError(t, dynamodb.NewTableExistsWaiter(plainDB).Wait(ctx, &dynamodb.DescribeTableInput{TableName: &f.table}, time.Minute))
+	q, err := sqs.NewFromConfig(env.Config).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(env.Name("usage"))})
+	require.NoError(t, err)
+	f.queueURL = aws.ToString(q.QueueUrl)
+
+	cfg := env.Config.Copy()
+	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), f.counters.Middleware())
+	f.db = dynamodb.NewFromConfig(cfg)
+	f.sqs = sqs.NewFromConfig(cfg)
+	return f
+}
+
+func s(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: v} }
+
+func TestMiddlewareCountsDynamoDBAndSQSCalls(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	before := f.counters.Snapshot()
+	key := map[string]ddbtypes.AttributeValue{"pk": s("p"), "sk": s("1")}
+
+	put, err := f.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.table,
+		Item: map[string]ddbtypes.AttributeValue{"pk": s("p"), "sk": s("1"), "v": s("x")}})
+	require.NoError(t, err)
+	assert.NotNil(t, put.ConsumedCapacity, "the middleware asks DynamoDB for consumed capacity")
+	get, err := f.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &f.table, Key: key, ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	assert.NotEmpty(t, get.Item)
+	_, err = f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &f.table, Key: key,
+		UpdateExpression: aws.String("SET v = :v"), ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":v": s("y")}})
+	require.NoError(t, err)
+	qry, err := f.db.Query(ctx, &dynamodb.QueryInput{TableName: &f.table, KeyConditionExpression: aws.String("pk = :p"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":p": s("p")}})
+	require.NoError(t, err)
+	assert.Len(t, qry.Items, 1)
+	_, err = f.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &f.queueURL, MessageBody: aws.String("hello")})
+	require.NoError(t, err)
+
+	d := f.counters.Snapshot().Sub(before)
+	assert.Equal(t, map[string]int64{
+		"DynamoDB.PutItem":    1,
+		"DynamoDB.GetItem":    1,
+		"DynamoDB.UpdateItem": 1,
+		"DynamoDB.Query":      1,
+		"SQS.SendMessage":     1,
+	}, d.Calls)
+	assert.Equal(t, []string{"DynamoDB.GetItem", "DynamoDB.PutItem", "DynamoDB.Query", "DynamoDB.UpdateItem", "SQS.SendMessage"}, d.Operations())
+	// Billing floor: each small write and read costs one whole unit, never a
+	// fraction (moto reports 0.5 for some).
+	assert.Equal(t, 2.0, d.DynamoDBWRU, "PutItem + UpdateItem")
+	assert.Equal(t, 2.0, d.DynamoDBRRU, "GetItem + Query")
+	assert.Equal(t, int64(1), d.SQSRequests)
+	assert.Zero(t, d.EventBridgeEvents)
+	assert.Zero(t, d.TotalInvocations())
+}
+
+func TestMiddlewareCountsFailedConditionalWrite(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	before := f.counters.Snapshot()
+
+	_, err := f.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.table,
+		Item:                map[string]ddbtypes.AttributeValue{"pk": s("p"), "sk": s("1")},
+		ConditionExpression: aws.String("attribute_exists(pk)")})
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	require.True(t, errors.As(err, &ccf), "want a failed condition, got %v", err)
+
+	d := f.counters.Snapshot().Sub(before)
+	assert.Equal(t, map[string]int64{"DynamoDB.PutItem": 1}, d.Calls)
+	assert.Equal(t, 1.0, d.DynamoDBWRU, "a failed conditional write still consumes a write unit")
+	assert.Zero(t, d.DynamoDBRRU)
+}
+
+func TestMiddlewareCoexistsWithPerCallOptions(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	// A caller's own per-call middleware runs, and the call is counted once.
+	var ran atomic.Int64
+	probe := func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("probe",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				ran.Add(1)
+				return next.HandleInitialize(ctx, in)
+			}), middleware.Before)
+	}
+	before := f.counters.Snapshot()
+	_, err := f.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: &f.queueURL, MessageBody: aws.String("x")},
+		func(o *sqs.Options) { o.APIOptions = append(o.APIOptions, probe) })
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), ran.Load())
+	d := f.counters.Snapshot().Sub(before)
+	assert.Equal(t, map[string]int64{"SQS.SendMessage": 1}, d.Calls)
+	assert.Equal(t, int64(1), d.SQSRequests)
+}
+
+func TestSnapshotSub(t *testing.T) {
+	t.Parallel()
+	a := usage.Snapshot{
+		Calls:       map[string]int64{"DynamoDB.PutItem": 5, "SQS.SendMessage": 3, "DynamoDB.Query": 2},
+		DynamoDBWRU: 7, DynamoDBRRU: 4, SQSRequests: 9, EventBridgeEvents: 2,
+		LambdaInvocations: map[string]int64{"worker": 4, "scanner": 1},
+		LambdaGBSeconds:   1.5, APIRequests: 6,
+	}
+	b := usage.Snapshot{
+		Calls:       map[string]int64{"DynamoDB.PutItem": 2, "SQS.SendMessage": 3},
+		DynamoDBWRU: 3, DynamoDBRRU: 1, SQSRequests: 4, EventBridgeEvents: 1,
+		LambdaInvocations: map[string]int64{"worker": 1, "scanner": 1},
+		LambdaGBSeconds:   0.5, APIRequests: 2,
+	}
+	assert.Equal(t, usage.Snapshot{
+		Calls:       map[string]int64{"DynamoDB.PutItem": 3, "DynamoDB.Query": 2}, // unchanged operations drop out
+		DynamoDBWRU: 4, DynamoDBRRU: 3, SQSRequests: 5, EventBridgeEvents: 1,
+		LambdaInvocations: map[string]int64{"worker": 3},
+		LambdaGBSeconds:   1, APIRequests: 4,
+	}, a.Sub(b))
+	assert.Equal(t, int64(5), a.TotalInvocations())
+
+	zero := a.Sub(a)
+	assert.Empty(t, zero.Calls)
+	assert.Empty(t, zero.LambdaInvocations)
+	assert.Zero(t, zero.DynamoDBWRU)
+	assert.Zero(t, zero.TotalInvocations())
+}
+
+func TestSnapshotIsACopy(t *testing.T) {
+	t.Parallel()
+	var c usage.Counters
+	c.Invocation("worker", time.Millisecond, 128)
+	c.APIRequest()
+	snap := c.Snapshot()
+	c.Invocation("worker", time.Millisecond, 128)
+	c.APIRequest()
+	assert.Equal(t, int64(1), snap.LambdaInvocations["worker"])
+	assert.Equal(t, int64(1), snap.APIRequests)
+	assert.Equal(t, int64(2), c.Snapshot().LambdaInvocations["worker"])
+	assert.Equal(t, int64(2), c.Snapshot().APIRequests)
+}
+
+func TestInvocationGBSeconds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		d     time.Duration
+		memMB int
+		want  float64 // GB-seconds
+	}{
+		{"whole milliseconds bill as they are", 100 * time.Millisecond, 1024, 0.1},
+		{"a part millisecond rounds up", 100*time.Millisecond + time.Microsecond, 1024, 0.101},
+		{"memory scales linearly", 2 * time.Second, 512, 1},
+		{"arm64 128 MB", 250 * time.Millisecond, 128, 0.25 * 0.125},
+		{"an instant call bills the 1 ms minimum", 0, 1024, 0.001},
+		{"under a millisecond bills 1 ms", 300 * time.Microsecond, 2048, 0.002},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var c usage.Counters
+			c.Invocation("fn", tc.d, tc.memMB)
+			snap := c.Snapshot()
+			assert.InDelta(t, tc.want, snap.LambdaGBSeconds, 1e-12)
+			assert.Equal(t, map[string]int64{"fn": 1}, snap.LambdaInvocations)
+		})
+	}
+
+	var c usage.Counters
+	c.Invocation("a", time.Second, 1024)
+	c.Invocation("a", time.Second, 1024)
+	c.Invocation("b", 500*time.Millisecond, 2048)
+	snap := c.Snapshot()
+	assert.InDelta(t, 3.0, snap.LambdaGBSeconds, 1e-12)
+	assert.Equal(t, map[string]int64{"a": 2, "b": 1}, snap.LambdaInvocations)
+	assert.Equal(t, int64(3), snap.TotalInvocations())
+}

@@ -1,0 +1,46 @@
+package worker_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/hourglass-sched/hourglass/pkg/worker"
+)
+
+func TestServerTime(t *testing.T) {
+	t.Parallel()
+	const (
+		sent  = "1893456000123" // 2030-01-01T00:00:00.123Z
+		first = "1893456001500" // 1.377 s later
+	)
+	for _, tc := range []struct {
+		name  string
+		attrs map[string]string
+		want  time.Time
+	}{
+		{"first receive after send", map[string]string{"SentTimestamp": sent, "ApproximateFirstReceiveTimestamp": first}, time.UnixMilli(1893456001500)},
+		{"later of the two whichever it is", map[string]string{"SentTimestamp": first, "ApproximateFirstReceiveTimestamp": sent}, time.UnixMilli(1893456001500)},
+		{"only SentTimestamp", map[string]string{"SentTimestamp": sent}, time.UnixMilli(1893456000123)},
+		{"only first receive", map[string]string{"ApproximateFirstReceiveTimestamp": first}, time.UnixMilli(1893456001500)},
+		{"garbage beside a good value", map[string]string{"SentTimestamp": "soon", "ApproximateFirstReceiveTimestamp": first}, time.UnixMilli(1893456001500)},
+		{"other attributes ignored", map[string]string{"SentTimestamp": sent, "ApproximateReceiveCount": "9999999999999"}, time.UnixMilli(1893456000123)},
+		{"absent", map[string]string{"ApproximateReceiveCount": "1"}, time.Time{}},
+		{"nil map", nil, time.Time{}},
+		{"garbage", map[string]string{"SentTimestamp": "yesterday", "ApproximateFirstReceiveTimestamp": "1.5e12"}, time.Time{}},
+		{"empty strings", map[string]string{"SentTimestamp": "", "ApproximateFirstReceiveTimestamp": ""}, time.Time{}},
+		{"zero", map[string]string{"SentTimestamp": "0"}, time.Time{}},
+		{"negative", map[string]string{"SentTimestamp": "-5"}, time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := worker.ServerTime(tc.attrs)
+			if tc.want.IsZero() {
+				assert.True(t, got.IsZero(), "want the zero time, got %s", got)
+				return
+			}
+			assert.True(t, tc.want.Equal(got), "want %s, got %s", tc.want, got)
+		})
+	}
+}
