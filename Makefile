@@ -63,7 +63,7 @@ load: ## run the load generator against a running `make dev` (N=1000 SPREAD=60s)
 	$(GO) run ./scripts/loadgen -api http://$${HOURGLASS_ADDR:-127.0.0.1:8080} -tasks $${N:-1000} -spread $${SPREAD:-60s} -json
 
 .PHONY: synth
-synth: ## synthesize the CDK app into infra/cdk.out
+synth: build ## synthesize the CDK app (real Lambda binaries) into infra/cdk.out
 	cd infra && CDK_OUTDIR=cdk.out $(GO) run .
 
 .PHONY: emulator-stop
