@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/stacktest"
+	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
@@ -339,3 +341,34 @@ func TestSQSTarget(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+// panicky is a webhook executor that panics: a bug in a target must not
+// take down the batch, and the task must still run later.
+type panicky struct{ target.Executor }
+
+func (panicky) Execute(context.Context, target.Invocation) (target.Result, error) { panic("boom") }
+
+func TestPanickingTargetIsRedeliveredNotFatal(t *testing.T) {
+	s := setup(t, stacktest.Options{Lease: 2 * time.Second, Visibility: 3 * time.Second})
+	id := s.Create("acme", time.Now().Add(time.Second), nil)
+	bad := worker.New(worker.Config{TaskQueue: s.Res.TaskQueueURL, DLQ: s.Res.TaskDLQURL, Lease: 2 * time.Second},
+		s.Comps.Store, s.Comps.Queue, []target.Executor{panicky{s.Comps.Executors[0]}}, clock.System{}, s.Comps.Log)
+	var ev events.SQSEvent
+	s.Until(15*time.Second, "the panic", func() bool { return s.Get(id).State == task.Running }, func() {
+		s.Tick()
+		s.Dispatch(nil)
+		msgs, err := s.Comps.Queue.Receive(context.Background(), s.Res.TaskQueueURL, 10, 0, 0)
+		require.NoError(t, err)
+		ev.Records = ev.Records[:0]
+		for _, m := range msgs {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: m.Attributes})
+		}
+		if len(ev.Records) > 0 {
+			resp, err := bad.HandleSQS(context.Background(), ev)
+			require.NoError(t, err)
+			require.Len(t, resp.BatchItemFailures, len(ev.Records), "the panicking record is reported failed, not lost")
+		}
+	})
+	runAll(t, s, 20*time.Second, id)
+	requireRanOnce(t, s, id)
+}

@@ -6,6 +6,7 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sort"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -175,6 +177,22 @@ func sumCaps(ccs []ddbtypes.ConsumedCapacity) (float64, bool) {
 
 func (c *Counters) record(service, op string, in, out any, err error) {
 	var wru, rru float64
+	if err != nil {
+		// Failed calls cost nothing (throttled, invalid, unreachable) —
+		// except a write whose condition failed, which AWS bills: the
+		// item was read and judged.
+		out = nil
+		var ccf *ddbtypes.ConditionalCheckFailedException
+		var tce *ddbtypes.TransactionCanceledException
+		switch {
+		case errors.As(err, &ccf):
+			wru = 1
+		case errors.As(err, &tce):
+			if ti, ok := in.(*dynamodb.TransactWriteItemsInput); ok {
+				wru = 2 * float64(len(ti.TransactItems))
+			}
+		}
+	}
 	switch o := out.(type) {
 	case *dynamodb.PutItemOutput:
 		wru = orMin(capOf(o.ConsumedCapacity))
@@ -197,15 +215,6 @@ func (c *Counters) record(service, op string, in, out any, err error) {
 			wru = v
 		}
 	}
-	if out == nil && err != nil && service == "DynamoDB" {
-		// A failed conditional write still consumes write capacity.
-		switch in.(type) {
-		case *dynamodb.PutItemInput, *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput:
-			wru = 1
-		case *dynamodb.TransactWriteItemsInput:
-			wru = 2 * float64(len(in.(*dynamodb.TransactWriteItemsInput).TransactItems))
-		}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.calls == nil {
@@ -219,7 +228,12 @@ func (c *Counters) record(service, op string, in, out any, err error) {
 		c.sqs++
 	case "EventBridge":
 		if op == "PutEvents" {
-			c.ebEntries++ // refined by the publisher, which knows entry counts
+			// EventBridge bills per entry (64 KB chunk), not per call.
+			if pi, ok := in.(*eventbridge.PutEventsInput); ok && len(pi.Entries) > 0 {
+				c.ebEntries += int64(len(pi.Entries))
+			} else {
+				c.ebEntries++
+			}
 		}
 	}
 }

@@ -67,6 +67,17 @@ type Config struct {
 	// Metrics, when set, receives LatenessMs per attempt and a count per
 	// outcome (TasksSucceeded, TasksRetried, TasksFailed).
 	Metrics Metrics
+	// Events, when set, is told of every task whose outcome was recorded
+	// (SUCCEEDED; FAILED and dead-lettered), for lifecycle events, and is
+	// flushed at the end of each HandleSQS batch. Nil: no events.
+	Events Events
+}
+
+// Events publishes lifecycle events (see package lifecycle). TaskFinished
+// must not block; Flush sends what is buffered, bounded in time.
+type Events interface {
+	TaskFinished(t *task.Task, deadLettered bool)
+	Flush(ctx context.Context) error
 }
 
 // Metrics records metric values (see package metrics for the EMF sink).
@@ -263,9 +274,11 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 
 	if execErr == nil {
 		attempt.Outcome = "succeeded"
-		if _, err := w.store.Finish(ctx, t.ID, owner, task.Succeeded, attempt, time.Time{}, ""); err != nil {
+		done, err := w.store.Finish(ctx, t.ID, owner, task.Succeeded, attempt, time.Time{}, "")
+		if err != nil {
 			return w.finishFailed(err, log)
 		}
+		w.published(done, false)
 		log.Info().Int("status", res.StatusCode).Msg("task succeeded")
 		w.record("TasksSucceeded", 1, "Count")
 		return nil
@@ -282,9 +295,11 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 		}}); err != nil {
 			return &Redeliver{Reason: "dead-letter send failed: " + err.Error()}
 		}
-		if _, err := w.store.Finish(ctx, t.ID, owner, task.Failed, attempt, time.Time{}, attempt.Error); err != nil {
+		done, err := w.store.Finish(ctx, t.ID, owner, task.Failed, attempt, time.Time{}, attempt.Error)
+		if err != nil {
 			return w.finishFailed(err, log)
 		}
+		w.published(done, true)
 		log.Warn().Str("error", attempt.Error).Bool("permanent", target.IsPermanent(execErr)).Msg("task failed and was dead-lettered")
 		w.record("TasksFailed", 1, "Count")
 		return nil
@@ -326,6 +341,14 @@ func (w *Worker) record(name string, v float64, unit string) {
 	}
 }
 
+// published hands a task whose outcome was recorded to the lifecycle
+// events port, if any.
+func (w *Worker) published(t *task.Task, deadLettered bool) {
+	if w.cfg.Events != nil && t != nil {
+		w.cfg.Events.TaskFinished(t, deadLettered)
+	}
+}
+
 func (w *Worker) crash(point string) error {
 	if w.cfg.Crash == nil {
 		return nil
@@ -347,7 +370,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		wg.Add(1)
 		go func(rec events.SQSMessage) {
 			defer wg.Done()
-			err := w.Handle(ctx, Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received})
+			err := w.safeHandle(ctx, Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received})
 			if err == nil {
 				return
 			}
@@ -363,7 +386,27 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		}(rec)
 	}
 	wg.Wait()
+	// Send this batch's lifecycle events before returning: in Lambda the
+	// environment may freeze right after. Bounded; never fails the batch.
+	if w.cfg.Events != nil {
+		if err := w.cfg.Events.Flush(ctx); err != nil {
+			w.log.Warn().Err(err).Msg("lifecycle events not all sent; the next batch retries them")
+		}
+	}
 	return resp, nil
+}
+
+// safeHandle is Handle with a panic turned into a redelivery, so one bad
+// task cannot take down the other records of its batch; a task that panics
+// every time reaches the DLQ through the queue's redrive policy.
+func (w *Worker) safeHandle(ctx context.Context, d Delivery) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error().Str("message_id", d.MessageID).Interface("panic", p).Msg("task handler panicked; message will be redelivered")
+			err = &Redeliver{Reason: fmt.Sprintf("panic: %v", p)}
+		}
+	}()
+	return w.Handle(ctx, d)
 }
 
 // ServerTime extracts the clock-skew guard's server time from SQS system
