@@ -3,10 +3,7 @@ package ddbstore_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
@@ -22,23 +18,8 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
-// sawLocalStack is set when a test ran on LocalStack, whose container and
-// reaper goroutines live for the whole process by design.
-var sawLocalStack atomic.Bool
-
-// TestMain checks for leaked goroutines after a run on moto or
-// AWS_ENDPOINT_URL. awstest closes each Env's idle SDK connections when its
-// test ends, so nothing needs ignoring there.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !sawLocalStack.Load() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
 // bucket is the width of the test layout: wide enough that the tasks of one
 // test share a partition when they are due within the same minute.
@@ -58,9 +39,6 @@ type fixture struct {
 func setup(t *testing.T) fixture {
 	t.Helper()
 	env := awstest.New(t)
-	if env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	res, err := provision.Ensure(context.Background(), env.Config, provision.Spec{Prefix: env.Name("st")})
 	require.NoError(t, err)
 	db := dynamodb.NewFromConfig(env.Config)

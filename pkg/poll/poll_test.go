@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,7 +17,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
@@ -27,23 +25,8 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 
-// sawLocalStack is set when a test ran on LocalStack, whose container and
-// reaper goroutines live for the whole process by design.
-var sawLocalStack atomic.Bool
-
-// TestMain checks for leaked goroutines after a run on moto or
-// AWS_ENDPOINT_URL: awstest closes each Env's idle SDK connections when its
-// test ends, and every Poller must have returned by then.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !sawLocalStack.Load() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
 // visibility is the test queues' visibility timeout: how long a failed
 // message stays hidden before it comes back.
@@ -54,9 +37,6 @@ const visibility = time.Second
 func setup(t *testing.T) (*sqsq.Queue, string) {
 	t.Helper()
 	env := awstest.New(t)
-	if env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	c := sqs.NewFromConfig(env.Config)
 	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{
 		QueueName:  aws.String(env.Name("poll")),

@@ -2,17 +2,13 @@ package scan_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
@@ -21,23 +17,8 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
-// sawLocalStack is set when a test ran on LocalStack, whose container and
-// reaper goroutines live for the whole process by design.
-var sawLocalStack atomic.Bool
-
-// TestMain checks for leaked goroutines after a run on moto or
-// AWS_ENDPOINT_URL (awstest closes each Env's idle connections, stacktest its
-// webhook sink).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !sawLocalStack.Load() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
 const (
 	bucket = 2 * time.Second
@@ -115,9 +96,6 @@ type fixture struct {
 func setup(t *testing.T) fixture {
 	t.Helper()
 	s := stacktest.New(t, stacktest.Options{Bucket: bucket})
-	if s.Env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	return fixture{
 		s:     s,
 		clk:   clock.NewManual(base.Add(500 * time.Millisecond)),

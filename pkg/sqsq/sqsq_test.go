@@ -3,11 +3,8 @@ package sqsq_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"sort"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
@@ -23,30 +19,13 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
-// sawLocalStack is set when a test ran on LocalStack, whose container and
-// reaper goroutines live for the whole process by design.
-var sawLocalStack atomic.Bool
-
-// TestMain checks for leaked goroutines after a run on moto or
-// AWS_ENDPOINT_URL (awstest closes each Env's idle connections).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !sawLocalStack.Load() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
 // setup returns a Queue and the URL of a fresh queue in its own account.
 func setup(t *testing.T) (*sqsq.Queue, string) {
 	t.Helper()
 	env := awstest.New(t)
-	if env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	c := sqs.NewFromConfig(env.Config)
 	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(env.Name("q"))})
 	require.NoError(t, err)

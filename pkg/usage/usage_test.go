@@ -3,8 +3,6 @@ package usage_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -17,28 +15,13 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 
-// sawLocalStack is set when a test ran on LocalStack, whose container and
-// reaper goroutines live for the whole process by design.
-var sawLocalStack atomic.Bool
-
-// TestMain checks for leaked goroutines after a run on moto or
-// AWS_ENDPOINT_URL (awstest closes each Env's idle connections).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !sawLocalStack.Load() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
 type fixture struct {
 	counters *usage.Counters
@@ -53,9 +36,6 @@ type fixture struct {
 func setup(t *testing.T) fixture {
 	t.Helper()
 	env := awstest.New(t)
-	if env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	ctx := context.Background()
 	f := fixture{counters: &usage.Counters{}, table: env.Name("usage")}
 
