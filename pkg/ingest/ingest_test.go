@@ -1,0 +1,172 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	awsevents "github.com/aws/aws-lambda-go/events"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/ingest"
+	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+func TestParseSources(t *testing.T) {
+	t.Parallel()
+	s, err := ingest.ParseSources(" com.example.orders = acme | globex , com.example.billing=*,")
+	require.NoError(t, err)
+	assert.Equal(t, "com.example.billing=*,com.example.orders=acme|globex", s.String())
+	for _, tc := range []struct {
+		source, tenant string
+		ok             bool
+	}{
+		{"com.example.orders", "acme", true},
+		{"com.example.orders", "globex", true},
+		{"com.example.orders", "initech", false},
+		{"com.example.billing", "anyone", true},
+		{"com.example.other", "acme", false},
+	} {
+		assert.Equal(t, tc.ok, s.Allows(tc.source, tc.tenant), "%s for %s", tc.source, tc.tenant)
+	}
+	any, err := ingest.ParseSources("*=acme")
+	require.NoError(t, err)
+	assert.True(t, any.Allows("whoever", "acme"))
+	assert.False(t, any.Allows("whoever", "globex"))
+
+	none, err := ingest.ParseSources("")
+	require.NoError(t, err)
+	assert.False(t, none.Allows("com.example.orders", "acme"), "nothing is allowed by default")
+
+	for _, bad := range []string{"noequals", "=acme", "src=", "src=a||b"} {
+		_, err := ingest.ParseSources(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+// creator records what it is asked to create and answers with p.
+type creator struct {
+	mu    sync.Mutex
+	calls []call
+	p     *problem.Problem
+}
+
+type call struct{ tenant, body, token string }
+
+func (c *creator) Create(_ context.Context, _ zerolog.Logger, tenant string, body []byte, token string) (api.TaskView, bool, *problem.Problem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, call{tenant, string(body), token})
+	if c.p != nil {
+		return api.TaskView{}, false, c.p
+	}
+	return api.TaskView{ID: "06h2"}, true, nil
+}
+
+// queue records sends, failing them when err is set.
+type queue struct {
+	mu   sync.Mutex
+	sent []task.OutMessage
+	err  error
+}
+
+func (q *queue) Send(_ context.Context, _ string, m task.OutMessage) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err != nil {
+		return q.err
+	}
+	q.sent = append(q.sent, m)
+	return nil
+}
+
+func setup(t *testing.T, c *creator, q *queue) *ingest.Handler {
+	t.Helper()
+	s, err := ingest.ParseSources("com.example.orders=acme")
+	require.NoError(t, err)
+	return ingest.New(ingest.Config{DLQ: "https://dlq", Sources: s}, c, q, zerolog.Nop())
+}
+
+func record(id, body string) awsevents.SQSMessage {
+	return awsevents.SQSMessage{MessageId: id, Body: body}
+}
+
+const good = `{"version":"0","id":"ev-1","detail-type":"CreateTask","source":"com.example.orders","time":"2030-01-02T15:04:05Z",
+	"detail":{"tenant":"acme","due_at":"2030-01-02T15:04:05Z","target":{"kind":"sqs","queue_url":"https://q/1/x"}}}`
+
+func TestCreatesWithEventIDAsToken(t *testing.T) {
+	t.Parallel()
+	c, q := &creator{}, &queue{}
+	resp, err := setup(t, c, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", good)}})
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	require.Len(t, c.calls, 1)
+	assert.Equal(t, "acme", c.calls[0].tenant)
+	assert.Equal(t, "ev-1", c.calls[0].token)
+	assert.JSONEq(t, `{"due_at":"2030-01-02T15:04:05Z","target":{"kind":"sqs","queue_url":"https://q/1/x"}}`, c.calls[0].body, "tenant is not part of the create body")
+	assert.Empty(t, q.sent)
+}
+
+func TestDetailKeyIsTheToken(t *testing.T) {
+	t.Parallel()
+	c := &creator{}
+	body := `{"id":"ev-2","detail-type":"CreateTask","source":"com.example.orders","detail":{"tenant":"acme","idempotency_key":"order-7","due_at":"x","target":{}}}`
+	_, err := setup(t, c, &queue{}).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", body)}})
+	require.NoError(t, err)
+	require.Len(t, c.calls, 1)
+	assert.Equal(t, "order-7", c.calls[0].token)
+}
+
+func TestRejectionsGoToTheDLQWithTheReason(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		body, reason string
+		p            *problem.Problem
+	}{
+		"not json":        {body: `nope`, reason: "not an EventBridge event"},
+		"other type":      {body: `{"id":"e","detail-type":"CreateWidget","source":"com.example.orders","detail":{}}`, reason: `detail-type "CreateWidget" is not supported`},
+		"detail array":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":[]}`, reason: "detail: must be a JSON object"},
+		"no tenant":       {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":{}}`, reason: "detail.tenant: is required"},
+		"wrong tenant":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":{"tenant":"globex"}}`, reason: `may not create tasks for tenant "globex"`},
+		"wrong source":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.evil","detail":{"tenant":"acme"}}`, reason: `source "com.example.evil" may not`},
+		"invalid request": {body: good, p: problem.Invalid(problem.FieldError{Field: "target.url", Reason: "is required"}), reason: "detail.target.url: is required"},
+		"key reused":      {body: good, p: problem.Unprocessable("Idempotency-Key was already used with a different request body"), reason: "422"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			q := &queue{}
+			resp, err := setup(t, &creator{p: tc.p}, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", tc.body)}})
+			require.NoError(t, err)
+			assert.Empty(t, resp.BatchItemFailures, "a rejected event is done with")
+			require.Len(t, q.sent, 1)
+			assert.Equal(t, tc.body, q.sent[0].Body, "the DLQ gets the event as is")
+			assert.Contains(t, q.sent[0].Attributes[ingest.AttrReason], tc.reason)
+		})
+	}
+}
+
+func TestPassingFailuresAreRedelivered(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		p   *problem.Problem
+		dlq error
+	}{
+		"rate limited":     {p: problem.TooManyRequests("slow down", 0)},
+		"store down":       {p: problem.Unavailable("storage is unavailable", 0)},
+		"dlq send failure": {p: problem.Invalid(problem.FieldError{Field: "due_at", Reason: "bad"}), dlq: errors.New("sqs down")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			q := &queue{err: tc.dlq}
+			resp, err := setup(t, &creator{p: tc.p}, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", good), record("m2", good)}})
+			require.NoError(t, err)
+			assert.ElementsMatch(t, []awsevents.SQSBatchItemFailure{{ItemIdentifier: "m1"}, {ItemIdentifier: "m2"}}, resp.BatchItemFailures)
+			assert.Empty(t, q.sent)
+		})
+	}
+}

@@ -1,0 +1,257 @@
+// Package lifecycle publishes task lifecycle events (TaskSucceeded,
+// TaskFailed, TaskDeadLettered, TaskCancelled; see package events) on the
+// Hourglass event bus.
+//
+// Publishing never blocks a task's completion: the worker and the API hand
+// a finished task to the Publisher, which only appends an entry to a bounded
+// buffer (dropping — and logging — the oldest entry when it is full). Flush
+// sends the buffer with PutEvents in batches of at most 10 entries,
+// retrying entries EventBridge rejected, within a time limit; whatever is
+// still unsent then stays buffered for the next Flush. Callers flush at the
+// end of each batch of work (the worker's HandleSQS, which the Lambda
+// handler and the polling process both run; the API after a cancel), so a
+// Lambda function's events are sent before its handler returns and the
+// execution environment freezes.
+//
+// Delivery is at least once, like every EventBridge delivery: a repeated
+// cancel, a redelivered task message or a retried PutEvents can publish an
+// event twice. Consumers de-duplicate on (detail-type, task_id).
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/rs/zerolog"
+
+	"github.com/hourglass-sched/hourglass/events"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// Putter is the one EventBridge call the publisher makes.
+type Putter interface {
+	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
+}
+
+// Config configures a Publisher; zero values take the defaults shown.
+type Config struct {
+	Bus string // the Hourglass bus name or ARN (required)
+	// MaxBuffer bounds the entries waiting to be sent (1000). When full,
+	// the oldest is dropped and logged.
+	MaxBuffer int
+	// FlushTimeout bounds one Flush (5s).
+	FlushTimeout time.Duration
+	// Rounds is how many PutEvents rounds one Flush makes at most, each
+	// resending what the previous one had rejected (3).
+	Rounds int
+}
+
+// maxBatch is PutEvents' limit on entries per call.
+const maxBatch = 10
+
+// flushMargin is left between a flush and its caller's deadline.
+const flushMargin = 500 * time.Millisecond
+
+// Publisher buffers lifecycle events and sends them in batches. It is safe
+// for concurrent use.
+type Publisher struct {
+	cfg Config
+	c   Putter
+	log zerolog.Logger
+
+	mu      sync.Mutex
+	buf     []types.PutEventsRequestEntry
+	dropped int64
+}
+
+// New returns a Publisher sending to cfg.Bus through c.
+func New(cfg Config, c Putter, log zerolog.Logger) *Publisher {
+	if cfg.MaxBuffer <= 0 {
+		cfg.MaxBuffer = 1000
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 5 * time.Second
+	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 3
+	}
+	return &Publisher{cfg: cfg, c: c, log: log.With().Str("component", "lifecycle").Logger()}
+}
+
+// TaskFinished publishes the events of a task whose outcome was just
+// recorded: TaskSucceeded for a SUCCEEDED task; TaskFailed, and
+// TaskDeadLettered when its message went to the dead-letter queue, for a
+// FAILED one. Other states publish nothing. It never blocks on the network.
+func (p *Publisher) TaskFinished(t *task.Task, deadLettered bool) {
+	d := Detail(t)
+	o := outcome(t)
+	switch t.State {
+	case task.Succeeded:
+		p.add(t, events.DetailTaskSucceeded, events.TaskSucceeded{TaskDetail: d, Outcome: o})
+	case task.Failed:
+		p.add(t, events.DetailTaskFailed, events.TaskFailed{TaskDetail: d, Outcome: o})
+		if deadLettered {
+			p.add(t, events.DetailTaskDeadLettered, events.TaskDeadLettered{TaskDetail: d, Outcome: o})
+		}
+	}
+}
+
+// TaskCancelled publishes TaskCancelled for a task just cancelled. It never
+// blocks on the network.
+func (p *Publisher) TaskCancelled(t *task.Task) {
+	if t.State != task.Cancelled {
+		return
+	}
+	p.add(t, events.DetailTaskCancelled, events.TaskCancelled{TaskDetail: Detail(t), ReplacedBy: t.ReplacedBy})
+}
+
+// Detail is what every lifecycle event says about t.
+func Detail(t *task.Task) events.TaskDetail {
+	d := events.TaskDetail{
+		TaskID: t.ID.String(), Tenant: t.Tenant, State: string(t.State), DueAt: t.DueAt.UTC(), FinishedAt: t.FinishedAt.UTC(),
+		Attempts: len(t.Attempts), TargetKind: t.Target.Kind, IdempotencyKey: t.Key(), Labels: t.Labels,
+	}
+	if d.FinishedAt.IsZero() {
+		d.FinishedAt = t.UpdatedAt.UTC()
+	}
+	if len(t.Attempts) > 0 {
+		ms := t.Attempts[0].StartedAt.Sub(t.DueAt).Milliseconds()
+		d.LatenessMS = &ms
+	}
+	return d
+}
+
+func outcome(t *task.Task) events.Outcome {
+	if len(t.Attempts) == 0 {
+		return events.Outcome{Error: t.LastError}
+	}
+	a := t.Attempts[len(t.Attempts)-1]
+	o := events.Outcome{StatusCode: a.StatusCode, Summary: a.Summary, Error: a.Error}
+	if t.State == task.Failed && o.Error == "" {
+		o.Error = t.LastError
+	}
+	return o
+}
+
+func (p *Publisher) add(t *task.Task, detailType string, detail any) {
+	b, err := json.Marshal(detail)
+	if err != nil {
+		p.log.Error().Err(err).Str("task_id", t.ID.String()).Str("detail_type", detailType).Msg("lifecycle event not encodable; dropped")
+		return
+	}
+	e := types.PutEventsRequestEntry{EventBusName: aws.String(p.cfg.Bus), Source: aws.String(events.Source),
+		DetailType: aws.String(detailType), Detail: aws.String(string(b)), Resources: []string{}}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) >= p.cfg.MaxBuffer {
+		p.dropped++
+		p.log.Error().Str("detail_type", aws.ToString(p.buf[0].DetailType)).Int64("dropped_total", p.dropped).
+			Msg("lifecycle buffer full; oldest event dropped")
+		p.buf = p.buf[1:]
+	}
+	p.buf = append(p.buf, e)
+}
+
+// Pending returns how many events wait to be sent.
+func (p *Publisher) Pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.buf)
+}
+
+// Flush sends the buffered events in batches of at most 10, retrying
+// rejected entries for up to Rounds rounds, within FlushTimeout (or ctx's
+// deadline, if sooner). Events still unsent stay buffered for the next
+// Flush; the error says how many. A nil Publisher flushes nothing.
+func (p *Publisher) Flush(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	// Concurrent flushes (one per worker batch) each take what is buffered
+	// when they start, so they send disjoint events and never wait for
+	// each other.
+	// A cancelled caller (a client gone after its response) does not stop
+	// the flush, but a deadline (a Lambda invocation's) bounds it, with a
+	// margin to return before it.
+	timeout := p.cfg.FlushTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl)-flushMargin)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(timeout, 0))
+	defer cancel()
+
+	p.mu.Lock()
+	pending := p.buf
+	p.buf = nil
+	p.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	var lastErr error
+	for round := 0; round < p.cfg.Rounds && len(pending) > 0 && ctx.Err() == nil; round++ {
+		if round > 0 {
+			wait(ctx, time.Duration(50<<round)*time.Millisecond)
+		}
+		var retry []types.PutEventsRequestEntry
+		for start := 0; start < len(pending); start += maxBatch {
+			batch := pending[start:min(start+maxBatch, len(pending))]
+			failed, err := p.put(ctx, batch)
+			if err != nil {
+				lastErr = err
+			}
+			retry = append(retry, failed...)
+		}
+		pending = retry
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	// Unsent events go back in front of any added meanwhile, within bounds.
+	p.buf = append(pending, p.buf...)
+	if over := len(p.buf) - p.cfg.MaxBuffer; over > 0 {
+		p.dropped += int64(over)
+		p.buf = p.buf[over:]
+		p.log.Error().Int("dropped", over).Msg("lifecycle buffer full; oldest events dropped")
+	}
+	p.mu.Unlock()
+	if lastErr == nil {
+		lastErr = ctx.Err()
+	}
+	return fmt.Errorf("lifecycle: %d events not sent yet: %w", len(pending), lastErr)
+}
+
+// put sends one batch and returns the entries to retry.
+func (p *Publisher) put(ctx context.Context, batch []types.PutEventsRequestEntry) ([]types.PutEventsRequestEntry, error) {
+	out, err := p.c.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: batch})
+	if err != nil {
+		return batch, fmt.Errorf("put %d lifecycle events on %s: %w", len(batch), p.cfg.Bus, err)
+	}
+	if out.FailedEntryCount == 0 {
+		return nil, nil
+	}
+	var failed []types.PutEventsRequestEntry
+	var lastErr error
+	for i, r := range out.Entries {
+		if i < len(batch) && r.ErrorCode != nil {
+			failed = append(failed, batch[i])
+			lastErr = fmt.Errorf("lifecycle event %s rejected: %s: %s", aws.ToString(batch[i].DetailType), aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
+		}
+	}
+	return failed, lastErr
+}
+
+func wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
