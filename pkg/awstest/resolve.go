@@ -64,7 +64,7 @@ func (r resolver) resolve(ctx context.Context) (target, error) {
 	if ep := strings.TrimRight(r.getenv(envEndpoint), "/"); ep != "" {
 		b, err := r.probe(ctx, ep)
 		if err != nil {
-			return target{}, fmt.Errorf("%w: %s=%s: %v", errNoEmulator, envEndpoint, ep, err)
+			return target{}, fmt.Errorf("%w: %s=%s: %w", errNoEmulator, envEndpoint, ep, err)
 		}
 		return target{Endpoint: ep, Backend: b}, nil
 	}

@@ -217,7 +217,7 @@ func parseFunctionError(body []byte) *FunctionError {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &fields); err != nil {
-		return nil
+		return nil //nolint:nilerr // not a JSON object: a result, not an error payload
 	}
 	for k := range fields {
 		if !functionErrorKeys[k] {
@@ -228,7 +228,7 @@ func parseFunctionError(body []byte) *FunctionError {
 	var msg, typ *string
 	if json.Unmarshal(fields["errorMessage"], &msg) != nil || json.Unmarshal(fields["errorType"], &typ) != nil ||
 		msg == nil || typ == nil {
-		return nil
+		return nil //nolint:nilerr // not the error shape: a result, not an error payload
 	}
 	fe.Message, fe.Type, fe.StackTrace = *msg, *typ, fields["stackTrace"]
 	return &fe
@@ -308,9 +308,9 @@ func (f *Function) awaitReady() error {
 		lastErr = err
 		select {
 		case <-f.exited:
-			return fmt.Errorf("%s exited before answering: %v", rieName, f.waitErr)
+			return fmt.Errorf("%s exited before answering: %w", rieName, f.waitErr)
 		case <-ctx.Done():
-			return fmt.Errorf("%s did not answer on %s within %s: %v", rieName, f.endpoint, readyTimeout, lastErr)
+			return fmt.Errorf("%s did not answer on %s within %s: %w", rieName, f.endpoint, readyTimeout, lastErr)
 		case <-tick.C:
 		}
 	}

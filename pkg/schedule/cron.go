@@ -419,12 +419,3 @@ func (c *cronSpec) nextInDay(loc *time.Location, after time.Time, y int, mo time
 	}
 	return time.Time{}, false
 }
-
-// matches reports whether the wall clock t (in the schedule's zone) is a
-// time the expression names, ignoring daylight-saving rules.
-func (c *cronSpec) matches(t time.Time) bool {
-	y, mo, d := t.Date()
-	return t.Second() == 0 && y >= minYear && y <= maxYear &&
-		c.years.has(y-minYear) && c.months.has(int(mo)-1) &&
-		c.days(y, mo)&(1<<(d-1)) != 0 && c.hours.has(t.Hour()) && c.minutes.has(t.Minute())
-}

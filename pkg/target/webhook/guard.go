@@ -172,7 +172,7 @@ func parseHost(raw string) (host, error) {
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 				return host{}, fmt.Errorf("invalid host name %q (use the ASCII/punycode form)", raw)
 			}
 		}
