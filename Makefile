@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-FUNCTIONS      := api scanner dispatcher worker
+FUNCTIONS      := api scanner dispatcher worker ingest
 GO             ?= go
 # Tests get their own emulator port so they never disturb a running `make dev`.
 TEST_EMULATOR_PORT ?= 4567
@@ -54,13 +54,38 @@ lint: ## gofmt, go vet and golangci-lint (pinned, via go run)
 	$(GO) vet ./...
 	$(GO) run $(GOLANGCI_LINT) run ./...
 
+# Packages with Go benchmarks; the bench driver uses its own emulators on
+# BENCH_PORT (SQS) and BENCH_PORT+1 (DynamoDB), never the dev or test ones.
+BENCH_PKGS = $$(grep -rl '^func Benchmark' --include='*_test.go' pkg | xargs -n1 dirname | sort -u | sed 's|^|./|')
+BENCH_PORT ?= 4590
+BENCH_OUT  ?= results/latest
+
 .PHONY: bench
-bench: ## Go micro-benchmarks of the hot paths (-benchmem)
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
+bench: ## Go micro-benchmarks of the hot paths (-benchmem), then every load scenario and asynq side by side (into BENCH_OUT)
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) 2>&1 | tee $(BENCH_OUT)/gobench.txt >&2
+	$(GO) run ./scripts/bench -out $(BENCH_OUT) -port $(BENCH_PORT) -ddb-port $$(($(BENCH_PORT) + 1)) -gobench $(BENCH_OUT)/gobench.txt
+
+.PHONY: bench-quick
+bench-quick: ## bench, smaller (< 10 min on 2 cores); the last stdout line is one JSON object
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100ms $(BENCH_PKGS) 2>&1 | tee $(BENCH_OUT)/gobench.txt >&2
+	$(GO) run ./scripts/bench -quick -out $(BENCH_OUT) -port $(BENCH_PORT) -ddb-port $$(($(BENCH_PORT) + 1)) -gobench $(BENCH_OUT)/gobench.txt
 
 .PHONY: load
 load: ## run the load generator against a running `make dev` (N=1000 SPREAD=60s)
 	$(GO) run ./scripts/loadgen -api http://$${HOURGLASS_ADDR:-127.0.0.1:8080} -tasks $${N:-1000} -spread $${SPREAD:-60s} -json
+
+# The chaos run starts its own emulator on CHAOS_PORT, never the dev or test one.
+CHAOS_PORT ?= 4580
+
+.PHONY: chaos-quick
+chaos-quick: ## chaos run, ~5 min: 1,000 tasks, 4 host crashes, injected AWS faults, ±2 s clock skew; JSON on the last line
+	$(GO) run ./scripts/chaos -port $(CHAOS_PORT) -tasks 1000 -spread 150s -crashes 4 -grace 150s
+
+.PHONY: chaos
+chaos: ## longer chaos run, ~15 min: 5,000 tasks over 10 minutes, 10 host crashes
+	$(GO) run ./scripts/chaos -port $(CHAOS_PORT) -tasks 5000 -spread 600s -crashes 10 -grace 180s -concurrency 16
 
 .PHONY: synth
 synth: build ## synthesize the CDK app (real Lambda binaries) into infra/cdk.out

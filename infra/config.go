@@ -93,6 +93,11 @@ type HourglassStackProps struct {
 	JwtAudience []string
 	// TenantClaim is the JWT claim that names the tenant (HOURGLASS_TENANT_CLAIM).
 	TenantClaim string
+	// IngestSources says which event sources may create tasks for which
+	// tenants through CreateTask events (HOURGLASS_INGEST_SOURCES, e.g.
+	// "com.example.orders=acme|globex,com.example.billing=*"). Empty: none
+	// may; every CreateTask event goes to the ingest DLQ with the reason.
+	IngestSources string
 	// LogLevel is the functions' log level: debug, info, warn or error.
 	LogLevel string
 	// TaskMaxReceiveCount is how many receives of a task message SQS allows
@@ -261,6 +266,7 @@ const (
 	CtxJwtIssuer             = "jwtIssuer"
 	CtxJwtAudience           = "jwtAudience"
 	CtxTenantClaim           = "tenantClaim"
+	CtxIngestSources         = "ingestSources"
 	CtxLogLevel              = "logLevel"
 	CtxTaskMaxReceiveCount   = "taskMaxReceiveCount"
 	CtxWorkerConcurrency     = "workerConcurrency"
@@ -297,6 +303,7 @@ func PropsFromContext(node constructs.Node) (*HourglassStackProps, string, error
 		JwtIssuer:             c.string(CtxJwtIssuer),
 		JwtAudience:           c.list(CtxJwtAudience),
 		TenantClaim:           c.string(CtxTenantClaim),
+		IngestSources:         c.string(CtxIngestSources),
 		LogLevel:              c.string(CtxLogLevel),
 		TaskMaxReceiveCount:   c.int(CtxTaskMaxReceiveCount),
 		WorkerConcurrency:     c.int(CtxWorkerConcurrency),

@@ -20,6 +20,9 @@ import (
 // CloudFormation's AWS::EventSchemas::Schema) accepts beside OpenApi3.
 const schemaType = "JSONSchemaDraft4"
 
+// draft4URI is the $schema of a draft-4 JSON Schema.
+const draft4URI = "http://json-schema.org/draft-04/schema#"
+
 var schemaNameUnsafe = regexp.MustCompile(`[^A-Za-z0-9@._-]+`)
 
 // eventSchema is one JSON Schema file read from SchemaDir.
@@ -47,6 +50,12 @@ func readSchemas(dir string) ([]eventSchema, error) {
 		var doc map[string]any
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			return nil, fmt.Errorf("schema %s is not a JSON object: %w", f, err)
+		}
+		// The files are draft 2020-12 written with draft-4 keywords only
+		// (events/lifecycle_test.go checks that); the registry takes draft 4,
+		// so the registered copy says draft 4.
+		if _, ok := doc["$schema"]; ok {
+			doc["$schema"] = draft4URI
 		}
 		// Compact so the template carries no formatting noise.
 		compact, err := json.Marshal(doc)

@@ -47,3 +47,30 @@ func TestReadSchemasRejectsInvalidJSON(t *testing.T) {
 	// THEN the error names the file
 	require.ErrorContains(t, err, "bad.json")
 }
+
+func TestReadSchemasRegistersDraft4(t *testing.T) {
+	t.Parallel()
+	// GIVEN a draft 2020-12 schema (written with draft-4 keywords only)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "TaskSucceeded.json"),
+		[]byte(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object"}`), 0o644))
+	// WHEN the schemas are read
+	schemas, err := readSchemas(dir)
+	// THEN the registered content declares draft 4, the type the registry accepts
+	require.NoError(t, err)
+	require.Len(t, schemas, 1)
+	require.JSONEq(t, `{"$schema":"http://json-schema.org/draft-04/schema#","type":"object"}`, schemas[0].content)
+}
+
+func TestRepoSchemasLoad(t *testing.T) {
+	t.Parallel()
+	// GIVEN the repository's events/schemas
+	// WHEN they are read
+	schemas, err := readSchemas(filepath.Join("..", "events", "schemas"))
+	// THEN each is registered as draft 4
+	require.NoError(t, err)
+	require.NotEmpty(t, schemas)
+	for _, s := range schemas {
+		require.Contains(t, s.content, draft4URI, s.name)
+	}
+}

@@ -37,6 +37,7 @@ const (
 	EnvSigningSecretARN = "HOURGLASS_SIGNING_SECRET_ARN"
 	EnvAuthMode         = "HOURGLASS_AUTH_MODE"
 	EnvTenantClaim      = "HOURGLASS_TENANT_CLAIM"
+	EnvIngestSources    = "HOURGLASS_INGEST_SOURCES"
 	EnvWorkerMode       = "HOURGLASS_WORKER_MODE"
 )
 
@@ -157,7 +158,10 @@ func (b *builder) addTable() {
 		IndexName:      jsii.String("by_tenant"),
 		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("gsi1pk"), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("gsi1sk"), Type: awsdynamodb.AttributeType_STRING},
-		ProjectionType: awsdynamodb.ProjectionType_ALL,
+		// KEYS_ONLY: the list API reads the tasks by key (BatchGetItem), and
+		// claims and outcomes then never write to the index — one index
+		// write per task, at create (ddbstore.IndexByTenant).
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
 	}
 	if p.BillingMode == awsdynamodb.BillingMode_PROVISIONED {
 		tableProps.ReadCapacity = jsii.Number(p.ReadCapacity)
@@ -231,6 +235,7 @@ func (b *builder) env(names ...string) *map[string]*string {
 		EnvSigningSecretARN: b.signingSecret.SecretArn(),
 		EnvAuthMode:         jsii.String(authMode),
 		EnvTenantClaim:      jsii.String(p.TenantClaim),
+		EnvIngestSources:    jsii.String(p.IngestSources),
 	}
 	out := map[string]*string{}
 	for _, n := range names {
@@ -248,7 +253,7 @@ var (
 	schedulingEnv = []string{EnvShards, EnvBucketSeconds, EnvLookaheadSeconds, EnvLogLevel}
 	functionEnv   = map[string][]string{
 		"api":        append([]string{EnvTable, EnvTaskQueueURL, EnvBusName, EnvSigningSecretARN, EnvAuthMode, EnvTenantClaim}, schedulingEnv...),
-		"ingest":     append([]string{EnvTable, EnvTaskQueueURL, EnvIngestDLQURL}, schedulingEnv...),
+		"ingest":     append([]string{EnvTable, EnvTaskQueueURL, EnvIngestDLQURL, EnvIngestSources}, schedulingEnv...),
 		"scanner":    append([]string{EnvTable, EnvScanQueueURL}, schedulingEnv...),
 		"dispatcher": append([]string{EnvTable, EnvTaskQueueURL, EnvBusName}, schedulingEnv...),
 		"worker":     append([]string{EnvTable, EnvTaskQueueURL, EnvTaskDLQURL, EnvBusName, EnvSigningSecretARN}, schedulingEnv...),

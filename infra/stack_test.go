@@ -25,6 +25,7 @@ func customStack(t *testing.T) *synthed {
 		p.JwtIssuer = "https://issuer.example.com/"
 		p.JwtAudience = []string{"hourglass-api"}
 		p.TenantClaim = "org_id"
+		p.IngestSources = "com.example.orders=acme|globex"
 		p.LogLevel = "debug"
 		p.Shards = 64
 		p.BusName = "scheduler"
@@ -86,7 +87,7 @@ func TestTableDefaults(t *testing.T) {
 						map[string]any{"AttributeName": "gsi1pk", "KeyType": "HASH"},
 						map[string]any{"AttributeName": "gsi1sk", "KeyType": "RANGE"},
 					},
-					"Projection": map[string]any{"ProjectionType": "ALL"},
+					"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
 				}},
 			},
 		})
@@ -228,7 +229,7 @@ var wantEnv = map[string][]string{
 	"Api": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_SIGNING_SECRET_ARN",
 		"HOURGLASS_AUTH_MODE", "HOURGLASS_TENANT_CLAIM", "HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS",
 		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL"},
-	"Ingest": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_SHARDS",
+	"Ingest": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_INGEST_SOURCES", "HOURGLASS_SHARDS",
 		"HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL"},
 	"Scanner": {"HOURGLASS_TABLE", "HOURGLASS_SCAN_QUEUE_URL", "HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS",
 		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL"},
@@ -301,6 +302,10 @@ func TestFunctionSettingsFollowProps(t *testing.T) {
 	require.Equal(t, "64", vars["HOURGLASS_SHARDS"])
 	require.Equal(t, "jwt", vars["HOURGLASS_AUTH_MODE"])
 	require.Equal(t, "org_id", vars["HOURGLASS_TENANT_CLAIM"])
+	// AND the ingest function gets the sources allowed to create tasks
+	_, ingest := s.resource(t, "AWS::Lambda::Function", "IngestFunction")
+	vars = ingest["Environment"].(map[string]any)["Variables"].(map[string]any)
+	require.Equal(t, "com.example.orders=acme|globex", vars["HOURGLASS_INGEST_SOURCES"])
 }
 
 func TestScannerRuleTicksEveryMinute(t *testing.T) {

@@ -21,16 +21,17 @@ if [[ -z "$cfn_lint" ]]; then
 	cfn_lint="$root/.venv-moto/bin/cfn-lint"
 fi
 
-# Placeholder assets: the ingest function (issue 4) has no code yet, so a
-# synth with the real binaries cannot succeed until it lands.
+# Synth with the real bootstrap binaries of every function.
+echo "test-infra: make build (Lambda bootstraps)" >&2
+make --no-print-directory build >/dev/null
 cd infra
 echo "test-infra: go vet + go test (CDK assertions, cdk-nag)" >&2
 go vet ./...
 go test -count=1 ./...
 echo "test-infra: synth (default and ECS 'both' variants) + cfn-lint" >&2
 rm -rf cdk.out
-CDK_OUTDIR=cdk.out go run . -placeholder-assets
-CDK_OUTDIR=cdk.out/both CDK_CONTEXT_JSON='{"workerMode":"both"}' go run . -placeholder-assets
+CDK_OUTDIR=cdk.out go run .
+CDK_OUTDIR=cdk.out/both CDK_CONTEXT_JSON='{"workerMode":"both"}' go run .
 # W3005 (a DependsOn that a GetAtt already implies) is emitted by CDK itself
 # between every function and its role; errors and other warnings fail.
 "$cfn_lint" --ignore-checks W3005 -- cdk.out/*.template.json cdk.out/both/*.template.json

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/service"
 )
 
@@ -29,5 +31,8 @@ func main() {
 	if cfg.Dev {
 		auth = api.DevAuth{}
 	}
-	lambda.Start(httpadapter.NewV2(comps.API(auth, nil)).ProxyWithContext)
+	mux := http.NewServeMux() // the task API, with the schedule API beside it
+	mux.Handle("/", comps.API(auth, nil))
+	schedules.Mount(mux, comps.Schedules(auth))
+	lambda.Start(httpadapter.NewV2(mux).ProxyWithContext)
 }

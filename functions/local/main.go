@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"time"
 
+	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/devhost"
 )
@@ -26,7 +29,17 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := devhost.Run(ctx, cfg, devhost.Options{Addr: os.Getenv("HOURGLASS_ADDR")}); err != nil {
+	opts := devhost.Options{Addr: os.Getenv("HOURGLASS_ADDR")}
+	// HOURGLASS_CLOCK_SKEW_MS (chaos runs only) offsets this host's clock.
+	if v := os.Getenv("HOURGLASS_CLOCK_SKEW_MS"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hourglass: HOURGLASS_CLOCK_SKEW_MS:", err)
+			os.Exit(2)
+		}
+		opts.Clock = clock.Skewed{Base: clock.System{}, Offset: time.Duration(ms) * time.Millisecond}
+	}
+	if err := devhost.Run(ctx, cfg, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "hourglass:", err)
 		os.Exit(1)
 	}

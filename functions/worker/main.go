@@ -39,4 +39,8 @@ func main() {
 	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Handler: w.HandleSQS, Concurrency: 8, Log: comps.Log}
 	comps.Log.Info().Msg("worker polling (SIGTERM drains and stops)")
 	p.Run(ctx)
+	// Lifecycle events a failed batch flush left buffered: last chance.
+	if err := comps.Events.Flush(context.Background()); err != nil {
+		comps.Log.Warn().Err(err).Msg("lifecycle events lost at shutdown")
+	}
 }

@@ -2,8 +2,10 @@
 // the local host, and in Lambda through API Gateway's HTTP API adapter.
 // Errors are RFC 9457 problem documents naming each bad field.
 //
-// Routes in this version: POST /v1/tasks, GET /v1/tasks/{id},
-// DELETE /v1/tasks/{id}, GET /healthz.
+// Routes: POST /v1/tasks, POST /v1/tasks:batch, GET /v1/tasks,
+// GET|PATCH|DELETE /v1/tasks/{id}, GET /v1/openapi.json, GET /healthz. The
+// OpenAPI 3.1 document (openapi.json, embedded) is the contract; the tests
+// validate every response against it.
 package api
 
 import (
@@ -14,8 +16,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -31,6 +35,13 @@ type Store interface {
 	Cancel(ctx context.Context, id task.ID, tenant string, now time.Time) (*task.Task, error)
 	GetCursor(ctx context.Context) (task.Cursor, error)
 	EnsureCursor(ctx context.Context, shards int, now time.Time) error
+	// ListIDs reads one page of a tenant's task index, newest due first.
+	ListIDs(ctx context.Context, q task.ListQuery) (entries []task.ListEntry, more bool, err error)
+	// GetMany reads up to 100 tasks by ID; missing ones are absent.
+	GetMany(ctx context.Context, ids []task.ID) (map[task.ID]*task.Task, error)
+	// Update changes a SCHEDULED, not yet dispatched task (in place, or by
+	// replacing it with next when next has another ID).
+	Update(ctx context.Context, prev, next *task.Task, now time.Time) (*task.Task, error)
 }
 
 // Queue sends one message.
@@ -52,7 +63,26 @@ type Config struct {
 	// Crash, when set, is called at named points ("after-create-write")
 	// so tests can stop a create exactly there. Nil in production.
 	Crash func(point string) error
+	// Events, when set, publishes TaskCancelled after each successful
+	// cancel or reschedule (flushed after the response is written). Nil:
+	// no events.
+	Events Events
+
+	// CreateRate and CreateBurst size each tenant's create token bucket on
+	// this instance (tasks per second, and burst). Zero takes the defaults
+	// (DefaultCreateRate, twice that as burst); a negative rate turns the
+	// limit off. In AWS, API Gateway's stage throttling is the global limit;
+	// this one keeps a single tenant from starving the others on an instance.
+	CreateRate  float64
+	CreateBurst int
+	// PageTokenKey authenticates list page tokens (HMAC-SHA256). Every
+	// instance must share it; empty means a random key per process.
+	PageTokenKey []byte
 }
+
+// DefaultCreateRate is the per-tenant, per-instance create rate when
+// Config.CreateRate is zero.
+const DefaultCreateRate = 500
 
 // Server serves the API.
 type Server struct {
@@ -70,14 +100,29 @@ type Server struct {
 	cursorMu  sync.Mutex
 	cursorAt  time.Time
 	cursorVal int64
+
+	limiter  *limiter
+	tokenKey []byte
 }
 
 // New returns the API server.
 func New(cfg Config, store Store, q Queue, auth Authenticator, clk clock.Clock, log zerolog.Logger) *Server {
 	s := &Server{cfg: cfg, store: store, q: q, auth: auth, clock: clk, log: log.With().Str("component", "api").Logger(), mux: http.NewServeMux()}
+	s.limiter = newLimiter(cfg.CreateRate, cfg.CreateBurst)
+	s.tokenKey = cfg.PageTokenKey
+	if len(s.tokenKey) == 0 {
+		s.tokenKey = make([]byte, 32)
+		_, _ = rand.Read(s.tokenKey)
+	}
 	s.mux.HandleFunc("GET /healthz", s.health)
+	s.mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 	s.mux.HandleFunc("POST /v1/tasks", s.authed(s.createTask))
+	// A literal ":batch" suffix: ServeMux matches it exactly, and it cannot
+	// collide with /v1/tasks/{id} (no slash).
+	s.mux.HandleFunc("POST /v1/tasks:batch", s.authed(s.createBatch))
+	s.mux.HandleFunc("GET /v1/tasks", s.authed(s.listTasks))
 	s.mux.HandleFunc("GET /v1/tasks/{id}", s.authed(s.getTask))
+	s.mux.HandleFunc("PATCH /v1/tasks/{id}", s.authed(s.patchTask))
 	s.mux.HandleFunc("DELETE /v1/tasks/{id}", s.authed(s.cancelTask))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
@@ -102,6 +147,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", reqID)
 	log := s.log.With().Str("request_id", reqID).Logger()
+	// ServeMux would answer a path with "..", "//" or "." segments with a
+	// redirect to its clean form: refuse it instead, so that no spelling of
+	// a path reaches a route it does not name.
+	if p := r.URL.Path; p == "" || p[0] != '/' || (p != "/" && path.Clean(p) != p) {
+		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
+		return
+	}
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), loggerKey, log)))
 }
 
@@ -198,13 +250,13 @@ func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
 		l := logger(r)
 		l.Info().Str("task_id", id.String()).Msg("task cancelled")
 		writeJSON(w, http.StatusOK, s.view(r.Context(), t))
+		s.publishCancelled(r, t)
 	}
 }
 
 const maxClientToken = 255
 
 func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
-	log := logger(r)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.Limits.MaxPayloadBytes)+64<<10))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -218,43 +270,59 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now().UTC().Truncate(time.Millisecond)
 	token := r.Header.Get("Idempotency-Key")
 	var fieldErrs []problem.FieldError
-	if len(token) > maxClientToken || hasControl(token) {
-		fieldErrs = append(fieldErrs, problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 printable characters"})
+	if len(token) > maxClientToken || hasControl(token) || !utf8.ValidString(token) {
+		fieldErrs = append(fieldErrs, problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 printable UTF-8 characters"})
 	}
 	req, errs := task.DecodeCreate(body, "", now, s.cfg.Limits, s.cfg.Validate)
 	if fieldErrs = append(fieldErrs, errs...); len(fieldErrs) > 0 {
 		problem.Invalid(fieldErrs...).Write(w)
 		return
 	}
-	id, err := task.NewID(req.DueAt, s.cfg.Shards)
-	if err != nil {
-		problem.Invalid(problem.FieldError{Field: "due_at", Reason: err.Error()}).Write(w)
+	if ok, wait := s.limiter.take(tenantOf(r), 1, s.clock.Now()); !ok {
+		problem.TooManyRequests("this tenant's create rate limit is exhausted; retry after the Retry-After delay", wait).Write(w)
 		return
 	}
-	if err := s.ensureCursor(r.Context(), now); err != nil {
-		storeProblem(r, err, "").Write(w)
+	view, created, p := s.create(r, req, token, task.RequestHash(body), now)
+	if p != nil {
+		p.Write(w)
 		return
+	}
+	if !created {
+		writeJSON(w, http.StatusOK, view)
+		return
+	}
+	w.Header().Set("Location", "/v1/tasks/"+view.ID)
+	writeJSON(w, http.StatusCreated, view)
+}
+
+// create stores one validated task (idempotently under token) and sends it
+// on the fast path when its bucket is already announced.
+func (s *Server) create(r *http.Request, req task.CreateRequest, token, reqHash string, now time.Time) (TaskView, bool, *problem.Problem) {
+	log := logger(r)
+	id, err := task.NewID(req.DueAt, s.cfg.Shards)
+	if err != nil {
+		return TaskView{}, false, problem.Invalid(problem.FieldError{Field: "due_at", Reason: err.Error()})
+	}
+	if err := s.ensureCursor(r.Context(), now); err != nil {
+		return TaskView{}, false, storeProblem(r, err, "")
 	}
 	t := &task.Task{
 		ID: id, Tenant: tenantOf(r), DueAt: req.DueAt, Target: req.Target, Payload: req.Payload, Retry: req.Retry,
 		IdempotencyKey: req.IdempotencyKey, Labels: req.Labels, State: task.Scheduled, Version: 1,
 		PayloadHash: task.PayloadHash(req.Target, req.Payload), CreatedAt: now, UpdatedAt: now,
 	}
-	saved, created, err := s.store.Create(r.Context(), t, token, task.RequestHash(body))
+	saved, created, err := s.store.Create(r.Context(), t, token, reqHash)
 	if err != nil {
-		storeProblem(r, err, "").Write(w)
-		return
+		return TaskView{}, false, storeProblem(r, err, "")
 	}
 	log = log.With().Str("task_id", saved.ID.String()).Logger()
 	if !created {
 		log.Info().Msg("create replayed by Idempotency-Key")
-		writeJSON(w, http.StatusOK, s.view(r.Context(), saved))
-		return
+		return s.view(r.Context(), saved), false, nil
 	}
 	if s.cfg.Crash != nil {
 		if err := s.cfg.Crash("after-create-write"); err != nil {
-			problem.Internal().Write(w)
-			return
+			return TaskView{}, false, problem.Internal()
 		}
 	}
 	if err := s.fastPath(r.Context(), saved, now); err != nil {
@@ -263,8 +331,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		log.Error().Err(err).Msg("fast-path send failed; the sweep will dispatch the task late")
 	}
 	log.Info().Time("due_at", saved.DueAt).Msg("task created")
-	w.Header().Set("Location", "/v1/tasks/"+saved.ID.String())
-	writeJSON(w, http.StatusCreated, s.view(r.Context(), saved))
+	return s.view(r.Context(), saved), true, nil
 }
 
 // ensureCursor makes sure, once per process, that the scanner cursor exists

@@ -73,6 +73,8 @@ func call(t *testing.T, s *stacktest.Stack, method, path, tenant string, body []
 	}
 	rec := httptest.NewRecorder()
 	s.API.ServeHTTP(rec, req)
+	checkContract(t, req, rec) // every response the suite sees is checked against the OpenAPI document
+	require.Less(t, rec.Code, 500, "%s %s answered %d: %s", method, path, rec.Code, rec.Body.Bytes())
 	r := response{code: rec.Code, header: rec.Header(), raw: rec.Body.Bytes()}
 	_ = json.Unmarshal(r.raw, &r.body)
 	return r
@@ -154,6 +156,9 @@ func TestAuth(t *testing.T) {
 				{http.MethodPost, "/v1/tasks"},
 				{http.MethodGet, "/v1/tasks/00000000000000000000000000"},
 				{http.MethodDelete, "/v1/tasks/00000000000000000000000000"},
+				{http.MethodPatch, "/v1/tasks/00000000000000000000000000"},
+				{http.MethodGet, "/v1/tasks"},
+				{http.MethodPost, "/v1/tasks:batch"},
 			} {
 				r := call(t, s, rt.method, rt.path, "", mustJSON(t, validBody(s)), hs...)
 				requireProblem(t, r, http.StatusUnauthorized)

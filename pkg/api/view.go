@@ -24,6 +24,12 @@ type TaskView struct {
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
 	FinishedAt     *time.Time        `json:"finished_at,omitempty"`
+	// ReplacedBy: this task was CANCELLED by a reschedule (PATCH of
+	// due_at); the named task took its place.
+	ReplacedBy string `json:"replaced_by,omitempty"`
+	// Replaces is set only in the answer to a PATCH that rescheduled: the
+	// ID of the task this one replaced.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // RetryView is the retry policy as the API shows it.
@@ -39,7 +45,7 @@ func View(t *task.Task) TaskView {
 		ID: t.ID.String(), State: t.State, DueAt: t.DueAt, Target: redactTarget(t.Target.Spec), Payload: t.Payload,
 		Retry:          RetryView{MaxAttempts: t.Retry.MaxAttempts, InitialBackoffMs: t.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: t.Retry.MaxBackoff.Milliseconds()},
 		IdempotencyKey: t.Key(), Labels: t.Labels, AttemptCount: t.AttemptN, Attempts: t.Attempts, LastError: t.LastError,
-		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, ReplacedBy: t.ReplacedBy,
 	}
 	if v.Attempts == nil {
 		v.Attempts = []task.Attempt{}

@@ -19,7 +19,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hourglass-sched/hourglass/pkg/task"
-	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 
 // Config is every setting a function may read. Each field names its
@@ -55,6 +54,19 @@ type Config struct {
 	// 127.0.0.0/8 and ::1.
 	WebhookAllow []netip.Prefix
 	Limits       task.Limits
+	// BusName is the Hourglass event bus: lifecycle events go there and
+	// its CreateTask rule feeds the ingest queue (HOURGLASS_BUS_NAME,
+	// hourglass). Empty turns lifecycle events off.
+	BusName string
+	// IngestQueueURL and IngestDLQURL are the ingest queue and the queue
+	// that rejected ingest events go to, with the reason
+	// (HOURGLASS_INGEST_QUEUE_URL, HOURGLASS_INGEST_DLQ_URL).
+	IngestQueueURL string
+	IngestDLQURL   string
+	// IngestSources says which event sources may create tasks for which
+	// tenants: "source1=tenantA|tenantB,source2=*" (HOURGLASS_INGEST_SOURCES;
+	// empty: none may). Package ingest parses it.
+	IngestSources string
 }
 
 // Load reads the environment.
@@ -69,6 +81,10 @@ func Load() (Config, error) {
 		SigningKey:       os.Getenv("HOURGLASS_SIGNING_KEY"),
 		SigningSecretARN: os.Getenv("HOURGLASS_SIGNING_SECRET_ARN"),
 		Limits:           task.DefaultLimits(),
+		BusName:          env("HOURGLASS_BUS_NAME", "hourglass"),
+		IngestQueueURL:   os.Getenv("HOURGLASS_INGEST_QUEUE_URL"),
+		IngestDLQURL:     os.Getenv("HOURGLASS_INGEST_DLQ_URL"),
+		IngestSources:    os.Getenv("HOURGLASS_INGEST_SOURCES"),
 	}
 	var err error
 	if c.Shards, err = envInt("HOURGLASS_SHARDS", 16, 1, 1<<16); err != nil {
@@ -143,13 +159,11 @@ func envInt(k string, def, lo, hi int) (int, error) {
 // AWS builds the SDK configuration: the default chain (which honours
 // AWS_ENDPOINT_URL and per-service AWS_ENDPOINT_URL_<SERVICE>), us-east-1
 // when no region is set, dummy credentials when an emulator endpoint is set
-// and none are given, adaptive-free standard retries, and the usage
-// middleware when counters are given.
-func AWS(ctx context.Context, counters *usage.Counters) (aws.Config, error) {
+// and none are given, and standard retries (6 attempts, ≤ 2 s apart). The
+// usage middleware is added by service.BuildWith.
+func AWS(ctx context.Context) (aws.Config, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6; o.MaxBackoff = 2 * time.Second })
-		}),
+		awsconfig.WithRetryer(Retryer),
 	}
 	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		opts = append(opts, awsconfig.WithRegion("us-east-1"))
@@ -161,10 +175,15 @@ func AWS(ctx context.Context, counters *usage.Counters) (aws.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("load AWS config: %w", err)
 	}
-	if counters != nil {
-		cfg.APIOptions = append(cfg.APIOptions, counters.Middleware())
-	}
 	return cfg, nil
+}
+
+// Retryer is the SDK retry policy of every Hourglass client: standard
+// retries (throttles, 5xx and connection errors, with the client-side retry
+// quota) for up to 6 attempts with at most 2 s between them. pkg/faults
+// tests prove it against injected faults.
+func Retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6; o.MaxBackoff = 2 * time.Second })
 }
 
 // zerolog.TimeFieldFormat is a process-wide variable that every logger reads

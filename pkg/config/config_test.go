@@ -21,6 +21,7 @@ var vars = []string{
 	"HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LEASE_SECONDS",
 	"HOURGLASS_SWEEP_SECONDS", "HOURGLASS_EARLY_DELIVERY_MS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_DEV",
 	"HOURGLASS_SIGNING_KEY", "HOURGLASS_SIGNING_SECRET_ARN", "HOURGLASS_WEBHOOK_ALLOW",
+	"HOURGLASS_BUS_NAME", "HOURGLASS_INGEST_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_INGEST_SOURCES",
 }
 
 // clearEnv blanks every variable, which Load treats as unset, so that the
@@ -53,6 +54,7 @@ func TestLoadDefaults(t *testing.T) {
 		EarlyDelivery: 0,
 		LogLevel:      "info",
 		Limits:        task.DefaultLimits(),
+		BusName:       "hourglass",
 	}, c)
 	assert.Equal(t, task.Layout{Bucket: time.Minute}, c.Layout())
 }
@@ -74,6 +76,10 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		"HOURGLASS_SIGNING_KEY":        "k",
 		"HOURGLASS_SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hg",
 		"HOURGLASS_WEBHOOK_ALLOW":      "10.0.0.0/8",
+		"HOURGLASS_BUS_NAME":           "scheduler",
+		"HOURGLASS_INGEST_QUEUE_URL":   "http://q/ingest",
+		"HOURGLASS_INGEST_DLQ_URL":     "http://q/ingest-dlq",
+		"HOURGLASS_INGEST_SOURCES":     "com.example.orders=acme",
 	})
 	c, err := config.Load()
 	require.NoError(t, err)
@@ -93,6 +99,10 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		SigningSecretARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:hg",
 		WebhookAllow:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		Limits:           task.DefaultLimits(),
+		BusName:          "scheduler",
+		IngestQueueURL:   "http://q/ingest",
+		IngestDLQURL:     "http://q/ingest-dlq",
+		IngestSources:    "com.example.orders=acme",
 	}, c)
 	assert.Equal(t, task.Layout{Bucket: 30 * time.Second}, c.Layout())
 }

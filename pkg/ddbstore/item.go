@@ -40,6 +40,12 @@ const (
 	aUpdated    = "updated_ms"  //
 	aFinished   = "finished_ms" //
 	aExpires    = "expires_at"  // TTL (seconds): clean-up only, never relied on
+	aGSIPK      = "gsi1pk"      // by_tenant index: "ten#<len(tenant)>#<tenant>"; written at create, never updated
+	aGSISK      = "gsi1sk"      // by_tenant index: "<due ms>#<id>" (as sk); written at create, never updated
+	aReplacedBy = "replaced_by" // CANCELLED by a reschedule: the ID of the task that replaced it
+	aSched      = "sch"         // occurrence of a schedule: the schedule ID (absent on one-off tasks)
+	aSchedGen   = "sch_gen"     // occurrence: the schedule's generation
+	aOccurAt    = "occ_ms"      // occurrence: nominal fire time, ms
 )
 
 func sAttr(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
@@ -92,9 +98,14 @@ func (s *Store) marshalTask(t *task.Task) map[string]types.AttributeValue {
 		aAttemptN: nAttr(0),
 		aCreated:  msAttr(t.CreatedAt),
 		aUpdated:  msAttr(t.UpdatedAt),
+		aGSIPK:    sAttr(tenantIndexKey(t.Tenant)),
+		aGSISK:    sAttr(key.SK),
 	}
 	if t.IdempotencyKey != "" {
 		item[aIdemKey] = sAttr(t.IdempotencyKey)
+	}
+	if o := t.Occurrence; o != nil {
+		item[aSched], item[aSchedGen], item[aOccurAt] = sAttr(o.Schedule), nAttr(o.Generation), msAttr(o.At)
 	}
 	if len(t.Labels) > 0 {
 		m := make(map[string]types.AttributeValue, len(t.Labels))
@@ -134,6 +145,10 @@ func unmarshalTask(item map[string]types.AttributeValue) (*task.Task, error) {
 		CreatedAt:   getMs(item, aCreated),
 		UpdatedAt:   getMs(item, aUpdated),
 		FinishedAt:  getMs(item, aFinished),
+		ReplacedBy:  getS(item, aReplacedBy),
+	}
+	if sch := getS(item, aSched); sch != "" {
+		t.Occurrence = &task.Occurrence{Schedule: sch, Generation: getN(item, aSchedGen), At: getMs(item, aOccurAt)}
 	}
 	if m, ok := item[aLabels].(*types.AttributeValueMemberM); ok && len(m.Value) > 0 {
 		t.Labels = make(map[string]string, len(m.Value))

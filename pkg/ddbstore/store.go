@@ -8,6 +8,8 @@
 //	task         pk "<bucket start s>#<shard>"   sk "<due ms>#<id>"
 //	client token pk "tok#<len(tenant)>#<tenant>#<token>" sk "tok"
 //	scanner      pk "meta#scanner"                sk "cursor"
+//	schedule     pk "sch#<len(tenant)>#<tenant>"  sk "<schedule id>"
+//	occurrence   pk "occ#<len(tenant)>#<tenant>#<schedule id>" sk "<fire ms>#<generation>"
 package ddbstore
 
 import (
@@ -72,6 +74,13 @@ func (s *Store) Create(ctx context.Context, t *task.Task, clientToken, reqHash s
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: cond})
 		if err != nil {
 			if isConditionFailed(err) {
+				// IDs carry 64 random bits: an item already there is almost
+				// surely this very write, applied by an SDK attempt whose
+				// answer was lost ("may have succeeded"). Ours if it matches.
+				if cur, gerr := s.Get(ctx, t.ID); gerr == nil && cur.Tenant == t.Tenant &&
+					cur.PayloadHash == t.PayloadHash && cur.CreatedAt.UnixMilli() == t.CreatedAt.UnixMilli() {
+					return cur, true, nil
+				}
 				return nil, false, fmt.Errorf("create task %s: %w (ID collision)", t.ID, task.ErrConflict)
 			}
 			return nil, false, fmt.Errorf("create task %s: %w", t.ID, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
 	"github.com/hourglass-sched/hourglass/pkg/provision"
+	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/service"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
@@ -39,6 +40,9 @@ var DevDefaults = map[string]string{
 	// moto's long poll re-checks for delayed messages only once a second.
 	"HOURGLASS_EARLY_DELIVERY_MS": "1000",
 	"HOURGLASS_LOG_LEVEL":         "info",
+	// Any source may put CreateTask events for any tenant, as any
+	// "Bearer dev-<tenant>" token is accepted.
+	"HOURGLASS_INGEST_SOURCES": "*=*",
 }
 
 // ApplyDevDefaults sets every DevDefaults variable that is not set.
@@ -86,14 +90,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	var awsCfg aws.Config
 	if opts.AWS != nil {
 		awsCfg = *opts.AWS
-	} else if awsCfg, err = config.AWS(ctx, nil); err != nil {
+	} else if awsCfg, err = config.AWS(ctx); err != nil {
 		return err
 	}
 	visibility := cfg.Lease + 10*time.Second
 	var res provision.Resources
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		res, err = provision.Ensure(ctx, awsCfg, provision.Spec{Prefix: opts.Prefix, TaskVisibility: visibility})
+		res, err = provision.Ensure(ctx, awsCfg, provision.Spec{Prefix: opts.Prefix, TaskVisibility: visibility, Bus: cfg.BusName})
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
@@ -104,6 +108,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return fmt.Errorf("provision tables and queues (is the emulator running? scripts/emulator.sh start): %w", err)
 	}
 	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
+	cfg.BusName, cfg.IngestQueueURL, cfg.IngestDLQURL = res.BusName, res.IngestQueueURL, res.IngestDLQURL
 
 	comps, err := service.BuildWith(ctx, cfg, awsCfg, opts.Clock, counters)
 	if err != nil {
@@ -116,13 +121,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(counters.Snapshot())
 	})
+	apiMux := http.NewServeMux() // the task API, with the schedule API mounted beside it
+	apiMux.Handle("/", apiSrv)
+	schedules.Mount(apiMux, comps.Schedules(api.DevAuth{}))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
 			counters.APIRequest()
 			start := time.Now()
 			defer func() { counters.Invocation("api", time.Since(start), 256) }()
 		}
-		apiSrv.ServeHTTP(w, r)
+		apiMux.ServeHTTP(w, r)
 	}))
 	ln := opts.Listener
 	if ln == nil {
@@ -163,9 +171,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			}
 		}
 	}()
+	ingestHandler, err := comps.Ingest()
+	if err != nil {
+		return err
+	}
 	pollers := []*poll.Poller{
 		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Usage: counters, MemoryMB: 256, Log: log},
 		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers, Usage: counters, MemoryMB: 256, Log: log},
+		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Usage: counters, MemoryMB: 256, Log: log},
 	}
 	for _, p := range pollers {
 		wg.Add(1)
@@ -184,6 +197,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
 	wg.Wait()
+	if err := comps.Events.Flush(context.Background()); err != nil {
+		log.Warn().Err(err).Msg("lifecycle events lost at shutdown")
+	}
 	log.Info().Msg("stopped")
 	return nil
 }

@@ -82,7 +82,10 @@ func TestLocalHostRunsATaskEndToEnd(t *testing.T) {
 	for hits.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	require.EqualValues(t, 1, hits.Load(), "the webhook was called once")
+	// At least once: moto's SQS may hand one message to two pollers at once
+	// (it is not concurrency-safe), so a second call is possible here; the
+	// recorded outcome below must still be single.
+	require.GreaterOrEqual(t, hits.Load(), int64(1), "the webhook was called")
 	assert.GreaterOrEqual(t, firstAt.Load(), due.UnixMilli(), "not early")
 
 	// State reaches SUCCEEDED (the outcome write follows the call).
@@ -92,10 +95,16 @@ func TestLocalHostRunsATaskEndToEnd(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer dev-acme")
 		resp, err = http.DefaultClient.Do(req)
 		require.NoError(t, err)
-		var v struct{ State string }
+		var v struct {
+			State    string
+			Attempts []json.RawMessage
+		}
 		_ = json.NewDecoder(resp.Body).Decode(&v)
 		resp.Body.Close()
 		state = v.State
+		if state == "SUCCEEDED" {
+			require.Len(t, v.Attempts, 1, "one recorded outcome")
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.Equal(t, "SUCCEEDED", state)

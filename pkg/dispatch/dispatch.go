@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -52,6 +53,16 @@ type Config struct {
 	// "after-send": before the unit would be acknowledged) and lets a
 	// test stop the dispatcher exactly there. Nil in production.
 	Crash func(point string) error
+	// Chain, when set, stores the next occurrence of each recurring
+	// schedule whose occurrence is on a page, before the page is sent (see
+	// package schedules). Nil: no schedules, and dispatch writes nothing.
+	Chain Chain
+}
+
+// Chain continues recurring schedules. Next stores the occurrence after t
+// (a task with t.Occurrence set); calling it again for t stores nothing new.
+type Chain interface {
+	Next(ctx context.Context, t *task.Task) error
 }
 
 // Dispatcher hands due tasks to the task queue.
@@ -109,17 +120,18 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 }
 
 func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats) error {
+	var chainErr error
+	if d.cfg.Chain != nil {
+		if tasks, chainErr = d.chain(ctx, tasks); len(tasks) == 0 {
+			return chainErr
+		}
+	}
 	if d.cfg.Crash != nil {
 		if err := d.cfg.Crash("before-send"); err != nil {
 			return err
 		}
 	}
-	now := d.clock.Now()
-	msgs := make([]task.OutMessage, len(tasks))
-	for i, t := range tasks {
-		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-		msgs[i] = task.OutMessage{Body: string(body), Delay: t.RunAt().Sub(now) - d.cfg.EarlyBy}
-	}
+	msgs := BuildMessages(tasks, d.clock.Now(), d.cfg.EarlyBy)
 	sent := make([]bool, len(tasks))
 	for i := range sent {
 		sent[i] = true
@@ -147,7 +159,68 @@ func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats
 	if sendErr != nil {
 		return fmt.Errorf("dispatch: %w", sendErr)
 	}
-	return nil
+	return chainErr
+}
+
+// chainConcurrency bounds the chain calls of one page in flight: each is a
+// few sequential store calls, and a page may hold many occurrences that
+// share a fire time.
+const chainConcurrency = 16
+
+// chain stores the successor of each schedule occurrence on the page. An
+// occurrence whose successor could not be stored is held back (it stays
+// SCHEDULED for the unit's redelivery or the sweep), so no occurrence is on
+// the queue without its successor.
+func (d *Dispatcher) chain(ctx context.Context, tasks []*task.Task) ([]*task.Task, error) {
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		held  map[int]bool
+		first error
+		slots = make(chan struct{}, chainConcurrency)
+	)
+	for i, t := range tasks {
+		if t.Occurrence == nil {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := d.cfg.Chain.Next(ctx, t); err != nil {
+				mu.Lock()
+				if held == nil {
+					held, first = map[int]bool{}, err
+				}
+				held[i] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if held == nil {
+		return tasks, nil
+	}
+	kept := make([]*task.Task, 0, len(tasks)-len(held))
+	for i, t := range tasks {
+		if !held[i] {
+			kept = append(kept, t)
+		}
+	}
+	return kept, fmt.Errorf("dispatch: %d schedule occurrence(s) held back: %w", len(held), first)
+}
+
+// BuildMessages builds the task-queue messages for one page of tasks: the
+// task's ID and payload hash, delayed until its run time less earlyBy (the
+// queue adapter rounds the delay down to whole seconds). It is pure, so the
+// dispatcher's own cost per task can be benchmarked without a queue.
+func BuildMessages(tasks []*task.Task, now time.Time, earlyBy time.Duration) []task.OutMessage {
+	msgs := make([]task.OutMessage, len(tasks))
+	for i, t := range tasks {
+		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
+		msgs[i] = task.OutMessage{Body: string(body), Delay: t.RunAt().Sub(now) - earlyBy}
+	}
+	return msgs
 }
 
 // HandleSQS is the Lambda entry point: one scan unit per record, failures

@@ -3,8 +3,10 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,8 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/stacktest"
@@ -42,7 +46,11 @@ func setup(t *testing.T, o stacktest.Options) *stacktest.Stack {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	return stacktest.New(t, o)
+	s := stacktest.New(t, o)
+	if s.Env.Backend == awstest.LocalStack {
+		sawLocalStack.Store(true)
+	}
+	return s
 }
 
 // runAll ticks, dispatches and works until every id is in a terminal state.
@@ -340,7 +348,23 @@ func TestSQSTarget(t *testing.T) {
 	assert.Equal(t, id, *out.Messages[0].MessageAttributes["Hourglass-Task-Id"].StringValue)
 }
 
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
+// sawLocalStack is set when a test ran on LocalStack, whose container and
+// reaper goroutines live for the whole process by design.
+var sawLocalStack atomic.Bool
+
+// TestMain fails the package if a test leaves a goroutine behind: stacks,
+// sinks, fault proxies and RIE processes are closed in test cleanups, and
+// awstest closes the SDK's idle connections.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && !sawLocalStack.Load() {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // panicky is a webhook executor that panics: a bug in a target must not
 // take down the batch, and the task must still run later.

@@ -62,7 +62,7 @@ func TestLambdaBinariesUnderRIE(t *testing.T) {
 		"HOURGLASS_TABLE": res.Table, "HOURGLASS_SCAN_QUEUE_URL": res.ScanQueueURL, "HOURGLASS_TASK_QUEUE_URL": res.TaskQueueURL,
 		"HOURGLASS_TASK_DLQ_URL": res.TaskDLQURL, "HOURGLASS_SHARDS": "2", "HOURGLASS_BUCKET_SECONDS": "2",
 		"HOURGLASS_LOOKAHEAD_SECONDS": "4", "HOURGLASS_DEV": "1", "HOURGLASS_SIGNING_KEY": "rie-test-signing-key-0123456789",
-		"HOURGLASS_LOG_LEVEL": "debug",
+		"HOURGLASS_LOG_LEVEL": "debug", "HOURGLASS_BUS_NAME": res.BusName,
 	}
 	cfg := config.Config{Table: res.Table, ScanQueueURL: res.ScanQueueURL, TaskQueueURL: res.TaskQueueURL, TaskDLQURL: res.TaskDLQURL,
 		Shards: 2, Bucket: 2 * time.Second, Lookahead: 4 * time.Second, Lease: 5 * time.Second, LogLevel: "warn", Dev: true,

@@ -1,4 +1,5 @@
-// Package provision creates Hourglass's tables and queues in an AWS emulator
+// Package provision creates Hourglass's tables, queues, event bus and
+// ingest rule in an AWS emulator
 // (make dev, integration tests). In AWS the CDK stack creates them; names and
 // settings here mirror the stack's.
 package provision
@@ -26,6 +27,8 @@ type Spec struct {
 	TaskVisibility time.Duration
 	// MaxReceives before a message goes to its DLQ (default 10).
 	MaxReceives int
+	// Bus is the Hourglass event bus (default: Prefix, so "hourglass").
+	Bus string
 }
 
 // Resources are what was created.
@@ -35,6 +38,13 @@ type Resources struct {
 	ScanDLQURL   string
 	TaskQueueURL string
 	TaskDLQURL   string
+	// BusName and BusARN are the Hourglass event bus; IngestQueueURL and
+	// IngestDLQURL the ingest queue (fed by the bus's CreateTask rule) and
+	// its dead-letter queue.
+	BusName        string
+	BusARN         string
+	IngestQueueURL string
+	IngestDLQURL   string
 }
 
 // Ensure creates the table and queues if they do not exist and waits until
@@ -61,6 +71,12 @@ func Ensure(ctx context.Context, cfg aws.Config, spec Spec) (Resources, error) {
 	if res.TaskQueueURL, res.TaskDLQURL, err = ensureQueue(ctx, q, spec.Prefix+"-tasks", spec.TaskVisibility, spec.MaxReceives); err != nil {
 		return res, err
 	}
+	if res.BusName = spec.Bus; res.BusName == "" {
+		res.BusName = spec.Prefix
+	}
+	if err := ensureIngest(ctx, cfg, spec, &res); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 
@@ -71,11 +87,24 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		AttributeDefinitions: []ddbtypes.AttributeDefinition{
 			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
 			{AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("gsi1pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("gsi1sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
 		},
 		KeySchema: []ddbtypes.KeySchemaElement{
 			{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash},
 			{AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange},
 		},
+		// by_tenant lists a tenant's tasks (GET /v1/tasks). KEYS_ONLY, and
+		// its keys are written only at create: claims and outcomes never
+		// write to it (see ddbstore.IndexByTenant). Mirrors infra/stack.go.
+		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
+			IndexName: aws.String("by_tenant"),
+			KeySchema: []ddbtypes.KeySchemaElement{
+				{AttributeName: aws.String("gsi1pk"), KeyType: ddbtypes.KeyTypeHash},
+				{AttributeName: aws.String("gsi1sk"), KeyType: ddbtypes.KeyTypeRange},
+			},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeKeysOnly},
+		}},
 	})
 	var inUse *ddbtypes.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
@@ -91,6 +120,41 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		if err != nil {
 			return fmt.Errorf("enable TTL on %s: %w", name, err)
 		}
+		return nil
+	}
+	return ensureTenantIndex(ctx, db, name)
+}
+
+// ensureTenantIndex adds the by_tenant index to a table created before it
+// existed (a long-lived dev emulator). Tasks written before then carry no
+// index keys and are not listed; everything else works on them.
+func ensureTenantIndex(ctx context.Context, db *dynamodb.Client, name string) error {
+	desc, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &name})
+	if err != nil {
+		return fmt.Errorf("describe table %s: %w", name, err)
+	}
+	for _, g := range desc.Table.GlobalSecondaryIndexes {
+		if aws.ToString(g.IndexName) == "by_tenant" {
+			return nil
+		}
+	}
+	_, err = db.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+		TableName: &name,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{
+			{AttributeName: aws.String("gsi1pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("gsi1sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+		},
+		GlobalSecondaryIndexUpdates: []ddbtypes.GlobalSecondaryIndexUpdate{{Create: &ddbtypes.CreateGlobalSecondaryIndexAction{
+			IndexName: aws.String("by_tenant"),
+			KeySchema: []ddbtypes.KeySchemaElement{
+				{AttributeName: aws.String("gsi1pk"), KeyType: ddbtypes.KeyTypeHash},
+				{AttributeName: aws.String("gsi1sk"), KeyType: ddbtypes.KeyTypeRange},
+			},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeKeysOnly},
+		}}},
+	})
+	if err != nil {
+		return fmt.Errorf("add index by_tenant to %s: %w", name, err)
 	}
 	return nil
 }

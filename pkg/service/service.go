@@ -6,13 +6,18 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
@@ -23,11 +28,16 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
+	"github.com/hourglass-sched/hourglass/pkg/ingest"
+	"github.com/hourglass-sched/hourglass/pkg/lifecycle"
 	"github.com/hourglass-sched/hourglass/pkg/metrics"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/scan"
+	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/target"
+	"github.com/hourglass-sched/hourglass/pkg/target/ebtarget"
+	"github.com/hourglass-sched/hourglass/pkg/target/lambdatarget"
 	"github.com/hourglass-sched/hourglass/pkg/target/sqstarget"
 	"github.com/hourglass-sched/hourglass/pkg/target/webhook"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
@@ -44,12 +54,19 @@ type Components struct {
 	Store     *ddbstore.Store
 	Queue     *sqsq.Queue
 	Executors []target.Executor
+	// Events publishes lifecycle events on the Hourglass bus; nil when no
+	// bus is configured (HOURGLASS_BUS_NAME empty).
+	Events *lifecycle.Publisher
+
+	// pageTokenKey authenticates the API's list page tokens; derived from
+	// the master signing key, so every instance agrees on it.
+	pageTokenKey []byte
 }
 
 // Build creates the SDK clients and the store, queue and target executors.
 // counters may be nil (no usage accounting); clk nil means the system clock.
 func Build(ctx context.Context, cfg config.Config, clk clock.Clock, counters *usage.Counters) (*Components, error) {
-	awsCfg, err := config.AWS(ctx, nil)
+	awsCfg, err := config.AWS(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +100,8 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 		}
 		master = []byte(aws.ToString(out.SecretString))
 	}
+	ptk := sha256.Sum256(append([]byte("hourglass page tokens\x00"), master...))
+	c.pageTokenKey = ptk[:]
 	allow := make([]string, 0, len(cfg.WebhookAllow))
 	for _, p := range cfg.WebhookAllow {
 		allow = append(allow, p.String())
@@ -91,7 +110,11 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 	if err != nil {
 		return nil, fmt.Errorf("webhook target (set HOURGLASS_SIGNING_KEY or HOURGLASS_SIGNING_SECRET_ARN): %w", err)
 	}
-	c.Executors = []target.Executor{wh, sqstarget.New(sqsClient)}
+	ebClient := eventbridge.NewFromConfig(awsCfg)
+	c.Executors = []target.Executor{wh, sqstarget.New(sqsClient), ebtarget.New(ebClient), lambdatarget.New(lambda.NewFromConfig(awsCfg))}
+	if cfg.BusName != "" {
+		c.Events = lifecycle.New(lifecycle.Config{Bus: cfg.BusName}, ebClient, c.Log)
+	}
 	return c, nil
 }
 
@@ -125,7 +148,10 @@ func (c *Components) Validator() func(kind string, spec json.RawMessage) []probl
 func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func(*api.Config)) *api.Server {
 	cfg := api.Config{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery,
-		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready,
+		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready, PageTokenKey: c.pageTokenKey,
+	}
+	if c.Events != nil {
+		cfg.Events = c.Events
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -141,7 +167,7 @@ func (c *Components) Scanner() *scan.Scanner {
 
 // Dispatcher builds the dispatcher.
 func (c *Components) Dispatcher(opts ...func(*dispatch.Config)) *dispatch.Dispatcher {
-	cfg := dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery}
+	cfg := dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, Chain: c.Chain()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -155,8 +181,52 @@ func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
 		// In AWS, metrics go out as EMF lines on stdout (logs are on stderr).
 		cfg.Metrics = metrics.New(os.Stdout)
 	}
+	if c.Events != nil {
+		cfg.Events = c.Events
+	}
+	cfg.Gate = c.Chain()
 	for _, o := range opts {
 		o(&cfg)
 	}
 	return worker.New(cfg, c.Store, c.Queue, c.Executors, c.Clock, c.Log)
+}
+
+// Ingest builds the ingest handler: CreateTask events from the ingest queue
+// become tasks through the API's own create path.
+func (c *Components) Ingest() (*ingest.Handler, error) {
+	sources, err := ingest.ParseSources(c.Cfg.IngestSources)
+	if err != nil {
+		return nil, err
+	}
+	creator := c.API(refuseAuth{}, nil)
+	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources}, creator, c.Queue, c.Log), nil
+}
+
+// refuseAuth authenticates no HTTP request: the ingest function's API
+// instance creates tasks only through Create, never over HTTP.
+type refuseAuth struct{}
+
+func (refuseAuth) Tenant(*http.Request) (string, error) {
+	return "", errors.New("this API instance serves no HTTP requests")
+}
+
+// scheduleConfig configures schedules from the deployment's settings.
+func (c *Components) scheduleConfig() schedules.Config {
+	return schedules.Config{
+		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery,
+		Limits: c.Cfg.Limits, Validate: c.Validator(),
+	}
+}
+
+// Chain builds the schedule chain: the dispatcher's hook that stores each
+// occurrence's successor and the worker's gate that stops occurrences of
+// paused, changed or deleted schedules.
+func (c *Components) Chain() *schedules.Chain {
+	return schedules.NewChain(c.scheduleConfig(), c.Store, c.Queue, c.Clock, c.Log)
+}
+
+// Schedules builds the schedule API (/v1/schedules…), to be mounted beside
+// the task API with schedules.Mount.
+func (c *Components) Schedules(auth api.Authenticator) *schedules.Handler {
+	return schedules.NewHandler(c.scheduleConfig(), c.Store, c.Queue, auth, c.Clock, c.Log)
 }

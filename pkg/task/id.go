@@ -2,6 +2,7 @@ package task
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
@@ -95,4 +96,22 @@ func ParseID(s string) (ID, error) {
 		return ID{}, ErrBadID
 	}
 	return id, nil
+}
+
+// DerivedID returns the ID of a task due at due whose random bits come from
+// a hash of seed instead of the random source, with the shard derived from
+// them as in NewID. The same (due, seed, shards) always gives the same ID,
+// so two writers creating "the same" task (for example the next occurrence
+// of a schedule, chained twice by a duplicate dispatch) collide on one item.
+func DerivedID(due time.Time, shards int, seed []byte) (ID, error) {
+	if shards < 1 || shards > 1<<16 {
+		return ID{}, fmt.Errorf("derived task ID: shard count %d out of range 1-65536", shards)
+	}
+	ms := due.UnixMilli()
+	if ms < 0 || ms > maxDueMs {
+		return ID{}, fmt.Errorf("derived task ID: due time %s out of range", due.UTC().Format(time.RFC3339))
+	}
+	sum := sha256.Sum256(seed)
+	r := binary.BigEndian.Uint64(sum[:8])
+	return ID{DueMs: ms, Shard: uint16(mix64(r) % uint64(shards)), Random: r}, nil
 }

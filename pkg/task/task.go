@@ -98,6 +98,21 @@ type Task struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	FinishedAt  time.Time
+	// ReplacedBy is set on a task CANCELLED by a reschedule (PATCH of
+	// due_at): the ID of the task that took its place.
+	ReplacedBy string
+	// Occurrence is set on a task that is one occurrence of a recurring
+	// schedule; nil for a one-off task.
+	Occurrence *Occurrence
+}
+
+// Occurrence names the schedule a task is one occurrence of. Dispatching
+// such a task creates the schedule's next occurrence (see package
+// schedules); a worker checks the schedule is still active before running it.
+type Occurrence struct {
+	Schedule   string    // schedule ID (the task's tenant owns it)
+	Generation int64     // the schedule's generation when the occurrence was made
+	At         time.Time // nominal fire time (DueAt adds the flexible-window offset)
 }
 
 // Key returns the idempotency key sent to the target.

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// Batch limits.
+const (
+	// MaxBatch is the most tasks one POST /v1/tasks:batch may create.
+	MaxBatch = 100
+	// maxBatchBody bounds a batch body (API Gateway's own limit is 10 MB);
+	// each task's payload is still bounded by Limits.MaxPayloadBytes.
+	maxBatchBody = 4 << 20
+	// batchWriters is how many of a batch's creates run at once.
+	batchWriters = 8
+)
+
+// BatchResult is the outcome of one task of a batch, in request order:
+// status 201 (created), 200 (replayed by Idempotency-Key) with the task, or
+// a 4xx/5xx with the problem.
+type BatchResult struct {
+	Status  int              `json:"status"`
+	Task    *TaskView        `json:"task,omitempty"`
+	Problem *problem.Problem `json:"problem,omitempty"`
+}
+
+// BatchResponse answers POST /v1/tasks:batch.
+type BatchResponse struct {
+	Results []BatchResult `json:"results"`
+}
+
+// createBatch creates up to MaxBatch tasks, each validated and written on
+// its own: one bad task does not stop the others, and its result says
+// why. The answer is 200 with a result per task in order; the batch as a
+// whole is refused (4xx) only when its envelope is bad or too big, or the
+// tenant's rate limit cannot cover its valid tasks (429).
+//
+// With an Idempotency-Key header K, task i is created under the key
+// "K#i": replaying the same batch returns the same tasks (each 200).
+func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatchBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			problem.TooLarge("a batch body is limited to 4 MiB").Write(w)
+			return
+		}
+		problem.Invalid(problem.FieldError{Field: "body", Reason: "could not be read"}).Write(w)
+		return
+	}
+	token := r.Header.Get("Idempotency-Key")
+	if len(token) > maxClientToken || hasControl(token) || !utf8.ValidString(token) {
+		problem.Invalid(problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 printable UTF-8 characters"}).Write(w)
+		return
+	}
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(body, &env); err != nil || env == nil {
+		problem.Invalid(problem.FieldError{Field: "body", Reason: `must be a JSON object {"tasks": [...]}` + jsonHint(err)}).Write(w)
+		return
+	}
+	var errs []problem.FieldError
+	for k := range env {
+		if k != "tasks" {
+			errs = append(errs, problem.FieldError{Field: k, Reason: "unknown field"})
+		}
+	}
+	var items []json.RawMessage
+	raw, ok := env["tasks"]
+	switch {
+	case !ok || isJSONNull(raw):
+		errs = append(errs, problem.FieldError{Field: "tasks", Reason: "is required: a list of 1 to 100 tasks"})
+	case json.Unmarshal(raw, &items) != nil:
+		errs = append(errs, problem.FieldError{Field: "tasks", Reason: "must be a list of task objects"})
+	case len(items) == 0 || len(items) > MaxBatch:
+		errs = append(errs, problem.FieldError{Field: "tasks", Reason: "has " + strconv.Itoa(len(items)) + " tasks; a batch holds 1 to 100"})
+	}
+	if len(errs) > 0 {
+		problem.Invalid(errs...).Write(w)
+		return
+	}
+
+	now := s.clock.Now().UTC().Truncate(time.Millisecond)
+	results := make([]BatchResult, len(items))
+	reqs := make([]task.CreateRequest, len(items))
+	valid := 0
+	for i, it := range items {
+		req, fe := task.DecodeCreate(it, "tasks["+strconv.Itoa(i)+"].", now, s.cfg.Limits, s.cfg.Validate)
+		if len(fe) > 0 {
+			results[i] = BatchResult{Status: http.StatusBadRequest, Problem: problem.Invalid(fe...)}
+			continue
+		}
+		reqs[i] = req
+		valid++
+	}
+	if ok, wait := s.limiter.take(tenantOf(r), valid, s.clock.Now()); !ok {
+		problem.TooManyRequests("this tenant's create rate limit cannot cover "+strconv.Itoa(valid)+" tasks now; retry after the Retry-After delay", wait).Write(w)
+		return
+	}
+
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, batchWriters)
+	for i := range items {
+		if results[i].Status != 0 {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tok := ""
+			if token != "" {
+				tok = token + "#" + strconv.Itoa(i)
+			}
+			v, created, p := s.create(r, reqs[i], tok, task.RequestHash(bytes.TrimSpace(items[i])), now)
+			switch {
+			case p != nil:
+				results[i] = BatchResult{Status: p.Status, Problem: p}
+			case created:
+				results[i] = BatchResult{Status: http.StatusCreated, Task: &v}
+			default:
+				results[i] = BatchResult{Status: http.StatusOK, Task: &v}
+			}
+		}(i)
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, BatchResponse{Results: results})
+}

@@ -1,0 +1,276 @@
+package schedules
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/dispatch"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/worker"
+)
+
+// Store is what schedules need of storage: schedule items, their
+// occurrence records, and the task operations the chain uses.
+type Store interface {
+	// CreateSchedule writes a new schedule and, when first is not nil, its
+	// first occurrence (task and record) in one transaction.
+	// task.ErrConflict: the ID exists.
+	CreateSchedule(ctx context.Context, s *Schedule, first *task.Task) error
+	// GetSchedule reads a tenant's schedule (strongly consistent);
+	// task.ErrNotFound when it does not exist.
+	GetSchedule(ctx context.Context, tenant, id string) (*Schedule, error)
+	// UpdateSchedule replaces a schedule if its stored version is still
+	// prevVersion, with first (if not nil) in the same transaction.
+	// task.ErrConflict: the version moved; task.ErrNotFound: gone.
+	UpdateSchedule(ctx context.Context, s *Schedule, prevVersion int64, first *task.Task) error
+	// DeleteSchedule removes a schedule; task.ErrNotFound if it did not exist.
+	DeleteSchedule(ctx context.Context, tenant, id string) error
+	// ListSchedules returns one page of a tenant's schedules in ID order
+	// after the cursor after ("" first); the returned cursor is "" on the
+	// last page.
+	ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*Schedule, string, error)
+	// PutOccurrence stores an occurrence's task and its record. A task that
+	// exists already is not an error (a duplicate chain collides on the
+	// derived ID): created reports whether this call wrote it.
+	PutOccurrence(ctx context.Context, t *task.Task) (created bool, err error)
+	// Occurrences returns a schedule's latest occurrence records, newest
+	// first.
+	Occurrences(ctx context.Context, tenant, id string, limit int32) ([]OccurrenceRecord, error)
+	// Get reads a task; task.ErrNotFound when it does not exist.
+	Get(ctx context.Context, id task.ID) (*task.Task, error)
+	// GetMany reads up to 100 tasks by ID; missing ones are absent.
+	GetMany(ctx context.Context, ids []task.ID) (map[task.ID]*task.Task, error)
+	GetCursor(ctx context.Context) (task.Cursor, error)
+	EnsureCursor(ctx context.Context, shards int, now time.Time) error
+	Cancel(ctx context.Context, id task.ID, tenant string, now time.Time) (*task.Task, error)
+}
+
+// Sender sends one message to a queue.
+type Sender interface {
+	Send(ctx context.Context, url string, m task.OutMessage) error
+}
+
+// Config configures the chain and the HTTP handler.
+type Config struct {
+	Layout    task.Layout
+	Shards    int           // shards of the task IDs occurrences get
+	TaskQueue string        // URL: occurrences due in an announced bucket are sent here
+	EarlyBy   time.Duration // as dispatch.Config.EarlyBy
+	Limits    task.Limits
+	Validate  task.TargetValidator
+	// MisfireGrace: under the skip policy, an occurrence that would start
+	// more than this late is cancelled. Default 1 minute.
+	MisfireGrace time.Duration
+	// MaxAhead bounds how many occurrences one chain step creates and sends
+	// itself when they fall in buckets already announced (a rate() shorter
+	// than the look-ahead, or run_all catching up). The last one is left
+	// for the sweep, whose dispatch continues the chain. Default 1000.
+	MaxAhead int
+}
+
+// Chain continues schedules: it is the dispatcher's dispatch.Chain (each
+// dispatched occurrence stores its successor before it is sent) and the
+// worker's worker.Gate (an occurrence runs only while its schedule is
+// enabled and unchanged).
+type Chain struct {
+	cfg   Config
+	store Store
+	q     Sender
+	clock clock.Clock
+	log   zerolog.Logger
+}
+
+// NewChain returns a Chain.
+func NewChain(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger) *Chain {
+	if cfg.MisfireGrace <= 0 {
+		cfg.MisfireGrace = time.Minute
+	}
+	if cfg.MaxAhead <= 0 {
+		cfg.MaxAhead = 1000
+	}
+	if cfg.Shards <= 0 {
+		cfg.Shards = 1
+	}
+	return &Chain{cfg: cfg, store: store, q: q, clock: clk, log: log.With().Str("component", "schedules").Logger()}
+}
+
+// Next stores the occurrence that follows t, an occurrence being
+// dispatched, unless its schedule is gone, paused, changed or finished.
+// It is idempotent: called again for t (a duplicate dispatch, or the
+// redelivery after a crash) it creates nothing new, because the next task's
+// ID is derived from the schedule, generation and fire time.
+func (c *Chain) Next(ctx context.Context, t *task.Task) error {
+	o := t.Occurrence
+	if o == nil {
+		return nil
+	}
+	s, err := c.store.GetSchedule(ctx, t.Tenant, o.Schedule)
+	if errors.Is(err, task.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("chain schedule %s: %w", o.Schedule, err)
+	}
+	if s.State != Enabled || s.Generation != o.Generation {
+		return nil
+	}
+	now := c.clock.Now()
+	next, ok := s.After(o.At, now)
+	if !ok {
+		return nil
+	}
+	return c.advance(ctx, s, next, nil, now)
+}
+
+// advance stores occurrence occ (unless stored is it, already written)
+// and, while the stored occurrence falls in a bucket the scanner has
+// already announced — so no dispatcher query will see it — stores its
+// successor and then sends it itself. An occurrence is never sent before
+// its successor is stored: a crash in between leaves it SCHEDULED, and
+// the sweep's dispatch chains it.
+func (c *Chain) advance(ctx context.Context, s *Schedule, occ Occ, stored *task.Task, now time.Time) error {
+	var send []*task.Task
+	defer func() {
+		// Whatever happened later, the occurrences whose successor is stored
+		// may go (a failed send leaves them to the sweep).
+		for _, t := range send {
+			body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
+			if err := c.q.Send(ctx, c.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(c.clock.Now()) - c.cfg.EarlyBy}); err != nil {
+				c.log.Error().Err(err).Str("task_id", t.ID.String()).Msg("occurrence send failed; the sweep will dispatch it late")
+			}
+		}
+	}()
+	var prev *task.Task // stored, in an announced bucket, waiting for its successor
+	var cur task.Cursor
+	for i := 0; ; i++ {
+		t := stored
+		if i > 0 || t == nil {
+			var err error
+			if t, err = s.Task(occ, c.cfg.Shards, now); err != nil {
+				return fmt.Errorf("chain schedule %s: %w", s.ID, err)
+			}
+			created, err := c.store.PutOccurrence(ctx, t)
+			if err != nil {
+				return fmt.Errorf("chain schedule %s: %w", s.ID, err)
+			}
+			if prev != nil {
+				send = append(send, prev) // its successor, t, is stored now
+			}
+			if !created {
+				// Another chain call stored t first: it sends t once t's
+				// successor is stored, or leaves t to the sweep if it
+				// crashed. Walking on would only repeat its writes.
+				return nil
+			}
+		}
+		// Read the cursor after the write (as the API's fast path does): a
+		// bucket announced later is queried after this write and sees it.
+		// The cursor only grows, so one read showing t's bucket announced
+		// covers every earlier bucket too.
+		if b := c.cfg.Layout.BucketOf(t.ID.Due()); !cur.Exists || b > cur.Dispatching {
+			var err error
+			if cur, err = c.store.GetCursor(ctx); err != nil {
+				return fmt.Errorf("chain schedule %s: %w", s.ID, err)
+			}
+			cur.Exists = true
+			if b > cur.Dispatching {
+				return nil // a dispatcher's query will see t
+			}
+		}
+		if i >= c.cfg.MaxAhead {
+			return nil // left for the sweep, whose dispatch chains it
+		}
+		next, ok := s.After(t.Occurrence.At, now)
+		if !ok {
+			send = append(send, t) // the last occurrence: nothing to chain
+			return nil
+		}
+		prev, occ = t, next
+	}
+}
+
+// Admit is the worker's check before it claims an occurrence: the
+// schedule must exist, be ENABLED and still be in the generation the
+// occurrence was made in, and under the skip policy the occurrence must not
+// be later than the grace period. An occurrence that fails the check is
+// cancelled and Admit returns false. Tasks of no schedule are admitted
+// without a read.
+func (c *Chain) Admit(ctx context.Context, t *task.Task, now time.Time) (bool, error) {
+	o := t.Occurrence
+	if o == nil {
+		return true, nil
+	}
+	s, err := c.store.GetSchedule(ctx, t.Tenant, o.Schedule)
+	reason := ""
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		reason = "schedule deleted"
+	case err != nil:
+		return false, fmt.Errorf("admit occurrence of %s: %w", o.Schedule, err)
+	case s.State != Enabled:
+		reason = "schedule disabled"
+	case s.Generation != o.Generation:
+		reason = "schedule changed"
+	case s.Misfire == RunAll || t.AttemptN > 0 || now.Sub(t.DueAt) <= c.cfg.MisfireGrace:
+		return true, nil // on time (or a retry, or run_all): run it
+	case s.Misfire == Skip:
+		reason = "misfire skipped"
+	default: // run_once: only the latest of the missed occurrences runs
+		later, err := c.superseded(ctx, s, o, now)
+		if err != nil {
+			return false, err
+		}
+		if !later {
+			return true, nil
+		}
+		reason = "misfire collapsed into a later occurrence"
+	}
+	cur, err := c.store.Cancel(ctx, t.ID, t.Tenant, now)
+	switch {
+	case errors.Is(err, task.ErrConflict) && cur != nil && !cur.State.Terminal():
+		// Running elsewhere: the worker's claim settles it.
+		return true, nil
+	case errors.Is(err, task.ErrConflict), errors.Is(err, task.ErrNotFound):
+		return false, nil // finished or gone: nothing to run
+	case err != nil:
+		return false, fmt.Errorf("cancel occurrence %s of %s: %w", t.ID, o.Schedule, err)
+	}
+	c.log.Info().Str("task_id", t.ID.String()).Str("schedule", o.Schedule).Str("reason", reason).Msg("occurrence cancelled")
+	return false, nil
+}
+
+// superseded reports whether a late occurrence o has a stored successor
+// that is due by now too — then that one (or its own successor) is the
+// single catch-up run of run_once, and o is not. Missed occurrences pile
+// up this way when the workers were down but the dispatcher went on
+// chaining; when the dispatcher was down too, the chain itself skipped
+// ahead, and o has no stored successor among the missed times.
+func (c *Chain) superseded(ctx context.Context, s *Schedule, o *task.Occurrence, now time.Time) (bool, error) {
+	next, ok := s.After(o.At, o.At) // the successor as an on-time chain stores it
+	if !ok || next.Due.After(now) {
+		return false, nil
+	}
+	nt, err := s.Task(next, c.cfg.Shards, now)
+	if err != nil {
+		return false, err
+	}
+	switch _, err := c.store.Get(ctx, nt.ID); {
+	case errors.Is(err, task.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("admit occurrence of %s: %w", s.ID, err)
+	}
+	return true, nil
+}
+
+// The chain is the dispatcher's and the worker's schedule hook.
+var (
+	_ dispatch.Chain = (*Chain)(nil)
+	_ worker.Gate    = (*Chain)(nil)
+)

@@ -1,0 +1,244 @@
+package schedules
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// Spec is a validated schedule definition: what a create request gives,
+// or a PATCH merged onto the stored schedule.
+type Spec struct {
+	Expression string
+	Timezone   string
+	Target     task.Target
+	Payload    json.RawMessage
+	Retry      task.Retry
+	Start, End time.Time
+	State      State
+	FlexWindow time.Duration
+	Misfire    Misfire
+	Labels     map[string]string
+}
+
+// specFields are the fields of a schedule a client may set.
+var specFields = map[string]bool{
+	"expression": true, "timezone": true, "target": true, "payload": true, "retry": true,
+	"start_at": true, "end_at": true, "state": true, "flexible_window_minutes": true,
+	"misfire_policy": true, "labels": true,
+}
+
+// readOnlyFields are shown in a schedule's view but set by the service.
+var readOnlyFields = map[string]bool{
+	"id": true, "generation": true, "version": true, "created_at": true, "updated_at": true, "paused_at": true,
+}
+
+// DecodeSpec validates a schedule object (create body, or a PATCH merged
+// onto the stored schedule's view). Every problem is reported, naming its
+// field; the target, payload, retry and labels are checked exactly as a
+// task's are.
+func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, validate task.TargetValidator) (Spec, []problem.FieldError) {
+	var sp Spec
+	var errs []problem.FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, problem.FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	unknown := make([]string, 0)
+	for k := range raw {
+		if !specFields[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		if readOnlyFields[k] {
+			add(k, "is read-only")
+		} else {
+			add(k, "unknown field")
+		}
+	}
+	str := func(field string) (string, bool) {
+		v, ok := raw[field]
+		if !ok || string(v) == "null" {
+			return "", false
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			add(field, "must be a string")
+			return "", false
+		}
+		return s, true
+	}
+
+	// target, payload, retry and labels: a task's rules.
+	body := map[string]json.RawMessage{"due_at": json.RawMessage(`"` + now.Add(time.Minute).UTC().Format(time.RFC3339) + `"`)}
+	for _, k := range []string{"target", "payload", "retry", "labels"} {
+		if v, ok := raw[k]; ok {
+			body[k] = v
+		}
+	}
+	b, _ := json.Marshal(body)
+	req, terrs := task.DecodeCreate(b, "", now, lim, validate)
+	errs = append(errs, terrs...)
+	sp.Target, sp.Payload, sp.Retry, sp.Labels = req.Target, req.Payload, req.Retry, req.Labels
+
+	if v, ok := raw["expression"]; !ok || string(v) == "null" {
+		add("expression", "is required, e.g. cron(0 9 ? * MON-FRI *), rate(5 minutes) or at(2030-01-02T15:04:05)")
+	}
+	expr, hasExpr := str("expression")
+	tz, _ := str("timezone")
+	var compiled schedule.Schedule
+	if hasExpr {
+		c, err := schedule.Parse(expr, tz)
+		var se *schedule.Error
+		switch {
+		case errors.As(err, &se):
+			add(se.Field, "%s", se.Message)
+		case err != nil:
+			add("expression", "%s", err.Error())
+		default:
+			compiled = c
+			sp.Expression, sp.Timezone = c.String(), c.TimeZone()
+		}
+	}
+
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"start_at", &sp.Start}, {"end_at", &sp.End}} {
+		if s, ok := str(f.name); ok {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				add(f.name, "%q is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)", s)
+				continue
+			}
+			*f.dst = t.UTC().Truncate(time.Millisecond)
+		}
+	}
+	if !sp.Start.IsZero() && !sp.End.IsZero() && !sp.End.After(sp.Start) {
+		add("end_at", "must be after start_at")
+	}
+
+	sp.State = Enabled
+	if s, ok := str("state"); ok {
+		switch State(s) {
+		case Enabled, Disabled:
+			sp.State = State(s)
+		default:
+			add("state", "must be ENABLED or DISABLED")
+		}
+	}
+	sp.Misfire = RunOnce
+	if s, ok := str("misfire_policy"); ok {
+		switch Misfire(s) {
+		case RunOnce, Skip, RunAll:
+			sp.Misfire = Misfire(s)
+		default:
+			add("misfire_policy", "must be run_once, skip or run_all")
+		}
+	}
+	if v, ok := raw["flexible_window_minutes"]; ok && string(v) != "null" {
+		var n int
+		if err := json.Unmarshal(v, &n); err != nil || n < 0 || n > int(MaxFlexWindow/time.Minute) {
+			add("flexible_window_minutes", "must be an integer from 0 (off) to %d", int(MaxFlexWindow/time.Minute))
+		} else {
+			sp.FlexWindow = time.Duration(n) * time.Minute
+		}
+	}
+	if compiled.Kind() != "" && len(errs) == 0 && sp.State == Enabled {
+		if !sp.Start.IsZero() {
+			compiled = compiled.WithStart(sp.Start)
+		}
+		if !sp.End.IsZero() {
+			compiled = compiled.WithEnd(sp.End)
+		}
+		if _, ok := compiled.Next(now); !ok {
+			add("expression", "never fires after now (an at() in the past, or end_at reached)")
+		}
+	}
+	return sp, errs
+}
+
+// apply sets s's definition from sp.
+func (s *Schedule) apply(sp Spec) {
+	s.Expression, s.Timezone, s.Target, s.Payload, s.Retry = sp.Expression, sp.Timezone, sp.Target, sp.Payload, sp.Retry
+	s.Start, s.End, s.State, s.FlexWindow, s.Misfire, s.Labels = sp.Start, sp.End, sp.State, sp.FlexWindow, sp.Misfire, sp.Labels
+}
+
+// RetryView is a retry policy in JSON.
+type RetryView struct {
+	MaxAttempts      int   `json:"max_attempts"`
+	InitialBackoffMs int64 `json:"initial_backoff_ms"`
+	MaxBackoffMs     int64 `json:"max_backoff_ms"`
+}
+
+// View is a schedule as the API shows it.
+type View struct {
+	ID                    string            `json:"id"`
+	Expression            string            `json:"expression"`
+	Timezone              string            `json:"timezone"`
+	Target                json.RawMessage   `json:"target"`
+	Payload               json.RawMessage   `json:"payload"`
+	Retry                 RetryView         `json:"retry"`
+	StartAt               *time.Time        `json:"start_at,omitempty"`
+	EndAt                 *time.Time        `json:"end_at,omitempty"`
+	State                 State             `json:"state"`
+	FlexibleWindowMinutes int               `json:"flexible_window_minutes"`
+	MisfirePolicy         Misfire           `json:"misfire_policy"`
+	Labels                map[string]string `json:"labels,omitempty"`
+	Generation            int64             `json:"generation"`
+	Version               int64             `json:"version"`
+	PausedAt              *time.Time        `json:"paused_at,omitempty"`
+	CreatedAt             time.Time         `json:"created_at"`
+	UpdatedAt             time.Time         `json:"updated_at"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// ViewOf renders a schedule.
+func ViewOf(s *Schedule) View {
+	payload := s.Payload
+	if len(payload) == 0 {
+		payload = json.RawMessage("null")
+	}
+	return View{
+		ID: s.ID, Expression: s.Expression, Timezone: s.Timezone, Target: s.Target.Spec, Payload: payload,
+		Retry:   RetryView{MaxAttempts: s.Retry.MaxAttempts, InitialBackoffMs: s.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: s.Retry.MaxBackoff.Milliseconds()},
+		StartAt: optTime(s.Start), EndAt: optTime(s.End), State: s.State,
+		FlexibleWindowMinutes: int(s.FlexWindow / time.Minute), MisfirePolicy: s.Misfire, Labels: s.Labels,
+		Generation: s.Generation, Version: s.Version, PausedAt: optTime(s.PausedAt),
+		CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
+	}
+}
+
+// mergePatch overlays a PATCH body (JSON merge patch, RFC 7396, one level:
+// null removes an optional field) onto the view of s, giving the raw
+// object DecodeSpec validates.
+func mergePatch(s *Schedule, patch map[string]json.RawMessage) map[string]json.RawMessage {
+	b, _ := json.Marshal(ViewOf(s))
+	var base map[string]json.RawMessage
+	_ = json.Unmarshal(b, &base)
+	for k := range readOnlyFields {
+		delete(base, k)
+	}
+	for k, v := range patch {
+		if string(v) == "null" {
+			delete(base, k)
+			continue
+		}
+		base[k] = v
+	}
+	return base
+}
