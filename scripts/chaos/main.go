@@ -1,0 +1,688 @@
+// Command chaos is Hourglass's chaos run: it starts its own emulator (moto
+// on -port), a fault-injecting proxy in front of it (pkg/faults), a webhook
+// sink and the local host (functions/local, built and run as a child
+// process pointed at the proxy), creates -tasks tasks due across -spread,
+// and meanwhile SIGKILLs and restarts the host at random points, restarts
+// it with its clock skewed by ±2 s, shortens the task queue's visibility
+// timeout so deliveries duplicate, and injects throttles, 500s, latency and
+// dropped-after-applied connections into every AWS call. It then checks
+// every task and prints one JSON object as its last stdout line:
+//
+//	{"tasks","executed","lost","early","duplicate_deliveries","duplicate_effects",
+//	 "crashes","faults_injected","max_lateness_ms","recovery_s", ...}
+//
+// duplicate_deliveries counts target calls beyond the first per task
+// (at-least-once: expected under crashes); duplicate_effects counts tasks
+// that reached the sink under more than one idempotency key or recorded more
+// than one final outcome (must be 0); lost counts accepted tasks never
+// executed; recovery_s is the longest time from a crash until every task due
+// during the outage had run. It exits 1 when lost, early or duplicate_effects is not
+// 0, or fewer crashes or faults happened than asked for.
+//
+//	go run ./scripts/chaos -tasks 1000 -spread 150s -crashes 4   # make chaos-quick
+//
+// Everything listens on 127.0.0.1 only, and every loop is bounded.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
+	"github.com/hourglass-sched/hourglass/pkg/faults"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// Summary is the JSON the chaos run prints.
+type Summary struct {
+	Tasks               int     `json:"tasks"`
+	Executed            int     `json:"executed"`
+	Lost                int     `json:"lost"`
+	Early               int     `json:"early"`
+	DuplicateDeliveries int     `json:"duplicate_deliveries"`
+	DuplicateEffects    int     `json:"duplicate_effects"`
+	Crashes             int     `json:"crashes"`
+	FaultsInjected      int64   `json:"faults_injected"`
+	MaxLatenessMS       float64 `json:"max_lateness_ms"`
+	RecoveryS           float64 `json:"recovery_s"`
+	// Detail beyond the issue's list.
+	Accepted     int `json:"accepted"`
+	CreateErrors int `json:"create_errors"`
+	NotSucceeded int `json:"not_succeeded"`
+	// Orphans are executed tasks the run never got an ID for: the host
+	// died after writing one but before answering, and the retried create
+	// made another. Creates carry no Idempotency-Key here (see create).
+	Orphans      int              `json:"orphans"`
+	FaultsByKind map[string]int64 `json:"faults_by_kind"`
+	SkewsMS      []int            `json:"skews_ms"`
+	DurationS    float64          `json:"duration_s"`
+}
+
+type options struct {
+	tasks, crashes, port, concurrency int
+	spread, lead, grace, visibility   time.Duration
+	faultRate                         float64
+	minFaults                         int64
+	seed                              uint64
+	logPath                           string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.tasks, "tasks", 1000, "tasks to create")
+	flag.DurationVar(&o.spread, "spread", 150*time.Second, "window the due times are spread over")
+	flag.DurationVar(&o.lead, "lead", 20*time.Second, "delay before the first due time")
+	flag.DurationVar(&o.grace, "grace", 150*time.Second, "longest wait after the last due time (covers visibility timeouts and the 30 s sweep)")
+	flag.IntVar(&o.crashes, "crashes", 4, "SIGKILL-and-restart cycles of the local host (at least)")
+	flag.IntVar(&o.port, "port", 4580, "port of the chaos run's own emulator")
+	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent create requests")
+	flag.DurationVar(&o.visibility, "visibility", 4*time.Second, "task queue visibility timeout while running (shorter than the lease: deliveries duplicate)")
+	flag.Float64Var(&o.faultRate, "fault-rate", 0.05, "share of AWS calls that get an error or a dropped connection (latency comes on top)")
+	flag.Int64Var(&o.minFaults, "min-faults", 100, "fail the run if fewer faults were injected")
+	seed := flag.Int64("seed", 0, "random seed (0: from the clock)")
+	flag.StringVar(&o.logPath, "log", "", "host log file (default: a temporary file, named on stderr)")
+	flag.Parse()
+	if o.tasks < 1 || o.crashes < 0 || o.concurrency < 1 || o.visibility < time.Second {
+		fmt.Fprintln(os.Stderr, "chaos: want -tasks ≥ 1, -crashes ≥ 0, -concurrency ≥ 1 and -visibility ≥ 1s")
+		os.Exit(2)
+	}
+	o.seed = uint64(*seed)
+	if o.seed == 0 {
+		o.seed = uint64(time.Now().UnixNano())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		os.Exit(2)
+	}
+	out, _ := json.Marshal(sum)
+	fmt.Println(string(out))
+	if sum.Lost > 0 || sum.Early > 0 || sum.DuplicateEffects > 0 || sum.Crashes < o.crashes || sum.FaultsInjected < o.minFaults {
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "chaos %s "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05.000")}, args...)...)
+}
+
+// outage is one crash: when the host was killed and when its successor
+// answered.
+type outage struct{ killed, up time.Time }
+
+// arrival is one call the sink received.
+type arrival struct {
+	at  time.Time
+	key string
+}
+
+// sink records every webhook call; a few answers are slow (longer than the
+// worker's execution timeout and the shortened visibility timeout), so
+// attempts time out and deliveries duplicate.
+type sink struct {
+	mu       sync.Mutex
+	arrivals map[string][]arrival
+	rnd      *rand.Rand
+}
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	id := r.Header.Get("Hourglass-Task-Id")
+	s.mu.Lock()
+	s.arrivals[id] = append(s.arrivals[id], arrival{at: now, key: r.Header.Get("Idempotency-Key")})
+	slow := s.rnd.Float64() < 0.02
+	hold := time.Duration(s.rnd.Int64N(int64(6 * time.Second)))
+	s.mu.Unlock()
+	if slow {
+		t := time.NewTimer(hold)
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *sink) snapshot() map[string][]arrival {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]arrival, len(s.arrivals))
+	for k, v := range s.arrivals {
+		out[k] = append([]arrival(nil), v...)
+	}
+	return out
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func run(ctx context.Context, o options) (Summary, error) {
+	started := time.Now()
+	rnd := rand.New(rand.NewPCG(o.seed, o.seed>>1|1)) //nolint:gosec // chaos needs reproducible, not secret, randomness
+	logf("seed %d", o.seed)
+	emu := "http://127.0.0.1:" + strconv.Itoa(o.port)
+
+	// 1. The emulator: ours unless one already answers on the port.
+	// The script path is fixed and the port is an integer: nothing tainted.
+	wasRunning := exec.Command("scripts/emulator.sh", "status", strconv.Itoa(o.port)).Run() == nil                   //nolint:gosec // see above
+	if out, err := exec.Command("scripts/emulator.sh", "start", strconv.Itoa(o.port)).CombinedOutput(); err != nil { //nolint:gosec // see above
+		return Summary{}, fmt.Errorf("start emulator on %d: %w\n%s", o.port, err, out)
+	}
+	if !wasRunning {
+		defer func() { _ = exec.Command("scripts/emulator.sh", "stop", strconv.Itoa(o.port)).Run() }() //nolint:gosec // fixed script, integer port
+	}
+	account := fmt.Sprintf("%012d", 100000000000+rnd.Int64N(899999999999))
+	logf("emulator %s, account %s", emu, account)
+
+	// 2. The fault proxy, off until the host is up.
+	proxy, err := faults.New(emu, nil, o.seed)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer proxy.Close()
+	r := o.faultRate
+	rules := []faults.Rule{
+		{Op: "*", Kind: faults.Throttle, Rate: r * 0.35},
+		{Op: "DynamoDB_20120810.*", Kind: faults.Provisioned, Rate: r * 0.2},
+		{Op: "*", Kind: faults.ServerError, Rate: r * 0.3},
+		{Op: "*", Kind: faults.DropAfter, Rate: r * 0.15},
+		{Op: "*", Kind: faults.Latency, Rate: r * 0.6, Delay: 300 * time.Millisecond},
+	}
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Summary{}, err
+	}
+	psrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("x-moto-account-id", account)
+		proxy.ServeHTTP(w, r)
+	})}
+	go func() { _ = psrv.Serve(pln) }()
+	defer func() { _ = psrv.Close() }()
+	proxyURL := "http://" + pln.Addr().String()
+
+	// Direct, fault-free clients for the run's own checks.
+	direct, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{smithyhttp.AddHeaderValue("x-moto-account-id", account)}),
+		awsconfig.WithBaseEndpoint(emu))
+	if err != nil {
+		return Summary{}, err
+	}
+	sqsc := sqs.NewFromConfig(direct)
+
+	// 3. The sink.
+	sk := &sink{arrivals: map[string][]arrival{}, rnd: rand.New(rand.NewPCG(o.seed+1, 7))} //nolint:gosec // reproducible, not secret
+	sln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Summary{}, err
+	}
+	ssrv := &http.Server{Handler: sk, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = ssrv.Serve(sln) }()
+	defer func() { _ = ssrv.Close() }()
+	hookURL := "http://" + sln.Addr().String() + "/hook"
+
+	// 4. The host binary and its supervisor.
+	tmp, err := os.MkdirTemp("", "hourglass-chaos-")
+	if err != nil {
+		return Summary{}, err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	bin := filepath.Join(tmp, "hourglass-local")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./functions/local").CombinedOutput(); err != nil { //nolint:gosec // bin is our own temporary path
+		return Summary{}, fmt.Errorf("build functions/local: %w\n%s", err, out)
+	}
+	if o.logPath == "" {
+		o.logPath = filepath.Join(os.TempDir(), fmt.Sprintf("hourglass-chaos-%d.log", o.seed))
+	}
+	logFile, err := os.Create(o.logPath)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer func() { _ = logFile.Close() }()
+	logf("host log %s", o.logPath)
+	apiPort, err := freePort()
+	if err != nil {
+		return Summary{}, err
+	}
+	h := &host{bin: bin, proxyURL: proxyURL, addr: "127.0.0.1:" + strconv.Itoa(apiPort), log: logFile, sqs: sqsc, visibility: o.visibility}
+	defer h.stop()
+	if err := h.start(ctx, 0); err != nil {
+		return Summary{}, err
+	}
+	proxy.SetRules(rules)
+	api := "http://" + h.addr
+
+	// 5. Load: create tasks while crashes happen.
+	t0 := time.Now()
+	dues := make([]time.Time, o.tasks)
+	for i := range dues {
+		step := time.Duration(0)
+		if o.tasks > 1 {
+			step = o.spread * time.Duration(i) / time.Duration(o.tasks-1)
+		}
+		dues[i] = t0.Add(o.lead + step).Truncate(time.Millisecond)
+	}
+	last := dues[len(dues)-1]
+	crashAt := crashTimes(rnd, o.crashes, t0.Add(10*time.Second), last.Add(-10*time.Second))
+	var (
+		crashes  []outage
+		skews    = []int{0}
+		chaosErr error
+		chaosWG  sync.WaitGroup
+	)
+	chaosWG.Add(1)
+	go func() {
+		defer chaosWG.Done()
+		for i, at := range crashAt {
+			if !sleepUntil(ctx, at) {
+				return
+			}
+			skew := []int{2000, -2000}[i%2]
+			logf("crash %d: SIGKILL host (next start skewed %+d ms)", i+1, skew)
+			killed := time.Now()
+			h.kill()
+			if !sleepUntil(ctx, time.Now().Add(time.Duration(500+rnd.IntN(2500))*time.Millisecond)) {
+				return
+			}
+			if err := h.start(ctx, skew); err != nil {
+				chaosErr = err
+				return
+			}
+			crashes = append(crashes, outage{killed: killed, up: time.Now()})
+			skews = append(skews, skew)
+		}
+	}()
+
+	ids := make([]string, o.tasks)
+	var createErrs atomic.Int64
+	client := &http.Client{Timeout: 20 * time.Second}
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for w := 0; w < o.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= o.tasks || ctx.Err() != nil {
+					return
+				}
+				body, _ := json.Marshal(map[string]any{
+					"due_at":  dues[i].Format(time.RFC3339Nano),
+					"target":  map[string]any{"kind": "webhook", "url": hookURL},
+					"payload": map[string]any{"n": i, "note": "chaos"},
+					"retry":   map[string]any{"max_attempts": 8, "initial_backoff_ms": 500, "max_backoff_ms": 5000},
+				})
+				id, err := create(ctx, client, api, body)
+				if err != nil {
+					createErrs.Add(1)
+					logf("create %d: %v", i, err)
+					continue
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	wg.Wait()
+	logf("created %d tasks in %s (%d errors)", o.tasks-int(createErrs.Load()), time.Since(t0).Round(time.Millisecond), createErrs.Load())
+	chaosWG.Wait()
+	if chaosErr != nil {
+		return Summary{}, chaosErr
+	}
+
+	// 6. Wait for every accepted task, bounded by the grace.
+	accepted := 0
+	for _, id := range ids {
+		if id != "" {
+			accepted++
+		}
+	}
+	deadline := last.Add(o.grace)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		snap := sk.snapshot()
+		missing := 0
+		for _, id := range ids {
+			if id != "" && len(snap[id]) == 0 {
+				missing++
+			}
+		}
+		if missing == 0 && time.Now().After(last) {
+			break
+		}
+		logf("waiting: %d of %d accepted tasks not executed yet", missing, accepted)
+		sleepUntil(ctx, time.Now().Add(5*time.Second))
+	}
+	// Settle: late duplicates and outcome writes.
+	sleepUntil(ctx, time.Now().Add(8*time.Second))
+	proxy.SetRules(nil)
+
+	// 7. Check every task's record, fault-free.
+	store := ddbstore.New(dynamodb.NewFromConfig(direct), "hourglass-tasks", task.Layout{Bucket: 5 * time.Second}, ddbstore.Options{})
+	snap := sk.snapshot()
+	sum := Summary{Tasks: o.tasks, Accepted: accepted, CreateErrors: int(createErrs.Load()), Crashes: len(crashes),
+		FaultsInjected: proxy.Injected(), FaultsByKind: map[string]int64{}, SkewsMS: skews}
+	for k, v := range proxy.Counts() {
+		sum.FaultsByKind[string(k)] = v
+	}
+	known := make(map[string]bool, accepted)
+	for _, id := range ids {
+		known[id] = true
+	}
+	for id := range snap {
+		if !known[id] {
+			sum.Orphans++
+		}
+	}
+	var firstArr = make(map[string]time.Time, accepted)
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		arr := snap[id]
+		if len(arr) == 0 {
+			sum.Lost++
+			logf("lost: task %s due %s", id, dues[i].Format(time.RFC3339Nano))
+			continue
+		}
+		sum.Executed++
+		sum.DuplicateDeliveries += len(arr) - 1
+		first, keys := arr[0].at, map[string]bool{}
+		for _, a := range arr {
+			keys[a.key] = true
+			if a.at.Before(first) {
+				first = a.at
+			}
+		}
+		firstArr[id] = first
+		if first.Before(dues[i]) {
+			sum.Early++
+			logf("early: task %s ran %s before due", id, dues[i].Sub(first))
+		}
+		sum.MaxLatenessMS = max(sum.MaxLatenessMS, float64(first.Sub(dues[i]).Microseconds())/1000)
+		effects := len(keys) > 1
+		tid, err := task.ParseID(id)
+		if err != nil {
+			return sum, err
+		}
+		t, err := store.Get(ctx, tid)
+		if err != nil {
+			return sum, fmt.Errorf("read task %s: %w", id, err)
+		}
+		finals := 0
+		for _, a := range t.Attempts {
+			if a.Outcome == "succeeded" || a.Outcome == "failed" {
+				finals++
+			}
+		}
+		if finals > 1 {
+			effects = true
+		}
+		if t.State != task.Succeeded {
+			sum.NotSucceeded++
+			logf("task %s ended %s (%s)", id, t.State, t.LastError)
+		}
+		if effects {
+			sum.DuplicateEffects++
+			logf("duplicate effect: task %s keys %v, %d final outcomes", id, keys, finals)
+		}
+	}
+	// Recovery: for each crash, how long from the kill until every task
+	// due during the outage (and the 2 s before it, whose messages the dead
+	// host may have been holding) had run.
+	for _, c := range crashes {
+		var worst time.Duration
+		for i, id := range ids {
+			if f, ok := firstArr[id]; ok && !dues[i].Before(c.killed.Add(-2*time.Second)) && !dues[i].After(c.up) {
+				worst = max(worst, f.Sub(c.killed))
+			}
+		}
+		sum.RecoveryS = max(sum.RecoveryS, round(worst.Seconds(), 1))
+	}
+	sum.MaxLatenessMS = round(sum.MaxLatenessMS, 1)
+	sum.DurationS = round(time.Since(started).Seconds(), 1)
+	return sum, nil
+}
+
+func round(v float64, digits int) float64 {
+	p := 1.0
+	for i := 0; i < digits; i++ {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+// crashTimes spreads n crash times over [from, to] at random, at least 15 s
+// apart so that each restart completes first.
+func crashTimes(rnd *rand.Rand, n int, from, to time.Time) []time.Time {
+	if n <= 0 {
+		return nil
+	}
+	slot := to.Sub(from) / time.Duration(n)
+	out := make([]time.Time, n)
+	for i := range out {
+		jitter := time.Duration(0)
+		if span := slot - 15*time.Second; span > 0 {
+			jitter = time.Duration(rnd.Int64N(int64(span)))
+		}
+		out[i] = from.Add(time.Duration(i)*slot + jitter)
+	}
+	return out
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// create posts one task, retrying while the host is down or answers
+// 5xx/429, for up to two minutes. Like the load generator it sends no
+// Idempotency-Key: moto copies the whole table on every TransactWriteItems
+// (the idempotent create path), which makes keyed creates too slow to load
+// 1,000 tasks. A create whose answer a crash swallowed therefore leaves an
+// orphan task, counted as such; the keyed path is proven by the store and
+// fault tests instead.
+func create(ctx context.Context, c *http.Client, api string, body []byte) (string, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	var last error
+	for attempt := 0; time.Now().Before(deadline) && ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			sleepUntil(ctx, time.Now().Add(min(time.Duration(100<<min(attempt, 5))*time.Millisecond, 3*time.Second)))
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/tasks", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer dev-chaos")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			last = err
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK:
+			var v struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(b, &v); err != nil || v.ID == "" {
+				return "", fmt.Errorf("bad create response %s", b)
+			}
+			return v.ID, nil
+		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+			last = fmt.Errorf("%s: %s", resp.Status, b)
+		default:
+			return "", fmt.Errorf("%s: %s", resp.Status, b)
+		}
+	}
+	if last == nil {
+		last = errors.New("cancelled")
+	}
+	return "", last
+}
+
+// host supervises the local host child process.
+type host struct {
+	bin, proxyURL, addr string
+	log                 *os.File
+	sqs                 *sqs.Client
+	visibility          time.Duration
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been waited for
+}
+
+const taskQueue = "hourglass-tasks"
+
+func (h *host) setVisibility(ctx context.Context, d time.Duration) error {
+	u, err := h.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(taskQueue)})
+	if err != nil {
+		var nq *sqstypes.QueueDoesNotExist
+		if errors.As(err, &nq) {
+			return nil
+		}
+		return err
+	}
+	_, err = h.sqs.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: u.QueueUrl,
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(d / time.Second))}})
+	return err
+}
+
+// start runs the host with its clock skewed by skewMS and waits until its
+// API answers; then it shortens the task queue's visibility timeout (the
+// host provisions it at lease + 10 s).
+func (h *host) start(ctx context.Context, skewMS int) error {
+	// Provisioning compares attributes: put back what the host creates.
+	if err := h.setVisibility(ctx, 15*time.Second); err != nil {
+		return fmt.Errorf("restore visibility: %w", err)
+	}
+	cmd := exec.Command(h.bin) //nolint:gosec // the host binary this run built
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "AWS_ENDPOINT_URL") || strings.HasPrefix(kv, "HOURGLASS_") || strings.HasPrefix(kv, "AWS_PROFILE") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	cmd.Env = append(env,
+		"AWS_ENDPOINT_URL="+h.proxyURL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
+		"HOURGLASS_ADDR="+h.addr, "HOURGLASS_LEASE_SECONDS=5", "HOURGLASS_LOG_LEVEL=warn",
+		"HOURGLASS_CLOCK_SKEW_MS="+strconv.Itoa(skewMS))
+	cmd.Stdout, cmd.Stderr = h.log, h.log
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start host: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	h.mu.Lock()
+	h.cmd, h.exited = cmd, exited
+	h.mu.Unlock()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("host exited during start-up (see its log %s)", h.log.Name())
+		default:
+		}
+		resp, err := http.Get("http://" + h.addr + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) || !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
+			return fmt.Errorf("host not healthy after 90s (see %s)", h.log.Name())
+		}
+	}
+	logf("host up (pid %d, skew %+d ms)", cmd.Process.Pid, skewMS)
+	if err := h.setVisibility(ctx, h.visibility); err != nil {
+		return fmt.Errorf("shorten visibility: %w", err)
+	}
+	return nil
+}
+
+// kill SIGKILLs the host: no shutdown, in-flight work abandoned. It
+// returns once the process is gone.
+func (h *host) kill() {
+	h.mu.Lock()
+	cmd, exited := h.cmd, h.exited
+	h.cmd = nil
+	h.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	waitExit(exited, 10*time.Second)
+}
+
+// stop ends the host gracefully (SIGTERM), then forcibly.
+func (h *host) stop() {
+	h.mu.Lock()
+	cmd, exited := h.cmd, h.exited
+	h.cmd = nil
+	h.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if !waitExit(exited, 15*time.Second) {
+		_ = cmd.Process.Kill()
+		waitExit(exited, 10*time.Second)
+	}
+}
+
+// waitExit waits up to d for the process behind exited to end.
+func waitExit(exited <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-exited:
+		return true
+	case <-t.C:
+		return false
+	}
+}
