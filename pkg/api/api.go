@@ -240,6 +240,12 @@ func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// An occurrence of a schedule carries the schedule's chain: cancelling
+	// it alone would stop the schedule. Pause or delete the schedule.
+	if cur, gerr := s.store.Get(r.Context(), id); gerr == nil && cur.Tenant == tenantOf(r) && cur.Occurrence != nil && cur.State.Cancellable() {
+		problem.Conflict("task " + id.String() + " is an occurrence of schedule " + cur.Occurrence.Schedule + "; pause or delete the schedule instead").Write(w)
+		return
+	}
 	t, err := s.store.Cancel(r.Context(), id, tenantOf(r), s.clock.Now())
 	switch {
 	case errors.Is(err, task.ErrConflict) && t != nil:

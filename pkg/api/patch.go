@@ -80,6 +80,10 @@ func (s *Server) patchTask(w http.ResponseWriter, r *http.Request) {
 		storeProblem(r, err, "task "+id.String()).Write(w)
 		return
 	}
+	if prev.Occurrence != nil {
+		problem.Conflict("task " + id.String() + " is an occurrence of schedule " + prev.Occurrence.Schedule + "; change the schedule (PATCH /v1/schedules/" + prev.Occurrence.Schedule + ") instead").Write(w)
+		return
+	}
 	if v := s.view(r.Context(), prev); v.State != task.Scheduled {
 		problem.Conflict("task " + id.String() + " is " + string(v.State) + "; only a SCHEDULED task that is not yet dispatched can be changed").Write(w)
 		return
