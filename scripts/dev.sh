@@ -12,6 +12,10 @@ if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
 	if ! scripts/emulator.sh status 4566 >/dev/null 2>&1; then
 		scripts/emulator.sh start 4566
 		started_emulator=1
+	else
+		echo "dev: reusing the emulator already on 127.0.0.1:4566 and its state. If Hourglass last ran" >&2
+		echo "dev: against it long ago, the scanner first catches up through every bucket since then" >&2
+		echo "dev: (oldest first, 60 per tick); for a clean slate: scripts/emulator.sh stop 4566" >&2
 	fi
 	export AWS_ENDPOINT_URL="http://127.0.0.1:4566"
 fi
