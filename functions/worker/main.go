@@ -6,29 +6,18 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
 	"github.com/hourglass-sched/hourglass/pkg/service"
 )
 
 func main() {
-	cfg, err := config.Load()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker: configuration:", err)
-		os.Exit(2)
-	}
-	comps, err := service.Build(context.Background(), cfg, nil, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(1)
-	}
+	cfg, comps := service.MustBuild("worker")
 	w := comps.Worker()
 	if os.Getenv("HOURGLASS_WORKER_MODE") != "poll" {
 		lambda.Start(w.HandleSQS)

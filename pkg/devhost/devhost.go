@@ -23,7 +23,6 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
 	"github.com/hourglass-sched/hourglass/pkg/provision"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/service"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
@@ -115,15 +114,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	var ready atomic.Bool
-	apiSrv := comps.API(api.DevAuth{}, ready.Load)
+	apiMux := comps.HTTP(api.DevAuth{}, ready.Load)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/usage", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(counters.Snapshot())
 	})
-	apiMux := http.NewServeMux() // the task API, with the schedule API mounted beside it
-	apiMux.Handle("/", apiSrv)
-	schedules.Mount(apiMux, comps.Schedules(api.DevAuth{}))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
 			counters.APIRequest()

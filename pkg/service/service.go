@@ -225,6 +225,33 @@ func (c *Components) Chain() *schedules.Chain {
 	return schedules.NewChain(c.scheduleConfig(), c.Store, c.Queue, c.Clock, c.Log)
 }
 
+// HTTP is the whole HTTP API as one handler: the task API with the schedule
+// API mounted beside it. The API Lambda and the local host serve it alike.
+func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", c.API(auth, ready))
+	schedules.Mount(mux, c.Schedules(auth))
+	return mux
+}
+
+// MustBuild is how every function's main begins: it loads the
+// configuration from the environment and builds the components, or prints
+// why it cannot and exits (2 for bad configuration, 1 otherwise). It is for
+// main packages only: nothing on a request path exits.
+func MustBuild(name string) (config.Config, *Components) {
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: configuration: %v\n", name, err)
+		os.Exit(2)
+	}
+	comps, err := Build(context.Background(), cfg, nil, nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+	return cfg, comps
+}
+
 // Schedules builds the schedule API (/v1/schedules…), to be mounted beside
 // the task API with schedules.Mount.
 func (c *Components) Schedules(auth api.Authenticator) *schedules.Handler {
