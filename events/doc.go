@@ -2,8 +2,10 @@
 // JSON Schemas and sample events.
 //
 // Lifecycle events (source "hourglass"; detail-types TaskSucceeded,
-// TaskFailed, TaskDeadLettered, TaskCancelled) are published on the
-// Hourglass bus; CreateTask events put on that bus create tasks. For each,
+// TaskFailed, TaskDeadLettered, TaskCancelled, and ScheduleFired for each
+// fire of a recurring schedule) are published on the Hourglass bus;
+// CreateTask and CreateSchedule events put on that bus create tasks and
+// schedules. For each,
 // schemas/<DetailType>.json is a JSON Schema (draft 2020-12, written with
 // only keywords draft 4 also has, so that the CDK stack can register it with
 // EventBridge's schema registry, which accepts draft 4) of the whole event

@@ -23,8 +23,15 @@ const (
 	DetailTaskDeadLettered = "TaskDeadLettered"
 	// DetailTaskCancelled: a task was cancelled before it ran.
 	DetailTaskCancelled = "TaskCancelled"
+	// DetailScheduleFired: an occurrence of a recurring schedule fired —
+	// its task ran and its outcome was recorded. One per fire, published
+	// beside the occurrence task's TaskSucceeded or TaskFailed.
+	DetailScheduleFired = "ScheduleFired"
 	// DetailCreateTask is the ingest event: its detail creates a task.
 	DetailCreateTask = "CreateTask"
+	// DetailCreateSchedule is the ingest event: its detail creates a
+	// recurring schedule.
+	DetailCreateSchedule = "CreateSchedule"
 )
 
 // Event is an EventBridge event as rules deliver it to targets, with a
@@ -102,6 +109,36 @@ type TaskCancelled struct {
 	ReplacedBy string `json:"replaced_by,omitempty"`
 }
 
+// ScheduleFired is the detail of a ScheduleFired event: one occurrence of
+// a recurring schedule ran. It is published when the occurrence task's
+// outcome is recorded, so it carries the outcome's state; an occurrence
+// cancelled before it ran (schedule paused, changed or deleted, or a
+// skipped misfire) did not fire and publishes none.
+type ScheduleFired struct {
+	ScheduleID string `json:"schedule_id"`
+	Tenant     string `json:"tenant"`
+	// TaskID is the occurrence's task.
+	TaskID string `json:"task_id"`
+	// Generation is the schedule's generation when the occurrence was made
+	// (each change to a schedule starts a new one).
+	Generation int64 `json:"generation"`
+	// OccurrenceAt is the nominal fire time the expression gave.
+	OccurrenceAt time.Time `json:"occurrence_at"`
+	// DueAt is when the task was due: OccurrenceAt plus the flexible
+	// window's offset.
+	DueAt time.Time `json:"due_at"`
+	// FiredAt is when the first attempt started.
+	FiredAt time.Time `json:"fired_at"`
+	// FinishedAt is when the task reached State.
+	FinishedAt time.Time `json:"finished_at"`
+	// State is the occurrence task's outcome (SUCCEEDED or FAILED).
+	State string `json:"state"`
+	// Attempts is how many attempts were made.
+	Attempts int `json:"attempts"`
+	// TargetKind is the target's kind (webhook, sqs, eventbridge, lambda).
+	TargetKind string `json:"target_kind"`
+}
+
 // CreateTask is the detail of a CreateTask ingest event: the body of
 // POST /v1/tasks plus the tenant the task is for. The ingest function
 // validates it exactly as the API does.
@@ -120,4 +157,28 @@ type Retry struct {
 	MaxAttempts      int   `json:"max_attempts,omitempty"`
 	InitialBackoffMS int64 `json:"initial_backoff_ms,omitempty"`
 	MaxBackoffMS     int64 `json:"max_backoff_ms,omitempty"`
+}
+
+// CreateSchedule is the detail of a CreateSchedule ingest event: the body
+// of POST /v1/schedules plus the tenant the schedule is for and an
+// optional idempotency key (the event's ID when absent). The ingest
+// function validates and stores it exactly as the API does.
+type CreateSchedule struct {
+	Tenant         string          `json:"tenant"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Expression     string          `json:"expression"`
+	Timezone       string          `json:"timezone,omitempty"`
+	Target         json.RawMessage `json:"target"`
+	Payload        json.RawMessage `json:"payload,omitempty"`
+	Retry          *Retry          `json:"retry,omitempty"`
+	StartAt        string          `json:"start_at,omitempty"`
+	EndAt          string          `json:"end_at,omitempty"`
+	// State is ENABLED (the default) or DISABLED.
+	State string `json:"state,omitempty"`
+	// FlexibleWindowMinutes spreads each occurrence inside this many
+	// minutes by a stable hash.
+	FlexibleWindowMinutes int `json:"flexible_window_minutes,omitempty"`
+	// MisfirePolicy is run_once (the default), skip or run_all.
+	MisfirePolicy string            `json:"misfire_policy,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
 }

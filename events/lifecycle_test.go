@@ -63,11 +63,29 @@ func TestCreateTaskSample(t *testing.T) {
 	assert.JSONEq(t, `{"order":42}`, string(ev.Detail.Payload))
 }
 
+func TestScheduleFiredSample(t *testing.T) {
+	t.Parallel()
+	ev := checkSample[events.ScheduleFired](t, events.DetailScheduleFired)
+	assert.Equal(t, events.Source, ev.Source)
+	assert.Equal(t, "acme", ev.Detail.Tenant)
+	assert.Equal(t, "s0ppn4k8ug006b4c8r5mh", ev.Detail.ScheduleID)
+	assert.False(t, ev.Detail.FiredAt.Before(ev.Detail.DueAt), "an occurrence fires at or after its due time")
+	assert.False(t, ev.Detail.DueAt.Before(ev.Detail.OccurrenceAt), "due_at adds the flexible window's offset")
+}
+
+func TestCreateScheduleSample(t *testing.T) {
+	t.Parallel()
+	ev := checkSample[events.CreateSchedule](t, events.DetailCreateSchedule)
+	assert.Equal(t, "acme", ev.Detail.Tenant)
+	assert.Equal(t, "cron(0 9 ? * MON-FRI *)", ev.Detail.Expression)
+	assert.Equal(t, 15, ev.Detail.FlexibleWindowMinutes)
+}
+
 // TestEveryDetailTypeHasSchemaAndSample ties the constants, the schemas and
 // the samples together: one of each per detail type, nothing extra.
 func TestEveryDetailTypeHasSchemaAndSample(t *testing.T) {
 	t.Parallel()
-	want := []string{events.DetailCreateTask, events.DetailTaskCancelled, events.DetailTaskDeadLettered, events.DetailTaskFailed, events.DetailTaskSucceeded}
+	want := []string{events.DetailCreateSchedule, events.DetailCreateTask, events.DetailScheduleFired, events.DetailTaskCancelled, events.DetailTaskDeadLettered, events.DetailTaskFailed, events.DetailTaskSucceeded}
 	got, err := eventschema.DetailTypes()
 	require.NoError(t, err)
 	sort.Strings(got)
@@ -98,6 +116,26 @@ func TestSchemasRejectDrift(t *testing.T) {
 			var ev map[string]any
 			require.NoError(t, json.Unmarshal(raw, &ev))
 			mutate(ev, ev["detail"].(map[string]any))
+			b, err := json.Marshal(ev)
+			require.NoError(t, err)
+			assert.Error(t, eventschema.Validate(b))
+		})
+	}
+	fired, err := os.ReadFile(filepath.Join("testdata", "ScheduleFired.json"))
+	require.NoError(t, err)
+	for name, mutate := range map[string]func(d map[string]any){
+		"missing schedule_id":  func(d map[string]any) { delete(d, "schedule_id") },
+		"bad schedule_id":      func(d map[string]any) { d["schedule_id"] = "0ppn4k8ug006b4c8r5mhbvdbsg" },
+		"cancelled state":      func(d map[string]any) { d["state"] = "CANCELLED" },
+		"no attempts":          func(d map[string]any) { d["attempts"] = 0 },
+		"bad occurrence_at":    func(d map[string]any) { d["occurrence_at"] = "9am" },
+		"outcome is not a key": func(d map[string]any) { d["outcome"] = map[string]any{} },
+	} {
+		t.Run("ScheduleFired "+name, func(t *testing.T) {
+			t.Parallel()
+			var ev map[string]any
+			require.NoError(t, json.Unmarshal(fired, &ev))
+			mutate(ev["detail"].(map[string]any))
 			b, err := json.Marshal(ev)
 			require.NoError(t, err)
 			assert.Error(t, eventschema.Validate(b))
@@ -174,6 +212,8 @@ func TestSchemasMatchGoTypes(t *testing.T) {
 		events.DetailTaskDeadLettered: events.TaskDeadLettered{},
 		events.DetailTaskCancelled:    events.TaskCancelled{},
 		events.DetailCreateTask:       events.CreateTask{},
+		events.DetailScheduleFired:    events.ScheduleFired{},
+		events.DetailCreateSchedule:   events.CreateSchedule{},
 	} {
 		raw, err := fs.ReadFile(events.Schemas, "schemas/"+dt+".json")
 		require.NoError(t, err)

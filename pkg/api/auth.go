@@ -18,6 +18,12 @@ type Authenticator interface {
 
 var tenantRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}$`)
 
+// ValidTenant reports whether s can name a tenant: 1–128 characters,
+// letters, digits and _ . : @ / + = -, starting with a letter or digit.
+// Callers that take a tenant from elsewhere than an Authenticator (the
+// ingest function's CreateSchedule) check it with this.
+func ValidTenant(s string) bool { return tenantRE.MatchString(s) }
+
 // DevAuth accepts "Authorization: Bearer dev-<tenant>" — development mode
 // only; it is never wired in AWS.
 type DevAuth struct{}

@@ -79,7 +79,8 @@ func TestOpenAPIDocument(t *testing.T) {
 	t.Parallel()
 	doc, _ := contract(t)
 	assert.Equal(t, "3.1.0", doc.OpenAPI)
-	for _, p := range []string{"/v1/tasks", "/v1/tasks:batch", "/v1/tasks/{id}", "/v1/openapi.json", "/healthz"} {
+	for _, p := range []string{"/v1/tasks", "/v1/tasks:batch", "/v1/tasks/{id}", "/v1/openapi.json", "/healthz",
+		"/v1/schedules", "/v1/schedules/{id}", "/v1/schedules/{id}/occurrences", "/v1/schedules:preview"} {
 		assert.NotNil(t, doc.Paths.Find(p), "path %s is documented", p)
 	}
 	s := setup(t)

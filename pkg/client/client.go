@@ -1,5 +1,5 @@
 // Package client is a typed Go client for Hourglass's HTTP API: every
-// route, SigV4 signing (API Gateway with IAM authorization) or the
+// route (tasks and recurring schedules), SigV4 signing (API Gateway with IAM authorization) or the
 // development token, retries with backoff on 429 and 5xx honouring
 // Retry-After, and an iterator over a listing's pages.
 //
@@ -132,6 +132,10 @@ func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
 
 // IsConflict reports a 409 (the task's state forbids the change).
 func IsConflict(err error) bool { return statusOf(err) == http.StatusConflict }
+
+// IsPreconditionFailed reports a 412 (a schedule change's IfVersion was
+// not the schedule's version).
+func IsPreconditionFailed(err error) bool { return statusOf(err) == http.StatusPreconditionFailed }
 
 func statusOf(err error) int {
 	var e *Error
@@ -382,6 +386,11 @@ func (c *Client) Health(ctx context.Context) error {
 // with an Idempotency-Key, which makes it safe), and decodes a 2xx answer
 // into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body any, idemKey string, out any) (int, error) {
+	return c.doHeaders(ctx, method, path, q, body, idemKey, nil, out)
+}
+
+// doHeaders is do with extra request headers (If-Match).
+func (c *Client) doHeaders(ctx context.Context, method, path string, q url.Values, body any, idemKey string, hdr http.Header, out any) (int, error) {
 	var raw []byte
 	if body != nil {
 		var err error
@@ -400,7 +409,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	// than applied twice, since the version it read has moved on.
 	retryable := method != http.MethodPost || idemKey != "" || c.opts.RetryUnkeyedCreates
 	for attempt := 0; ; attempt++ {
-		status, wait, err := c.once(ctx, method, u.String(), raw, idemKey, out)
+		status, wait, err := c.once(ctx, method, u.String(), raw, idemKey, hdr, out)
 		if err == nil {
 			return status, nil
 		}
@@ -432,10 +441,15 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 }
 
 // once sends one attempt. status 0 means no answer (network error).
-func (c *Client) once(ctx context.Context, method, u string, raw []byte, idemKey string, out any) (int, time.Duration, error) {
+func (c *Client) once(ctx context.Context, method, u string, raw []byte, idemKey string, hdr http.Header, out any) (int, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(raw))
 	if err != nil {
 		return 0, 0, fmt.Errorf("hourglass %s %s: %w", method, u, err)
+	}
+	for k, vs := range hdr {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	if raw != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -1,15 +1,18 @@
-// Package ingest turns CreateTask events from the Hourglass event bus into
-// tasks. The bus's ingest rule sends CreateTask events to the ingest queue;
-// the ingest function (Lambda SQS event source, or the local host's poller)
-// runs Handler.HandleSQS on each batch.
+// Package ingest turns CreateTask and CreateSchedule events from the
+// Hourglass event bus into tasks and schedules. The bus's ingest rule sends
+// both detail-types to the ingest queue; the ingest function (Lambda SQS
+// event source, or the local host's poller) runs Handler.HandleSQS on each
+// batch.
 //
-// An event's detail is the body of POST /v1/tasks plus "tenant". Each event
-// is checked on arrival: its source must be allowed to act for the tenant
-// (Sources, from HOURGLASS_INGEST_SOURCES), and the rest is validated and
-// stored by the same code as the API's create (api.Server.Create). The
-// event's ID is the idempotency token — or the detail's idempotency_key
-// when it carries one — so a duplicate delivery of the same event creates
-// one task.
+// A CreateTask event's detail is the body of POST /v1/tasks plus "tenant";
+// a CreateSchedule event's is the body of POST /v1/schedules plus "tenant"
+// and an optional "idempotency_key". Each event is checked on arrival: its
+// source must be allowed to act for the tenant (Sources, from
+// HOURGLASS_INGEST_SOURCES), and the rest is validated and stored by the
+// same code as the API's create (api.Server.Create,
+// schedules.Handler.Create). The event's ID is the idempotency token — or
+// the detail's idempotency_key when it carries one — so a duplicate
+// delivery of the same event creates one task or schedule.
 //
 // An event that fails is never silently dropped. One that can never succeed
 // (malformed, unauthorized, invalid) is sent to the ingest dead-letter queue
@@ -35,12 +38,19 @@ import (
 	"github.com/hourglass-sched/hourglass/events"
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
 // Creator creates a task as the API does (api.Server implements it).
 type Creator interface {
 	Create(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (api.TaskView, bool, *problem.Problem)
+}
+
+// ScheduleCreator creates a schedule as the API does
+// (schedules.Handler implements it).
+type ScheduleCreator interface {
+	Create(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (schedules.View, bool, *problem.Problem)
 }
 
 // Queue sends one message (the dead-letter send).
@@ -64,6 +74,9 @@ const maxReason = 2048
 type Config struct {
 	DLQ     string  // URL of the ingest dead-letter queue
 	Sources Sources // who may act for whom
+	// Schedules creates the schedules CreateSchedule events ask for; nil:
+	// CreateSchedule events are rejected as not supported.
+	Schedules ScheduleCreator
 }
 
 // Handler turns ingest-queue messages into tasks.
@@ -135,6 +148,13 @@ func (h *Handler) handle(ctx context.Context, rec awsevents.SQSMessage) error {
 	log = log.With().Str("event_id", ev.ID).Str("source", ev.Source).Str("detail_type", ev.DetailType).Str("tenant", tenant).Logger()
 	var rej *Rejection
 	switch {
+	case err == nil && ev.DetailType == events.DetailCreateSchedule:
+		if !created {
+			log.Info().Str("schedule_id", id).Msg("event replayed: its schedule exists already")
+		} else {
+			log.Info().Str("schedule_id", id).Msg("schedule created from event")
+		}
+		return nil
 	case err == nil && !created:
 		log.Info().Str("task_id", id).Msg("event replayed: its task exists already")
 		return nil
@@ -173,19 +193,28 @@ func (h *Handler) process(ctx context.Context, body []byte, ev *envelope, id *st
 	if err := json.Unmarshal(body, ev); err != nil || ev.ID == "" || ev.DetailType == "" {
 		return "", &Rejection{Reason: "not an EventBridge event (want a JSON object with id, source, detail-type and detail)"}
 	}
-	if ev.DetailType != events.DetailCreateTask {
-		return "", &Rejection{Reason: fmt.Sprintf("detail-type %q is not supported (supported: %s)", ev.DetailType, events.DetailCreateTask)}
+	what, route := "task", "/v1/tasks"
+	switch {
+	case ev.DetailType == events.DetailCreateTask:
+	case ev.DetailType == events.DetailCreateSchedule && h.cfg.Schedules != nil:
+		what, route = "schedule", "/v1/schedules"
+	default:
+		supported := events.DetailCreateTask
+		if h.cfg.Schedules != nil {
+			supported += ", " + events.DetailCreateSchedule
+		}
+		return "", &Rejection{Reason: fmt.Sprintf("detail-type %q is not supported (supported: %s)", ev.DetailType, supported)}
 	}
 	var detail map[string]json.RawMessage
 	if err := json.Unmarshal(ev.Detail, &detail); err != nil || detail == nil {
-		return "", &Rejection{Reason: "detail: must be a JSON object (the body of POST /v1/tasks plus tenant)"}
+		return "", &Rejection{Reason: fmt.Sprintf("detail: must be a JSON object (the body of POST %s plus tenant)", route)}
 	}
 	var tenant string
 	if raw, ok := detail["tenant"]; !ok || json.Unmarshal(raw, &tenant) != nil || tenant == "" {
-		return "", &Rejection{Reason: "detail.tenant: is required (a string naming the tenant the task is for)"}
+		return "", &Rejection{Reason: fmt.Sprintf("detail.tenant: is required (a string naming the tenant the %s is for)", what)}
 	}
 	if !h.cfg.Sources.Allows(ev.Source, tenant) {
-		return tenant, &Rejection{Reason: fmt.Sprintf("source %q may not create tasks for tenant %q (HOURGLASS_INGEST_SOURCES)", ev.Source, tenant)}
+		return tenant, &Rejection{Reason: fmt.Sprintf("source %q may not create %ss for tenant %q (HOURGLASS_INGEST_SOURCES)", ev.Source, what, tenant)}
 	}
 	delete(detail, "tenant")
 	token := ev.ID
@@ -194,12 +223,30 @@ func (h *Handler) process(ctx context.Context, body []byte, ev *envelope, id *st
 		if json.Unmarshal(raw, &k) == nil && k != "" {
 			token = k
 		}
+		if what == "schedule" {
+			// A task keeps its key; a schedule has none, so the key is
+			// only the token.
+			if k == "" {
+				return tenant, &Rejection{Reason: "detail.idempotency_key: must be a non-empty string"}
+			}
+			delete(detail, "idempotency_key")
+		}
 	}
 	create, err := json.Marshal(detail)
 	if err != nil {
 		return tenant, &Rejection{Reason: "detail: could not be re-encoded: " + err.Error()}
 	}
-	view, isNew, p := h.create.Create(ctx, h.log, tenant, create, token)
+	var p *problem.Problem
+	var isNew bool
+	if what == "schedule" {
+		var view schedules.View
+		view, isNew, p = h.cfg.Schedules.Create(ctx, h.log, tenant, create, token)
+		*id = view.ID
+	} else {
+		var view api.TaskView
+		view, isNew, p = h.create.Create(ctx, h.log, tenant, create, token)
+		*id = view.ID
+	}
 	if p != nil {
 		switch {
 		case p.Status == http.StatusTooManyRequests || p.Status >= 500:
@@ -208,7 +255,7 @@ func (h *Handler) process(ctx context.Context, body []byte, ev *envelope, id *st
 			return tenant, &Rejection{Reason: reason(p), Problem: p}
 		}
 	}
-	*id, *created = view.ID, isNew
+	*created = isNew
 	return tenant, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/ingest"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -169,4 +170,104 @@ func TestPassingFailuresAreRedelivered(t *testing.T) {
 			assert.Empty(t, q.sent)
 		})
 	}
+}
+
+// scheduler records what schedules it is asked to create and answers
+// with p.
+type scheduler struct {
+	mu    sync.Mutex
+	calls []call
+	p     *problem.Problem
+}
+
+func (c *scheduler) Create(_ context.Context, _ zerolog.Logger, tenant string, body []byte, token string) (schedules.View, bool, *problem.Problem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, call{tenant, string(body), token})
+	if c.p != nil {
+		return schedules.View{}, false, c.p
+	}
+	return schedules.View{ID: "s0000000000000000000a"}, true, nil
+}
+
+func setupSchedules(t *testing.T, c *creator, s *scheduler, q *queue) *ingest.Handler {
+	t.Helper()
+	src, err := ingest.ParseSources("com.example.orders=acme")
+	require.NoError(t, err)
+	return ingest.New(ingest.Config{DLQ: "https://dlq", Sources: src, Schedules: s}, c, q, zerolog.Nop())
+}
+
+const goodSchedule = `{"version":"0","id":"ev-9","detail-type":"CreateSchedule","source":"com.example.orders","time":"2030-01-02T15:04:05Z",
+	"detail":{"tenant":"acme","expression":"rate(5 minutes)","target":{"kind":"sqs","queue_url":"https://q/1/x"}}}`
+
+func TestCreateScheduleWithEventIDAsToken(t *testing.T) {
+	t.Parallel()
+	c, s, q := &creator{}, &scheduler{}, &queue{}
+	resp, err := setupSchedules(t, c, s, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", goodSchedule)}})
+	require.NoError(t, err)
+	assert.Empty(t, resp.BatchItemFailures)
+	assert.Empty(t, c.calls, "a CreateSchedule event creates no task")
+	require.Len(t, s.calls, 1)
+	assert.Equal(t, "acme", s.calls[0].tenant)
+	assert.Equal(t, "ev-9", s.calls[0].token)
+	assert.JSONEq(t, `{"expression":"rate(5 minutes)","target":{"kind":"sqs","queue_url":"https://q/1/x"}}`, s.calls[0].body, "tenant is not part of the create body")
+	assert.Empty(t, q.sent)
+}
+
+func TestCreateScheduleDetailKeyIsTheToken(t *testing.T) {
+	t.Parallel()
+	s := &scheduler{}
+	body := `{"id":"ev-2","detail-type":"CreateSchedule","source":"com.example.orders","detail":{"tenant":"acme","idempotency_key":"nightly","expression":"x"}}`
+	_, err := setupSchedules(t, &creator{}, s, &queue{}).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", body)}})
+	require.NoError(t, err)
+	require.Len(t, s.calls, 1)
+	assert.Equal(t, "nightly", s.calls[0].token)
+	assert.JSONEq(t, `{"expression":"x"}`, s.calls[0].body, "the key is the token, not a schedule field")
+}
+
+func TestCreateScheduleRejections(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		body, reason string
+		p            *problem.Problem
+	}{
+		"no tenant":       {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{}}`, reason: "detail.tenant: is required (a string naming the tenant the schedule is for)"},
+		"wrong tenant":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{"tenant":"globex"}}`, reason: `may not create schedules for tenant "globex"`},
+		"wrong source":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.evil","detail":{"tenant":"acme"}}`, reason: `source "com.example.evil" may not`},
+		"empty key":       {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{"tenant":"acme","idempotency_key":""}}`, reason: "detail.idempotency_key: must be a non-empty string"},
+		"detail array":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":[]}`, reason: "the body of POST /v1/schedules plus tenant"},
+		"invalid request": {body: goodSchedule, p: problem.Invalid(problem.FieldError{Field: "expression", Reason: "unknown unit"}), reason: "detail.expression: unknown unit"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			q := &queue{}
+			s := &scheduler{p: tc.p}
+			resp, err := setupSchedules(t, &creator{}, s, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", tc.body)}})
+			require.NoError(t, err)
+			assert.Empty(t, resp.BatchItemFailures, "a rejected event is done with")
+			require.Len(t, q.sent, 1)
+			assert.Equal(t, tc.body, q.sent[0].Body, "the DLQ gets the event as is")
+			assert.Contains(t, q.sent[0].Attributes[ingest.AttrReason], tc.reason)
+			assert.Equal(t, "CreateSchedule", q.sent[0].Attributes[ingest.AttrDetailType])
+		})
+	}
+}
+
+func TestCreateScheduleStoreDownIsRedelivered(t *testing.T) {
+	t.Parallel()
+	q := &queue{}
+	resp, err := setupSchedules(t, &creator{}, &scheduler{p: problem.Unavailable("storage is unavailable", 0)}, q).
+		HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", goodSchedule)}})
+	require.NoError(t, err)
+	assert.Equal(t, []awsevents.SQSBatchItemFailure{{ItemIdentifier: "m1"}}, resp.BatchItemFailures)
+	assert.Empty(t, q.sent)
+}
+
+func TestCreateScheduleWithoutSchedulerIsNotSupported(t *testing.T) {
+	t.Parallel()
+	q := &queue{}
+	_, err := setup(t, &creator{}, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", goodSchedule)}})
+	require.NoError(t, err)
+	require.Len(t, q.sent, 1)
+	assert.Contains(t, q.sent[0].Attributes[ingest.AttrReason], `detail-type "CreateSchedule" is not supported (supported: CreateTask)`)
 }

@@ -1,6 +1,7 @@
 // Package lifecycle publishes task lifecycle events (TaskSucceeded,
-// TaskFailed, TaskDeadLettered, TaskCancelled; see package events) on the
-// Hourglass event bus.
+// TaskFailed, TaskDeadLettered, TaskCancelled, and ScheduleFired for an
+// occurrence of a recurring schedule; see package events) on the Hourglass
+// event bus.
 //
 // Publishing never blocks a task's completion: the worker and the API hand
 // a finished task to the Publisher, which only appends an entry to a bounded
@@ -87,10 +88,16 @@ func New(cfg Config, c Putter, log zerolog.Logger) *Publisher {
 // TaskFinished publishes the events of a task whose outcome was just
 // recorded: TaskSucceeded for a SUCCEEDED task; TaskFailed, and
 // TaskDeadLettered when its message went to the dead-letter queue, for a
-// FAILED one. Other states publish nothing. It never blocks on the network.
+// FAILED one. Other states publish nothing. A schedule occurrence that ran
+// also publishes ScheduleFired first: an occurrence fires once, however many
+// attempts it takes, so the recorded outcome is the one point where a fire
+// is counted exactly once per task. It never blocks on the network.
 func (p *Publisher) TaskFinished(t *task.Task, deadLettered bool) {
 	d := Detail(t)
 	o := outcome(t)
+	if f, ok := Fired(t); ok {
+		p.add(t, events.DetailScheduleFired, f)
+	}
 	switch t.State {
 	case task.Succeeded:
 		p.add(t, events.DetailTaskSucceeded, events.TaskSucceeded{TaskDetail: d, Outcome: o})
@@ -125,6 +132,22 @@ func Detail(t *task.Task) events.TaskDetail {
 		d.LatenessMS = &ms
 	}
 	return d
+}
+
+// Fired is the ScheduleFired detail of t, a schedule occurrence whose
+// outcome was recorded; false when t is no occurrence, has no outcome
+// (SUCCEEDED or FAILED) or made no attempt (it never fired).
+func Fired(t *task.Task) (events.ScheduleFired, bool) {
+	o := t.Occurrence
+	if o == nil || len(t.Attempts) == 0 || (t.State != task.Succeeded && t.State != task.Failed) {
+		return events.ScheduleFired{}, false
+	}
+	d := Detail(t)
+	return events.ScheduleFired{
+		ScheduleID: o.Schedule, Tenant: t.Tenant, TaskID: d.TaskID, Generation: o.Generation,
+		OccurrenceAt: o.At.UTC(), DueAt: d.DueAt, FiredAt: t.Attempts[0].StartedAt.UTC(), FinishedAt: d.FinishedAt,
+		State: d.State, Attempts: d.Attempts, TargetKind: d.TargetKind,
+	}, true
 }
 
 func outcome(t *task.Task) events.Outcome {

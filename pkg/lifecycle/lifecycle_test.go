@@ -197,6 +197,64 @@ func TestWhatIsPublished(t *testing.T) {
 	assert.Nil(t, cancelled.LatenessMS)
 }
 
+// occurrence is finished(t, n, state) as an occurrence of a schedule, due
+// 90s after its nominal time (a flexible window's offset).
+func occurrence(t *testing.T, n int, state task.State) *task.Task {
+	t.Helper()
+	tk := finished(t, n, state)
+	tk.Occurrence = &task.Occurrence{Schedule: "s0ppn4k8ug006b4c8r5mh", Generation: 3, At: due.Add(-90 * time.Second)}
+	return tk
+}
+
+// TestScheduleFired checks that an occurrence whose outcome is recorded
+// publishes one ScheduleFired before its task event, one that validates
+// against the schema, and that an occurrence that did not fire (no outcome
+// yet, cancelled, no attempt) and a one-off task publish none.
+func TestScheduleFired(t *testing.T) {
+	t.Parallel()
+	f := &fake{}
+	p := lifecycle.New(lifecycle.Config{Bus: "hourglass"}, f, zerolog.Nop())
+	p.TaskFinished(occurrence(t, 1, task.Succeeded), false)
+	p.TaskFinished(occurrence(t, 2, task.Failed), true)
+	p.TaskFinished(occurrence(t, 3, task.Retrying), false)
+	p.TaskCancelled(occurrence(t, 4, task.Cancelled))
+	unrun := occurrence(t, 5, task.Failed)
+	unrun.Attempts = nil
+	p.TaskFinished(unrun, false)
+	p.TaskFinished(finished(t, 6, task.Succeeded), false)
+	require.NoError(t, p.Flush(context.Background()))
+	require.Len(t, f.calls, 1)
+	var types []string
+	var fired []events.ScheduleFired
+	for _, e := range f.calls[0] {
+		types = append(types, aws.ToString(e.DetailType))
+		if aws.ToString(e.DetailType) != events.DetailScheduleFired {
+			continue
+		}
+		// The event as a rule delivers it validates against the schema.
+		env := fmt.Sprintf(`{"version":"0","id":"x","detail-type":%q,"source":%q,"time":"2030-01-02T15:04:06Z","region":"us-east-1","resources":[],"detail":%s}`,
+			aws.ToString(e.DetailType), aws.ToString(e.Source), aws.ToString(e.Detail))
+		require.NoError(t, eventschema.Validate([]byte(env)), env)
+		var d events.ScheduleFired
+		require.NoError(t, json.Unmarshal([]byte(aws.ToString(e.Detail)), &d))
+		fired = append(fired, d)
+	}
+	assert.Equal(t, []string{"ScheduleFired", "TaskSucceeded", "ScheduleFired", "TaskFailed", "TaskDeadLettered", "TaskCancelled", "TaskFailed", "TaskSucceeded"}, types)
+	require.Len(t, fired, 2)
+	ok := fired[0]
+	assert.Equal(t, "s0ppn4k8ug006b4c8r5mh", ok.ScheduleID)
+	assert.Equal(t, "acme", ok.Tenant)
+	assert.EqualValues(t, 3, ok.Generation)
+	assert.Equal(t, due.Add(-90*time.Second), ok.OccurrenceAt)
+	assert.Equal(t, due, ok.DueAt)
+	assert.Equal(t, due.Add(150*time.Millisecond), ok.FiredAt, "fired_at is the first attempt's start")
+	assert.Equal(t, "SUCCEEDED", ok.State)
+	assert.Equal(t, 1, ok.Attempts)
+	assert.Equal(t, "FAILED", fired[1].State)
+	assert.Equal(t, 2, fired[1].Attempts)
+	assert.Equal(t, due.Add(20*time.Millisecond), fired[1].FiredAt)
+}
+
 func TestNilPublisherFlushes(t *testing.T) {
 	t.Parallel()
 	var p *lifecycle.Publisher
@@ -229,13 +287,14 @@ func TestPublishThroughEmulator(t *testing.T) {
 	}
 	p.TaskCancelled(finished(t, 9, task.Cancelled))
 	p.TaskCancelled(finished(t, 10, task.Cancelled))
+	p.TaskFinished(occurrence(t, 11, task.Succeeded), false) // ScheduleFired and TaskSucceeded
 	require.NoError(t, p.Flush(ctx))
-	assert.EqualValues(t, 17, counters.Snapshot().EventBridgeEvents)
+	assert.EqualValues(t, 19, counters.Snapshot().EventBridgeEvents)
 
 	q := sqs.NewFromConfig(env.Config)
 	seen := map[string]int{}
 	deadline := time.Now().Add(30 * time.Second)
-	for n := 0; n < 17 && time.Now().Before(deadline); {
+	for n := 0; n < 19 && time.Now().Before(deadline); {
 		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &queue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		require.NoError(t, err)
 		for _, m := range out.Messages {
@@ -247,7 +306,7 @@ func TestPublishThroughEmulator(t *testing.T) {
 			n++
 		}
 	}
-	assert.Equal(t, map[string]int{"TaskSucceeded": 5, "TaskFailed": 5, "TaskDeadLettered": 5, "TaskCancelled": 2}, seen)
+	assert.Equal(t, map[string]int{"TaskSucceeded": 6, "TaskFailed": 5, "TaskDeadLettered": 5, "TaskCancelled": 2, "ScheduleFired": 1}, seen)
 }
 
 // TestConcurrentPublishAndFlush sends every event exactly once when worker

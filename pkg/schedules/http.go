@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -97,6 +98,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (h *Handler) storeProblem(r *http.Request, err error, what string) *problem.Problem {
+	return h.tenantStoreProblem(tenantOf(r), err, what)
+}
+
+func (h *Handler) tenantStoreProblem(tenant string, err error, what string) *problem.Problem {
 	switch {
 	case errors.Is(err, task.ErrNotFound):
 		return problem.NotFound(what)
@@ -105,7 +110,7 @@ func (h *Handler) storeProblem(r *http.Request, err error, what string) *problem
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return problem.Unavailable("request timed out", time.Second)
 	}
-	h.log.Error().Err(err).Str("tenant", tenantOf(r)).Msg("store call failed")
+	h.log.Error().Err(err).Str("tenant", tenant).Msg("store call failed")
 	return problem.Unavailable("storage is unavailable; retry the request", 2*time.Second)
 }
 
@@ -153,31 +158,49 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s, err := h.createSchedule(r.Context(), tenantOf(r), NewID(), raw)
+	if err != nil {
+		h.createProblem(tenantOf(r), err).Write(w)
+		return
+	}
+	w.Header().Set("Location", "/v1/schedules/"+s.ID)
+	writeJSON(w, http.StatusCreated, ViewOf(s))
+}
+
+// createSchedule validates raw (a create body) and stores it as schedule
+// id of tenant with its first occurrence — the one path of both the route
+// and Create. Errors: a *problem.Problem for an invalid body, or the
+// store's (task.ErrConflict when id exists).
+func (h *Handler) createSchedule(ctx context.Context, tenant, id string, raw map[string]json.RawMessage) (*Schedule, error) {
 	now := h.clock.Now().UTC().Truncate(time.Millisecond)
 	sp, errs := DecodeSpec(raw, now, h.cfg.Limits, h.cfg.Validate)
 	if len(errs) > 0 {
-		problem.Invalid(errs...).Write(w)
-		return
+		return nil, problem.Invalid(errs...)
 	}
-	s := &Schedule{ID: NewID(), Tenant: tenantOf(r), Generation: 1, Version: 1, CreatedAt: now, UpdatedAt: now}
+	s := &Schedule{ID: id, Tenant: tenant, Generation: 1, Version: 1, CreatedAt: now, UpdatedAt: now}
 	s.apply(sp)
 	first, occ, err := h.first(s, now, false)
 	if err != nil {
-		problem.Invalid(problem.FieldError{Field: "expression", Reason: err.Error()}).Write(w)
-		return
+		return nil, problem.Invalid(problem.FieldError{Field: "expression", Reason: err.Error()})
 	}
-	if err := h.ensureCursor(r.Context(), now); err != nil {
-		h.storeProblem(r, err, "").Write(w)
-		return
+	if err := h.ensureCursor(ctx, now); err != nil {
+		return nil, fmt.Errorf("ensure cursor: %w", err)
 	}
-	if err := h.store.CreateSchedule(r.Context(), s, first); err != nil {
-		h.storeProblem(r, err, "schedule "+s.ID).Write(w)
-		return
+	if err := h.store.CreateSchedule(ctx, s, first); err != nil {
+		return nil, fmt.Errorf("create schedule %s: %w", s.ID, err)
 	}
-	h.kick(r.Context(), s, occ, first, now)
+	h.kick(ctx, s, occ, first, now)
 	h.log.Info().Str("tenant", s.Tenant).Str("schedule", s.ID).Str("expression", s.Expression).Msg("schedule created")
-	w.Header().Set("Location", "/v1/schedules/"+s.ID)
-	writeJSON(w, http.StatusCreated, ViewOf(s))
+	return s, nil
+}
+
+// createProblem is the answer to a failed createSchedule.
+func (h *Handler) createProblem(tenant string, err error) *problem.Problem {
+	var p *problem.Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	return h.tenantStoreProblem(tenant, err, "schedule")
 }
 
 // first builds the first occurrence task of s (nil when it is disabled or

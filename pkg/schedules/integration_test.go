@@ -70,6 +70,7 @@ func (e *env) do(method, path, tenant string, body any) (int, map[string]any) {
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
+	checkContract(e.t, req, rec) // every response the suite sees is checked against the OpenAPI document
 	out := map[string]any{}
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	out["_content_type"] = rec.Header().Get("Content-Type")

@@ -191,19 +191,20 @@ func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
 	return worker.New(cfg, c.Store, c.Queue, c.Executors, c.Clock, c.Log)
 }
 
-// Ingest builds the ingest handler: CreateTask events from the ingest queue
-// become tasks through the API's own create path.
+// Ingest builds the ingest handler: CreateTask and CreateSchedule events
+// from the ingest queue become tasks and schedules through the API's own
+// create paths.
 func (c *Components) Ingest() (*ingest.Handler, error) {
 	sources, err := ingest.ParseSources(c.Cfg.IngestSources)
 	if err != nil {
 		return nil, err
 	}
 	creator := c.API(refuseAuth{}, nil)
-	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources}, creator, c.Queue, c.Log), nil
+	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources, Schedules: c.Schedules(refuseAuth{})}, creator, c.Queue, c.Log), nil
 }
 
-// refuseAuth authenticates no HTTP request: the ingest function's API
-// instance creates tasks only through Create, never over HTTP.
+// refuseAuth authenticates no HTTP request: the ingest function's API and
+// schedule API instances create only through Create, never over HTTP.
 type refuseAuth struct{}
 
 func (refuseAuth) Tenant(*http.Request) (string, error) {

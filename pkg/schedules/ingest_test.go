@@ -1,0 +1,115 @@
+package schedules_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-sched/hourglass/pkg/schedules"
+)
+
+// TestCreateForIngest covers the path CreateSchedule events take: the
+// route's validation and store, with the event's token making a repeated
+// delivery find the schedule the first created.
+func TestCreateForIngest(t *testing.T) {
+	e := setup(t)
+	h := e.s.Comps.Schedules(nil)
+	ctx := t.Context()
+	body, err := json.Marshal(map[string]any{"expression": "rate(1 hour)", "target": e.s.Webhook(), "labels": map[string]string{"via": "event"}})
+	require.NoError(t, err)
+
+	v, created, p := h.Create(ctx, zerolog.Nop(), "acme", body, "ev-1")
+	require.Nil(t, p)
+	assert.True(t, created)
+	assert.Equal(t, schedules.TokenID("acme", "ev-1"), v.ID)
+	assert.True(t, schedules.ValidID(v.ID))
+	assert.Equal(t, schedules.Enabled, v.State)
+
+	again, created, p := h.Create(ctx, zerolog.Nop(), "acme", body, "ev-1")
+	require.Nil(t, p)
+	assert.False(t, created, "a redelivered event creates nothing")
+	assert.Equal(t, v.ID, again.ID)
+	assert.Equal(t, v.Version, again.Version)
+
+	other, created, p := h.Create(ctx, zerolog.Nop(), "globex", body, "ev-1")
+	require.Nil(t, p)
+	assert.True(t, created, "tokens are per tenant")
+	assert.NotEqual(t, v.ID, other.ID)
+
+	// The schedule is an ordinary one: the API reads it, and it has its
+	// first occurrence.
+	code, got := e.do(http.MethodGet, "/v1/schedules/"+v.ID, "acme", nil)
+	require.Equal(t, http.StatusOK, code, "%v", got)
+	assert.Equal(t, "rate(1 hour)", got["expression"])
+	code, occ := e.do(http.MethodGet, "/v1/schedules/"+v.ID+"/occurrences", "acme", nil)
+	require.Equal(t, http.StatusOK, code, "%v", occ)
+	assert.Len(t, occ["occurrences"], 1)
+	code, list := e.do(http.MethodGet, "/v1/schedules", "acme", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Len(t, list["schedules"], 1, "one schedule for two deliveries")
+
+	for name, tc := range map[string]struct {
+		tenant, token, body, field string
+		status                     int
+	}{
+		"bad expression": {"acme", "ev-2", `{"expression":"rate(5 fortnights)","target":{"kind":"webhook","url":"http://127.0.0.1/x"}}`, "expression", 400},
+		"no target":      {"acme", "ev-3", `{"expression":"rate(5 minutes)"}`, "target", 400},
+		"read-only id":   {"acme", "ev-4", `{"id":"s0000000000000000000a","expression":"rate(5 minutes)"}`, "id", 400},
+		"not an object":  {"acme", "ev-5", `[]`, "body", 400},
+		"bad tenant":     {"-acme", "ev-6", string(body), "tenant", 400},
+		"empty token":    {"acme", "", string(body), "idempotency token", 400},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, created, p := h.Create(ctx, zerolog.Nop(), tc.tenant, []byte(tc.body), tc.token)
+			require.NotNil(t, p)
+			assert.False(t, created)
+			assert.Equal(t, tc.status, p.Status)
+			var fields []string
+			for _, fe := range p.Errors {
+				fields = append(fields, fe.Field)
+			}
+			assert.Contains(t, fields, tc.field, "%+v", p.Errors)
+		})
+	}
+}
+
+// TestCreateForIngestConcurrentDeliveries runs one event's deliveries at
+// once, as the ingest poller may: one schedule, created once.
+func TestCreateForIngestConcurrentDeliveries(t *testing.T) {
+	e := setup(t)
+	h := e.s.Comps.Schedules(nil)
+	body, err := json.Marshal(map[string]any{"expression": "rate(1 hour)", "target": e.s.Webhook()})
+	require.NoError(t, err)
+	const n = 4
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created, ids := 0, map[string]bool{}
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, isNew, p := h.Create(t.Context(), zerolog.Nop(), "acme", body, "ev-concurrent")
+			if !assert.Nil(t, p) {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			ids[v.ID] = true
+			if isNew {
+				created++
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 1, created, "one delivery creates it; the others replay")
+	assert.Equal(t, map[string]bool{schedules.TokenID("acme", "ev-concurrent"): true}, ids)
+	code, list := e.do(http.MethodGet, "/v1/schedules", "acme", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Len(t, list["schedules"], 1)
+}
