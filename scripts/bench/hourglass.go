@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/rs/zerolog"
+
+	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/devhost"
+	"github.com/hourglass-sched/hourglass/pkg/dispatch"
+	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/provision"
+	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+// host is the local host (pkg/devhost) running in this process.
+type host struct {
+	base string
+	stop context.CancelFunc
+	done chan error
+}
+
+func startHost(ctx context.Context, cfg config.Config, awsCfg aws.Config, prefix string) (*host, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	h := &host{stop: cancel, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		h.done <- devhost.Run(hctx, cfg, devhost.Options{Prefix: prefix, Listener: ln, AWS: &awsCfg, Ready: func(b string) { ready <- b }})
+	}()
+	select {
+	case h.base = <-ready:
+		return h, nil
+	case err := <-h.done:
+		cancel()
+		return nil, fmt.Errorf("local host: %w", err)
+	case <-time.After(90 * time.Second):
+		cancel()
+		return nil, fmt.Errorf("local host not ready after 90s")
+	}
+}
+
+func (h *host) close() {
+	h.stop()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			logf("local host stopped: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		logf("local host did not stop within 30s")
+	}
+}
+
+// Throughput is scenario 2: a burst of tasks all due at one instant.
+type Throughput struct {
+	Tasks        int              `json:"tasks"`
+	CreatePerS   float64          `json:"create_per_s"`
+	ExecutePerS  float64          `json:"execute_per_s"`    // executed ÷ (last arrival − due)
+	EndToEndPerS float64          `json:"end_to_end_per_s"` // executed ÷ (create time + execute time): the lead in between is idle waiting
+	Summary      loadtest.Summary `json:"summary"`
+}
+
+func throughput(ctx context.Context, base string, n int, lead time.Duration) (Throughput, error) {
+	res, err := loadtest.Run(ctx, loadtest.Options{API: base, Tasks: n, Lead: lead, Spread: 0, Grace: 60 * time.Second,
+		Concurrency: 16, SigningKey: signingKey, Tenant: "bench-tp", Progress: true})
+	if err != nil {
+		return Throughput{}, err
+	}
+	tp := Throughput{Tasks: n, CreatePerS: loadtest.Round(res.Summary.CreatePerS, 1), Summary: res.Summary}
+	if len(res.Samples) > 0 {
+		due, last := res.Samples[0].Due, res.Samples[0].Arrived
+		for _, s := range res.Samples {
+			if s.Arrived.After(last) {
+				last = s.Arrived
+			}
+		}
+		tp.ExecutePerS = loadtest.Round(float64(len(res.Samples))/math.Max(last.Sub(due).Seconds(), 0.001), 1)
+		busy := res.CreateEnd.Sub(res.CreateStart) + last.Sub(due)
+		tp.EndToEndPerS = loadtest.Round(float64(len(res.Samples))/math.Max(busy.Seconds(), 0.001), 1)
+	}
+	return tp, nil
+}
+
+// Spike is scenario 4: steady creates, then ten times the rate for a
+// moment, then steady again; every task due a fixed lead after its create.
+type Spike struct {
+	SteadyPerS  float64          `json:"steady_per_s"`
+	BurstPerS   float64          `json:"burst_per_s"`
+	BurstS      float64          `json:"burst_s"`
+	LeadS       float64          `json:"lead_s"`
+	Refused429  int64            `json:"refused_429"`
+	MaxBacklog  int              `json:"max_backlog"` // most tasks past due and not yet executed at once
+	BaselineP99 float64          `json:"baseline_p99_ms"`
+	BurstP99    float64          `json:"burst_p99_ms"`
+	RecoveryS   float64          `json:"recovery_s"` // from the burst's end until per-second p99 is back under max(1 s, 2 × baseline)
+	Summary     loadtest.Summary `json:"summary"`
+	Timeline    []SpikeBin       `json:"timeline"`
+}
+
+// SpikeBin is one second of due times.
+type SpikeBin struct {
+	T     float64 `json:"t_s"` // seconds after the first due
+	Tasks int     `json:"tasks"`
+	P99   float64 `json:"p99_ms"`
+}
+
+func spike(ctx context.Context, base string, steady float64, pre, burst, post, lead time.Duration) (Spike, []loadtest.Sample, error) {
+	sp := Spike{SteadyPerS: steady, BurstPerS: 10 * steady, BurstS: burst.Seconds(), LeadS: lead.Seconds()}
+	var at []time.Duration
+	for t := time.Duration(0); t < pre; t += time.Duration(float64(time.Second) / steady) {
+		at = append(at, t)
+	}
+	for t := pre; t < pre+burst; t += time.Duration(float64(time.Second) / (10 * steady)) {
+		at = append(at, t)
+	}
+	for t := pre + burst; t < pre+burst+post; t += time.Duration(float64(time.Second) / steady) {
+		at = append(at, t)
+	}
+	res, err := loadtest.Run(ctx, loadtest.Options{API: base, Tasks: len(at), Grace: 60 * time.Second, Concurrency: 64,
+		SigningKey: signingKey, Tenant: "bench-spike", Progress: true,
+		SendAt: func(i int) time.Duration { return at[i] },
+		Due:    func(i int) time.Duration { return at[i] + lead }})
+	if err != nil {
+		return sp, nil, err
+	}
+	sp.Refused429, sp.Summary = res.Refused, res.Summary
+	if len(res.Samples) == 0 {
+		return sp, nil, nil
+	}
+	first := res.CreateStart.Add(lead)
+	bins := map[int][]float64{}
+	var pts []event
+	for _, s := range res.Samples {
+		k := int(s.Due.Sub(first) / time.Second)
+		bins[k] = append(bins[k], s.LatenessMs())
+		pts = append(pts, event{s.Due, +1}, event{s.Arrived, -1})
+	}
+	sort.Slice(pts, func(i, j int) bool { return pts[i].t.Before(pts[j].t) })
+	cur := 0
+	for _, p := range pts {
+		cur += p.d
+		sp.MaxBacklog = max(sp.MaxBacklog, cur)
+	}
+	keys := make([]int, 0, len(bins))
+	for k := range bins {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	var baseline, during []float64
+	burstStart, burstEnd := int(pre/time.Second), int((pre+burst)/time.Second)
+	for _, k := range keys {
+		l := loadtest.Percentiles(append([]float64(nil), bins[k]...))
+		sp.Timeline = append(sp.Timeline, SpikeBin{T: float64(k), Tasks: len(bins[k]), P99: l.P99})
+		switch {
+		case k < burstStart:
+			baseline = append(baseline, bins[k]...)
+		case k < burstEnd:
+			during = append(during, bins[k]...)
+		}
+	}
+	sp.BaselineP99 = loadtest.Percentiles(baseline).P99
+	sp.BurstP99 = loadtest.Percentiles(during).P99
+	limit := math.Max(1000, 2*sp.BaselineP99)
+	// Recovery: the first second after the burst from which every later
+	// second stays under the limit.
+	rec := -1
+	for i := len(sp.Timeline) - 1; i >= 0; i-- {
+		b := sp.Timeline[i]
+		if b.T < float64(burstEnd) {
+			break
+		}
+		if b.P99 > limit {
+			break
+		}
+		rec = i
+	}
+	switch {
+	case rec < 0:
+		sp.RecoveryS = -1 // never recovered within the run
+	default:
+		sp.RecoveryS = math.Max(0, sp.Timeline[rec].T-float64(burstEnd))
+	}
+	return sp, res.Samples, nil
+}
+
+type event struct {
+	t time.Time
+	d int
+}
+
+// ShardPoint is scenario 3 at one shard count.
+type ShardPoint struct {
+	Shards int `json:"shards"`
+	Tasks  int `json:"tasks"`
+	// EmulatorPerS: every unit of one bucket dispatched at once (one
+	// goroutine a unit, as Lambda would) against the emulator.
+	EmulatorPerS float64 `json:"emulator_tasks_per_s"`
+	// InProcessPerS: the same dispatch against an in-memory store and a
+	// queue that accepts everything, on this process's cores: the
+	// dispatcher's own cost.
+	InProcessPerS      float64 `json:"in_process_tasks_per_s"`
+	InProcessNsPerTask float64 `json:"in_process_ns_per_task"`
+	SendCalls          int64   `json:"sendmessagebatch_calls"`
+	QueryCalls         int64   `json:"query_calls"`
+}
+
+func shardScaling(ctx context.Context, base config.Config, awsCfg aws.Config, prefix string, shardCounts []int, n int) ([]ShardPoint, error) {
+	var out []ShardPoint
+	for _, s := range shardCounts {
+		cfg := base
+		cfg.Shards = s
+		cfg.Bucket = 60 * time.Second
+		res, err := provision.Ensure(ctx, awsCfg, provision.Spec{Prefix: fmt.Sprintf("%s-s%d", prefix, s), TaskVisibility: 30 * time.Second})
+		if err != nil {
+			return out, err
+		}
+		cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
+		counters := &usage.Counters{}
+		comps, err := service.BuildWith(ctx, cfg, awsCfg, nil, counters)
+		if err != nil {
+			return out, err
+		}
+		// One bucket ten minutes ahead, so nothing else would touch it.
+		due := time.Now().Add(10 * time.Minute).Truncate(time.Minute)
+		tasks, err := seed(ctx, comps, due, s, n)
+		if err != nil {
+			return out, err
+		}
+		d := comps.Dispatcher()
+		before := counters.Snapshot()
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, s)
+		for sh := 0; sh < s; sh++ {
+			wg.Add(1)
+			go func(sh int) {
+				defer wg.Done()
+				if _, err := d.Dispatch(ctx, task.ScanUnit{Bucket: cfg.Layout().BucketOf(due), Shard: uint16(sh)}); err != nil {
+					errs <- err
+				}
+			}(sh)
+		}
+		wg.Wait()
+		el := time.Since(start)
+		close(errs)
+		if err := <-errs; err != nil {
+			return out, fmt.Errorf("dispatch at %d shards: %w", s, err)
+		}
+		used := counters.Snapshot().Sub(before)
+		p := ShardPoint{Shards: s, Tasks: n, EmulatorPerS: loadtest.Round(float64(n)/el.Seconds(), 1),
+			SendCalls: used.Calls["SQS.SendMessageBatch"], QueryCalls: used.Calls["DynamoDB.Query"]}
+		ns := inProcessDispatch(tasks, s)
+		p.InProcessNsPerTask = loadtest.Round(ns, 1)
+		p.InProcessPerS = loadtest.Round(1e9/ns, 0)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// seed writes n tasks due within the minute after due, spread over shards.
+func seed(ctx context.Context, comps *service.Components, due time.Time, shards, n int) (map[uint16][]*task.Task, error) {
+	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"http://127.0.0.1:9/hook"}`)}
+	payload := json.RawMessage(`{"note":"shard-scaling"}`)
+	byShard := map[uint16][]*task.Task{}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := 0; i < n; i++ {
+		at := due.Add(time.Duration(i) * time.Minute / time.Duration(n))
+		id, err := task.NewID(at, shards)
+		if err != nil {
+			return nil, err
+		}
+		t := &task.Task{ID: id, Tenant: "bench-shards", DueAt: id.Due(), Target: tgt, Payload: payload, State: task.Scheduled,
+			PayloadHash: task.PayloadHash(tgt, payload), Retry: task.Retry{MaxAttempts: 1}, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, _, err := comps.Store.Create(ctx, t, "", "")
+			if errors.Is(err, task.ErrConflict) {
+				// The SDK retried a put the emulator had applied: the item exists.
+				err = nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			byShard[t.ID.Shard] = append(byShard[t.ID.Shard], t)
+		}()
+	}
+	wg.Wait()
+	return byShard, firstErr
+}
+
+// memStore serves one bucket's partitions from memory.
+type memStore struct{ byShard map[uint16][]*task.Task }
+
+func (m memStore) QueryScheduled(_ context.Context, _ int64, shard uint16, after string, limit int32) ([]*task.Task, string, error) {
+	ts := m.byShard[shard]
+	start := 0
+	if after != "" {
+		_, _ = fmt.Sscan(after, &start)
+	}
+	end := min(start+int(limit), len(ts))
+	next := ""
+	if end < len(ts) {
+		next = fmt.Sprint(end)
+	}
+	return ts[start:end], next, nil
+}
+
+type nopSender struct{}
+
+func (nopSender) SendBatch(context.Context, string, []task.OutMessage) error { return nil }
+
+// inProcessDispatch returns the dispatcher's own cost in ns per task:
+// every unit of the bucket dispatched concurrently, no AWS.
+func inProcessDispatch(byShard map[uint16][]*task.Task, shards int) float64 {
+	n := 0
+	for _, ts := range byShard {
+		n += len(ts)
+	}
+	d := dispatch.New(dispatch.Config{TaskQueue: "q"}, memStore{byShard}, nopSender{}, wallClock{}, zerolog.Nop())
+	r := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			var wg sync.WaitGroup
+			for sh := 0; sh < shards; sh++ {
+				wg.Add(1)
+				go func(sh int) {
+					defer wg.Done()
+					_, _ = d.Dispatch(context.Background(), task.ScanUnit{Shard: uint16(sh)})
+				}(sh)
+			}
+			wg.Wait()
+		}
+	})
+	return float64(r.NsPerOp()) / float64(max(n, 1))
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }

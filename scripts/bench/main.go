@@ -1,0 +1,426 @@
+// Command bench is Hourglass's benchmark driver (make bench, make
+// bench-quick). In one run it starts its own emulators (moto through
+// scripts/emulator.sh: SQS on -port, DynamoDB on -ddb-port, two processes
+// so both cores serve), runs the local host in-process (pkg/devhost), and
+// measures, with the load generator's engine (pkg/loadtest):
+//
+//  1. precision: N tasks due evenly over a window; lateness p50/p99/max;
+//  2. throughput: N tasks due at one instant, beside the emulator's raw
+//     PutItem and SendMessageBatch rates measured in the same run;
+//  3. shard scaling: one bucket's dispatch at 1, 4 and 16 shards, against
+//     the emulator and in-process (the dispatcher's own cost);
+//  4. a 10× spike: steady creates, a burst at ten times the rate, recovery;
+//  5. cost: AWS calls and capacity units per task, priced by pkg/cost;
+//
+// and the precision workload on asynq over a redis-server it starts on
+// loopback (installing Debian's package when missing). It writes
+// results.json, results.md and PNG charts to -out and prints one JSON
+// object as its last stdout line; progress goes to stderr. Everything it
+// starts, it stops.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hourglass-sched/hourglass/pkg/capacity"
+	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/cost"
+	"github.com/hourglass-sched/hourglass/pkg/devhost"
+	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+const signingKey = "hourglass-bench-signing-key"
+
+// sizes are one run's workload sizes.
+type sizes struct {
+	Tasks       int           `json:"tasks"`
+	Window      time.Duration `json:"-"`
+	WindowS     float64       `json:"window_s"`
+	Throughput  int           `json:"throughput_tasks"`
+	ShardTasks  int           `json:"shard_tasks"`
+	SpikeSteady float64       `json:"spike_steady_per_s"`
+	SpikePre    time.Duration `json:"-"`
+	SpikeBurst  time.Duration `json:"-"`
+	SpikePost   time.Duration `json:"-"`
+	RawFor      time.Duration `json:"-"`
+}
+
+var (
+	quickSizes = sizes{Tasks: 500, Window: 45 * time.Second, Throughput: 300, ShardTasks: 320, SpikeSteady: 8,
+		SpikePre: 8 * time.Second, SpikeBurst: 2 * time.Second, SpikePost: 10 * time.Second, RawFor: 4 * time.Second}
+	// smokeSizes only checks that the driver works end to end.
+	smokeSizes = sizes{Tasks: 40, Window: 5 * time.Second, Throughput: 40, ShardTasks: 48, SpikeSteady: 4,
+		SpikePre: 3 * time.Second, SpikeBurst: time.Second, SpikePost: 3 * time.Second, RawFor: time.Second}
+	fullSizes = sizes{Tasks: 1000, Window: 60 * time.Second, Throughput: 1000, ShardTasks: 1600, SpikeSteady: 10,
+		SpikePre: 15 * time.Second, SpikeBurst: 3 * time.Second, SpikePost: 20 * time.Second, RawFor: 10 * time.Second}
+)
+
+// Output is the JSON the driver prints.
+type Output struct {
+	Hourglass loadtest.Summary   `json:"hourglass"`
+	Asynq     loadtest.Summary   `json:"asynq"`
+	Raw       RawOut             `json:"raw"`
+	Ratios    map[string]float64 `json:"ratios"`
+}
+
+// RawOut is everything beyond the two summaries.
+type RawOut struct {
+	Date         string           `json:"date"`
+	Machine      string           `json:"machine"`
+	Mode         string           `json:"mode"`
+	Sizes        sizes            `json:"sizes"`
+	Emulator     Raw              `json:"emulator"`
+	Throughput   Throughput       `json:"throughput"`
+	Shards       []ShardPoint     `json:"shards"`
+	ShardsNote   string           `json:"shards_note"`
+	Spike        Spike            `json:"spike"`
+	Cost         Cost             `json:"cost"`
+	PerTaskCalls capacity.PerTask `json:"per_task_calls"`
+	AsynqSetup   string           `json:"asynq_setup"`
+	// AsynqTuned is the same workload on asynq with its scheduled-task
+	// check every second instead of its default five.
+	AsynqTuned *loadtest.Summary  `json:"asynq_check_1s,omitempty"`
+	GoBench    map[string]GoBench `json:"gobench,omitempty"`
+	Budgets    []Budget           `json:"budgets"`
+	Errors     []string           `json:"errors,omitempty"`
+}
+
+// Cost is scenario 5: the precision run's AWS usage, per task.
+type Cost struct {
+	Calls             map[string]float64 `json:"calls_per_task"`
+	WRU               float64            `json:"ddb_wru"`
+	RRU               float64            `json:"ddb_rru"`
+	SQSRequests       float64            `json:"sqs_requests"`
+	SQSIdleReceives   float64            `json:"sqs_idle_receives"` // ReceiveMessage − DeleteMessageBatch: long polls that found nothing (estimate)
+	SQSBusy           float64            `json:"sqs_requests_busy"` // SQSRequests − idle receives
+	Invocations       map[string]float64 `json:"lambda_invocations"`
+	GBSeconds         float64            `json:"lambda_gb_seconds"`
+	USDPerMillion     cost.Breakdown     `json:"usd_per_million"`
+	USDPerMillionBusy float64            `json:"usd_per_million_without_idle_polls"`
+	Prices            string             `json:"prices"`
+}
+
+// Budget is one of the issue's budgets and what this run measured.
+type Budget struct {
+	Name  string  `json:"name"`
+	Limit float64 `json:"limit"`
+	Value float64 `json:"value"`
+	Met   bool    `json:"met"`
+}
+
+func main() {
+	var (
+		quick    = flag.Bool("quick", false, "small sizes: finishes in a few minutes")
+		smoke    = flag.Bool("smoke", false, "tiny sizes: only checks that the driver works")
+		out      = flag.String("out", "results/latest", "directory for results.json, results.md and charts")
+		port     = flag.String("port", "4590", "moto port for SQS (and DynamoDB when -ddb-port is empty)")
+		ddbPort  = flag.String("ddb-port", "4591", "moto port for DynamoDB (empty: one emulator for both)")
+		gobench  = flag.String("gobench", "", "go test -bench output to fold into the JSON")
+		noAsynq  = flag.Bool("no-asynq", false, "skip the asynq side")
+		asynqChk = flag.Duration("asynq-check", 0, "asynq DelayedTaskCheckInterval (0: asynq's default, 5s)")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	mode := "full"
+	switch {
+	case *smoke:
+		mode = "smoke"
+	case *quick:
+		mode = "quick"
+	}
+	o, err := run(ctx, mode, *out, *port, *ddbPort, *gobench, !*noAsynq, *asynqChk)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	b, _ := json.Marshal(o)
+	fmt.Println(string(b))
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench %s: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+	}
+}
+
+func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile string, withAsynq bool, asynqCheck time.Duration) (Output, error) {
+	sz := map[string]sizes{"full": fullSizes, "quick": quickSizes, "smoke": smokeSizes}[mode]
+	sz.WindowS = sz.Window.Seconds()
+	o := Output{Ratios: map[string]float64{}, Raw: RawOut{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Mode: mode, Sizes: sz}}
+	root, err := repoRoot()
+	if err != nil {
+		return o, err
+	}
+	if !filepath.IsAbs(outDir) {
+		outDir = filepath.Join(root, outDir)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil { //nolint:gosec // results are meant to be read and committed
+		return o, err
+	}
+	fail := func(what string, err error) {
+		logf("%s: %v", what, err)
+		o.Raw.Errors = append(o.Raw.Errors, what+": "+err.Error())
+	}
+
+	// Emulators: this run's own, on its own ports.
+	ports := []string{port}
+	if ddbPort != "" && ddbPort != port {
+		ports = append(ports, ddbPort)
+	}
+	logf("starting moto on %s", strings.Join(ports, ", "))
+	emu, err := startEmulators(root, ports...)
+	if err != nil {
+		return o, err
+	}
+	defer emu.stop()
+	_ = os.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:"+port)
+	if len(ports) == 2 {
+		_ = os.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:"+ddbPort)
+	} else {
+		_ = os.Unsetenv("AWS_ENDPOINT_URL_DYNAMODB")
+	}
+	_ = os.Unsetenv("AWS_PROFILE")
+	_ = os.Setenv("AWS_ACCESS_KEY_ID", "test")
+	_ = os.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	awsCfg, err := config.AWS(ctx)
+	if err != nil {
+		return o, err
+	}
+	prefix := fmt.Sprintf("bench%d", time.Now().Unix())
+
+	// Raw emulator rates, before anything else loads it.
+	logf("raw emulator rates (%s each)", sz.RawFor)
+	if o.Raw.Emulator, err = measureRaw(ctx, awsCfg, prefix, 8, sz.RawFor); err != nil {
+		fail("raw", err)
+	}
+	o.Raw.Emulator.TwoEmulatorProcesses = len(ports) == 2
+	logf("raw: PutItem %.0f/s, SendMessageBatch %.0f msgs/s", o.Raw.Emulator.PutItemPerS, o.Raw.Emulator.SendBatchMsgsPerS)
+
+	// The local host, with make dev's settings.
+	devhost.ApplyDevDefaults()
+	_ = os.Setenv("HOURGLASS_LOG_LEVEL", "error")
+	_ = os.Setenv("HOURGLASS_SIGNING_KEY", signingKey)
+	cfg, err := config.Load()
+	if err != nil {
+		return o, err
+	}
+	h, err := startHost(ctx, cfg, awsCfg, prefix)
+	if err != nil {
+		return o, err
+	}
+	logf("local host on %s (shards %d, bucket %s, look-ahead %s)", h.base, cfg.Shards, cfg.Bucket, cfg.Lookahead)
+
+	// 1 + 5: precision, with its usage for the cost.
+	logf("scenario 1 (precision): %d tasks over %s", sz.Tasks, sz.Window)
+	prec, err := loadtest.Run(ctx, loadtest.Options{API: h.base, Tasks: sz.Tasks, Spread: sz.Window, Lead: 10 * time.Second,
+		Grace: 30 * time.Second, SigningKey: signingKey, Tenant: "bench", Progress: true})
+	var precSamples []loadtest.Sample
+	if err != nil {
+		fail("precision", err)
+	} else {
+		o.Hourglass, precSamples = prec.Summary, prec.Samples
+		o.Raw.Cost, o.Raw.PerTaskCalls = costOf(prec.Usage, prec.Summary.Created)
+	}
+
+	// 2: throughput. Lead: time to create them all at the rate just seen, plus margin.
+	lead := 5 * time.Second
+	if o.Hourglass.CreatePerS > 0 {
+		lead += time.Duration(float64(sz.Throughput) / o.Hourglass.CreatePerS * 1.5 * float64(time.Second))
+	}
+	logf("scenario 2 (throughput): %d tasks due at once, %s ahead", sz.Throughput, lead.Round(time.Second))
+	if o.Raw.Throughput, err = throughput(ctx, h.base, sz.Throughput, lead); err != nil {
+		fail("throughput", err)
+	}
+
+	// 4: spike.
+	logf("scenario 4 (spike): %.0f/s, 10× for %s", sz.SpikeSteady, sz.SpikeBurst)
+	var spikeSamples []loadtest.Sample
+	if o.Raw.Spike, spikeSamples, err = spike(ctx, h.base, sz.SpikeSteady, sz.SpikePre, sz.SpikeBurst, sz.SpikePost, 3*time.Second); err != nil {
+		fail("spike", err)
+	}
+	h.close()
+
+	// 3: shard scaling, with the host stopped so it has the emulator alone.
+	logf("scenario 3 (shard scaling): %d tasks at 1, 4, 16 shards", sz.ShardTasks)
+	if o.Raw.Shards, err = shardScaling(ctx, cfg, awsCfg, prefix, []int{1, 4, 16}, sz.ShardTasks); err != nil {
+		fail("shards", err)
+	}
+	o.Raw.ShardsNote = "emulator_tasks_per_s is bounded by moto (SendMessageBatch and Query are serialised in one Python process per service); in_process_tasks_per_s is the dispatcher alone on this machine's cores"
+
+	// asynq, same workload as precision.
+	var asynqSamples, asynqTunedSamples []loadtest.Sample
+	o.Raw.AsynqSetup = "asynq " + asynqVersion + " on Debian's redis-server (loopback, no persistence); each task enqueued with ProcessAt(due) and MaxRetry(5); its handler POSTs the same body and task-ID header to the same kind of sink as Hourglass's webhook (arrival = execution); server concurrency 8 (= the local host's worker pollers)"
+	if asynqCheck > 0 {
+		o.Raw.AsynqSetup += fmt.Sprintf("; DelayedTaskCheckInterval %s", asynqCheck)
+	} else {
+		o.Raw.AsynqSetup += "; DelayedTaskCheckInterval asynq's default (5 s) in \"asynq\", 1 s in raw.asynq_check_1s. asynq keeps ProcessAt as whole Unix seconds, so a task may run up to 1 s before its due time (counted as early)"
+	}
+	if withAsynq {
+		logf("asynq: %d tasks over %s", sz.Tasks, sz.Window)
+		if r, err := startRedis(ctx); err != nil {
+			fail("asynq", err)
+		} else {
+			opts := loadtest.Options{Tasks: sz.Tasks, Spread: sz.Window, Lead: 10 * time.Second, Grace: 30 * time.Second, Tenant: "bench", Progress: true}
+			res, err := runAsynq(ctx, r.addr, opts, 8, asynqCheck)
+			if err != nil {
+				fail("asynq", err)
+			} else {
+				o.Asynq, asynqSamples = res.Summary, res.Samples
+			}
+			if asynqCheck == 0 {
+				logf("asynq, checking scheduled tasks every 1s: %d tasks over %s", sz.Tasks, sz.Window)
+				if res, err := runAsynq(ctx, r.addr, opts, 8, time.Second); err != nil {
+					fail("asynq (1s check)", err)
+				} else {
+					o.Raw.AsynqTuned, asynqTunedSamples = &res.Summary, res.Samples
+				}
+			}
+			r.stop()
+		}
+	}
+
+	if gobenchFile != "" {
+		if o.Raw.GoBench, err = parseGoBench(gobenchFile); err != nil {
+			fail("gobench", err)
+		}
+	}
+	ratios(&o)
+	o.Raw.Budgets = budgets(o)
+	if err := writeResults(outDir, o, precSamples, asynqSamples, asynqTunedSamples, spikeSamples); err != nil {
+		fail("results", err)
+	}
+	return o, nil
+}
+
+func costOf(u usage.Snapshot, n int) (Cost, capacity.PerTask) {
+	if n <= 0 {
+		return Cost{}, capacity.PerTask{}
+	}
+	f := float64(n)
+	c := Cost{Calls: map[string]float64{}, Invocations: map[string]float64{}, WRU: round3(u.DynamoDBWRU / f), RRU: round3(u.DynamoDBRRU / f),
+		SQSRequests: round3(float64(u.SQSRequests) / f), GBSeconds: round6(u.LambdaGBSeconds / f), Prices: cost.List.Region + " " + cost.List.AsOf + "; " + cost.List.Source}
+	for k, v := range u.Calls {
+		c.Calls[k] = round3(float64(v) / f)
+	}
+	for k, v := range u.LambdaInvocations {
+		c.Invocations[k] = round3(float64(v) / f)
+	}
+	idle := max(0, u.Calls["SQS.ReceiveMessage"]-u.Calls["SQS.DeleteMessageBatch"])
+	c.SQSIdleReceives = round3(float64(idle) / f)
+	c.SQSBusy = round3(float64(u.SQSRequests-idle) / f)
+	c.USDPerMillion = cost.List.PerMillion(u, n)
+	busy := u
+	busy.SQSRequests -= idle
+	c.USDPerMillionBusy = round3(cost.List.PerMillion(busy, n).Total)
+	// For the capacity model: the api function's invocations are implied by
+	// API requests there; the scanner ticks once a second locally but once a
+	// minute in AWS, so it is left out (its share is negligible at scale).
+	inv := float64(u.LambdaInvocations["worker"]+u.LambdaInvocations["dispatcher"]) / f
+	return c, capacity.PerTask{Writes: c.WRU, Reads: c.RRU, SQSRequests: c.SQSBusy, Invocations: round3(inv), APIRequests: round3(float64(u.APIRequests) / f),
+		Events: round3(float64(u.EventBridgeEvents) / f)}
+}
+
+func ratios(o *Output) {
+	r := o.Ratios
+	set := func(k string, num, den float64) {
+		if den > 0 && num > 0 {
+			r[k] = round3(num / den)
+		}
+	}
+	h, a := o.Hourglass, o.Asynq
+	if a.Executed > 0 && h.Executed > 0 {
+		set("hourglass_p50_over_asynq_p50", h.Lateness.P50, a.Lateness.P50)
+		set("hourglass_p99_over_asynq_p99", h.Lateness.P99, a.Lateness.P99)
+		set("hourglass_max_over_asynq_max", h.Lateness.Max, a.Lateness.Max)
+		set("hourglass_create_over_asynq_create", h.CreatePerS, a.CreatePerS)
+	}
+	e := o.Raw.Emulator
+	tp := o.Raw.Throughput
+	set("create_over_raw_putitem", tp.CreatePerS, e.PutItemPerS)
+	set("execute_over_raw_sendbatch", tp.ExecutePerS, e.SendBatchMsgsPerS)
+	// A task needs one PutItem-like write at create and one queued message:
+	// the slower of the two raw rates bounds the pipeline.
+	set("end_to_end_over_raw_min", tp.EndToEndPerS, math.Min(e.PutItemPerS, e.SendBatchMsgsPerS))
+	if len(o.Raw.Shards) > 0 {
+		first, last := o.Raw.Shards[0], o.Raw.Shards[len(o.Raw.Shards)-1]
+		set(fmt.Sprintf("dispatch_emulator_%d_over_%d_shards", last.Shards, first.Shards), last.EmulatorPerS, first.EmulatorPerS)
+		set(fmt.Sprintf("dispatch_in_process_%d_over_%d_shards", last.Shards, first.Shards), last.InProcessPerS, first.InProcessPerS)
+		set("dispatch_in_process_over_emulator_1_shard", first.InProcessPerS, first.EmulatorPerS)
+		set("dispatch_emulator_1_shard_over_raw_sendbatch", first.EmulatorPerS, e.SendBatchMsgsPerS)
+	}
+	set("spike_burst_p99_over_baseline_p99", o.Raw.Spike.BurstP99, o.Raw.Spike.BaselineP99)
+}
+
+func budgets(o Output) []Budget {
+	var b []Budget
+	add := func(name string, limit, v float64) {
+		b = append(b, Budget{Name: name, Limit: limit, Value: round3(v), Met: v <= limit})
+	}
+	if o.Asynq.Executed > 0 && o.Hourglass.Executed > 0 {
+		add("hourglass p99 lateness ≤ asynq's, same run (ratio)", 1, o.Hourglass.Lateness.P99/o.Asynq.Lateness.P99)
+	}
+	if o.Hourglass.Executed > 0 {
+		add("precision p99 lateness ≤ 1000 ms", 1000, o.Hourglass.Lateness.P99)
+	}
+	c := o.Raw.Cost
+	if c.Prices != "" {
+		add("DynamoDB WRU per task ≤ 3", 3, c.WRU)
+		add("SQS requests per task ≤ 0.5 (all, idle long polls included)", 0.5, c.SQSRequests)
+		add("SQS requests per task ≤ 0.5 (idle long polls excluded)", 0.5, c.SQSBusy)
+		add("$ per million tasks ≤ 2.0 (all, as measured locally)", 2.0, c.USDPerMillion.Total)
+		add("$ per million tasks ≤ 2.0 (idle long polls excluded)", 2.0, c.USDPerMillionBusy)
+		add("$ per million tasks ≤ 2.0 (idle polls and API Gateway excluded)", 2.0, c.USDPerMillionBusy-c.USDPerMillion.APIGateway)
+	}
+	return b
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				if _, v, ok := strings.Cut(l, ":"); ok {
+					cpu = strings.TrimSpace(v)
+				}
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
+		}
+	}
+	return fmt.Sprintf("%s, %d cores%s, %s/%s, %s (shared with other work)", cpu, runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+func TestCostOfSeparatesIdlePolls(t *testing.T) {
+	t.Parallel()
+	// 100 tasks: 30 receives of which 10 found messages (10 deletes),
+	// 10 send batches: 50 SQS requests, 20 of them idle long polls.
+	u := usage.Snapshot{
+		Calls: map[string]int64{"SQS.ReceiveMessage": 30, "SQS.DeleteMessageBatch": 10, "SQS.SendMessageBatch": 10,
+			"DynamoDB.PutItem": 100, "DynamoDB.UpdateItem": 200},
+		DynamoDBWRU: 300, DynamoDBRRU: 150, SQSRequests: 50, EventBridgeEvents: 100,
+		LambdaInvocations: map[string]int64{"api": 100, "worker": 10, "dispatcher": 2, "scanner": 30},
+		APIRequests:       100,
+	}
+	c, per := costOf(u, 100)
+	assert.InDelta(t, 0.5, c.SQSRequests, 1e-9)
+	assert.InDelta(t, 0.2, c.SQSIdleReceives, 1e-9)
+	assert.InDelta(t, 0.3, c.SQSBusy, 1e-9)
+	assert.InDelta(t, 3, c.WRU, 1e-9)
+	assert.InDelta(t, 3, per.Writes, 1e-9)
+	assert.InDelta(t, 1.5, per.Reads, 1e-9)
+	assert.InDelta(t, 0.3, per.SQSRequests, 1e-9)
+	// The scanner is left out of the model's invocations; the api's are implied by API requests.
+	assert.InDelta(t, 0.12, per.Invocations, 1e-9)
+	assert.InDelta(t, 1, per.APIRequests, 1e-9)
+	assert.InDelta(t, 1, per.Events, 1e-9)
+	// Without the 20 idle receives the SQS share drops by 20 × $0.40 per million per 100 tasks.
+	assert.InDelta(t, c.USDPerMillion.Total-0.08, c.USDPerMillionBusy, 1e-3)
+}
+
+func TestBudgetsAndRatios(t *testing.T) {
+	t.Parallel()
+	o := Output{Ratios: map[string]float64{},
+		Hourglass: loadtest.Summary{Executed: 10, Lateness: loadtest.Latency{P50: 50, P99: 800}, CreatePerS: 100},
+		Asynq:     loadtest.Summary{Executed: 10, Lateness: loadtest.Latency{P50: 2000, P99: 4000}, CreatePerS: 10000},
+	}
+	o.Raw.Emulator = Raw{PutItemPerS: 400, SendBatchMsgsPerS: 200}
+	o.Raw.Throughput = Throughput{CreatePerS: 100, ExecutePerS: 50, EndToEndPerS: 40}
+	ratios(&o)
+	assert.InDelta(t, 0.2, o.Ratios["hourglass_p99_over_asynq_p99"], 1e-9)
+	assert.InDelta(t, 0.25, o.Ratios["create_over_raw_putitem"], 1e-9)
+	assert.InDelta(t, 0.2, o.Ratios["end_to_end_over_raw_min"], 1e-9)
+	b := budgets(o)
+	require.Len(t, b, 2)
+	assert.True(t, b[0].Met)
+	assert.True(t, b[1].Met)
+	o.Hourglass.Lateness.P99 = 1200
+	assert.False(t, budgets(o)[1].Met)
+}
+
+func TestParseGoBench(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gobench.txt")
+	require.NoError(t, os.WriteFile(path, []byte(`goos: linux
+pkg: github.com/hourglass-sched/hourglass/pkg/dispatch
+BenchmarkBuildMessages-2   	    2156	     95320 ns/op	       476.6 ns/task	   51334 B/op	     801 allocs/op
+pkg: github.com/hourglass-sched/hourglass/pkg/task
+BenchmarkNewID-2          	 4127695	        99.85 ns/op	       0 B/op	       0 allocs/op
+PASS
+`), 0o600))
+	got, err := parseGoBench(path)
+	require.NoError(t, err)
+	assert.Equal(t, GoBench{NsPerOp: 95320, NsPerTask: 476.6, BytesPerOp: 51334, AllocsPerOp: 801}, got["pkg/dispatch.BenchmarkBuildMessages"])
+	assert.Equal(t, GoBench{NsPerOp: 99.85}, got["pkg/task.BenchmarkNewID"])
+}
