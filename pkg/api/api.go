@@ -262,15 +262,25 @@ func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
 
 const maxClientToken = 255
 
-func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.Limits.MaxPayloadBytes)+64<<10))
+// readBody reads a request body of at most limit bytes, answering 413 (with
+// tooLarge as the detail) or 400 itself when it cannot.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			problem.TooLarge("the body exceeds the payload limit plus 64 KiB").Write(w)
-			return
+			problem.TooLarge(tooLarge).Write(w)
+			return nil, false
 		}
 		problem.Invalid(problem.FieldError{Field: "body", Reason: "could not be read"}).Write(w)
+		return nil, false
+	}
+	return body, true
+}
+
+func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, int64(s.cfg.Limits.MaxPayloadBytes)+64<<10, "the body exceeds the payload limit plus 64 KiB")
+	if !ok {
 		return
 	}
 	now := s.clock.Now().UTC().Truncate(time.Millisecond)

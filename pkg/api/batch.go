@@ -3,8 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -49,14 +47,8 @@ type BatchResponse struct {
 // With an Idempotency-Key header K, task i is created under the key
 // "K#i": replaying the same batch returns the same tasks (each 200).
 func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatchBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			problem.TooLarge("a batch body is limited to 4 MiB").Write(w)
-			return
-		}
-		problem.Invalid(problem.FieldError{Field: "body", Reason: "could not be read"}).Write(w)
+	body, ok := readBody(w, r, maxBatchBody, "a batch body is limited to 4 MiB")
+	if !ok {
 		return
 	}
 	token := r.Header.Get("Idempotency-Key")

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"sort"
 	"time"
@@ -34,14 +33,8 @@ func (s *Server) patchTask(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.Limits.MaxPayloadBytes)+64<<10))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			problem.TooLarge("the body exceeds the payload limit plus 64 KiB").Write(w)
-			return
-		}
-		problem.Invalid(problem.FieldError{Field: "body", Reason: "could not be read"}).Write(w)
+	body, ok := readBody(w, r, int64(s.cfg.Limits.MaxPayloadBytes)+64<<10, "the body exceeds the payload limit plus 64 KiB")
+	if !ok {
 		return
 	}
 	var patch map[string]json.RawMessage
