@@ -155,9 +155,9 @@ func (b *builder) addTable() {
 		},
 	}
 	gsi := &awsdynamodb.GlobalSecondaryIndexProps{
-		IndexName:      jsii.String("by_tenant"),
-		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("gsi1pk"), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("gsi1sk"), Type: awsdynamodb.AttributeType_STRING},
+		IndexName:    jsii.String("by_tenant"),
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("gsi1pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("gsi1sk"), Type: awsdynamodb.AttributeType_STRING},
 		// KEYS_ONLY: the list API reads the tasks by key (BatchGetItem), and
 		// claims and outcomes then never write to the index — one index
 		// write per task, at create (ddbstore.IndexByTenant).
