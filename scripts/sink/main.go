@@ -28,7 +28,8 @@ func main() {
 	key := flag.String("signing-key", "hourglass-dev-signing-key", "master signing key of the host (make dev's default)")
 	flag.Parse()
 	host, _, err := net.SplitHostPort(*addr)
-	if err != nil || !(host == "localhost" || net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback()) {
+	ip := net.ParseIP(host)
+	if err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
 		fmt.Fprintln(os.Stderr, "sink: -addr must be a loopback address")
 		os.Exit(2)
 	}
