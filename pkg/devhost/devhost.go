@@ -196,6 +196,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err := comps.Events.Flush(context.Background()); err != nil {
 		log.Warn().Err(err).Msg("lifecycle events lost at shutdown")
 	}
+	comps.CloseIdle()
 	log.Info().Msg("stopped")
 	return nil
 }

@@ -226,6 +226,16 @@ func (c *Components) Chain() *schedules.Chain {
 	return schedules.NewChain(c.scheduleConfig(), c.Store, c.Queue, c.Clock, c.Log)
 }
 
+// CloseIdle closes the pooled connections the target executors keep (the
+// webhook client's keep-alives), at shutdown.
+func (c *Components) CloseIdle() {
+	for _, e := range c.Executors {
+		if ci, ok := e.(interface{ CloseIdleConnections() }); ok {
+			ci.CloseIdleConnections()
+		}
+	}
+}
+
 // HTTP is the whole HTTP API as one handler: the task API with the schedule
 // API mounted beside it. The API Lambda and the local host serve it alike.
 func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handler {
