@@ -217,8 +217,9 @@ func (s *Stack) Dispatch(d *dispatch.Dispatcher) (handled, failed int) {
 }
 
 // Work receives the task messages visible now (one receive of up to 10)
-// and hands each to w concurrently (nil: a default worker), deleting those
-// it finishes with. It returns the number received and the errors returned.
+// and hands them to w (nil: a default worker) — different tasks
+// concurrently, one task's duplicates in turn — deleting those it finishes
+// with. It returns the number received and the errors returned.
 func (s *Stack) Work(w *worker.Worker) (received int, errs []error) {
 	s.tb.Helper()
 	if w == nil {
@@ -230,22 +231,41 @@ func (s *Stack) Work(w *worker.Worker) (received int, errs []error) {
 		s.tb.Fatalf("stacktest: receive tasks: %v", err)
 	}
 	recv := time.Now()
+	// Different tasks run concurrently; deliveries of the same task run one
+	// after another. moto's conditional writes are not atomic under
+	// concurrent requests (DynamoDB's are), so two racing claims of one task
+	// could both win on the emulator and tests would see an emulator bug.
+	// The deliberate concurrent-duplicates test uses HandleSQS instead.
+	groups := map[string][]sqsq.Received{}
+	var order []string
+	for _, m := range msgs {
+		key := m.Body
+		if tm, _, err := task.DecodeTaskMessage(m.Body); err == nil {
+			key = tm.ID
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], m)
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var done []string
-	for _, m := range msgs {
+	for _, key := range order {
 		wg.Add(1)
-		go func(m sqsq.Received) {
+		go func(group []sqsq.Received) {
 			defer wg.Done()
-			err := w.Handle(ctx, worker.Delivery{MessageID: m.MessageID, Body: m.Body, ServerTime: worker.ServerTime(m.Attributes), ReceivedAt: recv})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
+			for _, m := range group {
+				err := w.Handle(ctx, worker.Delivery{MessageID: m.MessageID, Body: m.Body, ServerTime: worker.ServerTime(m.Attributes), ReceivedAt: recv})
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					done = append(done, m.ReceiptHandle)
+				}
+				mu.Unlock()
 			}
-			done = append(done, m.ReceiptHandle)
-		}(m)
+		}(groups[key])
 	}
 	wg.Wait()
 	if len(done) > 0 {
