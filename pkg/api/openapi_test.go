@@ -3,76 +3,27 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/api/apitest"
 )
 
-var (
-	contractOnce   sync.Once
-	contractDoc    *openapi3.T
-	contractRouter routers.Router
-	contractErr    error
-)
+// contract and checkContract are apitest's, under this suite's names.
+func contract(t *testing.T) (*openapi3.T, routers.Router) { return apitest.Contract(t) }
 
-// contract loads the embedded OpenAPI document once, validated, with a
-// router over its paths (servers dropped so any host matches).
-func contract(t *testing.T) (*openapi3.T, routers.Router) {
-	t.Helper()
-	contractOnce.Do(func() {
-		doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI)
-		if err != nil {
-			contractErr = err
-			return
-		}
-		if err := doc.Validate(context.Background()); err != nil {
-			contractErr = err
-			return
-		}
-		doc.Servers = nil
-		contractDoc = doc
-		contractRouter, contractErr = gorillamux.NewRouter(doc)
-	})
-	require.NoError(t, contractErr, "the OpenAPI document")
-	return contractDoc, contractRouter
-}
-
-// checkContract validates one recorded response against the OpenAPI
-// document: status documented for the route, headers and body as
-// described. A request no route matches must be a problem+json 404 or 405.
 func checkContract(t *testing.T, req *http.Request, rec *httptest.ResponseRecorder) {
 	t.Helper()
-	doc, router := contract(t)
-	route, params, err := router.FindRoute(req)
-	if err != nil {
-		require.Contains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, rec.Code, "no route in the document for %s %s, yet %d: %s", req.Method, req.URL, rec.Code, rec.Body.Bytes())
-		assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
-		var body any
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
-		require.NoError(t, doc.Components.Schemas["Problem"].Value.VisitJSON(body, openapi3.EnableJSONSchema2020()), "problem body %s", rec.Body.Bytes())
-		return
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
-		Status:  rec.Code,
-		Header:  rec.Header(),
-		Body:    io.NopCloser(bytes.NewReader(rec.Body.Bytes())),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	require.NoError(t, openapi3filter.ValidateResponse(context.Background(), in), "%s %s → %d %s", req.Method, req.URL, rec.Code, rec.Body.Bytes())
+	apitest.CheckResponse(t, req, rec)
 }
 
 func TestOpenAPIDocument(t *testing.T) {
