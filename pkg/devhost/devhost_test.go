@@ -2,10 +2,8 @@ package devhost_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -16,9 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
-	"github.com/hourglass-sched/hourglass/pkg/config"
-	"github.com/hourglass-sched/hourglass/pkg/devhost"
-	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 
@@ -42,26 +37,7 @@ func TestLocalHostRunsATaskEndToEnd(t *testing.T) {
 	}))
 	defer sink.Close()
 
-	cfg := config.Config{Table: "unused", Shards: 2, Bucket: 2 * time.Second, Lookahead: 3 * time.Second, Lease: 5 * time.Second,
-		SweepDelay: 5 * time.Second, EarlyDelivery: time.Second, LogLevel: "warn", Dev: true, SigningKey: "devhost-test-signing-key", Limits: task.DefaultLimits()}
-	cfg.WebhookAllow = devLoopback(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- devhost.Run(ctx, cfg, devhost.Options{Prefix: "devhost", Tick: 500 * time.Millisecond, Listener: ln, AWS: &env.Config,
-			Ready: func(base string) { ready <- base }})
-	}()
-	var base string
-	select {
-	case base = <-ready:
-	case err := <-done:
-		t.Fatalf("host stopped before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("host not ready after 60s")
-	}
+	base, stop := startHost(t, env, testConfig(), "devhost")
 	resp, err := http.Get(base + "/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -109,22 +85,26 @@ func TestLocalHostRunsATaskEndToEnd(t *testing.T) {
 	}
 	require.Equal(t, "SUCCEEDED", state)
 
-	resp, err = http.Get(base + "/debug/usage")
-	require.NoError(t, err)
+	// The poller counts the worker's invocation when its batch handler
+	// returns, a moment after the outcome write that made the task
+	// SUCCEEDED: read the counters until it is in.
 	var u usage.Snapshot
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&u))
-	resp.Body.Close()
+	for {
+		resp, err = http.Get(base + "/debug/usage")
+		require.NoError(t, err)
+		u = usage.Snapshot{}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&u))
+		resp.Body.Close()
+		if u.LambdaInvocations["worker"] > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	assert.Positive(t, u.DynamoDBWRU)
 	assert.Positive(t, u.SQSRequests)
 	assert.Positive(t, u.LambdaInvocations["worker"])
 	assert.Positive(t, u.LambdaInvocations["api"])
 	assert.Positive(t, u.APIRequests)
 
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("host did not stop within 30s of cancel")
-	}
+	stop() // fails the test unless the host stops cleanly
 }

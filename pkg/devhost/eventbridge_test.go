@@ -3,7 +3,6 @@ package devhost_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,11 +23,8 @@ import (
 	hgevents "github.com/hourglass-sched/hourglass/events"
 	"github.com/hourglass-sched/hourglass/events/eventschema"
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
-	"github.com/hourglass-sched/hourglass/pkg/config"
-	"github.com/hourglass-sched/hourglass/pkg/devhost"
 	"github.com/hourglass-sched/hourglass/pkg/ingest"
 	"github.com/hourglass-sched/hourglass/pkg/provision"
-	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
 // hookSink records webhook calls by path and answers 400 on /reject.
@@ -82,37 +78,12 @@ func startEBHost(t *testing.T) *ebHarness {
 	t.Helper()
 	env := awstest.New(t)
 	h := &ebHarness{t: t, env: env, sink: newHookSink(t), eb: eventbridge.NewFromConfig(env.Config), q: sqs.NewFromConfig(env.Config)}
-	cfg := config.Config{Table: "unused", Shards: 2, Bucket: 2 * time.Second, Lookahead: 3 * time.Second, Lease: 5 * time.Second,
-		SweepDelay: 5 * time.Second, EarlyDelivery: time.Second, LogLevel: "warn", Dev: true, SigningKey: "devhost-test-signing-key",
-		Limits: task.DefaultLimits(), BusName: "hourglass", IngestSources: "com.example.orders=acme|globex"}
-	cfg.WebhookAllow = devLoopback(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- devhost.Run(ctx, cfg, devhost.Options{Prefix: "hourglass", Tick: 500 * time.Millisecond, Listener: ln, AWS: &env.Config,
-			Ready: func(base string) { ready <- base }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("host did not stop within 30s of cancel")
-		}
-	})
-	select {
-	case h.base = <-ready:
-	case err := <-done:
-		t.Fatalf("host stopped before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("host not ready after 60s")
-	}
+	cfg := testConfig()
+	cfg.BusName, cfg.IngestSources = "hourglass", "com.example.orders=acme|globex"
+	h.base, _ = startHost(t, env, cfg, "hourglass")
 	h.ctx, h.bus = t.Context(), "hourglass"
 	// The user's own rule: every lifecycle event to their queue.
+	var err error
 	h.mine, err = provision.EnsureQueue(h.ctx, env.Config, "my-hourglass-events")
 	require.NoError(t, err)
 	require.NoError(t, provision.RuleToQueue(h.ctx, env.Config, h.bus, "my-hourglass-events", map[string]any{"source": []string{"hourglass"}}, h.mine))

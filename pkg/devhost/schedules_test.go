@@ -2,10 +2,8 @@ package devhost_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -16,9 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
-	"github.com/hourglass-sched/hourglass/pkg/config"
-	"github.com/hourglass-sched/hourglass/pkg/devhost"
-	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
 // TestLocalHostServesSchedules checks that the local host (what `make dev`
@@ -40,35 +35,7 @@ func TestLocalHostServesSchedules(t *testing.T) {
 	}))
 	defer sink.Close()
 
-	cfg := config.Config{Table: "unused", Shards: 2, Bucket: 2 * time.Second, Lookahead: 3 * time.Second, Lease: 5 * time.Second,
-		SweepDelay: 5 * time.Second, EarlyDelivery: time.Second, LogLevel: "warn", Dev: true, SigningKey: "devhost-test-signing-key", Limits: task.DefaultLimits()}
-	cfg.WebhookAllow = devLoopback(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- devhost.Run(ctx, cfg, devhost.Options{Prefix: "devsched", Tick: 500 * time.Millisecond, Listener: ln, AWS: &env.Config,
-			Ready: func(base string) { ready <- base }})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("host did not stop")
-		}
-	}()
-	var base string
-	select {
-	case base = <-ready:
-	case err := <-done:
-		t.Fatalf("host stopped before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("host not ready after 60s")
-	}
+	base, _ := startHost(t, env, testConfig(), "devsched")
 	call := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, bytes.NewReader([]byte(body)))
