@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,34 +14,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/client"
 	"github.com/hourglass-sched/hourglass/pkg/stacktest"
 )
 
-var sawLocalStack atomic.Bool
-
-// TestMain checks for leaked goroutines (see pkg/api's).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !sawLocalStack.Load() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
 // setup serves a test stack's API over HTTP and returns a client for tenant.
 func setup(t *testing.T, tenant string) (*stacktest.Stack, *httptest.Server, *client.Client) {
 	t.Helper()
 	s := stacktest.New(t, stacktest.Options{})
-	if s.Env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	srv := httptest.NewServer(s.API)
 	t.Cleanup(srv.Close)
 	c, err := client.New(srv.URL, client.Options{DevTenant: tenant, HTTPClient: srv.Client()})

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/client"
 	"github.com/hourglass-sched/hourglass/pkg/stacktest"
 )
@@ -20,9 +19,6 @@ import (
 func setupHTTP(t *testing.T, tenant string) (*stacktest.Stack, *httptest.Server, *client.Client) {
 	t.Helper()
 	s := stacktest.New(t, stacktest.Options{})
-	if s.Env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	srv := httptest.NewServer(s.Comps.HTTP(api.DevAuth{}, nil))
 	t.Cleanup(srv.Close)
 	c, err := client.New(srv.URL, client.Options{DevTenant: tenant, HTTPClient: srv.Client()})

@@ -3,10 +3,7 @@ package e2e_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
@@ -47,9 +43,6 @@ func setup(t *testing.T, o stacktest.Options) *stacktest.Stack {
 		t.Skip("integration test")
 	}
 	s := stacktest.New(t, o)
-	if s.Env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	return s
 }
 
@@ -414,23 +407,8 @@ func TestSQSTarget(t *testing.T) {
 	assert.Equal(t, id, *out.Messages[0].MessageAttributes["Hourglass-Task-Id"].StringValue)
 }
 
-// sawLocalStack is set when a test ran on LocalStack, whose container and
-// reaper goroutines live for the whole process by design.
-var sawLocalStack atomic.Bool
-
-// TestMain fails the package if a test leaves a goroutine behind: stacks,
-// sinks, fault proxies and RIE processes are closed in test cleanups, and
-// awstest closes the SDK's idle connections.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !sawLocalStack.Load() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
 // panicky is a webhook executor that panics: a bug in a target must not
 // take down the batch, and the task must still run later.

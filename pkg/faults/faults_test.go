@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +19,6 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/config"
@@ -31,22 +28,8 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
-// sawLocalStack is set when a test ran on LocalStack, whose container and
-// reaper goroutines live for the whole process by design.
-var sawLocalStack atomic.Bool
-
-// TestMain checks for leaked goroutines: every proxy, server and SDK
-// connection a test opens is closed in its cleanup.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !sawLocalStack.Load() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
 func TestParseRules(t *testing.T) {
 	t.Parallel()
@@ -167,9 +150,6 @@ func setup(t *testing.T) fixture {
 		t.Skip("integration test")
 	}
 	env := awstest.New(t)
-	if env.Backend == awstest.LocalStack {
-		sawLocalStack.Store(true)
-	}
 	res, err := provision.Ensure(context.Background(), env.Config, provision.Spec{Prefix: env.Name("fx")})
 	require.NoError(t, err)
 	return fixture{env: env, res: res, table: res.Table}
