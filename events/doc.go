@@ -3,7 +3,10 @@
 //
 // Lifecycle events (source "hourglass"; detail-types TaskSucceeded,
 // TaskFailed, TaskDeadLettered, TaskCancelled, and ScheduleFired for each
-// fire of a recurring schedule) are published on the Hourglass bus;
+// fire of a recurring schedule) are published on the Hourglass bus —
+// by default only TaskFailed, TaskDeadLettered and TaskCancelled;
+// TaskSucceeded and ScheduleFired too with HOURGLASS_LIFECYCLE_EVENTS=all
+// (see package lifecycle);
 // CreateTask and CreateSchedule events put on that bus create tasks and
 // schedules. For each,
 // schemas/<DetailType>.json is a JSON Schema (draft 2020-12, written with

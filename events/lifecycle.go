@@ -83,7 +83,8 @@ type Outcome struct {
 	Error string `json:"error,omitempty"`
 }
 
-// TaskSucceeded is the detail of a TaskSucceeded event.
+// TaskSucceeded is the detail of a TaskSucceeded event, published only
+// with HOURGLASS_LIFECYCLE_EVENTS=all.
 type TaskSucceeded struct {
 	TaskDetail
 	Outcome Outcome `json:"outcome"`
@@ -110,7 +111,8 @@ type TaskCancelled struct {
 }
 
 // ScheduleFired is the detail of a ScheduleFired event: one occurrence of
-// a recurring schedule ran. It is published when the occurrence task's
+// a recurring schedule ran (published only with
+// HOURGLASS_LIFECYCLE_EVENTS=all). It is published when the occurrence task's
 // outcome is recorded, so it carries the outcome's state; an occurrence
 // cancelled before it ran (schedule paused, changed or deleted, or a
 // skipped misfire) did not fire and publishes none.

@@ -46,6 +46,8 @@ const (
 	DefaultBusName               = "hourglass"
 	DefaultTenantClaim           = "sub"
 	DefaultLogLevel              = "info"
+	DefaultLifecycleEvents       = "failures"
+	DefaultClaim                 = "none"
 	DefaultTaskMaxReceiveCount   = 10
 	DefaultWorkerConcurrency     = 50
 	DefaultDispatcherConcurrency = 20
@@ -100,6 +102,24 @@ type HourglassStackProps struct {
 	IngestSources string
 	// LogLevel is the functions' log level: debug, info, warn or error.
 	LogLevel string
+	// ListIndex makes every task created also write its by_tenant index
+	// entry (HOURGLASS_LIST_INDEX=1), which GET /v1/tasks needs: one more
+	// DynamoDB write unit per task. Default false: listing answers 501.
+	// The index is in the table either way; turned on later, it lists the
+	// tasks created from then on.
+	ListIndex bool
+	// LifecycleEvents says which lifecycle events the functions publish on
+	// the bus (HOURGLASS_LIFECYCLE_EVENTS): failures (TaskFailed,
+	// TaskDeadLettered, TaskCancelled), all (adds TaskSucceeded and
+	// ScheduleFired: one more EventBridge event, $1.00 per million, per
+	// successful task) or off.
+	LifecycleEvents string
+	// Claim is the workers' claim mode (HOURGLASS_CLAIM): none (two
+	// DynamoDB writes per task; concurrent duplicate deliveries may both
+	// call the target, one outcome is recorded; tasks can be cancelled
+	// until 3 s before they run) or lease (a claim before each call, three
+	// writes per task; concurrent duplicates wait; cancel until claimed).
+	Claim string
 	// TaskMaxReceiveCount is how many receives of a task message SQS allows
 	// before moving it to the task DLQ. It must exceed the worker's retry
 	// budget, so that the worker records FAILED before SQS gives up.
@@ -166,6 +186,8 @@ func (p *HourglassStackProps) withDefaults() (*HourglassStackProps, error) {
 	setStr(&r.BusName, DefaultBusName)
 	setStr(&r.TenantClaim, DefaultTenantClaim)
 	setStr(&r.LogLevel, DefaultLogLevel)
+	setStr(&r.LifecycleEvents, DefaultLifecycleEvents)
+	setStr(&r.Claim, DefaultClaim)
 	setStr(&r.RepoRoot, DefaultRepoRoot)
 	setStr(&r.LambdaAssetDir, filepath.Join(r.RepoRoot, "build", "lambda"))
 	setStr(&r.SchemaDir, filepath.Join(r.RepoRoot, "events", "schemas"))
@@ -182,6 +204,8 @@ func (p *HourglassStackProps) withDefaults() (*HourglassStackProps, error) {
 		r.DeletionProtection = jsii.Bool(true)
 	}
 	r.LogLevel = strings.ToLower(r.LogLevel)
+	r.LifecycleEvents = strings.ToLower(r.LifecycleEvents)
+	r.Claim = strings.ToLower(r.Claim)
 	return &r, r.validate()
 }
 
@@ -223,6 +247,16 @@ func (p *HourglassStackProps) validate() error {
 	}
 	if p.JwtIssuer != "" && !strings.HasPrefix(p.JwtIssuer, "https://") {
 		bad("jwtIssuer must be an https:// URL, got %q", p.JwtIssuer)
+	}
+	switch p.LifecycleEvents {
+	case "all", "failures", "off":
+	default:
+		bad("lifecycleEvents must be all, failures or off, got %q", p.LifecycleEvents)
+	}
+	switch p.Claim {
+	case "none", "lease":
+	default:
+		bad("claim must be none or lease, got %q", p.Claim)
 	}
 	if _, ok := applicationLogLevels[p.LogLevel]; !ok {
 		bad("logLevel must be debug, info, warn or error, got %q", p.LogLevel)
@@ -268,6 +302,8 @@ const (
 	CtxTenantClaim           = "tenantClaim"
 	CtxIngestSources         = "ingestSources"
 	CtxLogLevel              = "logLevel"
+	CtxLifecycleEvents       = "lifecycleEvents"
+	CtxClaim                 = "claim"
 	CtxTaskMaxReceiveCount   = "taskMaxReceiveCount"
 	CtxWorkerConcurrency     = "workerConcurrency"
 	CtxDispatcherConcurrency = "dispatcherConcurrency"
@@ -281,6 +317,7 @@ const (
 	CtxLambdaAssetDir        = "lambdaAssetDir"
 	CtxSchemaDir             = "schemaDir"
 	CtxNag                   = "nag"
+	CtxListIndex             = "listIndex"
 )
 
 // PropsFromContext reads every setting from the CDK context of node (usually
@@ -305,6 +342,8 @@ func PropsFromContext(node constructs.Node) (*HourglassStackProps, string, error
 		TenantClaim:           c.string(CtxTenantClaim),
 		IngestSources:         c.string(CtxIngestSources),
 		LogLevel:              c.string(CtxLogLevel),
+		LifecycleEvents:       c.string(CtxLifecycleEvents),
+		Claim:                 c.string(CtxClaim),
 		TaskMaxReceiveCount:   c.int(CtxTaskMaxReceiveCount),
 		WorkerConcurrency:     c.int(CtxWorkerConcurrency),
 		DispatcherConcurrency: c.int(CtxDispatcherConcurrency),
@@ -317,6 +356,9 @@ func PropsFromContext(node constructs.Node) (*HourglassStackProps, string, error
 		RepoRoot:              c.string(CtxRepoRoot),
 		LambdaAssetDir:        c.string(CtxLambdaAssetDir),
 		SchemaDir:             c.string(CtxSchemaDir),
+	}
+	if v := c.bool(CtxListIndex); v != nil {
+		p.ListIndex = *v
 	}
 	name := c.string(CtxStackName)
 	if name == "" {

@@ -26,6 +26,9 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "hourglass", p.BusName)
 	require.Equal(t, "sub", p.TenantClaim)
 	require.Equal(t, "info", p.LogLevel)
+	require.False(t, p.ListIndex, "the list index is opt-in")
+	require.Equal(t, "failures", p.LifecycleEvents)
+	require.Equal(t, "none", p.Claim)
 	require.Equal(t, "../build/lambda", p.LambdaAssetDir)
 	require.Equal(t, "../events/schemas", p.SchemaDir)
 }
@@ -43,6 +46,8 @@ func TestValidateRejectsBadSettings(t *testing.T) {
 		"audience without iss": {JwtAudience: []string{"x"}},
 		"http issuer":          {JwtIssuer: "http://issuer.example.com/", JwtAudience: []string{"x"}},
 		"log level":            {LogLevel: "verbose"},
+		"lifecycle events":     {LifecycleEvents: "succeeded"},
+		"claim":                {Claim: "optimistic"},
 		"receive count":        {TaskMaxReceiveCount: 2},
 		"concurrency":          {WorkerConcurrency: 1},
 		"wildcard target":      {TargetQueueArns: []string{"arn:aws:sqs:eu-west-1:111111111111:*"}},
@@ -74,6 +79,9 @@ func TestPropsFromContext(t *testing.T) {
 		CtxJwtAudience:        "a, b",
 		CtxTargetBusArns:      []any{"arn:aws:events:eu-west-1:111111111111:event-bus/x"},
 		CtxLogLevel:           "DEBUG",
+		CtxListIndex:          "true",
+		CtxLifecycleEvents:    "all",
+		CtxClaim:              "LEASE",
 	})
 
 	// WHEN the settings are read
@@ -91,6 +99,12 @@ func TestPropsFromContext(t *testing.T) {
 	require.Equal(t, []string{"a", "b"}, p.JwtAudience)
 	require.Equal(t, []string{"arn:aws:events:eu-west-1:111111111111:event-bus/x"}, p.TargetBusArns)
 	require.Equal(t, "DEBUG", p.LogLevel)
+	require.True(t, p.ListIndex)
+	require.Equal(t, "all", p.LifecycleEvents)
+	require.Equal(t, "LEASE", p.Claim)
+	withDefaults, err := p.withDefaults()
+	require.NoError(t, err)
+	require.Equal(t, "lease", withDefaults.Claim)
 	require.Zero(t, p.LookaheadSeconds)
 }
 
@@ -98,6 +112,7 @@ func TestPropsFromContextRejectsBadValues(t *testing.T) {
 	for key, value := range map[string]any{
 		CtxShards:             "many",
 		CtxDeletionProtection: "maybe",
+		CtxListIndex:          "maybe",
 		CtxWorkerMode:         "k8s",
 	} {
 		// GIVEN one context value that cannot be used

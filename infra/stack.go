@@ -38,7 +38,10 @@ const (
 	EnvAuthMode         = "HOURGLASS_AUTH_MODE"
 	EnvTenantClaim      = "HOURGLASS_TENANT_CLAIM"
 	EnvIngestSources    = "HOURGLASS_INGEST_SOURCES"
+	EnvListIndex        = "HOURGLASS_LIST_INDEX"
 	EnvWorkerMode       = "HOURGLASS_WORKER_MODE"
+	EnvLifecycleEvents  = "HOURGLASS_LIFECYCLE_EVENTS"
+	EnvClaim            = "HOURGLASS_CLAIM"
 )
 
 // MetricsNamespace is the CloudWatch namespace of the metrics the runtime
@@ -56,6 +59,16 @@ var (
 )
 
 const visibilityFactor = 6
+
+// functionMemoryMB is each function's memory size. The Go binaries need
+// far less than 128 MB, and Lambda bills GB-seconds, so 128 MB (the least)
+// for all but the API, which keeps 256 MB for the CPU share that comes with
+// it: a batch body is up to 4 MiB of JSON, and a caller waits. The local
+// host counts GB-seconds with the same sizes (pkg/devhost MemoryMB;
+// TestFunctionMemoryMatchesDevHost checks that they agree).
+var functionMemoryMB = map[string]float64{
+	"api": 256, "ingest": 128, "scanner": 128, "dispatcher": 128, "worker": 128,
+}
 
 var applicationLogLevels = map[string]awslambda.ApplicationLogLevel{
 	"debug": awslambda.ApplicationLogLevel_DEBUG,
@@ -160,7 +173,10 @@ func (b *builder) addTable() {
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("gsi1sk"), Type: awsdynamodb.AttributeType_STRING},
 		// KEYS_ONLY: the list API reads the tasks by key (BatchGetItem), and
 		// claims and outcomes then never write to the index — one index
-		// write per task, at create (ddbstore.IndexByTenant).
+		// write per task, at create (ddbstore.IndexByTenant), and only with
+		// ListIndex: otherwise no item carries its keys and it costs
+		// nothing. It is always defined, so ListIndex can be turned on
+		// later without a table change (it then lists new tasks only).
 		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
 	}
 	if p.BillingMode == awsdynamodb.BillingMode_PROVISIONED {
@@ -236,6 +252,9 @@ func (b *builder) env(names ...string) *map[string]*string {
 		EnvAuthMode:         jsii.String(authMode),
 		EnvTenantClaim:      jsii.String(p.TenantClaim),
 		EnvIngestSources:    jsii.String(p.IngestSources),
+		EnvListIndex:        jsii.String(map[bool]string{false: "0", true: "1"}[p.ListIndex]),
+		EnvLifecycleEvents:  jsii.String(p.LifecycleEvents),
+		EnvClaim:            jsii.String(p.Claim),
 	}
 	out := map[string]*string{}
 	for _, n := range names {
@@ -250,13 +269,17 @@ func (b *builder) env(names ...string) *map[string]*string {
 
 // Environment of each function: only what it reads.
 var (
-	schedulingEnv = []string{EnvShards, EnvBucketSeconds, EnvLookaheadSeconds, EnvLogLevel}
+	// Every function builds the same store, so each gets the list index
+	// switch (a task item's index keys are written by whoever creates it).
+	// The claim mode, too: the worker claims (or not), and the API's cancel
+	// cut-off depends on it.
+	schedulingEnv = []string{EnvShards, EnvBucketSeconds, EnvLookaheadSeconds, EnvLogLevel, EnvListIndex, EnvClaim}
 	functionEnv   = map[string][]string{
-		"api":        append([]string{EnvTable, EnvTaskQueueURL, EnvBusName, EnvSigningSecretARN, EnvAuthMode, EnvTenantClaim}, schedulingEnv...),
+		"api":        append([]string{EnvTable, EnvTaskQueueURL, EnvBusName, EnvLifecycleEvents, EnvSigningSecretARN, EnvAuthMode, EnvTenantClaim}, schedulingEnv...),
 		"ingest":     append([]string{EnvTable, EnvTaskQueueURL, EnvIngestDLQURL, EnvIngestSources}, schedulingEnv...),
 		"scanner":    append([]string{EnvTable, EnvScanQueueURL}, schedulingEnv...),
-		"dispatcher": append([]string{EnvTable, EnvTaskQueueURL, EnvBusName}, schedulingEnv...),
-		"worker":     append([]string{EnvTable, EnvTaskQueueURL, EnvTaskDLQURL, EnvBusName, EnvSigningSecretARN}, schedulingEnv...),
+		"dispatcher": append([]string{EnvTable, EnvTaskQueueURL, EnvBusName, EnvLifecycleEvents}, schedulingEnv...),
+		"worker":     append([]string{EnvTable, EnvTaskQueueURL, EnvTaskDLQURL, EnvBusName, EnvLifecycleEvents, EnvSigningSecretARN}, schedulingEnv...),
 	}
 	functionTimeouts = map[string]awscdk.Duration{
 		"api": apiTimeout, "ingest": ingestTimeout, "scanner": scannerTimeout,
@@ -289,7 +312,7 @@ func (b *builder) newFunction(name string) awslambda.Function {
 		Architecture:          awslambda.Architecture_ARM_64(),
 		Handler:               jsii.String("bootstrap"),
 		Code:                  awslambda.Code_FromAsset(jsii.String(filepath.Join(b.props.LambdaAssetDir, name)), nil),
-		MemorySize:            jsii.Number(256),
+		MemorySize:            jsii.Number(functionMemoryMB[name]),
 		Timeout:               functionTimeouts[name],
 		Role:                  role,
 		LogGroup:              logs,

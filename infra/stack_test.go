@@ -27,6 +27,8 @@ func customStack(t *testing.T) *synthed {
 		p.TenantClaim = "org_id"
 		p.IngestSources = "com.example.orders=acme|globex"
 		p.LogLevel = "debug"
+		p.ListIndex = true
+		p.LifecycleEvents = "all"
 		p.Shards = 64
 		p.BusName = "scheduler"
 		p.TargetQueueArns = []string{"arn:aws:sqs:eu-west-1:111111111111:orders"}
@@ -226,18 +228,18 @@ func TestEventSourcesAndVisibilityTimeouts(t *testing.T) {
 
 // wantEnv is each function's exact environment (the runtime's contract).
 var wantEnv = map[string][]string{
-	"Api": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_SIGNING_SECRET_ARN",
+	"Api": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SIGNING_SECRET_ARN",
 		"HOURGLASS_AUTH_MODE", "HOURGLASS_TENANT_CLAIM", "HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS",
-		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL"},
+		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
 	"Ingest": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_INGEST_SOURCES", "HOURGLASS_SHARDS",
-		"HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL"},
+		"HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
 	"Scanner": {"HOURGLASS_TABLE", "HOURGLASS_SCAN_QUEUE_URL", "HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS",
-		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL"},
-	"Dispatcher": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_SHARDS",
-		"HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL"},
-	"Worker": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_TASK_DLQ_URL", "HOURGLASS_BUS_NAME",
+		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
+	"Dispatcher": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SHARDS",
+		"HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
+	"Worker": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_TASK_DLQ_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_LIFECYCLE_EVENTS",
 		"HOURGLASS_SIGNING_SECRET_ARN", "HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS",
-		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL"},
+		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
 }
 
 func TestFunctionsRuntimeLoggingAndEnvironment(t *testing.T) {
@@ -275,10 +277,19 @@ func TestFunctionsRuntimeLoggingAndEnvironment(t *testing.T) {
 			require.Equal(t, "60", vars["HOURGLASS_BUCKET_SECONDS"])
 			require.Equal(t, "180", vars["HOURGLASS_LOOKAHEAD_SECONDS"])
 			require.Equal(t, "info", vars["HOURGLASS_LOG_LEVEL"])
+			// The list index is opt-in: no index write per task by default.
+			require.Equal(t, "0", vars["HOURGLASS_LIST_INDEX"], id)
+			// No claim write by default: two DynamoDB writes per task.
+			require.Equal(t, "none", vars["HOURGLASS_CLAIM"], id)
 			require.True(t, strings.HasPrefix(ref(vars["HOURGLASS_TABLE"]), "Table"))
 			if v, ok := vars["HOURGLASS_AUTH_MODE"]; ok {
 				require.Equal(t, "iam", v)
 				require.Equal(t, "sub", vars["HOURGLASS_TENANT_CLAIM"])
+			}
+			if _, ok := vars["HOURGLASS_BUS_NAME"]; ok {
+				// Every function that publishes lifecycle events publishes
+				// failures only by default (issue 6's cost budget).
+				require.Equal(t, "failures", vars["HOURGLASS_LIFECYCLE_EVENTS"], id)
 			}
 			if v, ok := vars["HOURGLASS_TASK_DLQ_URL"]; ok {
 				require.True(t, strings.HasPrefix(ref(v), "TaskDLQ"))
@@ -302,6 +313,8 @@ func TestFunctionSettingsFollowProps(t *testing.T) {
 	require.Equal(t, "64", vars["HOURGLASS_SHARDS"])
 	require.Equal(t, "jwt", vars["HOURGLASS_AUTH_MODE"])
 	require.Equal(t, "org_id", vars["HOURGLASS_TENANT_CLAIM"])
+	require.Equal(t, "1", vars["HOURGLASS_LIST_INDEX"])
+	require.Equal(t, "all", vars["HOURGLASS_LIFECYCLE_EVENTS"])
 	// AND the ingest function gets the sources allowed to create tasks
 	_, ingest := s.resource(t, "AWS::Lambda::Function", "IngestFunction")
 	vars = ingest["Environment"].(map[string]any)["Variables"].(map[string]any)
@@ -494,6 +507,7 @@ func TestECSWorkerService(t *testing.T) {
 		env[kv["Name"].(string)] = kv["Value"]
 	}
 	require.Equal(t, "poll", env["HOURGLASS_WORKER_MODE"])
+	require.Equal(t, "failures", env["HOURGLASS_LIFECYCLE_EVENTS"])
 	for _, name := range wantEnv["Worker"] {
 		require.Contains(t, env, name)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/poll"
 	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
 func main() {
@@ -25,7 +26,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Handler: w.HandleSQS, Concurrency: 8, Log: comps.Log}
+	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Handler: w.HandleSQS, Concurrency: 8,
+		MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Log: comps.Log}
 	comps.Log.Info().Msg("worker polling (SIGTERM drains and stops)")
 	p.Run(ctx)
 	// Lifecycle events a failed batch flush left buffered: last chance.

@@ -44,9 +44,12 @@ type Store interface {
 	Update(ctx context.Context, prev, next *task.Task, now time.Time) (*task.Task, error)
 }
 
-// Queue sends one message.
+// Queue sends one message, or many (a batch create's fast path) in
+// batches of 10, returning an error with Unsent() []int naming those that
+// were not sent.
 type Queue interface {
 	Send(ctx context.Context, url string, m task.OutMessage) error
+	SendBatch(ctx context.Context, url string, msgs []task.OutMessage) error
 }
 
 // Config configures the API.
@@ -56,8 +59,11 @@ type Config struct {
 	Lookahead time.Duration
 	TaskQueue string        // URL: the fast path sends here
 	EarlyBy   time.Duration // as dispatch.Config.EarlyBy
-	Limits    task.Limits
-	Validate  task.TargetValidator
+	// CancelCutoff is the store's cancel cut-off (see ddbstore.Options),
+	// quoted in the 409 a late cancel gets.
+	CancelCutoff time.Duration
+	Limits       task.Limits
+	Validate     task.TargetValidator
 	// Ready, when set, gates /healthz (the local host reports readiness).
 	Ready func() bool
 	// Crash, when set, is called at named points ("after-create-write")
@@ -78,6 +84,10 @@ type Config struct {
 	// PageTokenKey authenticates list page tokens (HMAC-SHA256). Every
 	// instance must share it; empty means a random key per process.
 	PageTokenKey []byte
+	// ListIndex says that the store writes the by_tenant index that
+	// GET /v1/tasks reads (ddbstore.Options.ListIndex, HOURGLASS_LIST_INDEX).
+	// False: listing answers 501, saying how to turn the index on.
+	ListIndex bool
 }
 
 // DefaultCreateRate is the per-tenant, per-instance create rate when
@@ -97,9 +107,8 @@ type Server struct {
 	cursorOnce sync.Mutex
 	cursorOK   bool
 
-	cursorMu  sync.Mutex
-	cursorAt  time.Time
-	cursorVal int64
+	// cursor caches reads of the scanner cursor (fast path and views).
+	cursor cursorCache
 
 	limiter  *limiter
 	tokenKey []byte
@@ -248,6 +257,10 @@ func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := s.store.Cancel(r.Context(), id, tenantOf(r), s.clock.Now())
 	switch {
+	case errors.Is(err, task.ErrConflict) && t != nil && t.State.Cancellable():
+		problem.Conflict("task " + id.String() + " runs at " + t.RunAt().UTC().Format(time.RFC3339Nano) +
+			": a worker may already hold it, so it can no longer be cancelled (tasks can be cancelled until " +
+			s.cfg.CancelCutoff.String() + " before they run)").Write(w)
 	case errors.Is(err, task.ErrConflict) && t != nil:
 		problem.Conflict("task " + id.String() + " is " + string(t.State) + " and can no longer be cancelled").Write(w)
 	case err != nil:
@@ -314,33 +327,14 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 // create stores one validated task (idempotently under token) and sends it
 // on the fast path when its bucket is already announced.
 func (s *Server) create(r *http.Request, req task.CreateRequest, token, reqHash string, now time.Time) (TaskView, bool, *problem.Problem) {
-	log := logger(r)
-	id, err := task.NewID(req.DueAt, s.cfg.Shards)
-	if err != nil {
-		return TaskView{}, false, problem.Invalid(problem.FieldError{Field: "due_at", Reason: err.Error()})
+	saved, created, p := s.write(r, req, token, reqHash, now)
+	if p != nil {
+		return TaskView{}, false, p
 	}
-	if err := s.ensureCursor(r.Context(), now); err != nil {
-		return TaskView{}, false, storeProblem(r, err, "")
-	}
-	t := &task.Task{
-		ID: id, Tenant: tenantOf(r), DueAt: req.DueAt, Target: req.Target, Payload: req.Payload, Retry: req.Retry,
-		IdempotencyKey: req.IdempotencyKey, Labels: req.Labels, State: task.Scheduled, Version: 1,
-		PayloadHash: task.PayloadHash(req.Target, req.Payload), CreatedAt: now, UpdatedAt: now,
-	}
-	saved, created, err := s.store.Create(r.Context(), t, token, reqHash)
-	if err != nil {
-		return TaskView{}, false, storeProblem(r, err, "")
-	}
-	log = log.With().Str("task_id", saved.ID.String()).Logger()
 	if !created {
-		log.Info().Msg("create replayed by Idempotency-Key")
 		return s.view(r.Context(), saved), false, nil
 	}
-	if s.cfg.Crash != nil {
-		if err := s.cfg.Crash("after-create-write"); err != nil {
-			return TaskView{}, false, problem.Internal()
-		}
-	}
+	log := logger(r).With().Str("task_id", saved.ID.String()).Logger()
 	if err := s.fastPath(r.Context(), saved, now); err != nil {
 		// The task is stored: the scanner's sweep of its bucket will send
 		// it (late). Tell the caller it is accepted, and log loudly.
@@ -348,6 +342,39 @@ func (s *Server) create(r *http.Request, req task.CreateRequest, token, reqHash 
 	}
 	log.Info().Time("due_at", saved.DueAt).Msg("task created")
 	return s.view(r.Context(), saved), true, nil
+}
+
+// write stores one validated task (idempotently under token): the create
+// up to, not including, the fast path. created is false when token had
+// already created the task (saved is that task).
+func (s *Server) write(r *http.Request, req task.CreateRequest, token, reqHash string, now time.Time) (saved *task.Task, created bool, p *problem.Problem) {
+	id, err := task.NewID(req.DueAt, s.cfg.Shards)
+	if err != nil {
+		return nil, false, problem.Invalid(problem.FieldError{Field: "due_at", Reason: err.Error()})
+	}
+	if err := s.ensureCursor(r.Context(), now); err != nil {
+		return nil, false, storeProblem(r, err, "")
+	}
+	t := &task.Task{
+		ID: id, Tenant: tenantOf(r), DueAt: req.DueAt, Target: req.Target, Payload: req.Payload, Retry: req.Retry,
+		IdempotencyKey: req.IdempotencyKey, Labels: req.Labels, State: task.Scheduled, Version: 1,
+		PayloadHash: task.PayloadHash(req.Target, req.Payload), CreatedAt: now, UpdatedAt: now,
+	}
+	saved, created, err = s.store.Create(r.Context(), t, token, reqHash)
+	if err != nil {
+		return nil, false, storeProblem(r, err, "")
+	}
+	if !created {
+		l := logger(r)
+		l.Info().Str("task_id", saved.ID.String()).Msg("create replayed by Idempotency-Key")
+		return saved, false, nil
+	}
+	if s.cfg.Crash != nil {
+		if err := s.cfg.Crash("after-create-write"); err != nil {
+			return nil, false, problem.Internal()
+		}
+	}
+	return saved, true, nil
 }
 
 // ensureCursor makes sure, once per process, that the scanner cursor exists
@@ -366,25 +393,52 @@ func (s *Server) ensureCursor(ctx context.Context, now time.Time) error {
 }
 
 // fastPath sends a task whose bucket the scanner has already announced.
-// The cursor is read AFTER the task was written: if the announcement came
-// later, the dispatcher's query (which follows the announcement) sees the
-// task; if earlier, we see it here and send. Either way it is sent (perhaps
-// twice, which the worker absorbs). Tasks due well beyond the look-ahead
-// window skip the read: the scanner cannot have reached them.
+// Whether it is announced is decided AFTER the task was written: if the
+// announcement came later, the dispatcher's query (which follows the
+// announcement) sees the task; if earlier, we see it here and send. Either
+// way it is sent (perhaps twice, which the worker absorbs). It is called
+// once the write has returned.
 func (s *Server) fastPath(ctx context.Context, t *task.Task, now time.Time) error {
-	horizon := now.Add(s.cfg.Lookahead + s.cfg.Layout.Bucket + 5*time.Minute)
-	if t.DueAt.After(horizon) {
-		return nil
-	}
-	cur, err := s.store.GetCursor(ctx)
-	if err != nil {
+	send, err := s.onFastPath(ctx, t, now, time.Now())
+	if err != nil || !send {
 		return err
 	}
-	if s.cfg.Layout.BucketOf(t.ID.Due()) > cur.Dispatching {
-		return nil
+	return s.q.Send(ctx, s.cfg.TaskQueue, s.fastPathMessage(t))
+}
+
+// onFastPath reports whether t, whose write had returned by written, must
+// be sent on the fast path. Tasks due well beyond the look-ahead window
+// need no cursor at all: the scanner cannot have reached them. Otherwise a
+// cached cursor value that covers the task's bucket answers (the cursor
+// only rises, so it covered it at the write too); one that does not is
+// checked by a read begun after written.
+func (s *Server) onFastPath(ctx context.Context, t *task.Task, now, written time.Time) (bool, error) {
+	if s.pastHorizon(t) {
+		return false, nil
 	}
+	return s.announced(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), readAfter(written))
+}
+
+// pastHorizon reports whether t's bucket cannot have been announced yet:
+// the scanner announces the buckets that start by its now + look-ahead, so
+// a bucket starting later than this process's now + look-ahead + skewMargin
+// is not announced unless the scanner's clock runs ahead by more than
+// skewMargin — and even then the task is only late (the sweep sends it),
+// never lost. Such tasks need no cursor read.
+func (s *Server) pastHorizon(t *task.Task) bool {
+	start := time.Unix(s.cfg.Layout.BucketOf(t.ID.Due()), 0)
+	return start.After(s.clock.Now().Add(s.cfg.Lookahead + skewMargin))
+}
+
+// skewMargin bounds the clock skew between the API and the scanner that
+// pastHorizon allows for.
+const skewMargin = 10 * time.Second
+
+// fastPathMessage is t's task-queue message, delayed until its due time
+// (less EarlyBy) from now.
+func (s *Server) fastPathMessage(t *task.Task) task.OutMessage {
 	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-	return s.q.Send(ctx, s.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy})
+	return task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}
 }
 
 func hasControl(s string) bool {
@@ -397,31 +451,16 @@ func hasControl(s string) bool {
 }
 
 // view renders a task, showing a SCHEDULED task whose bucket the scanner
-// has announced as DISPATCHED (the state is derived, never stored).
+// has announced as DISPATCHED (the state is derived, never stored). The
+// cursor comes from the cache: a value that covers the bucket, else a read
+// at most a second old, so that showing many tasks costs one cursor read.
 func (s *Server) view(ctx context.Context, t *task.Task) TaskView {
 	v := View(t)
 	if t.State != task.Scheduled {
 		return v
 	}
-	if through, ok := s.dispatchedThrough(ctx); ok && s.cfg.Layout.BucketOf(t.ID.Due()) <= through {
+	if ok, err := s.announced(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), s.readWithin()); err == nil && ok {
 		v.State = task.Dispatched
 	}
 	return v
-}
-
-// dispatchedThrough returns the announced-bucket cursor, cached for a
-// second so that reads of many tasks cost one cursor read.
-func (s *Server) dispatchedThrough(ctx context.Context) (int64, bool) {
-	s.cursorMu.Lock()
-	defer s.cursorMu.Unlock()
-	now := s.clock.Now()
-	if now.Sub(s.cursorAt) < time.Second && !s.cursorAt.IsZero() {
-		return s.cursorVal, true
-	}
-	cur, err := s.store.GetCursor(ctx)
-	if err != nil {
-		return 0, false
-	}
-	s.cursorVal, s.cursorAt = cur.Dispatching, now
-	return cur.Dispatching, true
 }

@@ -31,6 +31,13 @@ func setup(t *testing.T) *stacktest.Stack {
 	return s
 }
 
+// setupListing is setup with the list index on (HOURGLASS_LIST_INDEX=1),
+// for the tests that list tasks: without it GET /v1/tasks is a 501.
+func setupListing(t *testing.T) *stacktest.Stack {
+	t.Helper()
+	return stacktest.New(t, stacktest.Options{ListIndex: true})
+}
+
 // response is a recorded API response with its JSON body decoded.
 type response struct {
 	code   int

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -100,6 +101,13 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Write every task (batchWriters at a time), each deciding right after
+	// its own write whether it takes the fast path; then send the batch's
+	// fast-path messages together.
+	saved := make([]*task.Task, len(items))
+	created := make([]bool, len(items))
+	fast := make([]bool, len(items))
+	fastErr := make([]error, len(items))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, batchWriters)
 	for i := range items {
@@ -115,17 +123,79 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 			if token != "" {
 				tok = token + "#" + strconv.Itoa(i)
 			}
-			v, created, p := s.create(r, reqs[i], tok, task.RequestHash(bytes.TrimSpace(items[i])), now)
-			switch {
-			case p != nil:
+			t, c, p := s.write(r, reqs[i], tok, task.RequestHash(bytes.TrimSpace(items[i])), now)
+			if p != nil {
 				results[i] = BatchResult{Status: p.Status, Problem: p}
-			case created:
-				results[i] = BatchResult{Status: http.StatusCreated, Task: &v}
-			default:
-				results[i] = BatchResult{Status: http.StatusOK, Task: &v}
+				return
+			}
+			saved[i], created[i] = t, c
+			if c {
+				// Decided per task, by a cursor read begun after this
+				// task's write (shared with the batch's other writers):
+				// deciding once after the whole batch would widen the
+				// window in which a bucket announced mid-batch has both
+				// the dispatcher and this fast path send a task.
+				fast[i], fastErr[i] = s.onFastPath(r.Context(), t, now, time.Now())
 			}
 		}(i)
 	}
 	wg.Wait()
+	s.fastPathBatch(r, saved, created, fast, fastErr)
+	for i, t := range saved {
+		if t == nil {
+			continue
+		}
+		v := s.view(r.Context(), t)
+		if created[i] {
+			results[i] = BatchResult{Status: http.StatusCreated, Task: &v}
+		} else {
+			results[i] = BatchResult{Status: http.StatusOK, Task: &v}
+		}
+	}
 	writeJSON(w, http.StatusOK, BatchResponse{Results: results})
+}
+
+// fastPathBatch is a batch create's fast path, taken once every write has
+// returned: of the tasks the batch created (saved[i] with created[i]), those
+// each found announced right after its write (fast[i]) are sent with
+// SendMessageBatch, ten to a call, instead of with a SendMessage each. A
+// task whose cursor read failed, or whose message cannot be sent, is
+// logged and left to the sweep, exactly as in create.
+func (s *Server) fastPathBatch(r *http.Request, saved []*task.Task, created, fast []bool, fastErr []error) {
+	ctx := r.Context()
+	log := logger(r)
+	var send []*task.Task
+	for i, t := range saved {
+		switch {
+		case t == nil || !created[i]:
+		case fastErr[i] != nil:
+			log.Error().Err(fastErr[i]).Str("task_id", t.ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")
+		case fast[i]:
+			send = append(send, t)
+		}
+	}
+	if len(send) > 0 {
+		msgs := make([]task.OutMessage, len(send))
+		for j, t := range send {
+			msgs[j] = s.fastPathMessage(t)
+		}
+		if err := s.q.SendBatch(ctx, s.cfg.TaskQueue, msgs); err != nil {
+			var unsent interface{ Unsent() []int }
+			failed := make([]int, len(send))
+			for j := range failed {
+				failed[j] = j
+			}
+			if errors.As(err, &unsent) {
+				failed = unsent.Unsent()
+			}
+			for _, j := range failed {
+				log.Error().Err(err).Str("task_id", send[j].ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")
+			}
+		}
+	}
+	for i, t := range saved {
+		if t != nil && created[i] {
+			log.Info().Str("task_id", t.ID.String()).Time("due_at", t.DueAt).Msg("task created")
+		}
+	}
 }

@@ -145,7 +145,7 @@ func labels(n int) string {
 // batch, 200 with every result a 4xx), never a 5xx, and nothing is written.
 func TestHostileInput(t *testing.T) {
 	t.Parallel()
-	s := setup(t)
+	s := setupListing(t) // so that the hostile queries reach the list parser
 	id := s.Create("victim", time.Now().Add(time.Hour), nil)
 	before := s.Get(id)
 	hs := hostileRequests(s, id)

@@ -185,7 +185,17 @@ func (f listFilter) match(v TaskView) bool {
 	return true
 }
 
+// listIndexOff is the detail of the 501 that GET /v1/tasks answers when the
+// deployment does not write the by_tenant index.
+const listIndexOff = "listing tasks needs the by_tenant index, which this deployment does not write: " +
+	"set HOURGLASS_LIST_INDEX=1 on every function (CDK stack: the ListIndex prop, or -c listIndex=true) to turn it on. " +
+	"It costs one more DynamoDB write unit per task created, and lists only the tasks created after it is on."
+
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
+	if !s.cfg.ListIndex {
+		problem.NotImplemented(listIndexOff).Write(w)
+		return
+	}
 	f, errs := s.parseList(r)
 	if len(errs) > 0 {
 		problem.Invalid(errs...).Write(w)

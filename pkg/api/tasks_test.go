@@ -144,7 +144,7 @@ func listAll(t *testing.T, s *stacktest.Stack, tenant, q string) ([]string, int)
 
 func TestList(t *testing.T) {
 	t.Parallel()
-	s := setup(t)
+	s := setupListing(t)
 	base := time.Now().Add(time.Hour).Truncate(time.Second)
 	var all []string // oldest due first
 	for i := range 12 {
@@ -228,7 +228,7 @@ func TestList(t *testing.T) {
 // exactly once, and no task twice.
 func TestListWhileAdding(t *testing.T) {
 	t.Parallel()
-	s := setup(t)
+	s := setupListing(t)
 	base := time.Now().Add(time.Hour)
 	existing := map[string]bool{}
 	for i := range 25 {
@@ -400,7 +400,7 @@ func TestPatchDispatched(t *testing.T) {
 // missing one on every route, never listed, never changed.
 func TestIsolationEveryRoute(t *testing.T) {
 	t.Parallel()
-	s := setup(t)
+	s := setupListing(t)
 	id := s.Create("owner", time.Now().Add(time.Hour), map[string]any{"labels": map[string]string{"x": "y"}})
 	before := s.Get(id)
 	missing, err := task.NewID(time.Now().Add(time.Hour), s.Cfg.Shards)

@@ -1,7 +1,9 @@
 // Package client is a typed Go client for Hourglass's HTTP API: every
 // route (tasks and recurring schedules), SigV4 signing (API Gateway with IAM authorization) or the
 // development token, retries with backoff on 429 and 5xx honouring
-// Retry-After, and an iterator over a listing's pages.
+// Retry-After, and an iterator over a listing's pages. A 501 is not
+// retried: listing on a deployment without the list index is
+// ErrListingNotEnabled.
 //
 // A create is retried on 5xx and network errors only when it carries an
 // Idempotency-Key (then a retry after a lost answer returns the task the
@@ -136,6 +138,13 @@ func IsConflict(err error) bool { return statusOf(err) == http.StatusConflict }
 // IsPreconditionFailed reports a 412 (a schedule change's IfVersion was
 // not the schedule's version).
 func IsPreconditionFailed(err error) bool { return statusOf(err) == http.StatusPreconditionFailed }
+
+// ErrListingNotEnabled is what List and All return (wrapping the API's
+// *Error, a 501) when the deployment does not write the list index:
+// listing needs HOURGLASS_LIST_INDEX=1 (the CDK stack's ListIndex prop),
+// which costs one more DynamoDB write unit per task, and then lists the
+// tasks created from then on. Retrying does not help.
+var ErrListingNotEnabled = errors.New("hourglass: listing tasks is not enabled in this deployment (HOURGLASS_LIST_INDEX is off)")
 
 func statusOf(err error) int {
 	var e *Error
@@ -341,6 +350,9 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*Page, error) {
 	}
 	var out Page
 	if _, err := c.do(ctx, http.MethodGet, "/v1/tasks", q, nil, "", &out); err != nil {
+		if statusOf(err) == http.StatusNotImplemented {
+			return nil, fmt.Errorf("%w: %w", ErrListingNotEnabled, err)
+		}
 		return nil, err
 	}
 	return &out, nil
@@ -413,7 +425,9 @@ func (c *Client) doHeaders(ctx context.Context, method, path string, q url.Value
 		if err == nil {
 			return status, nil
 		}
-		again := attempt < c.opts.MaxRetries && (status == http.StatusTooManyRequests || (retryable && (status == 0 || status >= 500)))
+		// 501 (a feature this deployment has turned off) stays so on retry.
+		again := attempt < c.opts.MaxRetries && (status == http.StatusTooManyRequests ||
+			(retryable && (status == 0 || (status >= 500 && status != http.StatusNotImplemented))))
 		if !again || ctx.Err() != nil {
 			return status, err
 		}

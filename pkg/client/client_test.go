@@ -23,10 +23,11 @@ import (
 // TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
 func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
 
-// setup serves a test stack's API over HTTP and returns a client for tenant.
+// setup serves a test stack's API over HTTP, with the list index on
+// (HOURGLASS_LIST_INDEX=1), and returns a client for tenant.
 func setup(t *testing.T, tenant string) (*stacktest.Stack, *httptest.Server, *client.Client) {
 	t.Helper()
-	s := stacktest.New(t, stacktest.Options{})
+	s := stacktest.New(t, stacktest.Options{ListIndex: true})
 	srv := httptest.NewServer(s.API)
 	t.Cleanup(srv.Close)
 	c, err := client.New(srv.URL, client.Options{DevTenant: tenant, HTTPClient: srv.Client()})

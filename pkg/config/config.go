@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/rs/zerolog"
 
+	"github.com/hourglass-sched/hourglass/pkg/lifecycle"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -58,6 +59,20 @@ type Config struct {
 	// its CreateTask rule feeds the ingest queue (HOURGLASS_BUS_NAME,
 	// hourglass). Empty turns lifecycle events off.
 	BusName string
+	// LifecycleEvents says which lifecycle events are published
+	// (HOURGLASS_LIFECYCLE_EVENTS, failures): failures publishes
+	// TaskFailed, TaskDeadLettered and TaskCancelled; all adds
+	// TaskSucceeded and ScheduleFired (+$1.00 per million tasks); off
+	// publishes none. Empty means failures. See package lifecycle.
+	LifecycleEvents string
+	// ClaimLease makes workers claim a lease on each task before calling its
+	// target (HOURGLASS_CLAIM=lease): three writes per task (create, claim,
+	// outcome), and concurrent duplicate deliveries call the target once.
+	// The default, HOURGLASS_CLAIM=none, skips the claim: two writes per
+	// task; concurrent duplicates may both call the target (with the same
+	// idempotency key) and one outcome is recorded; tasks can be cancelled
+	// until CancelCutoff before they run.
+	ClaimLease bool
 	// IngestQueueURL and IngestDLQURL are the ingest queue and the queue
 	// that rejected ingest events go to, with the reason
 	// (HOURGLASS_INGEST_QUEUE_URL, HOURGLASS_INGEST_DLQ_URL).
@@ -67,6 +82,27 @@ type Config struct {
 	// tenants: "source1=tenantA|tenantB,source2=*" (HOURGLASS_INGEST_SOURCES;
 	// empty: none may). Package ingest parses it.
 	IngestSources string
+	// ListIndex writes the by_tenant index keys on every task created, which
+	// GET /v1/tasks needs: one more DynamoDB write unit per task
+	// (HOURGLASS_LIST_INDEX, "1"/"true" or "0"/"false"; default off, and then
+	// listing answers 501). The index is in the table either way; turning
+	// it on lists only the tasks created from then on.
+	ListIndex bool
+}
+
+// MaxHold is how long before its due time a worker holds a delivered task
+// in-process rather than sending it back to the queue: the sub-second rest
+// of SQS's whole-second delays, plus the early delivery.
+func (c Config) MaxHold() time.Duration { return 2*time.Second + c.EarlyDelivery }
+
+// CancelCutoff is how long before its run time a task stops being
+// cancellable: zero with claims (a claim settles the race), else MaxHold
+// plus a second for clock skew between the API and the workers.
+func (c Config) CancelCutoff() time.Duration {
+	if c.ClaimLease {
+		return 0
+	}
+	return c.MaxHold() + time.Second
 }
 
 // Load reads the environment.
@@ -82,11 +118,22 @@ func Load() (Config, error) {
 		SigningSecretARN: os.Getenv("HOURGLASS_SIGNING_SECRET_ARN"),
 		Limits:           task.DefaultLimits(),
 		BusName:          env("HOURGLASS_BUS_NAME", "hourglass"),
+		LifecycleEvents:  env("HOURGLASS_LIFECYCLE_EVENTS", string(lifecycle.DefaultLevel)),
 		IngestQueueURL:   os.Getenv("HOURGLASS_INGEST_QUEUE_URL"),
 		IngestDLQURL:     os.Getenv("HOURGLASS_INGEST_DLQ_URL"),
 		IngestSources:    os.Getenv("HOURGLASS_INGEST_SOURCES"),
 	}
+	switch claim := env("HOURGLASS_CLAIM", "none"); claim {
+	case "none":
+	case "lease":
+		c.ClaimLease = true
+	default:
+		return c, fmt.Errorf("HOURGLASS_CLAIM=%q: want none or lease", claim)
+	}
 	var err error
+	if _, err = lifecycle.ParseLevel(c.LifecycleEvents); err != nil {
+		return c, fmt.Errorf("HOURGLASS_LIFECYCLE_EVENTS=%q: want all, failures or off", c.LifecycleEvents)
+	}
 	if c.Shards, err = envInt("HOURGLASS_SHARDS", 16, 1, 1<<16); err != nil {
 		return c, err
 	}
@@ -112,6 +159,9 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.EarlyDelivery = time.Duration(ms) * time.Millisecond
+	if c.ListIndex, err = envBool("HOURGLASS_LIST_INDEX", false); err != nil {
+		return c, err
+	}
 	if c.Lookahead+c.Bucket > 900*time.Second {
 		return c, fmt.Errorf("HOURGLASS_LOOKAHEAD_SECONDS + HOURGLASS_BUCKET_SECONDS must not exceed 900 (SQS's longest delay)")
 	}
@@ -154,6 +204,21 @@ func envInt(k string, def, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want an integer between %d and %d", k, v, lo, hi)
 	}
 	return n, nil
+}
+
+// envBool reads a boolean variable: "1" or "true", "0" or "false" (any
+// case); unset or empty is def.
+func envBool(k string, def bool) (bool, error) {
+	switch v := strings.TrimSpace(os.Getenv(k)); strings.ToLower(v) {
+	case "":
+		return def, nil
+	case "1", "true":
+		return true, nil
+	case "0", "false":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s=%q: want 1, true, 0 or false", k, v)
+	}
 }
 
 // AWS builds the SDK configuration: the default chain (which honours

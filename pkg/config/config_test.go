@@ -22,6 +22,9 @@ var vars = []string{
 	"HOURGLASS_SWEEP_SECONDS", "HOURGLASS_EARLY_DELIVERY_MS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_DEV",
 	"HOURGLASS_SIGNING_KEY", "HOURGLASS_SIGNING_SECRET_ARN", "HOURGLASS_WEBHOOK_ALLOW",
 	"HOURGLASS_BUS_NAME", "HOURGLASS_INGEST_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_INGEST_SOURCES",
+	"HOURGLASS_LIFECYCLE_EVENTS",
+	"HOURGLASS_LIST_INDEX",
+	"HOURGLASS_CLAIM",
 }
 
 // clearEnv blanks every variable, which Load treats as unset, so that the
@@ -55,6 +58,8 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel:      "info",
 		Limits:        task.DefaultLimits(),
 		BusName:       "hourglass",
+		// Lifecycle events: failures only by default (issue 6's cost budget).
+		LifecycleEvents: "failures",
 	}, c)
 	assert.Equal(t, task.Layout{Bucket: time.Minute}, c.Layout())
 }
@@ -80,6 +85,9 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		"HOURGLASS_INGEST_QUEUE_URL":   "http://q/ingest",
 		"HOURGLASS_INGEST_DLQ_URL":     "http://q/ingest-dlq",
 		"HOURGLASS_INGEST_SOURCES":     "com.example.orders=acme",
+		"HOURGLASS_LIFECYCLE_EVENTS":   "all",
+		"HOURGLASS_LIST_INDEX":         "true",
+		"HOURGLASS_CLAIM":              "lease",
 	})
 	c, err := config.Load()
 	require.NoError(t, err)
@@ -103,7 +111,11 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		IngestQueueURL:   "http://q/ingest",
 		IngestDLQURL:     "http://q/ingest-dlq",
 		IngestSources:    "com.example.orders=acme",
+		LifecycleEvents:  "all",
+		ListIndex:        true,
+		ClaimLease:       true,
 	}, c)
+	assert.Zero(t, c.CancelCutoff(), "a claim settles a late cancel")
 	assert.Equal(t, task.Layout{Bucket: 30 * time.Second}, c.Layout())
 }
 
@@ -117,6 +129,9 @@ func TestLoadAcceptsBounds(t *testing.T) {
 		{"HOURGLASS_BUCKET_SECONDS", "1", func(c config.Config) bool { return c.Bucket == time.Second }},
 		{"HOURGLASS_LEASE_SECONDS", "5", func(c config.Config) bool { return c.Lease == 5*time.Second }},
 		{"HOURGLASS_EARLY_DELIVERY_MS", "10000", func(c config.Config) bool { return c.EarlyDelivery == 10*time.Second }},
+		{"HOURGLASS_LIFECYCLE_EVENTS", "all", func(c config.Config) bool { return c.LifecycleEvents == "all" }},
+		{"HOURGLASS_LIFECYCLE_EVENTS", "failures", func(c config.Config) bool { return c.LifecycleEvents == "failures" }},
+		{"HOURGLASS_LIFECYCLE_EVENTS", "off", func(c config.Config) bool { return c.LifecycleEvents == "off" }},
 	} {
 		t.Run(tc.k+"="+tc.v, func(t *testing.T) {
 			clearEnv(t)
@@ -148,6 +163,14 @@ func TestLoadRejectsInvalidValues(t *testing.T) {
 		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.1"},
 		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.0/8,not-a-cidr"},
 		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.0/33"},
+		{"HOURGLASS_LIST_INDEX", "yes"},
+		{"HOURGLASS_LIST_INDEX", "2"},
+		{"HOURGLASS_LIST_INDEX", "on"},
+		{"HOURGLASS_LIFECYCLE_EVENTS", "none"},
+		{"HOURGLASS_CLAIM", "optimistic"},
+		{"HOURGLASS_CLAIM", "LEASE"},
+		{"HOURGLASS_LIFECYCLE_EVENTS", "ALL"},
+		{"HOURGLASS_LIFECYCLE_EVENTS", "succeeded"},
 	} {
 		t.Run(tc.k+"="+tc.v, func(t *testing.T) {
 			clearEnv(t)
@@ -218,4 +241,33 @@ func TestLoadDevMode(t *testing.T) {
 		assert.Empty(t, c.WebhookAllow)
 		assert.Empty(t, c.SigningKey)
 	})
+}
+
+// TestLoadListIndex: the by_tenant list index is off unless
+// HOURGLASS_LIST_INDEX says 1 or true (any case); 0 and false say off.
+func TestLoadListIndex(t *testing.T) {
+	for v, want := range map[string]bool{"": false, "1": true, "true": true, "TRUE": true, " True ": true, "0": false, "false": false, "False": false} {
+		t.Run("HOURGLASS_LIST_INDEX="+v, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv("HOURGLASS_LIST_INDEX", v)
+			c, err := config.Load()
+			require.NoError(t, err)
+			assert.Equal(t, want, c.ListIndex)
+		})
+	}
+}
+
+// Without claims (the default) a task stops being cancellable MaxHold plus
+// a second before it runs; the early delivery widens both.
+func TestClaimModeAndCancelCutoff(t *testing.T) {
+	clearEnv(t)
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.False(t, c.ClaimLease)
+	assert.Equal(t, 2*time.Second, c.MaxHold())
+	assert.Equal(t, 3*time.Second, c.CancelCutoff())
+	t.Setenv("HOURGLASS_EARLY_DELIVERY_MS", "1000")
+	c, err = config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 4*time.Second, c.CancelCutoff())
 }

@@ -40,8 +40,8 @@ const (
 	aUpdated    = "updated_ms"  //
 	aFinished   = "finished_ms" //
 	aExpires    = "expires_at"  // TTL (seconds): clean-up only, never relied on
-	aGSIPK      = "gsi1pk"      // by_tenant index: "ten#<len(tenant)>#<tenant>"; written at create, never updated
-	aGSISK      = "gsi1sk"      // by_tenant index: "<due ms>#<id>" (as sk); written at create, never updated
+	aGSIPK      = "gsi1pk"      // by_tenant index: "ten#<len(tenant)>#<tenant>"; written at create (Options.ListIndex only), never updated
+	aGSISK      = "gsi1sk"      // by_tenant index: "<due ms>#<id>" (as sk); written at create (Options.ListIndex only), never updated
 	aReplacedBy = "replaced_by" // CANCELLED by a reschedule: the ID of the task that replaced it
 	aSched      = "sch"         // occurrence of a schedule: the schedule ID (absent on one-off tasks)
 	aSchedGen   = "sch_gen"     // occurrence: the schedule's generation
@@ -77,7 +77,10 @@ func getMs(item map[string]types.AttributeValue, k string) time.Time {
 	return time.UnixMilli(n).UTC()
 }
 
-// marshalTask builds the item for a new task.
+// marshalTask builds the item for a new task: every create, batch create,
+// schedule occurrence and reschedule writes its item from here. The
+// by_tenant index keys are set only with Options.ListIndex: without them
+// the item is not in the index, which then costs no write.
 func (s *Store) marshalTask(t *task.Task) map[string]types.AttributeValue {
 	key := s.layout.KeyOf(t.ID)
 	item := map[string]types.AttributeValue{
@@ -98,8 +101,9 @@ func (s *Store) marshalTask(t *task.Task) map[string]types.AttributeValue {
 		aAttemptN: nAttr(0),
 		aCreated:  msAttr(t.CreatedAt),
 		aUpdated:  msAttr(t.UpdatedAt),
-		aGSIPK:    sAttr(tenantIndexKey(t.Tenant)),
-		aGSISK:    sAttr(key.SK),
+	}
+	if s.listIndex {
+		item[aGSIPK], item[aGSISK] = sAttr(tenantIndexKey(t.Tenant)), sAttr(key.SK)
 	}
 	if t.IdempotencyKey != "" {
 		item[aIdemKey] = sAttr(t.IdempotencyKey)

@@ -32,6 +32,10 @@ type Store struct {
 	table     string
 	layout    task.Layout
 	retention time.Duration
+	// cancelCutoff: see Options.CancelCutoff.
+	cancelCutoff time.Duration
+	// listIndex: see Options.ListIndex.
+	listIndex bool
 }
 
 // Options tunes a Store.
@@ -39,6 +43,17 @@ type Options struct {
 	// Retention is how long finished tasks and client tokens are kept before
 	// the TTL attribute lets DynamoDB delete them (default 30 days).
 	Retention time.Duration
+	// CancelCutoff, when positive, refuses to cancel a task from this long
+	// before its run time on (task.ErrConflict with the task). Workers that
+	// run without a claim (claim mode "none") need it: nothing in the item
+	// shows that a worker holds the task, so a late cancel could report
+	// CANCELLED for a task that runs. Zero: cancel until a worker claims it.
+	CancelCutoff time.Duration
+	// ListIndex writes the by_tenant index keys (IndexByTenant) on every
+	// task item created, so that ListIDs finds it: one more write unit per
+	// task. Off, no task item carries them and the index costs nothing;
+	// turned on later, ListIDs finds only the tasks created from then on.
+	ListIndex bool
 }
 
 // New returns a Store over table.
@@ -46,11 +61,15 @@ func New(db *dynamodb.Client, table string, layout task.Layout, opts Options) *S
 	if opts.Retention <= 0 {
 		opts.Retention = 30 * 24 * time.Hour
 	}
-	return &Store{db: db, table: table, layout: layout, retention: opts.Retention}
+	return &Store{db: db, table: table, layout: layout, retention: opts.Retention, cancelCutoff: opts.CancelCutoff, listIndex: opts.ListIndex}
 }
 
 // Layout returns the bucket layout the store was built with.
 func (s *Store) Layout() task.Layout { return s.layout }
+
+// ListIndex reports whether new tasks are written to the by_tenant index
+// (Options.ListIndex), that is whether ListIDs can list them.
+func (s *Store) ListIndex() bool { return s.listIndex }
 
 func (s *Store) key(id task.ID) map[string]types.AttributeValue {
 	k := s.layout.KeyOf(id)
@@ -194,18 +213,41 @@ func (s *Store) QueryScheduled(ctx context.Context, bucket int64, shard uint16, 
 // tenant's task is task.ErrNotFound; a running or finished one is
 // task.ErrConflict, returned with the task.
 func (s *Store) Cancel(ctx context.Context, id task.ID, tenant string, now time.Time) (*task.Task, error) {
+	return s.cancel(ctx, id, tenant, now, s.cancelCutoff)
+}
+
+// Withdraw cancels a task as Cancel does but without the cut-off: for the
+// worker that holds the task's delivery and decided not to run it (a
+// schedule's gate), where no call can be under way on its behalf.
+func (s *Store) Withdraw(ctx context.Context, id task.ID, tenant string, now time.Time) (*task.Task, error) {
+	return s.cancel(ctx, id, tenant, now, 0)
+}
+
+func (s *Store) cancel(ctx context.Context, id task.ID, tenant string, now time.Time, cutoff time.Duration) (*task.Task, error) {
+	cond := "tenant = :tenant AND #st IN (:s1, :s3)"
+	names := map[string]string{"#st": aState}
+	vals := map[string]types.AttributeValue{
+		":canc": sAttr(string(task.Cancelled)), ":one": nAttr(1), ":now": msAttr(now),
+		":exp": nAttr(now.Add(s.retention).Unix()), ":tenant": sAttr(tenant),
+		":s1": sAttr(string(task.Scheduled)), ":s3": sAttr(string(task.Retrying)),
+	}
+	if cutoff > 0 {
+		// Without claims a worker may already be holding or calling a task
+		// near its run time, and nothing in the item says so: refuse to
+		// cancel from cancelCutoff before the run time on, rather than
+		// report CANCELLED for a task that runs.
+		cond = "tenant = :tenant AND ((#st = :s1 AND #due > :cut) OR (#st = :s3 AND #next > :cut))"
+		names["#due"], names["#next"] = aDue, aNext
+		vals[":cut"] = msAttr(now.Add(cutoff))
+	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &s.table,
-		Key:                      s.key(id),
-		UpdateExpression:         aws.String("SET #st = :canc, ver = ver + :one, updated_ms = :now, finished_ms = :now, expires_at = :exp"),
-		ConditionExpression:      aws.String("tenant = :tenant AND #st IN (:s1, :s3)"),
-		ExpressionAttributeNames: map[string]string{"#st": aState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":canc": sAttr(string(task.Cancelled)), ":one": nAttr(1), ":now": msAttr(now),
-			":exp": nAttr(now.Add(s.retention).Unix()), ":tenant": sAttr(tenant),
-			":s1": sAttr(string(task.Scheduled)), ":s3": sAttr(string(task.Retrying)),
-		},
-		ReturnValues: types.ReturnValueAllNew,
+		TableName:                 &s.table,
+		Key:                       s.key(id),
+		UpdateExpression:          aws.String("SET #st = :canc, ver = ver + :one, updated_ms = :now, finished_ms = :now, expires_at = :exp"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: vals,
+		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err == nil {
 		return unmarshalTask(out.Attributes)
@@ -222,6 +264,8 @@ func (s *Store) Cancel(ctx context.Context, id task.ID, tenant string, now time.
 		return nil, fmt.Errorf("cancel %s: %w", id, task.ErrNotFound)
 	case cur.State == task.Cancelled:
 		return cur, nil
+	case cur.State.Cancellable():
+		return cur, fmt.Errorf("cancel %s: task runs at %s, within the %s cut-off: %w", id, cur.RunAt().UTC().Format(time.RFC3339Nano), cutoff, task.ErrConflict)
 	default:
 		return cur, fmt.Errorf("cancel %s: task is %s: %w", id, cur.State, task.ErrConflict)
 	}
@@ -301,6 +345,59 @@ func (s *Store) Finish(ctx context.Context, id task.ID, owner string, state task
 			return nil, fmt.Errorf("finish %s: lease lost: %w", id, task.ErrConflict)
 		}
 		return nil, fmt.Errorf("finish %s: %w", id, err)
+	}
+	return unmarshalTask(out.Attributes)
+}
+
+// Settle records the outcome of an attempt made without a claim (claim
+// mode "none", two writes per task: create and outcome). prev is the task
+// as the worker read it, with AttemptN already counting this attempt. The
+// write is fenced on prev's version: if anything changed the task since it
+// was read — another delivery recorded an outcome, the task was cancelled,
+// updated or redriven — it is refused with task.ErrConflict and nothing is
+// recorded, so concurrent duplicates leave one outcome.
+func (s *Store) Settle(ctx context.Context, prev *task.Task, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+	set := "SET #st = :state, ver = ver + :one, att_n = :n, updated_ms = :now, attempts = list_append(if_not_exists(attempts, :empty), :att)"
+	vals := map[string]types.AttributeValue{
+		":state": sAttr(string(state)), ":one": nAttr(1), ":now": msAttr(a.EndedAt), ":n": nAttr(int64(prev.AttemptN)),
+		":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+		":att":   &types.AttributeValueMemberL{Value: []types.AttributeValue{marshalAttempt(a)}},
+		":ver":   nAttr(prev.Version),
+		":s1":    sAttr(string(task.Scheduled)), ":s3": sAttr(string(task.Retrying)),
+	}
+	remove := ""
+	if lastErr != "" {
+		set += ", last_error = :err"
+		vals[":err"] = sAttr(lastErr)
+	} else {
+		remove = " REMOVE last_error"
+	}
+	if state == task.Retrying {
+		set += ", next_ms = :next"
+		vals[":next"] = msAttr(nextAt)
+	} else if remove == "" {
+		remove = " REMOVE next_ms"
+	} else {
+		remove += ", next_ms"
+	}
+	if state.Terminal() {
+		set += ", finished_ms = :now, expires_at = :exp"
+		vals[":exp"] = nAttr(a.EndedAt.Add(s.retention).Unix())
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       s.key(prev.ID),
+		UpdateExpression:          aws.String(set + remove),
+		ConditionExpression:       aws.String("ver = :ver AND #st IN (:s1, :s3)"),
+		ExpressionAttributeNames:  map[string]string{"#st": aState},
+		ExpressionAttributeValues: vals,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return nil, fmt.Errorf("settle %s: the task changed since it was read: %w", prev.ID, task.ErrConflict)
+		}
+		return nil, fmt.Errorf("settle %s: %w", prev.ID, err)
 	}
 	return unmarshalTask(out.Attributes)
 }

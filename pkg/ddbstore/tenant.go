@@ -22,6 +22,11 @@ import (
 // updated (a reschedule writes a new item), and KEYS_ONLY projects nothing
 // a claim or an outcome changes, so those writes never touch the index: the
 // index costs one write unit per task, at create, and nothing after.
+//
+// The keys are written only when the store is built with Options.ListIndex
+// (HOURGLASS_LIST_INDEX); otherwise no item is in the index and it costs
+// nothing. The index stays in the table either way, so it can be turned on
+// without a table change: it then holds the tasks created from then on.
 const IndexByTenant = "by_tenant"
 
 // tenantIndexKey is a tenant's partition in the by_tenant index, length
@@ -32,7 +37,8 @@ func tenantIndexKey(tenant string) string {
 
 // ListIDs reads one page of the tenant's index partition (eventually
 // consistent, as every GSI read is). more reports that the index may hold
-// further entries past the last one returned.
+// further entries past the last one returned. It finds only tasks created
+// by a store with Options.ListIndex.
 func (s *Store) ListIDs(ctx context.Context, q task.ListQuery) (entries []task.ListEntry, more bool, err error) {
 	lo, hi := "0", "~"
 	// Positions are "<due ms>#<id>"; "~" sorts after every ID character and

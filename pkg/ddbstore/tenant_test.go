@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -26,12 +27,19 @@ func (f fixture) rawItem(t *testing.T, tk *task.Task) map[string]types.Attribute
 	return out.Item
 }
 
+// listing is f with a store that writes the by_tenant index
+// (Options.ListIndex, HOURGLASS_LIST_INDEX=1) over the same table.
+func (f fixture) listing() fixture {
+	f.store = ddbstore.New(f.db, f.table, task.Layout{Bucket: bucket}, ddbstore.Options{ListIndex: true})
+	return f
+}
+
 // TestIndexKeysWrittenOnce: the by_tenant keys are set at create and no
 // later transition touches them, so claims and outcomes never write to the
 // KEYS_ONLY index (one index write per task).
 func TestIndexKeysWrittenOnce(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	f := setup(t).listing()
 	tk := f.create(t, "acme", base.Add(time.Second))
 	at := func() (string, string) {
 		it := f.rawItem(t, tk)
@@ -61,7 +69,7 @@ func TestIndexKeysWrittenOnce(t *testing.T) {
 
 func TestListIDs(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	f := setup(t).listing()
 	ctx := context.Background()
 	var mine []*task.Task
 	for i := range 5 {
@@ -94,6 +102,71 @@ func TestListIDs(t *testing.T) {
 
 	_, _, err = f.store.ListIDs(ctx, task.ListQuery{Tenant: "a#1", After: "000000000000000#nope", Limit: 1})
 	assert.Error(t, err, "a position that is no sort key is refused")
+}
+
+// TestListIndexOptIn: without Options.ListIndex no way of writing a task
+// item (create, keyed create, schedule occurrence, reschedule) sets the
+// by_tenant keys, so the index costs no write and lists nothing; a store
+// with it, over the same table, indexes what it writes from then on.
+func TestListIndexOptIn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t)
+	require.False(t, f.store.ListIndex(), "off by default")
+	on := f.listing()
+	require.True(t, on.store.ListIndex())
+
+	// writeAll writes one task item each way for tenant and returns them.
+	writeAll := func(f fixture, tenant string) []*task.Task {
+		plain := f.create(t, tenant, base)
+		keyed := newTask(t, tenant, base.Add(time.Minute))
+		_, created, err := f.store.Create(ctx, keyed, "token-"+keyed.ID.String(), "hash")
+		require.NoError(t, err)
+		require.True(t, created)
+		occ := newTask(t, tenant, base.Add(2*time.Minute))
+		occ.Occurrence = &task.Occurrence{Schedule: "sch-" + tenant, Generation: 1, At: occ.DueAt}
+		created, err = f.store.PutOccurrence(ctx, occ)
+		require.NoError(t, err)
+		require.True(t, created)
+		prev := f.create(t, tenant, base.Add(3*time.Minute))
+		next := newTask(t, tenant, base.Add(4*time.Minute))
+		next.IdempotencyKey = prev.ID.String()
+		_, err = f.store.Update(ctx, prev, next, base.Add(-time.Hour))
+		require.NoError(t, err)
+		return []*task.Task{plain, keyed, occ, prev, next}
+	}
+	hasKeys := func(tk *task.Task) bool {
+		it := f.rawItem(t, tk)
+		_, pk := it["gsi1pk"]
+		_, sk := it["gsi1sk"]
+		require.Equal(t, pk, sk, "both keys or neither")
+		return pk
+	}
+
+	for _, tk := range writeAll(f, "frugal") {
+		assert.False(t, hasKeys(tk), "task %s carries index keys with the index off", tk.ID)
+	}
+	es, more, err := f.store.ListIDs(ctx, task.ListQuery{Tenant: "frugal", Limit: 10})
+	require.NoError(t, err)
+	assert.Empty(t, es)
+	assert.False(t, more)
+
+	// Turned on later: only what is written from then on is listed.
+	indexed := writeAll(on, "frugal")
+	for _, tk := range indexed {
+		assert.True(t, hasKeys(tk), "task %s lacks index keys with the index on", tk.ID)
+	}
+	es, _, err = on.store.ListIDs(ctx, task.ListQuery{Tenant: "frugal", Limit: 20})
+	require.NoError(t, err)
+	var got []task.ID
+	for _, e := range es {
+		got = append(got, e.ID)
+	}
+	var want []task.ID
+	for _, tk := range indexed {
+		want = append(want, tk.ID)
+	}
+	assert.ElementsMatch(t, want, got)
 }
 
 func TestGetMany(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/provision"
 	"github.com/hourglass-sched/hourglass/pkg/service"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
+	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
 // DevDefaults are the settings `make dev` uses unless the environment says
@@ -42,6 +43,9 @@ var DevDefaults = map[string]string{
 	// Any source may put CreateTask events for any tenant, as any
 	// "Bearer dev-<tenant>" token is accepted.
 	"HOURGLASS_INGEST_SOURCES": "*=*",
+	// GET /v1/tasks works locally: the list index's extra write per task
+	// costs nothing here (in AWS it is opt-in, off by default).
+	"HOURGLASS_LIST_INDEX": "1",
 }
 
 // ApplyDevDefaults sets every DevDefaults variable that is not set.
@@ -53,12 +57,25 @@ func ApplyDevDefaults() {
 	}
 }
 
+// MemoryMB is each function's Lambda memory size, as the CDK stack sets it
+// (infra/stack.go functionMemoryMB; an infra test checks that they agree):
+// the host counts each invocation's GB-seconds with it. The Go binaries
+// need far less than 128 MB; the API keeps 256 MB for the CPU share that
+// comes with it (a batch body is up to 4 MiB of JSON, and a caller waits).
+var MemoryMB = map[string]int{
+	"api":        256,
+	"ingest":     128,
+	"scanner":    128,
+	"dispatcher": 128,
+	"worker":     128,
+}
+
 // Options configures the host.
 type Options struct {
 	Addr          string        // API listen address (default 127.0.0.1:8080)
 	Prefix        string        // resource name prefix (default "hourglass")
 	Tick          time.Duration // scanner period (default 1s)
-	WorkerPollers int           // concurrent task-queue receive loops (default 8)
+	WorkerPollers int           // concurrent task-queue receive loops (default 3; batches are handled apart from them, up to 64 at once)
 	Clock         clock.Clock   // nil: system clock
 	// Listener, when set, is used instead of listening on Addr (tests).
 	Listener net.Listener
@@ -79,7 +96,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		opts.Tick = time.Second
 	}
 	if opts.WorkerPollers <= 0 {
-		opts.WorkerPollers = 8
+		opts.WorkerPollers = 3
 	}
 	counters := &usage.Counters{}
 	log := cfg.Logger()
@@ -124,7 +141,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		if r.URL.Path != "/healthz" {
 			counters.APIRequest()
 			start := time.Now()
-			defer func() { counters.Invocation("api", time.Since(start), 256) }()
+			defer func() { counters.Invocation("api", time.Since(start), MemoryMB["api"]) }()
 		}
 		apiMux.ServeHTTP(w, r)
 	}))
@@ -159,7 +176,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			if _, err := scanner.Tick(runCtx); err != nil && runCtx.Err() == nil {
 				log.Warn().Err(err).Msg("scanner tick failed; next tick retries")
 			}
-			counters.Invocation("scanner", time.Since(start), 128)
+			counters.Invocation("scanner", time.Since(start), MemoryMB["scanner"])
 			select {
 			case <-runCtx.Done():
 				return
@@ -172,9 +189,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	pollers := []*poll.Poller{
-		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Usage: counters, MemoryMB: 256, Log: log},
-		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers, Usage: counters, MemoryMB: 256, Log: log},
-		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Usage: counters, MemoryMB: 256, Log: log},
+		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
+		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers,
+			MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64,
+			Usage: counters, MemoryMB: MemoryMB["worker"], Log: log},
+		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
 	}
 	for _, p := range pollers {
 		wg.Add(1)

@@ -76,10 +76,20 @@ type ebHarness struct {
 
 func startEBHost(t *testing.T) *ebHarness {
 	t.Helper()
+	// These tests look at every lifecycle event, TaskSucceeded and
+	// ScheduleFired among them, so they publish all.
+	return startEBHostAt(t, "all")
+}
+
+// startEBHostAt is startEBHost publishing the lifecycle events of level
+// (HOURGLASS_LIFECYCLE_EVENTS; "" is the default).
+func startEBHostAt(t *testing.T, level string) *ebHarness {
+	t.Helper()
 	env := awstest.New(t)
 	h := &ebHarness{t: t, env: env, sink: newHookSink(t), eb: eventbridge.NewFromConfig(env.Config), q: sqs.NewFromConfig(env.Config)}
 	cfg := testConfig()
 	cfg.BusName, cfg.IngestSources = "hourglass", "com.example.orders=acme|globex"
+	cfg.LifecycleEvents = level
 	h.base, _ = startHost(t, env, cfg, "hourglass")
 	h.ctx, h.bus = t.Context(), "hourglass"
 	// The user's own rule: every lifecycle event to their queue.
@@ -291,9 +301,12 @@ func TestEventBridgeInAndOut(t *testing.T) {
 		assert.Contains(t, aws.ToString(m.Body), id, "the DLQ holds the original event")
 	}
 
-	// Duplicates: each ran once. Both copies were long consumed when the
-	// first ran (due is seconds after the puts); give a second task's
-	// TaskSucceeded two more seconds to show up.
+	// Duplicates: each made one task with one recorded outcome. Both copies
+	// were long consumed when the first ran (due is seconds after the
+	// puts); give a second task's TaskSucceeded two more seconds to show
+	// up. (The webhook may see the one task twice, with one idempotency
+	// key, when its message was sent by both the API's fast path and the
+	// dispatcher: without claims, concurrent deliveries both call.)
 	h.waitHits("/dup-key", 1)
 	h.waitHits("/dup-event", 1)
 	h.lifecycle(hgevents.DetailTaskSucceeded, withCase("dup-key"))
@@ -301,7 +314,8 @@ func TestEventBridgeInAndOut(t *testing.T) {
 	h.drain(2 * time.Second)
 	for _, c := range []string{"dup-key", "dup-event"} {
 		assert.Equal(t, 1, h.count(hgevents.DetailTaskSucceeded, withCase(c)), c)
-		assert.Len(t, h.sink.hits("/"+c), 1, c)
+		hits := len(h.sink.hits("/" + c))
+		assert.True(t, hits == 1 || hits == 2, "%s: %d calls", c, hits)
 	}
 	for _, p := range []string{"/bad", "/unauthorized", "/stranger", "/never", "/moved"} {
 		assert.Empty(t, h.sink.hits(p), p)

@@ -171,11 +171,17 @@ func TestCreateScheduleEventsAndScheduleFired(t *testing.T) {
 	}
 
 	// One fire each: duplicates made no second schedule, and an at() fires
-	// once. Give a stray second event two more seconds to show up.
+	// once — one recorded outcome, one ScheduleFired. Give a stray second
+	// event two more seconds to show up. The webhook itself may be called
+	// twice (with one idempotency key): an occurrence created just as its
+	// bucket is announced can be sent by both the schedule's first kick and
+	// the dispatcher, and without claims (HOURGLASS_CLAIM=none, the
+	// default) two concurrent deliveries both call the target.
 	h.drain(2 * time.Second)
 	for path, id := range ids {
 		assert.Len(t, h.firedEvents(id), 1, path)
-		assert.Len(t, h.sink.hits(path), 1, path)
+		hits := len(h.sink.hits(path))
+		assert.True(t, hits == 1 || hits == 2, "%s: %d calls", path, hits)
 	}
 	for _, p := range []string{"/sched-bad", "/sched-unauthorized"} {
 		assert.Empty(t, h.sink.hits(p), p)

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -153,7 +154,7 @@ func TestDispatcherCrashBeforeSend(t *testing.T) {
 func TestWorkerCrashAfterClaim(t *testing.T) {
 	// Lease 2s < visibility 3s: the crashed worker's lease has expired when
 	// its message comes back.
-	s := setup(t, stacktest.Options{Lease: 2 * time.Second, Visibility: 3 * time.Second})
+	s := setup(t, stacktest.Options{Lease: 2 * time.Second, Visibility: 3 * time.Second, ClaimLease: true})
 	id := s.Create("acme", time.Now().Add(time.Second), nil)
 	crashing := s.Comps.Worker(func(c *worker.Config) { c.Crash = crashAt("after-claim") })
 	s.Until(15*time.Second, "the crash", func() bool { return s.Get(id).State == task.Running }, func() {
@@ -168,7 +169,13 @@ func TestWorkerCrashAfterClaim(t *testing.T) {
 }
 
 func TestWorkerCrashAfterTargetBeforeOutcome(t *testing.T) {
-	s := setup(t, stacktest.Options{Lease: 2 * time.Second, Visibility: 3 * time.Second})
+	for _, lease := range []bool{false, true} {
+		t.Run(fmt.Sprintf("claim-lease=%v", lease), func(t *testing.T) { workerCrashAfterTarget(t, lease) })
+	}
+}
+
+func workerCrashAfterTarget(t *testing.T, lease bool) {
+	s := setup(t, stacktest.Options{Lease: 2 * time.Second, Visibility: 3 * time.Second, ClaimLease: lease})
 	id := s.Create("acme", time.Now().Add(time.Second), nil)
 	crashing := s.Comps.Worker(func(c *worker.Config) { c.Crash = crashAt("after-execute") })
 	s.Until(15*time.Second, "the crash", func() bool { return len(s.Sink.Calls(id)) == 1 }, func() {
@@ -176,7 +183,11 @@ func TestWorkerCrashAfterTargetBeforeOutcome(t *testing.T) {
 		s.Dispatch(nil)
 		s.Work(crashing)
 	})
-	require.Equal(t, task.Running, s.Get(id).State, "the outcome was never written")
+	want := task.Scheduled // no claim: nothing was written
+	if lease {
+		want = task.Running
+	}
+	require.Equal(t, want, s.Get(id).State, "the outcome was never written")
 	runAll(t, s, 20*time.Second, id)
 	requireRanOnce(t, s, id)
 	// At-least-once: the target saw the task twice, under one key.
@@ -288,14 +299,16 @@ func TestDuplicateDeliveriesExecuteTheTargetOnce(t *testing.T) {
 }
 
 func TestCancelledTaskNeverRuns(t *testing.T) {
-	s := setup(t, stacktest.Options{})
+	// Look-ahead 8 s: a task due in 6 s is in an announced bucket, and
+	// still outside the 3 s cancel cut-off of the default claim mode.
+	s := setup(t, stacktest.Options{Lookahead: 8 * time.Second})
 	s.Tick()
 	// One cancelled before dispatch, one after its message was queued
 	// (fast path), one left alone as the control.
-	before := s.Create("acme", time.Now().Add(5*time.Second), nil)
+	before := s.Create("acme", time.Now().Add(12*time.Second), nil)
 	code, _ := s.Do(http.MethodDelete, "/v1/tasks/"+before, "acme", nil)
 	require.Equal(t, http.StatusOK, code)
-	queued := s.Create("acme", time.Now().Add(2*time.Second), nil)
+	queued := s.Create("acme", time.Now().Add(6*time.Second), nil)
 	code, out := s.Do(http.MethodGet, "/v1/tasks/"+queued, "acme", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "DISPATCHED", out["state"], "its bucket is announced: the message is queued")
@@ -303,7 +316,7 @@ func TestCancelledTaskNeverRuns(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, out)
 	control := s.Create("acme", time.Now().Add(3*time.Second), nil)
 	runAll(t, s, 20*time.Second, control)
-	s.Until(10*time.Second, "queue drained", func() bool {
+	s.Until(20*time.Second, "queue drained", func() bool {
 		n, _ := s.Work(nil)
 		return n == 0 && time.Now().After(s.Get(before).DueAt.Add(time.Second))
 	}, func() { s.Tick(); s.Dispatch(nil) })
@@ -312,6 +325,30 @@ func TestCancelledTaskNeverRuns(t *testing.T) {
 	assert.Equal(t, task.Cancelled, s.Get(before).State)
 	assert.Equal(t, task.Cancelled, s.Get(queued).State)
 	requireRanOnce(t, s, control)
+}
+
+// Without claims a worker may hold a task from MaxHold before its run time
+// with nothing in the item to say so: a cancel inside the cut-off is
+// refused (409), never answered CANCELLED for a task that then runs. With
+// claims the same cancel is accepted.
+func TestCancelInsideCutoff(t *testing.T) {
+	for _, lease := range []bool{false, true} {
+		t.Run(fmt.Sprintf("claim-lease=%v", lease), func(t *testing.T) {
+			s := setup(t, stacktest.Options{ClaimLease: lease})
+			s.Tick()
+			id := s.Create("acme", time.Now().Add(1500*time.Millisecond), nil)
+			code, out := s.Do(http.MethodDelete, "/v1/tasks/"+id, "acme", nil)
+			if lease {
+				require.Equal(t, http.StatusOK, code, out)
+				assert.Equal(t, task.Cancelled, s.Get(id).State)
+				return
+			}
+			require.Equal(t, http.StatusConflict, code, out)
+			assert.Contains(t, out["detail"], "can no longer be cancelled")
+			runAll(t, s, 20*time.Second, id)
+			requireRanOnce(t, s, id)
+		})
+	}
 }
 
 func TestEarlyMessageIsNotExecuted(t *testing.T) {
@@ -422,7 +459,8 @@ func TestPanickingTargetIsRedeliveredNotFatal(t *testing.T) {
 	bad := worker.New(worker.Config{TaskQueue: s.Res.TaskQueueURL, DLQ: s.Res.TaskDLQURL, Lease: 2 * time.Second},
 		s.Comps.Store, s.Comps.Queue, []target.Executor{panicky{s.Comps.Executors[0]}}, clock.System{}, s.Comps.Log)
 	var ev events.SQSEvent
-	s.Until(15*time.Second, "the panic", func() bool { return s.Get(id).State == task.Running }, func() {
+	panicked := false
+	s.Until(15*time.Second, "the panic", func() bool { return panicked }, func() {
 		s.Tick()
 		s.Dispatch(nil)
 		msgs, err := s.Comps.Queue.Receive(context.Background(), s.Res.TaskQueueURL, 10, 0, 0)
@@ -435,6 +473,7 @@ func TestPanickingTargetIsRedeliveredNotFatal(t *testing.T) {
 			resp, err := bad.HandleSQS(context.Background(), ev)
 			require.NoError(t, err)
 			require.Len(t, resp.BatchItemFailures, len(ev.Records), "the panicking record is reported failed, not lost")
+			panicked = true
 		}
 	})
 	runAll(t, s, 20*time.Second, id)

@@ -70,6 +70,8 @@ func TestIngestAndLifecycleBinariesUnderRIE(t *testing.T) {
 		"HOURGLASS_LOOKAHEAD_SECONDS": "4", "HOURGLASS_DEV": "1", "HOURGLASS_SIGNING_KEY": "rie-test-signing-key-0123456789",
 		"HOURGLASS_LOG_LEVEL": "debug", "HOURGLASS_BUS_NAME": res.BusName, "HOURGLASS_INGEST_DLQ_URL": res.IngestDLQURL,
 		"HOURGLASS_INGEST_SOURCES": "com.example.orders=acme",
+		// TaskSucceeded is published only at level all.
+		"HOURGLASS_LIFECYCLE_EVENTS": "all",
 	}
 
 	due := time.Now().Add(2 * time.Second).UTC().Truncate(time.Millisecond)

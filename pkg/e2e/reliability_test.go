@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -61,6 +62,14 @@ func (r *finishRecorder) Finish(ctx context.Context, id task.ID, owner string, s
 	return t, err
 }
 
+func (r *finishRecorder) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, next time.Time, lastErr string) (*task.Task, error) {
+	t, err := r.Store.Settle(ctx, prev, st, a, next, lastErr)
+	r.mu.Lock()
+	r.errs = append(r.errs, err)
+	r.mu.Unlock()
+	return t, err
+}
+
 func (r *finishRecorder) finishErrs() []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -71,14 +80,14 @@ func (r *finishRecorder) finishErrs() []error {
 // running is fenced off — a second worker takes the task over, and the
 // stale completion is refused with ErrConflict, leaving one recorded outcome.
 func TestLeaseExpiryFencesOffSlowWorker(t *testing.T) {
-	s := setup(t, stacktest.Options{Lease: 2 * time.Second, Visibility: 3 * time.Second})
+	s := setup(t, stacktest.Options{Lease: 2 * time.Second, Visibility: 3 * time.Second, ClaimLease: true})
 	id := s.Create("acme", time.Now().Add(time.Second), nil)
 	msg := stacktest.TaskMessage(s.Get(id))
 	ctx := context.Background()
 
 	stuck := &stuckTarget{started: make(chan struct{}), release: make(chan struct{})}
 	rec := &finishRecorder{Store: s.Comps.Store}
-	stale := worker.New(worker.Config{TaskQueue: s.Res.TaskQueueURL, DLQ: s.Res.TaskDLQURL, Lease: 2 * time.Second, ID: "stale"},
+	stale := worker.New(worker.Config{TaskQueue: s.Res.TaskQueueURL, DLQ: s.Res.TaskDLQURL, Lease: 2 * time.Second, ID: "stale", Claim: true},
 		rec, s.Comps.Queue, []target.Executor{stuck}, clock.System{}, s.Comps.Log)
 	staleDone := make(chan error, 1)
 	go func() { staleDone <- stale.Handle(ctx, worker.Delivery{MessageID: "m-1", Body: msg}) }()
@@ -130,6 +139,61 @@ func TestLeaseExpiryFencesOffSlowWorker(t *testing.T) {
 	assert.Len(t, s.Get(id).Attempts, 1)
 }
 
+// Guarantee 3 without claims: a slow worker and a duplicate delivery both
+// call the target; the duplicate records its outcome first, and the slow
+// worker's completion is fenced off by the version it read — one recorded
+// outcome, and the slow worker's message is dropped, not retried.
+func TestUnclaimedSlowWorkerCompletionIsFencedOff(t *testing.T) {
+	s := setup(t, stacktest.Options{})
+	id := s.Create("acme", time.Now().Add(time.Second), nil)
+	msg := stacktest.TaskMessage(s.Get(id))
+	ctx := context.Background()
+
+	stuck := &stuckTarget{started: make(chan struct{}), release: make(chan struct{})}
+	rec := &finishRecorder{Store: s.Comps.Store}
+	slow := worker.New(worker.Config{TaskQueue: s.Res.TaskQueueURL, DLQ: s.Res.TaskDLQURL, Lease: 2 * time.Second, ID: "slow"},
+		rec, s.Comps.Queue, []target.Executor{stuck}, clock.System{}, s.Comps.Log)
+	slowDone := make(chan error, 1)
+	go func() { slowDone <- slow.Handle(ctx, worker.Delivery{MessageID: "m-1", Body: msg}) }()
+	t.Cleanup(func() {
+		select {
+		case <-stuck.release:
+		default:
+			close(stuck.release)
+		}
+		<-slowDone
+	})
+	select {
+	case <-stuck.started:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the slow worker never called its target")
+	}
+	require.Equal(t, task.Scheduled, s.Get(id).State, "no claim was written")
+
+	fresh := s.Comps.Worker(func(c *worker.Config) { c.ID = "fresh" })
+	require.NoError(t, fresh.Handle(ctx, worker.Delivery{MessageID: "m-2", Body: msg}))
+	require.Equal(t, task.Succeeded, s.Get(id).State)
+
+	close(stuck.release)
+	var slowErr error
+	select {
+	case slowErr = <-slowDone:
+		slowDone <- slowErr
+	case <-time.After(15 * time.Second):
+		t.Fatal("the slow worker never returned")
+	}
+	require.NoError(t, slowErr, "the fenced delivery is done with: the task is settled")
+	errs := rec.finishErrs()
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], task.ErrConflict, "the slow Settle was fenced off")
+	got := s.Get(id)
+	require.Len(t, got.Attempts, 1, "one recorded outcome")
+	assert.Equal(t, "fresh", got.Attempts[0].Worker)
+	assert.Equal(t, 1, got.AttemptN)
+	requireRanOnce(t, s, id)
+	assert.Len(t, s.Sink.Calls(id), 1, "the fresh worker's call (the stuck target is not the sink)")
+}
+
 // faulty returns components whose every AWS call goes through a fault
 // proxy in front of the stack's emulator, with the production retry policy
 // (config.Retryer), and the proxy to set rules on.
@@ -153,7 +217,13 @@ func faulty(t *testing.T, s *stacktest.Stack, rules ...faults.Rule) (*service.Co
 // no longer RUNNING), the worker keeps its message, and the redelivery
 // finds the task finished: one outcome, one target call.
 func TestOutcomeWriteAppliedButAnswerLost(t *testing.T) {
-	s := setup(t, stacktest.Options{})
+	for _, lease := range []bool{false, true} {
+		t.Run(fmt.Sprintf("claim-lease=%v", lease), func(t *testing.T) { outcomeWriteAnswerLost(t, lease) })
+	}
+}
+
+func outcomeWriteAnswerLost(t *testing.T, lease bool) {
+	s := setup(t, stacktest.Options{ClaimLease: lease})
 	comps, p := faulty(t, s)
 	w := comps.Worker(func(c *worker.Config) {
 		c.Crash = func(point string) error {
@@ -172,10 +242,16 @@ func TestOutcomeWriteAppliedButAnswerLost(t *testing.T) {
 		errs = append(errs, e...)
 	})
 	assert.EqualValues(t, 1, p.Counts()[faults.DropAfter], "the outcome write's answer was dropped")
-	var redeliver *worker.Redeliver
-	require.NotEmpty(t, errs)
-	require.ErrorAs(t, errs[0], &redeliver)
-	assert.Contains(t, redeliver.Reason, "lease lost")
+	if lease {
+		var redeliver *worker.Redeliver
+		require.NotEmpty(t, errs)
+		require.ErrorAs(t, errs[0], &redeliver)
+		assert.Contains(t, redeliver.Reason, "lease lost")
+	} else {
+		// Without a claim the worker recognises its own applied write.
+		assert.Empty(t, errs)
+		assert.Len(t, s.Get(id).Attempts, 1)
+	}
 	requireRanOnce(t, s, id)
 	assert.Len(t, s.Sink.Calls(id), 1)
 }

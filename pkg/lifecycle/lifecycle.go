@@ -14,6 +14,13 @@
 // Lambda function's events are sent before its handler returns and the
 // execution environment freezes.
 //
+// Which events are published is the Level (HOURGLASS_LIFECYCLE_EVENTS):
+// failures (the default) publishes TaskFailed, TaskDeadLettered and
+// TaskCancelled; all adds TaskSucceeded and ScheduleFired, one more event
+// per successful task ($1.00 per million on EventBridge); off publishes
+// nothing. Events a level leaves out are never buffered, so they cost no
+// PutEvents entry.
+//
 // Delivery is at least once, like every EventBridge delivery: a repeated
 // cancel, a redelivered task message or a retried PutEvents can publish an
 // event twice. Consumers de-duplicate on (detail-type, task_id).
@@ -40,9 +47,56 @@ type Putter interface {
 	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
 }
 
+// Level says which lifecycle events a Publisher publishes.
+type Level string
+
+// Levels, the values of HOURGLASS_LIFECYCLE_EVENTS.
+const (
+	// LevelFailures publishes TaskFailed, TaskDeadLettered and
+	// TaskCancelled: what needs someone's attention. The default.
+	LevelFailures Level = "failures"
+	// LevelAll also publishes TaskSucceeded and ScheduleFired.
+	LevelAll Level = "all"
+	// LevelOff publishes nothing.
+	LevelOff Level = "off"
+)
+
+// DefaultLevel is the level of a zero Config.
+const DefaultLevel = LevelFailures
+
+// ParseLevel parses a level; "" is DefaultLevel.
+func ParseLevel(s string) (Level, error) {
+	switch l := Level(s); l {
+	case "":
+		return DefaultLevel, nil
+	case LevelFailures, LevelAll, LevelOff:
+		return l, nil
+	}
+	return "", fmt.Errorf("lifecycle events level %q: want all, failures or off", s)
+}
+
+// Publishes reports whether level l publishes events of detailType.
+func (l Level) Publishes(detailType string) bool {
+	switch l {
+	case LevelAll:
+		return true
+	case LevelOff:
+		return false
+	}
+	switch detailType {
+	case events.DetailTaskFailed, events.DetailTaskDeadLettered, events.DetailTaskCancelled:
+		return true
+	}
+	return false
+}
+
 // Config configures a Publisher; zero values take the defaults shown.
 type Config struct {
 	Bus string // the Hourglass bus name or ARN (required)
+	// Level says which events are published (failures); events it leaves
+	// out are dropped before they are buffered. An unknown level publishes
+	// what failures does.
+	Level Level
 	// MaxBuffer bounds the entries waiting to be sent (1000). When full,
 	// the oldest is dropped and logged.
 	MaxBuffer int
@@ -82,6 +136,9 @@ func New(cfg Config, c Putter, log zerolog.Logger) *Publisher {
 	if cfg.Rounds <= 0 {
 		cfg.Rounds = 3
 	}
+	if cfg.Level == "" {
+		cfg.Level = DefaultLevel
+	}
 	return &Publisher{cfg: cfg, c: c, log: log.With().Str("component", "lifecycle").Logger()}
 }
 
@@ -91,7 +148,8 @@ func New(cfg Config, c Putter, log zerolog.Logger) *Publisher {
 // FAILED one. Other states publish nothing. A schedule occurrence that ran
 // also publishes ScheduleFired first: an occurrence fires once, however many
 // attempts it takes, so the recorded outcome is the one point where a fire
-// is counted exactly once per task. It never blocks on the network.
+// is counted exactly once per task. The Level may leave any of these out.
+// It never blocks on the network.
 func (p *Publisher) TaskFinished(t *task.Task, deadLettered bool) {
 	d := Detail(t)
 	o := outcome(t)
@@ -163,6 +221,9 @@ func outcome(t *task.Task) events.Outcome {
 }
 
 func (p *Publisher) add(t *task.Task, detailType string, detail any) {
+	if !p.cfg.Level.Publishes(detailType) {
+		return
+	}
 	b, err := json.Marshal(detail)
 	if err != nil {
 		p.log.Error().Err(err).Str("task_id", t.ID.String()).Str("detail_type", detailType).Msg("lifecycle event not encodable; dropped")

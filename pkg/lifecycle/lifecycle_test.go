@@ -88,7 +88,7 @@ func (f *fake) sizes() []int {
 func TestBatchesOfAtMostTen(t *testing.T) {
 	t.Parallel()
 	f := &fake{}
-	p := lifecycle.New(lifecycle.Config{Bus: "hourglass"}, f, zerolog.Nop())
+	p := lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll}, f, zerolog.Nop())
 	for i := range 23 {
 		p.TaskFinished(finished(t, i, task.Succeeded), false)
 	}
@@ -102,7 +102,7 @@ func TestBatchesOfAtMostTen(t *testing.T) {
 func TestRejectedEntriesAreRetried(t *testing.T) {
 	t.Parallel()
 	f := &fake{reject: 2}
-	p := lifecycle.New(lifecycle.Config{Bus: "hourglass"}, f, zerolog.Nop())
+	p := lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll}, f, zerolog.Nop())
 	p.TaskFinished(finished(t, 1, task.Succeeded), false)
 	p.TaskFinished(finished(t, 2, task.Succeeded), false)
 	require.NoError(t, p.Flush(context.Background()))
@@ -149,7 +149,7 @@ func (blocking) PutEvents(ctx context.Context, _ *eventbridge.PutEventsInput, _ 
 func TestBufferIsBounded(t *testing.T) {
 	t.Parallel()
 	f := &fake{}
-	p := lifecycle.New(lifecycle.Config{Bus: "hourglass", MaxBuffer: 5}, f, zerolog.Nop())
+	p := lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll, MaxBuffer: 5}, f, zerolog.Nop())
 	for i := range 8 {
 		p.TaskFinished(finished(t, i, task.Succeeded), false)
 	}
@@ -165,7 +165,7 @@ func TestBufferIsBounded(t *testing.T) {
 func TestWhatIsPublished(t *testing.T) {
 	t.Parallel()
 	f := &fake{}
-	p := lifecycle.New(lifecycle.Config{Bus: "my-bus"}, f, zerolog.Nop())
+	p := lifecycle.New(lifecycle.Config{Bus: "my-bus", Level: lifecycle.LevelAll}, f, zerolog.Nop())
 	p.TaskFinished(finished(t, 1, task.Succeeded), true) // dead-lettered is ignored on success
 	p.TaskFinished(finished(t, 2, task.Failed), false)
 	p.TaskFinished(finished(t, 3, task.Failed), true)
@@ -213,7 +213,7 @@ func occurrence(t *testing.T, n int, state task.State) *task.Task {
 func TestScheduleFired(t *testing.T) {
 	t.Parallel()
 	f := &fake{}
-	p := lifecycle.New(lifecycle.Config{Bus: "hourglass"}, f, zerolog.Nop())
+	p := lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll}, f, zerolog.Nop())
 	p.TaskFinished(occurrence(t, 1, task.Succeeded), false)
 	p.TaskFinished(occurrence(t, 2, task.Failed), true)
 	p.TaskFinished(occurrence(t, 3, task.Retrying), false)
@@ -280,7 +280,7 @@ func TestPublishThroughEmulator(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, provision.RuleToQueue(ctx, env.Config, bus, env.Name("all"), map[string]any{"source": []string{"hourglass"}}, queue))
 
-	p := lifecycle.New(lifecycle.Config{Bus: bus, FlushTimeout: 30 * time.Second}, eb, zerolog.Nop())
+	p := lifecycle.New(lifecycle.Config{Bus: bus, Level: lifecycle.LevelAll, FlushTimeout: 30 * time.Second}, eb, zerolog.Nop())
 	for i := range 5 {
 		p.TaskFinished(finished(t, i, task.Succeeded), false)
 		p.TaskFinished(finished(t, i, task.Failed), true)
@@ -314,7 +314,7 @@ func TestPublishThroughEmulator(t *testing.T) {
 func TestConcurrentPublishAndFlush(t *testing.T) {
 	t.Parallel()
 	f := &fake{}
-	p := lifecycle.New(lifecycle.Config{Bus: "hourglass"}, f, zerolog.Nop())
+	p := lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll}, f, zerolog.Nop())
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)

@@ -5,6 +5,11 @@
 // arrive at the sink and summarises lateness, losses, duplicates and — when
 // the API serves /debug/usage — AWS usage per task priced by pkg/cost.
 //
+// Tasks are created in batches (POST /v1/tasks:batch, Options.Batch tasks a
+// request, 100 by default), as a client creating many tasks would: one API
+// Gateway request then serves a hundred tasks instead of one. Batch 1
+// measures single creates (POST /v1/tasks per task).
+//
 // Lateness is arrival at the sink minus due time, for every system measured
 // the same way. Load runs only ever target loopback addresses.
 package loadtest
@@ -91,6 +96,12 @@ type Summary struct {
 	USDBreakdown  *cost.Breakdown `json:"usd_per_million_breakdown,omitempty"`
 	PricesAsOf    string          `json:"prices_as_of,omitempty"`
 	WindowS       float64         `json:"window_s"`
+
+	// CreateBatch is the most tasks one create request carried (1: a
+	// POST /v1/tasks per task; more: POST /v1/tasks:batch).
+	CreateBatch int `json:"create_batch"`
+	// CreateRequests counts the create requests sent, retries included.
+	CreateRequests int64 `json:"create_requests"`
 }
 
 // Latency summarises lateness in milliseconds.
@@ -115,7 +126,8 @@ type Result struct {
 	Summary Summary
 	// Samples are the executed tasks, in creation order.
 	Samples []Sample
-	// Refused counts create attempts answered 429 (each retried up to 3 times).
+	// Refused counts create requests answered 429 (each retried up to 3
+	// times); a refused batch request counts once.
 	Refused int64
 	// Usage is the AWS usage between the start and the end of the run
 	// (zero when the API does not serve /debug/usage).
@@ -136,7 +148,7 @@ type Options struct {
 	Spread      time.Duration // window the due times are spread over
 	Lead        time.Duration // delay before the first due time (default 10s)
 	Tenant      string        // tenant (dev token; default "loadgen")
-	Concurrency int           // concurrent creates (default 16)
+	Concurrency int           // concurrent create requests (default 16)
 	Grace       time.Duration // wait after the last due time (default 30s)
 	SinkAddr    string        // webhook sink listen address (default 127.0.0.1:0)
 	SigningKey  string        // master signing key, to verify signatures (empty: skip)
@@ -149,11 +161,31 @@ type Options struct {
 	// create until that offset from the start (pacing, e.g. a spike).
 	Due    func(i int) time.Duration
 	SendAt func(i int) time.Duration
+
+	// Batch is how many tasks one create request carries: up to MaxBatch
+	// in a POST /v1/tasks:batch, or 1 for a POST /v1/tasks per task. Zero
+	// takes DefaultBatch. With SendAt, a request carries only tasks whose
+	// send time has come. Submit creates one task a call whatever Batch is.
+	Batch int
 }
+
+// DefaultBatch is Options.Batch's default, and MaxBatch its ceiling: the
+// most tasks POST /v1/tasks:batch accepts (api.MaxBatch).
+const (
+	DefaultBatch = 100
+	MaxBatch     = 100
+)
 
 func (o *Options) defaults() {
 	if o.Tasks <= 0 {
 		o.Tasks = 1000
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	o.Batch = min(o.Batch, MaxBatch)
+	if o.Submit != nil {
+		o.Batch = 1
 	}
 	if o.Lead == 0 {
 		o.Lead = 10 * time.Second
@@ -208,11 +240,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	defer func() { _ = srv.Close() }()
 	hookURL := "http://" + ln.Addr().String() + "/hook"
 
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}
+	httpc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}
 	var before usage.Snapshot
 	haveUsage := false
 	if o.Submit == nil {
-		before, haveUsage = fetchUsage(client, o.API)
+		before, haveUsage = fetchUsage(httpc, o.API)
 	}
 
 	t0 := time.Now()
@@ -231,48 +263,69 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		dues[i] = t0.Add(off).Truncate(time.Millisecond)
 	}
 	ids := make([]string, n)
-	var created, createErrs, createdLate, refused atomic.Int64
+	var created, createErrs, createdLate, refused, requests atomic.Int64
 	var firstErr atomic.Value
-	next := atomic.Int64{}
+	done := func(i int, id string, err error) {
+		if err != nil {
+			createErrs.Add(1)
+			firstErr.CompareAndSwap(nil, err)
+			return
+		}
+		if time.Now().After(dues[i].Add(-time.Second)) {
+			createdLate.Add(1)
+		}
+		ids[i] = id
+		created.Add(1)
+	}
+	var hc *client.Client
+	if o.Submit == nil {
+		// pkg/client: 3 retries with backoff on 429 (honouring
+		// Retry-After), and on 5xx and network errors too (no
+		// Idempotency-Key: a key would add a transaction and a write per
+		// task to what the run measures).
+		if hc, err = client.New(o.API, client.Options{HTTPClient: httpc, DevTenant: o.Tenant, MaxRetries: 3, RetryUnkeyedCreates: true,
+			OnRetry: func(status int, _ time.Duration) {
+				requests.Add(1)
+				if status == http.StatusTooManyRequests {
+					refused.Add(1)
+				}
+			}}); err != nil {
+			return Result{}, fmt.Errorf("create: %w", err)
+		}
+	}
+	spec := func(i int) client.CreateTask {
+		return client.CreateTask{DueAt: dues[i], Target: client.Webhook(hookURL),
+			Payload: map[string]any{"n": i, "note": "loadgen"}, Retry: &client.Retry{MaxAttempts: 5}}
+	}
+	var sendAt func(i int) time.Time
+	if o.SendAt != nil {
+		sendAt = func(i int) time.Time { return t0.Add(o.SendAt(i)) }
+	}
+	groups := make(chan []int)
+	go batches(ctx, n, o.Batch, sendAt, groups)
 	var wg sync.WaitGroup
 	stopBar := progress(o.Progress, "create", n, func() int { return int(created.Load() + createErrs.Load()) })
 	for w := 0; w < o.Concurrency; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if o.SendAt != nil {
-					if d := time.Until(t0.Add(o.SendAt(i))); d > 0 {
-						sleep(ctx, d)
+			for g := range groups {
+				switch {
+				case o.Submit != nil:
+					for _, i := range g {
+						requests.Add(1)
+						id, err := o.Submit(ctx, i, dues[i], hookURL)
+						done(i, id, err)
 					}
+				case len(g) == 1 && o.Batch == 1:
+					i := g[0]
+					body, _ := json.Marshal(spec(i))
+					requests.Add(1)
+					id, err := create(ctx, hc, body, &refused)
+					done(i, id, err)
+				default:
+					createBatch(ctx, hc, g, spec, &requests, &refused, done)
 				}
-				var id string
-				var err error
-				if o.Submit != nil {
-					id, err = o.Submit(ctx, i, dues[i], hookURL)
-				} else {
-					body, _ := json.Marshal(map[string]any{
-						"due_at":  dues[i].Format(time.RFC3339Nano),
-						"target":  map[string]any{"kind": "webhook", "url": hookURL},
-						"payload": map[string]any{"n": i, "note": "loadgen"},
-						"retry":   map[string]any{"max_attempts": 5},
-					})
-					id, err = create(client, o.API, o.Tenant, body, &refused)
-				}
-				if err != nil {
-					createErrs.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				if time.Now().After(dues[i].Add(-time.Second)) {
-					createdLate.Add(1)
-				}
-				ids[i] = id
-				created.Add(1)
 			}
 		}()
 	}
@@ -311,7 +364,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	res := Result{Refused: refused.Load(), CreateStart: t0, CreateEnd: createEnd}
 	sum := Summary{Tasks: n, Created: want, CreateErrors: int(createErrs.Load()), CreatedLate: int(createdLate.Load()),
-		CreatePerS: float64(want) / createDur.Seconds(), BadSignature: sk.badSig.Load(), WindowS: o.Spread.Seconds()}
+		CreatePerS: float64(want) / createDur.Seconds(), CreateBatch: o.Batch, CreateRequests: requests.Load(),
+		BadSignature: sk.badSig.Load(), WindowS: o.Spread.Seconds()}
 	sk.mu.Lock()
 	var late []float64
 	for i, id := range ids {
@@ -341,7 +395,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	sk.mu.Unlock()
 	sum.Lateness = Percentiles(late)
 	if haveUsage {
-		after, _ := fetchUsage(client, o.API)
+		after, _ := fetchUsage(httpc, o.API)
 		d := after.Sub(before)
 		res.Usage = d
 		f := float64(want)
@@ -367,20 +421,9 @@ func Round(v float64, digits int) float64 {
 // errRefused marks a create the API refused with 429 after every retry.
 var errRefused = errors.New("refused (429)")
 
-func create(c *http.Client, apiURL, tenant string, body []byte, refused *atomic.Int64) (string, error) {
-	// pkg/client: 3 retries with backoff on 429 (honouring Retry-After), and
-	// on 5xx and network errors too (no Idempotency-Key: a key would add a
-	// transaction and a write per task to what the run measures).
-	hc, err := client.New(apiURL, client.Options{HTTPClient: c, DevTenant: tenant, MaxRetries: 3, RetryUnkeyedCreates: true,
-		OnRetry: func(status int, _ time.Duration) {
-			if status == http.StatusTooManyRequests {
-				refused.Add(1)
-			}
-		}})
-	if err != nil {
-		return "", fmt.Errorf("create: %w", err)
-	}
-	t, _, err := hc.CreateJSON(context.Background(), body, "")
+// create creates one task with POST /v1/tasks.
+func create(ctx context.Context, hc *client.Client, body []byte, refused *atomic.Int64) (string, error) {
+	t, _, err := hc.CreateJSON(ctx, body, "")
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests {
 		refused.Add(1)
@@ -393,6 +436,97 @@ func create(c *http.Client, apiURL, tenant string, body []byte, refused *atomic.
 		return "", errors.New("create: the answer has no task ID")
 	}
 	return t.ID, nil
+}
+
+// batchRetries is how many times a batch's tasks answered 5xx (each is
+// created on its own in the batch) are sent again, as pkg/client retries a
+// single create on 5xx.
+const batchRetries = 3
+
+// createBatch creates tasks idx with POST /v1/tasks:batch and reports each
+// to done. Tasks answered 5xx are sent again, in one request, up to
+// batchRetries times; a request that fails as a whole (after the client's
+// own retries) fails all its tasks.
+func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i int) client.CreateTask, requests, refused *atomic.Int64, done func(i int, id string, err error)) {
+	pending := idx
+	for attempt := 0; ; attempt++ {
+		tasks := make([]client.CreateTask, len(pending))
+		for j, i := range pending {
+			tasks[j] = spec(i)
+		}
+		requests.Add(1)
+		res, err := hc.CreateBatch(ctx, tasks, "")
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests {
+			refused.Add(1)
+			err = fmt.Errorf("%w: %s", errRefused, ce.Detail)
+		}
+		if err == nil && len(res) != len(pending) {
+			err = fmt.Errorf("the answer has %d results for %d tasks", len(res), len(pending))
+		}
+		if err != nil {
+			for _, i := range pending {
+				done(i, "", fmt.Errorf("create batch: %w", err))
+			}
+			return
+		}
+		var again []int
+		for j, r := range res {
+			i := pending[j]
+			switch {
+			case (r.Status == http.StatusCreated || r.Status == http.StatusOK) && r.Task != nil && r.Task.ID != "":
+				done(i, r.Task.ID, nil)
+			case r.Status >= 500 && attempt < batchRetries && ctx.Err() == nil:
+				again = append(again, i)
+			case r.Err != nil:
+				done(i, "", fmt.Errorf("create batch: task %d: %w", i, r.Err))
+			default:
+				done(i, "", fmt.Errorf("create batch: task %d: status %d without a task ID", i, r.Status))
+			}
+		}
+		if len(again) == 0 {
+			return
+		}
+		pending = again
+		sleep(ctx, time.Duration(200<<attempt)*time.Millisecond)
+	}
+}
+
+// batches hands the task indexes 0..n-1 to out in order, in groups of at
+// most size, then closes out. With sendAt, a task joins a group only once
+// its send time has come, and a group goes out as soon as a sender takes
+// it: pacing holds, and groups fill only as fast as tasks come due (a
+// steady trickle goes one by one, a burst in full batches).
+func batches(ctx context.Context, n, size int, sendAt func(i int) time.Time, out chan<- []int) {
+	defer close(out)
+	var group []int
+	next := 0
+	for next < n || len(group) > 0 {
+		for next < n && len(group) < size && (sendAt == nil || !time.Now().Before(sendAt(next))) {
+			group = append(group, next)
+			next++
+		}
+		var send chan<- []int
+		if len(group) > 0 {
+			send = out
+		}
+		var wake <-chan time.Time
+		var timer *time.Timer
+		if next < n && len(group) < size && sendAt != nil {
+			timer = time.NewTimer(time.Until(sendAt(next)))
+			wake = timer.C
+		}
+		select {
+		case send <- group:
+			group = nil
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
 }
 
 // FetchUsage reads the local host's usage counters from /debug/usage.

@@ -1,11 +1,13 @@
 // Package poll consumes an SQS queue the way a Lambda event source mapping
-// does — batches of up to 10, the handler's partial batch response deciding
-// which messages are deleted — for the ECS long-polling worker and the local
-// host.
+// does — batches (of up to 10, or gathered over a batching window), the
+// handler's partial batch response deciding which messages are deleted —
+// for the ECS long-polling worker and the local host.
 package poll
 
 import (
 	"context"
+	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,15 +22,46 @@ import (
 type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 
 // Poller runs Handler over a queue.
+//
+// Receive loops (Concurrency of them) long-poll the queue and hand what
+// they get to a batcher, which forms the handler's batches: with Window
+// zero each receive is one batch, as a Lambda event source mapping without
+// a batching window does; with a Window, messages gather for up to Window
+// after the first (or until MaxBatch are in hand, or until the earliest
+// Deadline) and go to the handler together, as a mapping with
+// MaximumBatchingWindowInSeconds and a batch size above 10 does. At most
+// MaxInFlight batches are handled at once; when all are busy the receive
+// loops wait, so nothing is received that cannot be handled soon.
 type Poller struct {
-	Name        string // function name, for usage accounting and logs
-	Queue       *sqsq.Queue
-	URL         string
-	ARN         string // event source ARN put on records (informational)
-	Handler     Handler
-	Batch       int32         // messages per receive, ≤ 10 (default 10)
-	Wait        time.Duration // long-poll wait (default 1s)
-	Concurrency int           // concurrent receive loops (default 2)
+	Name    string // function name, for usage accounting and logs
+	Queue   *sqsq.Queue
+	URL     string
+	ARN     string // event source ARN put on records (informational)
+	Handler Handler
+	Batch   int32 // messages per receive, ≤ 10 (default 10)
+	// Wait is the long-poll wait (default 20s, SQS's longest, as Lambda's
+	// event source mapping uses): a receive returns as soon as messages
+	// are visible, so a longer wait only cuts the empty receives an idle
+	// queue costs (one per Wait per loop, each a billed SQS request).
+	Wait time.Duration
+	// Concurrency is the number of receive loops (default 2).
+	Concurrency int
+	// MaxBatch caps the messages of one handler call (default Batch; a
+	// Lambda mapping allows up to 10,000 with a window).
+	MaxBatch int
+	// Window is the batching window (default 0: none).
+	Window time.Duration
+	// Deadline, when set, gives the latest time a message may reach the
+	// handler (ok false: no deadline); a batch is handed over by its
+	// earliest deadline even if its window has not run out.
+	Deadline func(body string) (at time.Time, ok bool)
+	// MaxInFlight caps concurrent handler calls (default Concurrency).
+	MaxInFlight int
+	// ReceivedAttr, when set, names a record attribute that carries when
+	// this process received the message (Unix nanoseconds): a handler that
+	// anchors a server clock at the receive (the worker's clock-skew guard)
+	// must not take its own start for it when a window held the message.
+	ReceivedAttr string
 	// Grace bounds how long in-flight batches may run after ctx is
 	// cancelled (SIGTERM): they finish, then the poller returns. Default 20s.
 	Grace    time.Duration
@@ -37,17 +70,23 @@ type Poller struct {
 	Log      zerolog.Logger
 }
 
-// Run polls until ctx is cancelled, then lets in-flight batches finish
-// (within Grace) and returns.
+// Run polls until ctx is cancelled, then lets in-flight batches (and any
+// messages already received) finish within Grace, and returns.
 func (p *Poller) Run(ctx context.Context) {
 	if p.Batch <= 0 || p.Batch > 10 {
 		p.Batch = 10
 	}
 	if p.Wait <= 0 {
-		p.Wait = time.Second
+		p.Wait = 20 * time.Second
 	}
 	if p.Concurrency <= 0 {
 		p.Concurrency = 2
+	}
+	if p.MaxBatch <= 0 {
+		p.MaxBatch = int(p.Batch)
+	}
+	if p.MaxInFlight <= 0 {
+		p.MaxInFlight = p.Concurrency
 	}
 	if p.Grace <= 0 {
 		p.Grace = 20 * time.Second
@@ -55,19 +94,30 @@ func (p *Poller) Run(ctx context.Context) {
 	if p.MemoryMB <= 0 {
 		p.MemoryMB = 256
 	}
-	var wg sync.WaitGroup
+	log := p.Log.With().Str("poller", p.Name).Logger()
+	in := make(chan []sqsq.Received)
+	var receivers sync.WaitGroup
 	for i := 0; i < p.Concurrency; i++ {
-		wg.Add(1)
+		receivers.Add(1)
 		go func() {
-			defer wg.Done()
-			p.loop(ctx)
+			defer receivers.Done()
+			p.receive(ctx, in, log)
 		}()
 	}
-	wg.Wait()
+	go func() {
+		receivers.Wait()
+		close(in)
+	}()
+	// In-flight work survives cancellation for Grace: a SIGTERM'd worker
+	// finishes what it holds instead of abandoning it.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Grace+time.Minute)
+	defer cancel()
+	p.batch(hctx, in, log)
 }
 
-func (p *Poller) loop(ctx context.Context) {
-	log := p.Log.With().Str("poller", p.Name).Logger()
+// receive long-polls the queue and sends what it gets to in, until ctx is
+// cancelled.
+func (p *Poller) receive(ctx context.Context, in chan<- []sqsq.Received, log zerolog.Logger) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		msgs, err := p.Queue.Receive(ctx, p.URL, p.Batch, p.Wait, 0)
@@ -81,22 +131,89 @@ func (p *Poller) loop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if len(msgs) == 0 {
-			continue
+		if len(msgs) > 0 {
+			in <- msgs // received messages are always handed over, even when ctx ends meanwhile
 		}
-		// In-flight work survives cancellation for Grace: a SIGTERM'd
-		// worker finishes what it holds instead of abandoning leases.
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Grace+time.Minute)
-		p.handle(hctx, msgs, log)
-		cancel()
+	}
+}
+
+// batch forms batches from in and hands them to the handler, at most
+// MaxInFlight at a time, until in is closed; then it hands over what is
+// left and waits for every batch to finish.
+func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, log zerolog.Logger) {
+	slots := make(chan struct{}, p.MaxInFlight)
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	var pending []sqsq.Received
+	var flushAt time.Time
+	flush := func() {
+		for len(pending) > 0 {
+			n := min(len(pending), p.MaxBatch)
+			b := pending[:n:n]
+			pending = pending[n:]
+			slots <- struct{}{} // all busy: wait here, and the receive loops wait on in
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				defer func() { <-slots }()
+				p.handle(ctx, b, log)
+			}()
+		}
+		pending, flushAt = nil, time.Time{}
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		var fire <-chan time.Time
+		if len(pending) > 0 {
+			timer.Reset(time.Until(flushAt))
+			fire = timer.C
+		}
+		select {
+		case msgs, ok := <-in:
+			if !ok {
+				flush()
+				return
+			}
+			if len(pending) == 0 {
+				flushAt = time.Now().Add(p.Window)
+			}
+			pending = append(pending, msgs...)
+			if p.Deadline != nil {
+				for _, m := range msgs {
+					if at, ok := p.Deadline(m.Body); ok && at.Before(flushAt) {
+						flushAt = at
+					}
+				}
+			}
+			if len(pending) >= p.MaxBatch || !time.Now().Before(flushAt) {
+				flush()
+			}
+		case <-fire:
+			flush()
+		}
+		if fire != nil && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
 	}
 }
 
 func (p *Poller) handle(ctx context.Context, msgs []sqsq.Received, log zerolog.Logger) {
+
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
 	for i, m := range msgs {
+		attrs := m.Attributes
+		if p.ReceivedAttr != "" && !m.ReceivedAt.IsZero() {
+			attrs = make(map[string]string, len(m.Attributes)+1)
+			maps.Copy(attrs, m.Attributes)
+			attrs[p.ReceivedAttr] = strconv.FormatInt(m.ReceivedAt.UnixNano(), 10)
+		}
 		ev.Records[i] = events.SQSMessage{MessageId: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body,
-			Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: p.ARN}
+			Attributes: attrs, EventSource: "aws:sqs", EventSourceARN: p.ARN}
 	}
 	start := time.Now()
 	resp, err := p.Handler(ctx, ev)

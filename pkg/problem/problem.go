@@ -119,6 +119,13 @@ func Unavailable(detail string, retryAfter time.Duration) *Problem {
 	return p
 }
 
+// NotImplemented is a 501: the route exists, but this deployment has turned
+// off what it needs (for example the list index); detail says how to turn
+// it on. Retrying does not help.
+func NotImplemented(detail string) *Problem {
+	return newProblem(http.StatusNotImplemented, "not-enabled", "Not enabled in this deployment", detail)
+}
+
 // Internal is a 500 that reveals nothing of the cause.
 func Internal() *Problem {
 	return newProblem(http.StatusInternalServerError, "internal", "Internal error", "the error was logged")

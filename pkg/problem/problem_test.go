@@ -117,6 +117,7 @@ func TestConstructors(t *testing.T) {
 		{TooManyRequests("slow", 3*time.Second), http.StatusTooManyRequests, "rate-limited", "slow", 3 * time.Second},
 		{Unavailable("dynamodb", time.Second), http.StatusServiceUnavailable, "unavailable", "dynamodb", time.Second},
 		{Internal(), http.StatusInternalServerError, "internal", "the error was logged", 0},
+		{NotImplemented("set X=1"), http.StatusNotImplemented, "not-enabled", "set X=1", 0},
 	} {
 		t.Run(tc.slug, func(t *testing.T) {
 			t.Parallel()

@@ -96,7 +96,9 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		},
 		// by_tenant lists a tenant's tasks (GET /v1/tasks). KEYS_ONLY, and
 		// its keys are written only at create: claims and outcomes never
-		// write to it (see ddbstore.IndexByTenant). Mirrors infra/stack.go.
+		// write to it (see ddbstore.IndexByTenant). Created always, written
+		// only with HOURGLASS_LIST_INDEX=1, so listing can be switched on
+		// without a table change. Mirrors infra/stack.go.
 		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
 			IndexName: aws.String("by_tenant"),
 			KeySchema: []ddbtypes.KeySchemaElement{

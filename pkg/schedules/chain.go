@@ -48,7 +48,9 @@ type Store interface {
 	GetMany(ctx context.Context, ids []task.ID) (map[task.ID]*task.Task, error)
 	GetCursor(ctx context.Context) (task.Cursor, error)
 	EnsureCursor(ctx context.Context, shards int, now time.Time) error
-	Cancel(ctx context.Context, id task.ID, tenant string, now time.Time) (*task.Task, error)
+	// Withdraw cancels a task that has not run, without the API's cancel
+	// cut-off (the gate holds the task's delivery; see ddbstore.Withdraw).
+	Withdraw(ctx context.Context, id task.ID, tenant string, now time.Time) (*task.Task, error)
 }
 
 // Sender sends one message to a queue.
@@ -231,7 +233,7 @@ func (c *Chain) Admit(ctx context.Context, t *task.Task, now time.Time) (bool, e
 		}
 		reason = "misfire collapsed into a later occurrence"
 	}
-	cur, err := c.store.Cancel(ctx, t.ID, t.Tenant, now)
+	cur, err := c.store.Withdraw(ctx, t.ID, t.Tenant, now)
 	switch {
 	case errors.Is(err, task.ErrConflict) && cur != nil && !cur.State.Terminal():
 		// Running elsewhere: the worker's claim settles it.

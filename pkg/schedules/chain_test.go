@@ -37,7 +37,7 @@ func (m *memStore) Get(_ context.Context, id task.ID) (*task.Task, error) {
 	return nil, task.ErrNotFound
 }
 
-func (m *memStore) Cancel(_ context.Context, id task.ID, _ string, _ time.Time) (*task.Task, error) {
+func (m *memStore) Withdraw(_ context.Context, id task.ID, _ string, _ time.Time) (*task.Task, error) {
 	t, ok := m.tasks[id]
 	if !ok {
 		return nil, task.ErrNotFound

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -54,8 +53,9 @@ type Components struct {
 	Store     *ddbstore.Store
 	Queue     *sqsq.Queue
 	Executors []target.Executor
-	// Events publishes lifecycle events on the Hourglass bus; nil when no
-	// bus is configured (HOURGLASS_BUS_NAME empty).
+	// Events publishes lifecycle events on the Hourglass bus, those of
+	// the configured level (HOURGLASS_LIFECYCLE_EVENTS); nil when no bus is
+	// configured (HOURGLASS_BUS_NAME empty) or the level is off.
 	Events *lifecycle.Publisher
 
 	// pageTokenKey authenticates the API's list page tokens; derived from
@@ -89,7 +89,7 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 	awsCfg.APIOptions = append(append([]func(*middleware.Stack) error(nil), awsCfg.APIOptions...), counters.Middleware())
 	c := &Components{Cfg: cfg, AWS: awsCfg, Usage: counters, Log: cfg.Logger(), Clock: clk}
 	sqsClient := sqs.NewFromConfig(awsCfg)
-	c.Store = ddbstore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, cfg.Layout(), ddbstore.Options{})
+	c.Store = ddbstore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, cfg.Layout(), ddbstore.Options{CancelCutoff: cfg.CancelCutoff(), ListIndex: cfg.ListIndex})
 	c.Queue = sqsq.New(sqsClient)
 
 	master := []byte(cfg.SigningKey)
@@ -112,8 +112,12 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 	}
 	ebClient := eventbridge.NewFromConfig(awsCfg)
 	c.Executors = []target.Executor{wh, sqstarget.New(sqsClient), ebtarget.New(ebClient), lambdatarget.New(lambda.NewFromConfig(awsCfg))}
-	if cfg.BusName != "" {
-		c.Events = lifecycle.New(lifecycle.Config{Bus: cfg.BusName}, ebClient, c.Log)
+	level, err := lifecycle.ParseLevel(cfg.LifecycleEvents)
+	if err != nil {
+		return nil, fmt.Errorf("HOURGLASS_LIFECYCLE_EVENTS: %w", err)
+	}
+	if cfg.BusName != "" && level != lifecycle.LevelOff {
+		c.Events = lifecycle.New(lifecycle.Config{Bus: cfg.BusName, Level: level}, ebClient, c.Log)
 	}
 	return c, nil
 }
@@ -147,8 +151,10 @@ func (c *Components) Validator() func(kind string, spec json.RawMessage) []probl
 // e.g. to install a crash hook.
 func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func(*api.Config)) *api.Server {
 	cfg := api.Config{
-		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery,
+		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, CancelCutoff: c.Cfg.CancelCutoff(),
 		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready, PageTokenKey: c.pageTokenKey,
+		// Listing reads the index only the store's own writes fill.
+		ListIndex: c.Store.ListIndex(),
 	}
 	if c.Events != nil {
 		cfg.Events = c.Events
@@ -176,7 +182,7 @@ func (c *Components) Dispatcher(opts ...func(*dispatch.Config)) *dispatch.Dispat
 
 // Worker builds the worker.
 func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
-	cfg := worker.Config{TaskQueue: c.Cfg.TaskQueueURL, DLQ: c.Cfg.TaskDLQURL, Lease: c.Cfg.Lease, MaxHold: 2*time.Second + c.Cfg.EarlyDelivery}
+	cfg := worker.Config{TaskQueue: c.Cfg.TaskQueueURL, DLQ: c.Cfg.TaskDLQURL, Lease: c.Cfg.Lease, MaxHold: c.Cfg.MaxHold(), Claim: c.Cfg.ClaimLease}
 	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" || os.Getenv("ECS_CONTAINER_METADATA_URI_V4") != "" {
 		// In AWS, metrics go out as EMF lines on stdout (logs are on stderr).
 		cfg.Metrics = metrics.New(os.Stdout)

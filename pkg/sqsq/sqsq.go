@@ -147,6 +147,9 @@ type Received struct {
 	Body          string
 	Attributes    map[string]string // system attributes (SentTimestamp, ApproximateReceiveCount…)
 	MessageAttrs  map[string]string
+	// ReceivedAt is this process's clock (with its monotonic reading) when
+	// the receive returned.
+	ReceivedAt time.Time
 }
 
 // Receive long-polls up to max messages (≤ 10).
@@ -162,9 +165,10 @@ func (q *Queue) Receive(ctx context.Context, url string, max int32, wait, visibi
 	if err != nil {
 		return nil, fmt.Errorf("receive from %s: %w", queueName(url), err)
 	}
+	now := time.Now()
 	res := make([]Received, 0, len(out.Messages))
 	for _, m := range out.Messages {
-		r := Received{MessageID: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes}
+		r := Received{MessageID: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes, ReceivedAt: now}
 		if len(m.MessageAttributes) > 0 {
 			r.MessageAttrs = make(map[string]string, len(m.MessageAttributes))
 			for k, v := range m.MessageAttributes {

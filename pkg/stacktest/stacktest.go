@@ -44,6 +44,8 @@ type Options struct {
 	Visibility    time.Duration // task queue visibility, 5s (must exceed Lease)
 	EarlyDelivery time.Duration // 0
 	SweepDelay    time.Duration // 1s
+	ClaimLease    bool          // workers claim a lease first (HOURGLASS_CLAIM=lease)
+	ListIndex     bool          // tasks are written to the list index; off, GET /v1/tasks is a 501 (HOURGLASS_LIST_INDEX)
 }
 
 // Stack is one test's Hourglass.
@@ -87,7 +89,7 @@ func New(tb testing.TB, o Options) *Stack {
 	cfg := config.Config{
 		Table: res.Table, ScanQueueURL: res.ScanQueueURL, TaskQueueURL: res.TaskQueueURL, TaskDLQURL: res.TaskDLQURL,
 		Shards: o.Shards, Bucket: o.Bucket, Lookahead: o.Lookahead, Lease: o.Lease, EarlyDelivery: o.EarlyDelivery, SweepDelay: o.SweepDelay,
-		LogLevel: "warn", Dev: true, SigningKey: SigningKey, Limits: task.DefaultLimits(),
+		ClaimLease: o.ClaimLease, ListIndex: o.ListIndex, LogLevel: "warn", Dev: true, SigningKey: SigningKey, Limits: task.DefaultLimits(),
 	}
 	cfg.WebhookAllow = append(cfg.WebhookAllow, mustPrefix("127.0.0.0/8"))
 	comps, err := service.BuildWith(ctx, cfg, env.Config, o.Clock, nil)

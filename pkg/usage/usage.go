@@ -28,6 +28,7 @@ type Counters struct {
 	ebEntries int64
 	lambda    map[string]int64
 	gbSeconds float64
+	gbsByFn   map[string]float64
 	apiReqs   int64
 }
 
@@ -40,7 +41,9 @@ type Snapshot struct {
 	EventBridgeEvents int64            `json:"eventbridge_events"`
 	LambdaInvocations map[string]int64 `json:"lambda_invocations"` // function → count
 	LambdaGBSeconds   float64          `json:"lambda_gb_seconds"`
-	APIRequests       int64            `json:"api_requests"`
+	// LambdaGBSecondsBy splits LambdaGBSeconds by function.
+	LambdaGBSecondsBy map[string]float64 `json:"lambda_gb_seconds_by,omitempty"`
+	APIRequests       int64              `json:"api_requests"`
 }
 
 // TotalInvocations sums Lambda invocations over every function.
@@ -74,6 +77,14 @@ func (s Snapshot) Sub(o Snapshot) Snapshot {
 			d.LambdaInvocations[k] = n
 		}
 	}
+	for k, v := range s.LambdaGBSecondsBy {
+		if n := v - o.LambdaGBSecondsBy[k]; n != 0 {
+			if d.LambdaGBSecondsBy == nil {
+				d.LambdaGBSecondsBy = map[string]float64{}
+			}
+			d.LambdaGBSecondsBy[k] = n
+		}
+	}
 	return d
 }
 
@@ -88,6 +99,12 @@ func (c *Counters) Snapshot() Snapshot {
 	}
 	for k, v := range c.lambda {
 		s.LambdaInvocations[k] = v
+	}
+	if len(c.gbsByFn) > 0 {
+		s.LambdaGBSecondsBy = make(map[string]float64, len(c.gbsByFn))
+		for k, v := range c.gbsByFn {
+			s.LambdaGBSecondsBy[k] = v
+		}
 	}
 	return s
 }
@@ -113,7 +130,12 @@ func (c *Counters) Invocation(fn string, d time.Duration, memMB int) {
 	c.lambda[fn]++
 	// Lambda bills in 1 ms steps, rounding up, with a 1 ms minimum.
 	ms := max(int64((d+time.Millisecond-1)/time.Millisecond), 1)
-	c.gbSeconds += float64(ms) / 1000 * float64(memMB) / 1024
+	gbs := float64(ms) / 1000 * float64(memMB) / 1024
+	c.gbSeconds += gbs
+	if c.gbsByFn == nil {
+		c.gbsByFn = map[string]float64{}
+	}
+	c.gbsByFn[fn] += gbs
 }
 
 // APIRequest records one API Gateway request.
@@ -156,6 +178,8 @@ func askCapacity(p any) {
 		in.ReturnConsumedCapacity = total
 	case *dynamodb.BatchWriteItemInput:
 		in.ReturnConsumedCapacity = total
+	case *dynamodb.BatchGetItemInput:
+		in.ReturnConsumedCapacity = total
 	}
 }
 
@@ -173,6 +197,20 @@ func sumCaps(ccs []ddbtypes.ConsumedCapacity) (float64, bool) {
 		t += v
 	}
 	return t, len(ccs) > 0 && t > 0
+}
+
+// batchGetMin is the least a BatchGetItem costs: per item returned, 1 read
+// unit strongly consistent, 0.5 eventually (items of up to 4 KB).
+func batchGetMin(in *dynamodb.BatchGetItemInput, out *dynamodb.BatchGetItemOutput) float64 {
+	var t float64
+	for table, items := range out.Responses {
+		per := 0.5
+		if ka, ok := in.RequestItems[table]; ok && ka.ConsistentRead != nil && *ka.ConsistentRead {
+			per = 1
+		}
+		t += per * float64(len(items))
+	}
+	return t
 }
 
 func (c *Counters) record(service, op string, in, out any, err error) {
@@ -213,6 +251,13 @@ func (c *Counters) record(service, op string, in, out any, err error) {
 	case *dynamodb.BatchWriteItemOutput:
 		if v, ok := sumCaps(o.ConsumedCapacity); ok {
 			wru = v
+		}
+	case *dynamodb.BatchGetItemOutput:
+		// DynamoDB bills each item read, as a GetItem: never count less
+		// (an emulator may report one total for the call).
+		rru, _ = sumCaps(o.ConsumedCapacity)
+		if bi, ok := in.(*dynamodb.BatchGetItemInput); ok {
+			rru = max(rru, batchGetMin(bi, o))
 		}
 	}
 	c.mu.Lock()

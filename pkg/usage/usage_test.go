@@ -109,6 +109,29 @@ func TestMiddlewareCountsDynamoDBAndSQSCalls(t *testing.T) {
 	assert.Zero(t, d.TotalInvocations())
 }
 
+// A BatchGetItem is billed per item read (1 unit each, strongly
+// consistent), not per call.
+func TestMiddlewareCountsBatchGetPerItem(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	var keys []map[string]ddbtypes.AttributeValue
+	for _, sk := range []string{"1", "2", "3"} {
+		_, err := f.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.table,
+			Item: map[string]ddbtypes.AttributeValue{"pk": s("p"), "sk": s(sk)}})
+		require.NoError(t, err)
+		keys = append(keys, map[string]ddbtypes.AttributeValue{"pk": s("p"), "sk": s(sk)})
+	}
+	before := f.counters.Snapshot()
+	out, err := f.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]ddbtypes.KeysAndAttributes{
+		f.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}})
+	require.NoError(t, err)
+	require.Len(t, out.Responses[f.table], 3)
+	d := f.counters.Snapshot().Sub(before)
+	assert.Equal(t, map[string]int64{"DynamoDB.BatchGetItem": 1}, d.Calls)
+	assert.Equal(t, 3.0, d.DynamoDBRRU, "three strongly consistent item reads")
+}
+
 func TestMiddlewareCountsFailedConditionalWrite(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -225,4 +248,21 @@ func TestInvocationGBSeconds(t *testing.T) {
 	assert.InDelta(t, 3.0, snap.LambdaGBSeconds, 1e-12)
 	assert.Equal(t, map[string]int64{"a": 2, "b": 1}, snap.LambdaInvocations)
 	assert.Equal(t, int64(3), snap.TotalInvocations())
+}
+
+func TestGBSecondsByFunction(t *testing.T) {
+	t.Parallel()
+	var c usage.Counters
+	c.Invocation("worker", time.Second, 128)
+	c.Invocation("worker", time.Second, 128)
+	before := c.Snapshot()
+	c.Invocation("api", 2*time.Second, 256)
+	c.Invocation("worker", time.Second, 128)
+	s := c.Snapshot()
+	assert.InDelta(t, 0.375, s.LambdaGBSecondsBy["worker"], 1e-9)
+	assert.InDelta(t, 0.5, s.LambdaGBSecondsBy["api"], 1e-9)
+	assert.InDelta(t, s.LambdaGBSeconds, s.LambdaGBSecondsBy["worker"]+s.LambdaGBSecondsBy["api"], 1e-9, "the split sums to the total")
+	d := s.Sub(before)
+	assert.InDelta(t, 0.125, d.LambdaGBSecondsBy["worker"], 1e-9)
+	assert.InDelta(t, 0.5, d.LambdaGBSecondsBy["api"], 1e-9)
 }

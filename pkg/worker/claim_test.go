@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func TestClaimWhoseAnswerWasLostStillRuns(t *testing.T) {
 	ms := &memStore{tasks: map[task.ID]task.Task{id: {ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
 		State: task.Scheduled, PayloadHash: ph, Retry: task.Retry{MaxAttempts: 3}}}}
 	exec := &countingExec{}
-	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", Lease: 20 * time.Second}, lostAnswerStore{ms}, nopQueue{},
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", Lease: 20 * time.Second, Claim: true}, lostAnswerStore{ms}, nopQueue{},
 		[]target.Executor{exec}, clock.NewManual(now), zerolog.Nop())
 	body, _ := json.Marshal(task.TaskMessage{ID: id.String(), PH: ph})
 
@@ -59,4 +60,97 @@ func TestClaimWhoseAnswerWasLostStillRuns(t *testing.T) {
 	assert.Equal(t, int64(1), exec.n.Load())
 	got, _ := ms.Get(context.Background(), id)
 	assert.Equal(t, task.Succeeded, got.State)
+}
+
+// lostSettleStore applies a Settle but answers ErrConflict (the SDK retried
+// a conditional update whose first attempt was applied).
+type lostSettleStore struct{ *memStore }
+
+func (s lostSettleStore) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+	if _, err := s.memStore.Settle(ctx, prev, st, a, nextAt, lastErr); err != nil {
+		return nil, err
+	}
+	return nil, task.ErrConflict
+}
+
+// racedStore lets another delivery record an outcome while this one's
+// target call runs.
+type racedStore struct{ *memStore }
+
+func (s racedStore) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+	other := a
+	other.Worker = "other"
+	if _, err := s.memStore.Settle(ctx, prev, task.Succeeded, other, time.Time{}, ""); err != nil {
+		return nil, err
+	}
+	return s.memStore.Settle(ctx, prev, st, a, nextAt, lastErr)
+}
+
+type sentQueue struct{ sent atomic.Int64 }
+
+func (q *sentQueue) Send(context.Context, string, task.OutMessage) error { q.sent.Add(1); return nil }
+
+type failingExec struct{}
+
+func (failingExec) Kind() string                                 { return "webhook" }
+func (failingExec) Validate(json.RawMessage) []target.FieldError { return nil }
+func (failingExec) Execute(context.Context, target.Invocation) (target.Result, error) {
+	return target.Result{StatusCode: 503}, errors.New("503 from target")
+}
+
+func unclaimedTask(t *testing.T, now time.Time) (*memStore, task.ID, string) {
+	t.Helper()
+	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
+	payload := json.RawMessage(`{}`)
+	ph := task.PayloadHash(tgt, payload)
+	id, err := task.NewID(now.Add(-time.Second), 4)
+	require.NoError(t, err)
+	ms := &memStore{tasks: map[task.ID]task.Task{id: {ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
+		State: task.Scheduled, PayloadHash: ph, Version: 1, Retry: task.Retry{MaxAttempts: 3, InitialBackoff: time.Second, MaxBackoff: time.Minute}}}}
+	body, _ := json.Marshal(task.TaskMessage{ID: id.String(), PH: ph})
+	return ms, id, string(body)
+}
+
+// Without a claim, a retry outcome whose write was applied but whose answer
+// was lost still counts: the retry message goes out, or the task would sit
+// in RETRYING with no message to run it.
+func TestUnclaimedRetryWhoseAnswerWasLostStillQueuesTheRetry(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	ms, id, body := unclaimedTask(t, now)
+	q := &sentQueue{}
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", ID: "w1"}, lostSettleStore{ms}, q,
+		[]target.Executor{failingExec{}}, clock.NewManual(now), zerolog.Nop())
+
+	require.NoError(t, w.Handle(context.Background(), worker.Delivery{MessageID: "m", Body: body}))
+
+	got, _ := ms.Get(context.Background(), id)
+	assert.Equal(t, task.Retrying, got.State)
+	assert.Equal(t, 1, got.AttemptN)
+	assert.Equal(t, int64(1), q.sent.Load(), "the retry message was sent")
+}
+
+// Without a claim, a delivery whose target call raced another delivery's
+// recorded outcome is fenced off: one outcome stays, and the message is
+// dropped (the other delivery carries the task).
+func TestUnclaimedOutcomeIsFencedByAConcurrentOne(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	ms, id, body := unclaimedTask(t, now)
+	q := &sentQueue{}
+	exec := &countingExec{}
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", ID: "w1"}, racedStore{ms}, q,
+		[]target.Executor{exec}, clock.NewManual(now), zerolog.Nop())
+
+	require.NoError(t, w.Handle(context.Background(), worker.Delivery{MessageID: "m", Body: body}))
+
+	got, _ := ms.Get(context.Background(), id)
+	assert.Equal(t, task.Succeeded, got.State)
+	require.Len(t, got.Attempts, 1, "one recorded outcome")
+	assert.Equal(t, "other", got.Attempts[0].Worker)
+	assert.Equal(t, int64(1), exec.n.Load())
+	assert.Zero(t, q.sent.Load())
+	// A later duplicate finds the task finished and calls nothing.
+	require.NoError(t, w.Handle(context.Background(), worker.Delivery{MessageID: "m2", Body: body}))
+	assert.Equal(t, int64(1), exec.n.Load())
 }

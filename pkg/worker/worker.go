@@ -1,8 +1,17 @@
-// Package worker executes tasks delivered by the task queue: it claims the
-// task under a lease, holds it until its due time, runs the target with the
-// task's idempotency key, records the attempt and either finishes the task,
-// queues the next attempt with backoff, or — after the last attempt — marks
-// it FAILED and sends it to the dead-letter queue.
+// Package worker executes tasks delivered by the task queue: it holds a task
+// until its due time, runs the target with the task's idempotency key,
+// records the attempt and either finishes the task, queues the next attempt
+// with backoff, or — after the last attempt — marks it FAILED and sends it
+// to the dead-letter queue.
+//
+// Two claim modes. By default (Config.Claim false) the worker calls the
+// target straight after reading the task and records the outcome with one
+// write fenced on the version it read (Store.Settle): two writes per task
+// in all, create and outcome. Concurrent duplicate deliveries may then both
+// call the target, with the same idempotency key, and one outcome is
+// recorded. With Config.Claim the worker first claims the task under a
+// lease (Store.Claim), so a concurrent duplicate waits instead of calling,
+// at the price of a third write.
 //
 // The same code serves the Lambda SQS consumer (HandleSQS, partial batch
 // responses) and the long-polling process (see package poll).
@@ -33,6 +42,7 @@ type Store interface {
 	Get(ctx context.Context, id task.ID) (*task.Task, error)
 	Claim(ctx context.Context, id task.ID, ph, owner string, now, leaseUntil time.Time) (*task.Task, error)
 	Finish(ctx context.Context, id task.ID, owner string, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error)
+	Settle(ctx context.Context, prev *task.Task, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error)
 }
 
 // Queue sends single messages.
@@ -50,7 +60,11 @@ type Visibility interface {
 type Config struct {
 	TaskQueue string // URL of the task queue (retries are sent here)
 	DLQ       string // URL of the task dead-letter queue
-	// Lease is how long a claim holds the task. It must be shorter than the
+	// Claim: claim a lease on the task before calling its target (three
+	// writes per task instead of two; see the package comment).
+	Claim bool
+	// Lease is how long a claim holds the task (with Claim), and bounds
+	// every target call either way. It must be shorter than the
 	// task queue's visibility timeout, so a crashed worker's lease expires
 	// before its message is redelivered. Default 60s.
 	Lease time.Duration
@@ -141,6 +155,16 @@ type Delivery struct {
 	// ReceivedAt is when this process received the message (time.Now, with
 	// its monotonic reading).
 	ReceivedAt time.Time
+	// Task, when set, is the task as read (strongly) for this delivery's
+	// batch, saving Handle its own read. Nil: Handle reads it.
+	Task *task.Task
+}
+
+// BatchGetter reads many tasks in one call (strongly consistent; missing
+// ones absent); optional. HandleSQS uses it to read a whole batch's tasks
+// with one request instead of one GetItem each.
+type BatchGetter interface {
+	GetMany(ctx context.Context, ids []task.ID) (map[task.ID]*task.Task, error)
 }
 
 // Redeliver asks the caller to leave the message on the queue and make it
@@ -178,7 +202,10 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		return nil
 	}
 	log := w.log.With().Str("task_id", msg.ID).Str("message_id", d.MessageID).Logger()
-	t, err := w.store.Get(ctx, id)
+	t, err := d.Task, error(nil)
+	if t == nil || t.ID != id {
+		t, err = w.store.Get(ctx, id)
+	}
 	switch {
 	case errors.Is(err, task.ErrNotFound):
 		log.Warn().Msg("dropping message for a task that does not exist")
@@ -226,6 +253,14 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 			log.Info().Str("schedule", t.Occurrence.Schedule).Msg("dropping occurrence its schedule no longer runs")
 			return nil
 		}
+	}
+
+	if !w.cfg.Claim {
+		// No claim: this attempt's number is one past the recorded ones, and
+		// Settle fences its outcome on the version read above.
+		att := *t
+		att.AttemptN++
+		return w.run(ctx, &att, "", log)
 	}
 
 	// Due-ness was settled above under the skew guard. Leases are judged by
@@ -306,9 +341,12 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 
 	if execErr == nil {
 		attempt.Outcome = "succeeded"
-		done, err := w.store.Finish(ctx, t.ID, owner, task.Succeeded, attempt, time.Time{}, "")
+		done, err := w.finish(ctx, t, owner, task.Succeeded, attempt, time.Time{}, "")
 		if err != nil {
 			return w.finishFailed(err, log)
+		}
+		if done == nil {
+			return nil // fenced off; see finish
 		}
 		w.published(done, false)
 		log.Info().Int("status", res.StatusCode).Msg("task succeeded")
@@ -327,9 +365,12 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 		}}); err != nil {
 			return &Redeliver{Reason: "dead-letter send failed: " + err.Error()}
 		}
-		done, err := w.store.Finish(ctx, t.ID, owner, task.Failed, attempt, time.Time{}, attempt.Error)
+		done, err := w.finish(ctx, t, owner, task.Failed, attempt, time.Time{}, attempt.Error)
 		if err != nil {
 			return w.finishFailed(err, log)
+		}
+		if done == nil {
+			return nil
 		}
 		w.published(done, true)
 		log.Warn().Str("error", attempt.Error).Bool("permanent", target.IsPermanent(execErr)).Msg("task failed and was dead-lettered")
@@ -344,8 +385,12 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 		wait = min(ra.After, t.Retry.MaxBackoff)
 	}
 	next := end.Add(wait)
-	if _, err := w.store.Finish(ctx, t.ID, owner, task.Retrying, attempt, next, attempt.Error); err != nil {
+	done, err := w.finish(ctx, t, owner, task.Retrying, attempt, next, attempt.Error)
+	if err != nil {
 		return w.finishFailed(err, log)
+	}
+	if done == nil {
+		return nil
 	}
 	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
 	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: wait}); err != nil {
@@ -355,6 +400,36 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 	log.Info().Str("error", attempt.Error).Dur("backoff", wait).Msg("attempt failed; retry queued")
 	w.record("TasksRetried", 1, "Count")
 	return nil
+}
+
+// finish records an attempt's outcome: under the claim's lease, or (no
+// claim) fenced on the version the worker read. Without a claim, a fenced
+// write returns (nil, nil) — another delivery recorded an outcome, or the
+// task was cancelled, updated or redriven meanwhile: that delivery or
+// change carries the task on, and this message is done with — unless the
+// fence was our own write, applied with its answer lost, which counts as
+// recorded.
+func (w *Worker) finish(ctx context.Context, t *task.Task, owner string, state task.State, a task.Attempt, next time.Time, lastErr string) (*task.Task, error) {
+	if w.cfg.Claim {
+		return w.store.Finish(ctx, t.ID, owner, state, a, next, lastErr)
+	}
+	done, err := w.store.Settle(ctx, t, state, a, next, lastErr)
+	if !errors.Is(err, task.ErrConflict) {
+		return done, err
+	}
+	cur, gerr := w.store.Get(ctx, t.ID)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if n := len(cur.Attempts); n > 0 && cur.Version == t.Version+1 && cur.AttemptN == t.AttemptN {
+		last := cur.Attempts[n-1]
+		if last.N == a.N && last.Worker == a.Worker && last.StartedAt.UnixMilli() == a.StartedAt.UnixMilli() {
+			return cur, nil
+		}
+	}
+	w.log.Info().Str("task_id", t.ID.String()).Str("state", string(cur.State)).
+		Msg("outcome fenced off: the task changed while its target ran (a duplicate delivery recorded it, or it was cancelled or updated)")
+	return nil, nil
 }
 
 func (w *Worker) finishFailed(err error, log zerolog.Logger) error {
@@ -398,11 +473,22 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		wg   sync.WaitGroup
 		resp events.SQSEventResponse
 	)
+	tasks := w.prefetch(ctx, ev.Records)
 	for _, rec := range ev.Records {
 		wg.Add(1)
 		go func(rec events.SQSMessage) {
 			defer wg.Done()
-			err := w.safeHandle(ctx, Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received})
+			d := Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received}
+			if ns, err := strconv.ParseInt(rec.Attributes[ReceivedAtAttribute], 10, 64); err == nil {
+				// A poller's batching window held it since then: anchor
+				// the skew guard's server clock at the receive, not at
+				// this start.
+				d.ReceivedAt = time.Unix(0, ns)
+			}
+			if _, id, err := task.DecodeTaskMessage(rec.Body); err == nil {
+				d.Task = tasks[id]
+			}
+			err := w.safeHandle(ctx, d)
 			if err == nil {
 				return
 			}
@@ -428,6 +514,37 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	return resp, nil
 }
 
+// prefetch reads the tasks of a batch's messages with one BatchGetItem per
+// 100 (when the store can), so that a batch of many costs a request, not
+// one per message. A failed read only loses the saving: each Handle then
+// reads its task itself.
+func (w *Worker) prefetch(ctx context.Context, recs []events.SQSMessage) map[task.ID]*task.Task {
+	bg, ok := w.store.(BatchGetter)
+	if !ok || len(recs) < 2 {
+		return nil
+	}
+	ids := make([]task.ID, 0, len(recs))
+	for _, rec := range recs {
+		if _, id, err := task.DecodeTaskMessage(rec.Body); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	all := make(map[task.ID]*task.Task, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 100)
+		got, err := bg.GetMany(ctx, ids[:n])
+		if err != nil {
+			w.log.Warn().Err(err).Msg("batch read failed; reading tasks one by one")
+			return all
+		}
+		for id, t := range got {
+			all[id] = t
+		}
+		ids = ids[n:]
+	}
+	return all
+}
+
 // safeHandle is Handle with a panic turned into a redelivery, so one bad
 // task cannot take down the other records of its batch; a task that panics
 // every time reaches the DLQ through the queue's redrive policy.
@@ -439,6 +556,40 @@ func (w *Worker) safeHandle(ctx context.Context, d Delivery) (err error) {
 		}
 	}()
 	return w.Handle(ctx, d)
+}
+
+// Batching is how the long-polling worker (and the local host) batch task
+// messages, as the stack's event source mapping does: up to BatchMax
+// messages gathered for up to BatchWindow. Messages become visible a little
+// before due (the early delivery), so the wait happens while gathering —
+// free in an event source mapping — and one invocation holds many tasks
+// for the rest of their sub-second remainder.
+const (
+	BatchMax    = 100
+	BatchWindow = time.Second
+	// handOverMargin leaves a batch time for its one read of its tasks
+	// before the first is due (milliseconds in AWS; the emulator takes
+	// hundreds for a read of 100).
+	handOverMargin = 500 * time.Millisecond
+)
+
+// ReceivedAtAttribute is the record attribute in which a poller (see
+// poll.Poller.ReceivedAttr) says when it received a message. Lambda's
+// event source mapping sets none: its batches are not windowed (the
+// stack's mapping has no batching window), so the handler's start is a
+// fresh enough anchor.
+const ReceivedAtAttribute = "HourglassReceivedAt"
+
+// HandOverBy is a task message's batching deadline (see poll.Poller):
+// handOverMargin before the task's due time, so that a batch still
+// gathering is handed over in time to read its tasks and run them on time.
+// Retries, due later than the ID says, are handed over at once.
+func HandOverBy(body string) (time.Time, bool) {
+	_, id, err := task.DecodeTaskMessage(body)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return id.Due().Add(-handOverMargin), true
 }
 
 // ServerTime extracts the clock-skew guard's server time from SQS system

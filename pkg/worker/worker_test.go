@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
@@ -43,4 +45,15 @@ func TestServerTime(t *testing.T) {
 			assert.True(t, tc.want.Equal(got), "want %s, got %s", tc.want, got)
 		})
 	}
+}
+
+func TestHandOverBy(t *testing.T) {
+	due := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	id, err := task.NewID(due, 16)
+	require.NoError(t, err)
+	at, ok := worker.HandOverBy(`{"id":"` + id.String() + `","ph":"x"}`)
+	require.True(t, ok)
+	assert.Equal(t, due.Add(-500*time.Millisecond), at)
+	_, ok = worker.HandOverBy(`not json`)
+	assert.False(t, ok, "a malformed message has no deadline: it is handed over with its batch")
 }

@@ -5,6 +5,10 @@
 //
 //	go run ./scripts/loadgen -api http://127.0.0.1:8080 -tasks 1000 -spread 60s -json
 //
+// Tasks are created 100 to a request (POST /v1/tasks:batch) unless -batch
+// says otherwise; -batch 1 measures single creates (POST /v1/tasks each).
+// The summary's create_batch says which was used.
+//
 // Lateness is arrival at the sink minus due time. AWS usage per task comes
 // from the local host's /debug/usage counters (SDK middleware on every
 // client), priced by pkg/cost. It only ever targets loopback addresses. The
@@ -30,14 +34,19 @@ func main() {
 		lead        = flag.Duration("lead", 10*time.Second, "delay before the first due time")
 		tenant      = flag.String("tenant", "loadgen", "tenant (dev token)")
 		concurrency = flag.Int("concurrency", 16, "concurrent create requests")
+		batch       = flag.Int("batch", loadtest.DefaultBatch, "tasks per create request, 1 to 100: POST /v1/tasks:batch; -batch 1 measures single creates (POST /v1/tasks per task)")
 		grace       = flag.Duration("grace", 30*time.Second, "how long to wait after the last due time")
 		sinkAddr    = flag.String("sink", "127.0.0.1:0", "webhook sink listen address (loopback)")
 		signingKey  = flag.String("signing-key", "hourglass-dev-signing-key", "master signing key, to verify signatures (empty: skip)")
 		jsonOut     = flag.Bool("json", false, "print only the JSON summary on stdout")
 	)
 	flag.Parse()
+	if *batch < 1 || *batch > loadtest.MaxBatch {
+		fmt.Fprintf(os.Stderr, "loadgen: -batch %d: must be 1 to %d\n", *batch, loadtest.MaxBatch)
+		os.Exit(2)
+	}
 	res, err := loadtest.Run(context.Background(), loadtest.Options{
-		API: *apiURL, Tasks: *n, Spread: *spread, Lead: *lead, Tenant: *tenant, Concurrency: *concurrency,
+		API: *apiURL, Tasks: *n, Spread: *spread, Lead: *lead, Tenant: *tenant, Concurrency: *concurrency, Batch: *batch,
 		Grace: *grace, SinkAddr: *sinkAddr, SigningKey: *signingKey, Verbose: !*jsonOut, Progress: true,
 	})
 	if err != nil {

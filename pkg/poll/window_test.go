@@ -1,0 +1,147 @@
+package poll_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/poll"
+	"github.com/hourglass-sched/hourglass/pkg/sqsq"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+// longQueue is a fresh queue whose visibility timeout (30 s) outlasts any
+// batching window here, as a task queue's does.
+func longQueue(t *testing.T) (*sqsq.Queue, string) {
+	t.Helper()
+	env := awstest.New(t)
+	c := sqs.NewFromConfig(env.Config)
+	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{
+		QueueName:  aws.String(env.Name("window")),
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(30)},
+	})
+	require.NoError(t, err)
+	return sqsq.New(c), aws.ToString(out.QueueUrl)
+}
+
+// batches records every batch the handler got.
+type batches struct {
+	mu    sync.Mutex
+	sizes []int
+	at    []time.Time
+}
+
+func (b *batches) handler(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sizes = append(b.sizes, len(ev.Records))
+	b.at = append(b.at, time.Now())
+	return events.SQSEventResponse{}, nil
+}
+
+func (b *batches) total() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, s := range b.sizes {
+		n += s
+	}
+	return n
+}
+
+// With a batching window, the messages of several receives (10 at most
+// each) reach the handler as one batch, as a Lambda mapping with a window
+// and a batch size above 10 delivers them: one invocation, not three.
+func TestWindowGathersReceivesIntoOneBatch(t *testing.T) {
+	t.Parallel()
+	q, url := longQueue(t)
+	var bodies []string
+	for i := range 25 {
+		bodies = append(bodies, fmt.Sprintf("m-%02d", i))
+	}
+	send(t, q, url, bodies[:10]...)
+	send(t, q, url, bodies[10:20]...)
+	send(t, q, url, bodies[20:]...)
+
+	var b batches
+	counters := &usage.Counters{}
+	p := &poll.Poller{Name: "worker", Queue: q, URL: url, Handler: b.handler, Concurrency: 2, Wait: time.Second,
+		MaxBatch: 100, Window: 3 * time.Second, Usage: counters, MemoryMB: 128, Log: zerolog.Nop()}
+	stop := start(t, p)
+	waitFor(t, 20*time.Second, "all 25 handled", func() bool { return b.total() == 25 })
+	stop()
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	assert.Equal(t, []int{25}, b.sizes, "one batch of 25")
+	assert.EqualValues(t, 1, counters.Snapshot().LambdaInvocations["worker"])
+	visible, inflight, delayed, err := q.Depth(context.Background(), url)
+	require.NoError(t, err)
+	assert.Zero(t, visible+inflight+delayed, "the batch was deleted")
+}
+
+// MaxBatch splits what a window gathered.
+func TestMaxBatchSplitsTheWindow(t *testing.T) {
+	t.Parallel()
+	q, url := longQueue(t)
+	var bodies []string
+	for i := range 20 {
+		bodies = append(bodies, fmt.Sprintf("m-%02d", i))
+	}
+	send(t, q, url, bodies[:10]...)
+	send(t, q, url, bodies[10:]...)
+	var b batches
+	p := &poll.Poller{Name: "worker", Queue: q, URL: url, Handler: b.handler, Concurrency: 1, Wait: time.Second,
+		MaxBatch: 7, Window: 3 * time.Second, Log: zerolog.Nop()}
+	stop := start(t, p)
+	waitFor(t, 20*time.Second, "all 20 handled", func() bool { return b.total() == 20 })
+	stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range b.sizes {
+		assert.LessOrEqual(t, n, 7)
+	}
+	assert.GreaterOrEqual(t, len(b.sizes), 3)
+}
+
+// A message's deadline closes the window early: with a 30 s window, a
+// message due 300 ms after it is received still reaches the handler at
+// once rather than at the window's end.
+func TestDeadlineClosesTheWindowEarly(t *testing.T) {
+	t.Parallel()
+	q, url := longQueue(t)
+	var received atomic.Int64 // when the deadline function first saw the message (unix ns)
+	var b batches
+	p := &poll.Poller{Name: "worker", Queue: q, URL: url, Handler: b.handler, Concurrency: 1, Wait: time.Second,
+		MaxBatch: 100, Window: 30 * time.Second, Log: zerolog.Nop(),
+		Deadline: func(body string) (time.Time, bool) {
+			now := time.Now()
+			received.CompareAndSwap(0, now.UnixNano())
+			if body == "urgent" {
+				return now.Add(300 * time.Millisecond), true
+			}
+			return time.Time{}, false
+		}}
+	stop := start(t, p)
+	send(t, q, url, "urgent")
+	waitFor(t, 10*time.Second, "the urgent message handled", func() bool { return b.total() == 1 })
+	stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	got := b.at[0].Sub(time.Unix(0, received.Load()))
+	assert.Less(t, got, 2*time.Second, "handed over by its deadline, not after the 30 s window")
+	assert.GreaterOrEqual(t, got, 250*time.Millisecond, "and not before: the window waited for more until the deadline")
+}
