@@ -108,11 +108,7 @@ func (p *Poller) Run(ctx context.Context) {
 		receivers.Wait()
 		close(in)
 	}()
-	// In-flight work survives cancellation for Grace: a SIGTERM'd worker
-	// finishes what it holds instead of abandoning it.
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Grace+time.Minute)
-	defer cancel()
-	p.batch(hctx, in, log)
+	p.batch(ctx, in, log)
 }
 
 // receive long-polls the queue and sends what it gets to in, until ctx is
@@ -156,7 +152,12 @@ func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, log zerol
 			go func() {
 				defer handlers.Done()
 				defer func() { <-slots }()
-				p.handle(ctx, b, log)
+				// Each batch's own bound; it survives the cancellation of
+				// ctx (SIGTERM), so a worker finishes what it holds rather
+				// than abandoning it.
+				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Grace+time.Minute)
+				defer cancel()
+				p.handle(hctx, b, log)
 			}()
 		}
 		pending, flushAt = nil, time.Time{}

@@ -145,3 +145,25 @@ func TestDeadlineClosesTheWindowEarly(t *testing.T) {
 	assert.Less(t, got, 2*time.Second, "handed over by its deadline, not after the 30 s window")
 	assert.GreaterOrEqual(t, got, 250*time.Millisecond, "and not before: the window waited for more until the deadline")
 }
+
+// Each batch's context is bounded from that batch's start (Grace plus a
+// minute), not from Run's: a bound taken once in Run expired every later
+// batch's context a minute into the run (found by the bench).
+func TestEachBatchGetsItsOwnDeadline(t *testing.T) {
+	t.Parallel()
+	q, url := longQueue(t)
+	var left atomic.Int64 // the handler's deadline minus its start, in ms
+	p := &poll.Poller{Name: "worker", Queue: q, URL: url, Concurrency: 1, Wait: time.Second, Grace: time.Millisecond, Log: zerolog.Nop(),
+		Handler: func(ctx context.Context, _ events.SQSEvent) (events.SQSEventResponse, error) {
+			if d, ok := ctx.Deadline(); ok {
+				left.Store(time.Until(d).Milliseconds())
+			}
+			return events.SQSEventResponse{}, nil
+		}}
+	stop := start(t, p)
+	time.Sleep(3 * time.Second) // the run is 3 s old when the batch arrives
+	send(t, q, url, "late")
+	waitFor(t, 15*time.Second, "the batch handled", func() bool { return left.Load() != 0 })
+	stop()
+	assert.Greater(t, left.Load(), int64(59_500), "a minute (+ Grace) from the batch's start, not from Run's")
+}
