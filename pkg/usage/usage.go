@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -34,7 +35,9 @@ type Counters struct {
 
 // Snapshot is a copy of the counters at one moment.
 type Snapshot struct {
-	Calls             map[string]int64 `json:"calls"` // "Service.Operation" → count
+	// Calls counts "Service.Operation" → calls; "SQS.ReceiveMessage.empty"
+	// counts the receives (among SQS.ReceiveMessage) that found nothing.
+	Calls             map[string]int64 `json:"calls"`
 	DynamoDBWRU       float64          `json:"ddb_wru"`
 	DynamoDBRRU       float64          `json:"ddb_rru"`
 	SQSRequests       int64            `json:"sqs_requests"`
@@ -271,6 +274,10 @@ func (c *Counters) record(service, op string, in, out any, err error) {
 	switch service {
 	case "SQS":
 		c.sqs++
+		if ro, ok := out.(*sqs.ReceiveMessageOutput); ok && len(ro.Messages) == 0 {
+			// A long poll that found nothing: what an idle queue costs.
+			c.calls["SQS.ReceiveMessage.empty"]++
+		}
 	case "EventBridge":
 		if op == "PutEvents" {
 			// EventBridge bills per entry (64 KB chunk), not per call.

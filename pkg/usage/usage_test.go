@@ -109,6 +109,27 @@ func TestMiddlewareCountsDynamoDBAndSQSCalls(t *testing.T) {
 	assert.Zero(t, d.TotalInvocations())
 }
 
+// An empty receive is counted apart, so that idle polling can be told from
+// work.
+func TestMiddlewareCountsEmptyReceives(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	before := f.counters.Snapshot()
+	out, err := f.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &f.queueURL})
+	require.NoError(t, err)
+	require.Empty(t, out.Messages)
+	_, err = f.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &f.queueURL, MessageBody: aws.String("hello")})
+	require.NoError(t, err)
+	out, err = f.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &f.queueURL, WaitTimeSeconds: 1})
+	require.NoError(t, err)
+	require.Len(t, out.Messages, 1)
+	d := f.counters.Snapshot().Sub(before)
+	assert.EqualValues(t, 2, d.Calls["SQS.ReceiveMessage"])
+	assert.EqualValues(t, 1, d.Calls["SQS.ReceiveMessage.empty"])
+	assert.EqualValues(t, 3, d.SQSRequests, "an empty receive is still a billed request")
+}
+
 // A BatchGetItem is billed per item read (1 unit each, strongly
 // consistent), not per call.
 func TestMiddlewareCountsBatchGetPerItem(t *testing.T) {

@@ -14,10 +14,11 @@ import (
 
 func TestCostOfSeparatesIdlePolls(t *testing.T) {
 	t.Parallel()
-	// 100 tasks: 30 receives of which 10 found messages (10 deletes),
-	// 10 send batches: 50 SQS requests, 20 of them idle long polls.
+	// 100 tasks: 30 receives of which 20 found nothing (counted by the
+	// usage middleware), 10 delete and 10 send batches: 50 SQS requests,
+	// 20 of them idle long polls.
 	u := usage.Snapshot{
-		Calls: map[string]int64{"SQS.ReceiveMessage": 30, "SQS.DeleteMessageBatch": 10, "SQS.SendMessageBatch": 10,
+		Calls: map[string]int64{"SQS.ReceiveMessage": 30, "SQS.ReceiveMessage.empty": 20, "SQS.DeleteMessageBatch": 10, "SQS.SendMessageBatch": 10,
 			"DynamoDB.PutItem": 100, "DynamoDB.UpdateItem": 200},
 		DynamoDBWRU: 300, DynamoDBRRU: 150, SQSRequests: 50, EventBridgeEvents: 100,
 		LambdaInvocations: map[string]int64{"api": 100, "worker": 10, "dispatcher": 2, "scanner": 30},
