@@ -1,6 +1,11 @@
 package capacity_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,84 +15,217 @@ import (
 )
 
 // The expectations below were computed by hand from the formulas in the
-// README's "Capacity model" section, not by running the code.
+// README's "Capacity model" section (and on Plan's fields and in design.go),
+// not by running the code. Prices: cost.List (WRU $0.625, RRU $0.125, SQS
+// $0.40, Lambda request $0.20 per million; GB-second $0.0000133334; API
+// Gateway request and EventBridge event $1.00 per million).
 
 func TestComputeFiftyThousandPerSecondOneKiB(t *testing.T) {
 	t.Parallel()
 	p, err := capacity.Compute(capacity.Inputs{RatePerS: 50000, PayloadBytes: 1024})
 	require.NoError(t, err)
-	// item 1024 + 600 = 1624 B → 2 WRU per write, 1 RRU per read.
-	assert.Equal(t, 1624, p.ItemBytes)
+	// Design, defaults: 2 writes (create, outcome), no index write, 1 item
+	// read + 2 query reads, 1 API request, no event for a task that succeeds.
+	assert.Equal(t, capacity.PerTask{Writes: 2, Reads: 1, QueryReads: 2, APIRequests: 1,
+		SQSRequests: p.PerTask.SQSRequests, Invocations: p.PerTask.Invocations}, p.PerTask)
+	// item 1024 + 300 = 1324 B → ⌈1324 / 1024⌉ = 2 WRU a write, 1 RRU a read.
+	assert.Equal(t, 1324, p.ItemBytes)
 	assert.InDelta(t, 2, p.WRUPerWrite, 1e-9)
 	assert.InDelta(t, 1, p.RRUPerRead, 1e-9)
-	assert.InDelta(t, 6, p.WRUPerTask, 1e-9)
-	assert.InDelta(t, 300000, p.WCU, 1e-6)
-	assert.InDelta(t, 55000, p.RCU, 1e-6)
-	// 300,000 / (0.8 × 1,000) = 375 shards; reads need only 23.
-	assert.Equal(t, 375, p.Shards)
-	// 50,000 × 86,400 × 30 × 1,624 B = 210,470.4 GB → 21,048 partitions of 10 GB.
-	assert.InDelta(t, 210470.4, p.StorageGB, 1e-6)
-	assert.Equal(t, 21048, p.Partitions)
-	assert.InDelta(t, 5000, p.WorkerInvocationsPerS, 1e-9)
-	assert.Equal(t, 3500, p.WorkerConcurrency)
-	// 50,000 × 60 / 375 = 8,000 tasks a unit, 16 s at 500/s: one dispatcher per shard.
-	assert.InDelta(t, 8000, p.TasksPerUnit, 1e-9)
-	assert.InDelta(t, 16, p.UnitSeconds, 1e-9)
-	assert.Equal(t, 375, p.DispatcherConcurrency)
-	// api: 50,000 × 1 × 0.03 s = 1,500; + worker 3,500 + dispatcher 375 + scanner 1.
+	// 2 writes × 2 WRU = 4; reads 1 × 1 + 2 × 1324 / 4096 = 1.646484375.
+	assert.InDelta(t, 4, p.WRUPerTask, 1e-9)
+	assert.InDelta(t, 1.646484375, p.RRUPerTask, 1e-12)
+	assert.InDelta(t, 200000, p.WCU, 1e-6)
+	assert.InDelta(t, 0, p.IndexWCU, 1e-12)
+	assert.InDelta(t, 82324.21875, p.RCU, 1e-6)
+	// 200,000 / (0.8 × 1,000) = 250 shards; reads need only ⌈82,324 / 2,400⌉ = 35.
+	assert.Equal(t, 250, p.Shards)
+	// 50,000 × 86,400 × 30 × 1,324 B = 171,590.4 GB → 17,160 partitions of 10 GB.
+	assert.InDelta(t, 171590.4, p.StorageGB, 1e-6)
+	assert.Equal(t, 17160, p.Partitions)
+	// Worker: 50,000 / 100 = 500 invocations/s; 50,000 × 2 s / 100 = 1,000 concurrent.
+	assert.InDelta(t, 500, p.WorkerInvocationsPerS, 1e-9)
+	assert.Equal(t, 1000, p.WorkerConcurrency)
+	// 50,000 × 60 / 250 = 12,000 tasks a unit, 24 s at 500/s (< 60 s bucket):
+	// 2 passes × 250 shards = 500 dispatchers.
+	assert.InDelta(t, 12000, p.TasksPerUnit, 1e-9)
+	assert.InDelta(t, 24, p.UnitSeconds, 1e-9)
+	assert.Equal(t, 500, p.DispatcherConcurrency)
+	// api: 50,000 requests/s × 0.03 s = 1,500; + worker 1,000 + dispatcher 500 + scanner 1.
+	assert.InDelta(t, 50000, p.APIRequestsPerS, 1e-9)
 	assert.Equal(t, 1500, p.APIConcurrency)
-	assert.Equal(t, 5376, p.TotalConcurrency)
+	assert.Equal(t, 3001, p.TotalConcurrency)
 	assert.True(t, p.QuotaIncrease)
-	assert.Equal(t, 35000, p.InFlight)
+	// In flight: 50,000 × 2 s = 100,000 ≤ 120,000.
+	assert.Equal(t, 100000, p.InFlight)
 	assert.Equal(t, 240, p.MaxDelaySeconds)
-	assert.Equal(t, 70, p.VisibilityTimeoutSeconds)
-	// $ per million: DynamoDB 6 × 0.625 + 1.1 × 0.125 = 3.8875; SQS 0.3 × 0.40 = 0.12;
-	// Lambda (0.1 + 1 api) × 0.20 + (0.1 × 0.7 + 1 × 0.03) × 0.25 GB × 13.3334 = 0.22 + 0.333335; API 1.00.
-	assert.InDelta(t, 3.8875, p.USDPerMillion.DynamoDB, 1e-9)
-	assert.InDelta(t, 0.12, p.USDPerMillion.SQS, 1e-9)
-	assert.InDelta(t, 0.553335, p.USDPerMillion.Lambda, 1e-6)
+	assert.Equal(t, 360, p.VisibilityTimeoutSeconds) // 6 × 60 s
+	assert.Equal(t, 100, p.BatchSize)
+	assert.Equal(t, 1, p.BatchWindowSeconds)
+	// SQS: 0.3 + 2 × 250 × 2.1 / (50,000 × 60) = 0.30035.
+	assert.InDelta(t, 0.30035, p.PerTask.SQSRequests, 1e-12)
+	// Invocations: 1/100 + 2 × 250 / 3,000,000 + 1 / 3,000,000 = 0.010167; + 1 api.
+	assert.InDelta(t, 0.010167, p.PerTask.Invocations, 1e-12)
+	assert.InDelta(t, 1.010167, p.InvocationsPerTask, 1e-12)
+	// GB-s: api 1 × 0.03 × 0.25 = 0.0075; worker 0.125 × 2 / 100 = 0.0025;
+	// dispatcher 0.125 × 2 / 500 = 0.0005; scanner 0.125 × 1 / 3,000,000.
+	assert.InDelta(t, 0.0075, p.GBSecondsPerTask.API, 1e-12)
+	assert.InDelta(t, 0.0025, p.GBSecondsPerTask.Worker, 1e-12)
+	assert.InDelta(t, 0.0005, p.GBSecondsPerTask.Dispatcher, 1e-12)
+	assert.InDelta(t, 0.125/3e6, p.GBSecondsPerTask.Scanner, 1e-15)
+	assert.InDelta(t, 0.0105+0.125/3e6, p.GBSecondsPerTask.Total, 1e-12)
+	// $ per million: DynamoDB 4 × 0.625 + 1.646484375 × 0.125 = 2.705810546875;
+	// SQS 0.30035 × 0.40 = 0.12014; Lambda 1.010167 × 0.20 + 0.010500041667 ×
+	// 13.3334 = 0.2020334 + 0.1400012556 = 0.3420346556; API 1.00; events 0.
+	assert.InDelta(t, 2.705810546875, p.USDPerMillion.DynamoDB, 1e-9)
+	assert.InDelta(t, 0.12014, p.USDPerMillion.SQS, 1e-9)
+	assert.InDelta(t, 0.3420346556, p.USDPerMillion.Lambda, 1e-9)
 	assert.InDelta(t, 1.0, p.USDPerMillion.APIGateway, 1e-9)
-	// One lifecycle event at $1.00 per million.
-	assert.InDelta(t, 1.0, p.USDPerMillion.EventBridge, 1e-9)
-	assert.InDelta(t, 6.560835, p.USDPerMillion.Total, 1e-6)
-	// 129,600 million tasks a month × 6.560835 + 210,470.4 GB × 0.25.
-	assert.InDelta(t, 52617.6, p.StorageUSDPerMonth, 1e-6)
-	assert.InDelta(t, 902901.816, p.USDPerMonth, 0.01)
-	assert.NotEmpty(t, p.Warnings)
+	assert.InDelta(t, 0, p.USDPerMillion.EventBridge, 1e-12)
+	assert.InDelta(t, 4.1679852024, p.USDPerMillion.Total, 1e-9)
+	// 129,600 million tasks a month × 4.1679852024 = 540,170.88 + 171,590.4 GB × 0.25.
+	assert.InDelta(t, 42897.6, p.StorageUSDPerMonth, 1e-6)
+	assert.InDelta(t, 583068.48, p.USDPerMonth, 0.01)
+	// Lambda quota and API Gateway's 10,000 requests/s; not in flight.
+	require.Len(t, p.Warnings, 2)
+	assert.Contains(t, p.Warnings[0], "3001 concurrent Lambda executions")
+	assert.Contains(t, p.Warnings[1], "50000 API requests/s exceeds API Gateway's default 10000")
+}
+
+func TestComputeWriteUnits(t *testing.T) {
+	t.Parallel()
+	// R = 100. A 100-byte payload makes a 400-byte item (1 WRU a write); a
+	// 1 KiB payload a 1,324-byte item (2 WRU a write). The index entry is
+	// keys only: 1 WRU whatever the payload.
+	for _, tc := range []struct {
+		name      string
+		in        capacity.Inputs
+		wru, wcu  float64
+		indexWCU  float64
+		ddbPerMil float64 // WRU × 0.625 + RRU × 0.125
+	}{
+		// 2 × 1 WRU; reads 1 + 2 × 400 / 4096 = 1.1953125.
+		{"default: create + outcome", capacity.Inputs{PayloadBytes: 100}, 2, 200, 0, 2*0.625 + 1.1953125*0.125},
+		{"lease: + claim", capacity.Inputs{PayloadBytes: 100, Claim: capacity.ClaimLease}, 3, 300, 0, 3*0.625 + 1.1953125*0.125},
+		{"list index: + 1", capacity.Inputs{PayloadBytes: 100, ListIndex: true}, 3, 200, 100, 3*0.625 + 1.1953125*0.125},
+		{"lease and list index", capacity.Inputs{PayloadBytes: 100, Claim: capacity.ClaimLease, ListIndex: true}, 4, 300, 100, 4*0.625 + 1.1953125*0.125},
+		// 1 KiB doubles every item write: 2 × 2; reads 1 + 2 × 1324 / 4096 = 1.646484375.
+		{"1 KiB: default", capacity.Inputs{PayloadBytes: 1024}, 4, 400, 0, 4*0.625 + 1.646484375*0.125},
+		{"1 KiB: lease", capacity.Inputs{PayloadBytes: 1024, Claim: capacity.ClaimLease}, 6, 600, 0, 6*0.625 + 1.646484375*0.125},
+		{"1 KiB: list index, not doubled", capacity.Inputs{PayloadBytes: 1024, ListIndex: true}, 5, 400, 100, 5*0.625 + 1.646484375*0.125},
+		// The 1 KB boundary: 724 + 300 = 1,024 B is 1 WRU, 725 + 300 = 1,025 B is 2.
+		{"1,024-byte item", capacity.Inputs{PayloadBytes: 724}, 2, 200, 0, 2*0.625 + 1.5*0.125},
+		{"1,025-byte item", capacity.Inputs{PayloadBytes: 725}, 4, 400, 0, 4*0.625 + (1+2*1025.0/4096)*0.125},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := tc.in
+			in.RatePerS = 100
+			p, err := capacity.Compute(in)
+			require.NoError(t, err)
+			assert.InDelta(t, tc.wru, p.WRUPerTask, 1e-12)
+			assert.InDelta(t, tc.wcu, p.WCU, 1e-9)
+			assert.InDelta(t, tc.indexWCU, p.IndexWCU, 1e-9)
+			assert.InDelta(t, tc.ddbPerMil, p.USDPerMillion.DynamoDB, 1e-9)
+		})
+	}
+}
+
+func TestComputeLifecycleEvents(t *testing.T) {
+	t.Parallel()
+	plan := func(level string) capacity.Plan {
+		p, err := capacity.Compute(capacity.Inputs{RatePerS: 1000, PayloadBytes: 1024, LifecycleEvents: level})
+		require.NoError(t, err)
+		return p
+	}
+	def, failures, all, off := plan(""), plan(capacity.EventsFailures), plan(capacity.EventsAll), plan(capacity.EventsOff)
+	// A task that succeeds publishes nothing by default (failures) or off.
+	assert.Equal(t, def, failures)
+	assert.InDelta(t, 0, failures.PerTask.Events, 1e-12)
+	assert.InDelta(t, 0, failures.USDPerMillion.EventBridge, 1e-12)
+	assert.InDelta(t, 0, off.USDPerMillion.EventBridge, 1e-12)
+	// all: one event a task, $1.00 per million, and nothing else changes.
+	assert.InDelta(t, 1, all.PerTask.Events, 1e-12)
+	assert.InDelta(t, 1.0, all.USDPerMillion.EventBridge, 1e-12)
+	assert.InDelta(t, failures.USDPerMillion.Total+1.0, all.USDPerMillion.Total, 1e-9)
+	// 1,000 tasks/s × 2,592,000 s = 2,592 million tasks a month: + $2,592.
+	assert.InDelta(t, failures.USDPerMonth+2592, all.USDPerMonth, 1e-6)
+}
+
+func TestComputeWorkerBatching(t *testing.T) {
+	t.Parallel()
+	// R = 1,000, D = 2 s. Concurrency = R × D / B; GB-s a task = 0.125 GB × D / B.
+	for _, tc := range []struct {
+		batch       int
+		seconds     float64
+		invocations float64 // R / B
+		concurrency int
+		gbs         float64
+		window      int
+	}{
+		{0, 0, 10, 20, 0.0025, 1}, // defaults: B = 100, D = 2 s, 1 s window
+		{100, 1, 10, 10, 0.00125, 1},
+		{10, 2, 100, 200, 0.025, 0}, // batches of 10 need no window
+	} {
+		p, err := capacity.Compute(capacity.Inputs{RatePerS: 1000, WorkerBatch: tc.batch, InvocationSeconds: tc.seconds})
+		require.NoError(t, err)
+		assert.InDelta(t, tc.invocations, p.WorkerInvocationsPerS, 1e-9, "batch %d", tc.batch)
+		assert.Equal(t, tc.concurrency, p.WorkerConcurrency, "batch %d", tc.batch)
+		assert.InDelta(t, tc.gbs, p.GBSecondsPerTask.Worker, 1e-12, "batch %d", tc.batch)
+		assert.Equal(t, tc.window, p.BatchWindowSeconds, "batch %d", tc.batch)
+	}
 }
 
 func TestComputeSmallRateFitsOneShard(t *testing.T) {
 	t.Parallel()
 	p, err := capacity.Compute(capacity.Inputs{RatePerS: 10, PayloadBytes: 100})
 	require.NoError(t, err)
-	assert.Equal(t, 700, p.ItemBytes)
-	assert.InDelta(t, 3, p.WRUPerTask, 1e-9)
+	assert.Equal(t, 400, p.ItemBytes)
+	assert.InDelta(t, 2, p.WRUPerTask, 1e-9)
 	assert.Equal(t, 1, p.Shards)
-	assert.InDelta(t, 18.144, p.StorageGB, 1e-9)
+	// 10 × 86,400 × 30 × 400 B = 10.368 GB → 2 partitions.
+	assert.InDelta(t, 10.368, p.StorageGB, 1e-9)
 	assert.Equal(t, 2, p.Partitions)
-	assert.Equal(t, 1, p.WorkerConcurrency)
-	assert.Equal(t, 1, p.DispatcherConcurrency)
-	assert.Equal(t, 4, p.TotalConcurrency)
+	assert.Equal(t, 1, p.WorkerConcurrency) // ⌈10 × 2 / 100⌉
+	assert.Equal(t, 2, p.DispatcherConcurrency)
+	assert.Equal(t, 5, p.TotalConcurrency) // worker 1 + api 1 + dispatcher 2 + scanner 1
 	assert.False(t, p.QuotaIncrease)
-	assert.InDelta(t, 4.685835, p.USDPerMillion.Total, 1e-6)
+	// The scan queue's share: 0.3 + 2 × 1 × 2.1 / 600 = 0.307; invocations
+	// 1/100 + 2 / 600 + 1 / 600 = 0.015.
+	assert.InDelta(t, 0.307, p.PerTask.SQSRequests, 1e-12)
+	assert.InDelta(t, 0.015, p.PerTask.Invocations, 1e-12)
+	// DynamoDB 1.3994140625 + SQS 0.1228 + Lambda (1.015 × 0.2 + 0.0107083333
+	// × 13.3334 = 0.3457784917) + API 1.00.
+	assert.InDelta(t, 0.3457784917, p.USDPerMillion.Lambda, 1e-9)
+	assert.InDelta(t, 2.8679925542, p.USDPerMillion.Total, 1e-9)
 	assert.Empty(t, p.Warnings)
 }
 
 func TestComputeUsesMeasuredPerTask(t *testing.T) {
 	t.Parallel()
 	// Measured: 3 writes, 2 reads, 1.5 SQS requests, 0.5 invocations, no API.
-	p, err := capacity.Compute(capacity.Inputs{RatePerS: 1000, PayloadBytes: 0,
-		PerTask: capacity.PerTask{Writes: 3, Reads: 2, SQSRequests: 1.5, Invocations: 0.5}})
+	measured := capacity.PerTask{Writes: 3, Reads: 2, SQSRequests: 1.5, Invocations: 0.5}
+	p, err := capacity.Compute(capacity.Inputs{RatePerS: 1000, PayloadBytes: 0, Measured: &measured,
+		LifecycleEvents: capacity.EventsAll}) // ignored: the measured run's events count
 	require.NoError(t, err)
-	// item 600 B → 1 WRU a write: 3,000 WCU → ⌈3,000 / 800⌉ = 4 shards.
+	assert.Equal(t, measured, p.PerTask)
+	// item 300 B → 1 WRU a write: 3,000 WCU → ⌈3,000 / 800⌉ = 4 shards.
 	assert.Equal(t, 4, p.Shards)
-	// DynamoDB 3 × 0.625 + 2 × 0.125 = 2.125; SQS 1.5 × 0.4 = 0.6;
-	// Lambda 0.5 × 0.2 + 0.5 × 0.7 × 0.25 × 13.3334 = 0.1 + 1.16667 = 1.2666725.
+	// DynamoDB 3 × 0.625 + 2 × 0.125 = 2.125; SQS 1.5 × 0.4 = 0.6; Lambda
+	// 0.5 × 0.2 + (0.0025 worker + 0.0005 dispatcher + 0.125 / 60,000 scanner) × 13.3334
+	// = 0.1 + 0.0400279779 (no api: no API requests).
 	assert.InDelta(t, 2.125, p.USDPerMillion.DynamoDB, 1e-9)
 	assert.InDelta(t, 0.6, p.USDPerMillion.SQS, 1e-9)
-	assert.InDelta(t, 1.2666725, p.USDPerMillion.Lambda, 1e-6)
+	assert.InDelta(t, 0.1400279779, p.USDPerMillion.Lambda, 1e-9)
 	assert.InDelta(t, 0, p.USDPerMillion.APIGateway, 1e-12)
 	assert.InDelta(t, 0, p.USDPerMillion.EventBridge, 1e-12)
+
+	// The list index adds its write to a measured run (moto does not count it).
+	p, err = capacity.Compute(capacity.Inputs{RatePerS: 1000, Measured: &measured, ListIndex: true})
+	require.NoError(t, err)
+	assert.InDelta(t, 4, p.WRUPerTask, 1e-12)
+	assert.InDelta(t, 1, p.PerTask.IndexWrites, 1e-12)
+	assert.InDelta(t, 0, measured.IndexWrites, 1e-12) // the caller's copy is untouched
 }
 
 func TestComputeWarnsPastSQSMaxDelay(t *testing.T) {
@@ -99,12 +237,60 @@ func TestComputeWarnsPastSQSMaxDelay(t *testing.T) {
 	assert.Contains(t, p.Warnings[0], "900 s maximum delay")
 }
 
+func TestComputeWarnsPastSQSInFlight(t *testing.T) {
+	t.Parallel()
+	// 70,000 × 2 s = 140,000 messages in flight > 120,000.
+	p, err := capacity.Compute(capacity.Inputs{RatePerS: 70000, Measured: &capacity.PerTask{Writes: 2, Reads: 1}})
+	require.NoError(t, err)
+	assert.Equal(t, 140000, p.InFlight)
+	require.Len(t, p.Warnings, 2) // and the Lambda quota
+	assert.Contains(t, p.Warnings[1], "140000 messages in flight exceeds SQS's 120000")
+}
+
+func TestComputeWarnsAboutTheListIndexHotTenant(t *testing.T) {
+	t.Parallel()
+	p, err := capacity.Compute(capacity.Inputs{RatePerS: 1001, ListIndex: true, Measured: &capacity.PerTask{Writes: 2, Reads: 1}})
+	require.NoError(t, err)
+	require.Len(t, p.Warnings, 1)
+	assert.Contains(t, p.Warnings[0], "keys its entries by tenant")
+}
+
 func TestComputeRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	for _, in := range []capacity.Inputs{{RatePerS: 0}, {RatePerS: -1}, {RatePerS: 1, PayloadBytes: 300 * 1024}} {
+	for _, in := range []capacity.Inputs{{RatePerS: 0}, {RatePerS: -1}, {RatePerS: 1, PayloadBytes: 300 * 1024},
+		{RatePerS: 1, Claim: "optimistic"}, {RatePerS: 1, LifecycleEvents: "some"}, {RatePerS: 1, WorkerBatch: 10001}} {
 		_, err := capacity.Compute(in)
 		assert.Error(t, err, "%+v", in)
 	}
+}
+
+// TestDefaultMemoryIsTheStacks: the model prices GB-seconds with the memory
+// sizes the CDK stack deploys (infra/stack.go functionMemoryMB).
+func TestDefaultMemoryIsTheStacks(t *testing.T) {
+	t.Parallel()
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "infra", "stack.go"), nil, 0)
+	require.NoError(t, err)
+	stack := map[string]float64{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "functionMemoryMB" || len(vs.Values) != 1 {
+			return true
+		}
+		lit, ok := vs.Values[0].(*ast.CompositeLit)
+		require.True(t, ok, "functionMemoryMB is a map literal")
+		for _, e := range lit.Elts {
+			kv := e.(*ast.KeyValueExpr)
+			k, err := strconv.Unquote(kv.Key.(*ast.BasicLit).Value)
+			require.NoError(t, err)
+			v, err := strconv.ParseFloat(kv.Value.(*ast.BasicLit).Value, 64)
+			require.NoError(t, err)
+			stack[k] = v
+		}
+		return false
+	})
+	m := capacity.DefaultMemory
+	assert.Equal(t, map[string]float64{"api": float64(m.API), "worker": float64(m.Worker), "dispatcher": float64(m.Dispatcher),
+		"scanner": float64(m.Scanner), "ingest": 128}, stack)
 }
 
 func TestParseRateAndSize(t *testing.T) {

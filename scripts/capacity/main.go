@@ -4,10 +4,10 @@
 //
 //	go run ./scripts/capacity -rate 50000/s -payload 1KiB
 //
-// The per-task AWS calls come from the latest benchmark run
-// (results/latest/results.json, written by scripts/bench) when it exists,
-// else from the design's figures (capacity.Designed); -measured names
-// another file, -measured "" forces the design figures.
+// The per-task AWS calls are the design's for the settings given
+// (-claim, -list-index, -events, -worker-batch); -measured
+// results/latest/results.json takes them from a benchmark run instead
+// (raw.per_task_calls, which scripts/bench derives from raw.cost).
 package main
 
 import (
@@ -15,7 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -26,12 +25,16 @@ func main() {
 	var (
 		rate      = flag.String("rate", "1000/s", "target task rate, e.g. 50000/s, 3M/h")
 		payload   = flag.String("payload", "1KiB", "payload size, e.g. 1KiB, 512B")
-		measured  = flag.String("measured", "results/latest/results.json", "benchmark results to take per-task calls from (empty: design figures)")
+		claim     = flag.String("claim", capacity.ClaimNone, "HOURGLASS_CLAIM: none (create + outcome: 2 writes) or lease (+ a claim: 3)")
+		listIndex = flag.Bool("list-index", false, "HOURGLASS_LIST_INDEX=1: + 1 index write unit a task")
+		events    = flag.String("events", capacity.EventsFailures, "HOURGLASS_LIFECYCLE_EVENTS: failures (none for a task that succeeds), all (+1 event a task) or off")
+		measured  = flag.String("measured", "", "benchmark results to take per-task calls from, e.g. results/latest/results.json (empty: the design's)")
+		batch     = flag.Int("worker-batch", capacity.WorkerBatch, "worker event source batch size (over 10: with a 1 s batching window)")
+		invSecs   = flag.Float64("invocation-seconds", 2, "worker invocation duration, seconds (1 s early delivery + up to 1 s DelaySeconds rounding, held in the function, then the target calls)")
+		overhead  = flag.Int("item-overhead", 300, "bytes a task item holds beside its payload (keys, target, state, version, one attempt)")
 		bucket    = flag.Int("bucket", 60, "bucket width, seconds")
 		lookahead = flag.Int("lookahead", 180, "look-ahead, seconds")
 		retention = flag.Float64("retention-days", 30, "days finished tasks are kept (TTL)")
-		invSecs   = flag.Float64("invocation-seconds", 0.7, "worker invocation duration, seconds (hold + target call + DynamoDB)")
-		overhead  = flag.Int("item-overhead", 600, "bytes a task item holds beside its payload (keys, target, state, lease, one attempt)")
 		jsonOut   = flag.Bool("json", false, "print the plan as JSON")
 	)
 	flag.Parse()
@@ -47,73 +50,93 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	p, err := capacity.Compute(capacity.Inputs{RatePerS: r, PayloadBytes: size, PerTask: per, BucketSeconds: *bucket,
-		LookaheadSeconds: *lookahead, RetentionDays: *retention, InvocationSeconds: *invSecs, ItemOverheadBytes: *overhead})
+	p, err := capacity.Compute(capacity.Inputs{RatePerS: r, PayloadBytes: size, Claim: *claim, ListIndex: *listIndex,
+		LifecycleEvents: *events, Measured: per, WorkerBatch: *batch, InvocationSeconds: *invSecs, ItemOverheadBytes: *overhead,
+		BucketSeconds: *bucket, LookaheadSeconds: *lookahead, RetentionDays: *retention})
 	if err != nil {
 		fail(err)
 	}
 	if *jsonOut {
 		out, _ := json.MarshalIndent(struct {
-			RatePerS     float64          `json:"rate_per_s"`
-			PayloadBytes int              `json:"payload_bytes"`
-			PerTask      capacity.PerTask `json:"per_task"`
-			Source       string           `json:"per_task_source"`
+			RatePerS     float64 `json:"rate_per_s"`
+			PayloadBytes int     `json:"payload_bytes"`
+			Source       string  `json:"per_task_source"`
 			capacity.Plan
-		}{r, size, per, source, p}, "", "  ")
+		}{r, size, source, p}, "", "  ")
 		fmt.Println(string(out))
 		return
 	}
+	fmt.Println(render(r, size, source, p))
+}
+
+// render prints a plan for people.
+func render(r float64, size int, source string, p capacity.Plan) string {
+	in, per := p.Inputs, p.PerTask
 	var b strings.Builder
 	fmt.Fprintf(&b, "Hourglass capacity for %s tasks/s with %d-byte payloads\n", fmtNum(r), size)
-	fmt.Fprintf(&b, "per-task calls (%s): %.2f writes, %.2f reads, %.2f SQS requests, %.3f invocations, %.1f API requests, %.1f events\n\n",
-		source, per.Writes, per.Reads, per.SQSRequests, per.Invocations, per.APIRequests, per.Events)
+	index := 0
+	if in.ListIndex {
+		index = 1
+	}
+	claim, events := in.Claim, in.LifecycleEvents
+	if in.Measured != nil {
+		claim, events = "(as measured)", "(as measured)"
+	}
+	fmt.Fprintf(&b, "settings: HOURGLASS_CLAIM=%s, HOURGLASS_LIST_INDEX=%d, HOURGLASS_LIFECYCLE_EVENTS=%s; worker batches of %d, %.1f s an invocation\n",
+		claim, index, events, p.BatchSize, in.InvocationSeconds)
+	fmt.Fprintf(&b, "per-task calls (%s): %.3g item writes + %.3g index writes, %.3g item reads + %.3g query reads, %.5f SQS requests, %.6f invocations + %.3g API requests, %.3g events\n\n",
+		source, per.Writes, per.IndexWrites, per.Reads, per.QueryReads, per.SQSRequests, per.Invocations, per.APIRequests, per.Events)
 	row := func(k, v string) { fmt.Fprintf(&b, "  %-38s %s\n", k, v) }
 	row("item size", fmt.Sprintf("%d B → %.0f WRU a write, %.0f RRU a read", p.ItemBytes, p.WRUPerWrite, p.RRUPerRead))
-	row("DynamoDB capacity", fmt.Sprintf("%s WCU/s, %s RCU/s (on demand)", fmtNum(p.WCU), fmtNum(p.RCU)))
-	row("shards per bucket (HOURGLASS_SHARDS)", fmt.Sprintf("%d (≤ %d WCU each at 80%%)", p.Shards, capacity.PartitionWCU))
+	row("DynamoDB units per task", fmt.Sprintf("%.4g WRU, %.4g RRU", p.WRUPerTask, p.RRUPerTask))
+	row("DynamoDB capacity", fmt.Sprintf("%s WCU/s (+ %s on the list index), %s RCU/s (on demand)", fmtNum(p.WCU), fmtNum(p.IndexWCU), fmtNum(p.RCU)))
+	row("shards per bucket (HOURGLASS_SHARDS)", fmt.Sprintf("%d (each ≤ %.0f%% of a partition's %d WCU)", p.Shards, in.Headroom*100, capacity.PartitionWCU))
 	row("table size at retention", fmt.Sprintf("%s GB", fmtNum(p.StorageGB)))
 	row("physical partitions", fmt.Sprintf("%d (max of WCU/1000, RCU/3000, GB/10)", p.Partitions))
-	row("worker invocations", fmt.Sprintf("%s/s (batches of %d)", fmtNum(p.WorkerInvocationsPerS), p.BatchSize))
-	row("worker concurrency", fmt.Sprintf("%d", p.WorkerConcurrency))
-	row("api concurrency", fmt.Sprintf("%d", p.APIConcurrency))
-	row("dispatcher concurrency", fmt.Sprintf("%d (%s tasks a unit, %.1f s each)", p.DispatcherConcurrency, fmtNum(p.TasksPerUnit), p.UnitSeconds))
+	row("worker", fmt.Sprintf("%s invocations/s, concurrency %d = R × %.1f s / %d", fmtNum(p.WorkerInvocationsPerS), p.WorkerConcurrency, in.InvocationSeconds, p.BatchSize))
+	row("api", fmt.Sprintf("%s requests/s (API Gateway quota %d), concurrency %d = requests/s × %.2f s",
+		fmtNum(p.APIRequestsPerS), capacity.APIGatewayRPS, p.APIConcurrency, in.APIInvocationSeconds))
+	row("dispatcher", fmt.Sprintf("concurrency %d = %d passes × %d shards (%s tasks a unit, %.1f s each)",
+		p.DispatcherConcurrency, capacity.ScanPasses, p.Shards, fmtNum(p.TasksPerUnit), p.UnitSeconds))
 	row("Lambda concurrency, total", fmt.Sprintf("%d (default quota %d; increase needed: %v)", p.TotalConcurrency, capacity.LambdaConcurrency, p.QuotaIncrease))
-	row("task queue", fmt.Sprintf("delays ≤ %d s (max %d), visibility %d s, batch %d, ReportBatchItemFailures, ~%d in flight (max %d)",
-		p.MaxDelaySeconds, capacity.SQSMaxDelaySeconds, p.VisibilityTimeoutSeconds, p.BatchSize, p.InFlight, capacity.SQSMaxInFlight))
+	g := p.GBSecondsPerTask
+	row("Lambda per task", fmt.Sprintf("%.6f invocations, %.6f GB-s (api %.6f at %d MB, worker %.6f at %d MB, dispatcher %.6f, scanner %.2g at %d MB)",
+		p.InvocationsPerTask, g.Total, g.API, in.Memory.API, g.Worker, in.Memory.Worker, g.Dispatcher, g.Scanner, in.Memory.Scanner))
+	row("task queue", fmt.Sprintf("delays ≤ %d s (max %d), visibility %d s, batch %d with a %d s window, ReportBatchItemFailures, ~%s in flight (max %d)",
+		p.MaxDelaySeconds, capacity.SQSMaxDelaySeconds, p.VisibilityTimeoutSeconds, p.BatchSize, p.BatchWindowSeconds, fmtNum(float64(p.InFlight)), capacity.SQSMaxInFlight))
 	u := p.USDPerMillion
 	row("$ per million tasks", fmt.Sprintf("%.2f (DynamoDB %.2f, SQS %.2f, Lambda %.2f, API Gateway %.2f, EventBridge %.2f)", u.Total, u.DynamoDB, u.SQS, u.Lambda, u.APIGateway, u.EventBridge))
 	row("$ per month", fmt.Sprintf("%s (requests %s + storage %s)", fmtUSD(p.USDPerMonth), fmtUSD(p.USDPerMonth-p.StorageUSDPerMonth), fmtUSD(p.StorageUSDPerMonth)))
-	row("prices", p.Inputs.Prices.Region+" "+p.Inputs.Prices.AsOf)
+	row("prices", in.Prices.Region+" "+in.Prices.AsOf)
 	for _, w := range p.Warnings {
 		fmt.Fprintf(&b, "\n  warning: %s", w)
 	}
-	fmt.Println(b.String())
+	return b.String()
 }
 
-// perTask reads the measured per-task calls from a results file.
-func perTask(path string) (capacity.PerTask, string, error) {
+// perTask reads the measured per-task calls from a results file; nil (the
+// design's figures) for no file.
+func perTask(path string) (*capacity.PerTask, string, error) {
 	if path == "" {
-		return capacity.Designed, "design figures", nil
+		return nil, "design figures", nil
 	}
 	data, err := os.ReadFile(path) //nolint:gosec // a path the user gave on the command line
-	if errors.Is(err, fs.ErrNotExist) {
-		return capacity.Designed, "design figures; no " + path + " yet", nil
-	}
 	if err != nil {
-		return capacity.PerTask{}, "", err
+		return nil, "", err
 	}
 	var res struct {
 		Raw struct {
+			Date         string            `json:"date"`
 			PerTaskCalls *capacity.PerTask `json:"per_task_calls"`
 		} `json:"raw"`
 	}
 	if err := json.Unmarshal(data, &res); err != nil {
-		return capacity.PerTask{}, "", fmt.Errorf("%s: %w", path, err)
+		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
 	if res.Raw.PerTaskCalls == nil || res.Raw.PerTaskCalls.Writes == 0 {
-		return capacity.Designed, "design figures; " + path + " has no raw.per_task_calls", nil
+		return nil, "", errors.New(path + " has no raw.per_task_calls: run make bench-quick")
 	}
-	return *res.Raw.PerTaskCalls, "measured, " + path, nil
+	return res.Raw.PerTaskCalls, "measured, " + path + " of " + res.Raw.Date, nil
 }
 
 func fmtNum(v float64) string {
