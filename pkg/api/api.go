@@ -399,7 +399,7 @@ func (s *Server) ensureCursor(ctx context.Context, now time.Time) error {
 // way it is sent (perhaps twice, which the worker absorbs). It is called
 // once the write has returned.
 func (s *Server) fastPath(ctx context.Context, t *task.Task, now time.Time) error {
-	send, err := s.onFastPath(ctx, t, now, time.Now())
+	send, err := s.onFastPath(ctx, t, time.Now())
 	if err != nil || !send {
 		return err
 	}
@@ -412,12 +412,39 @@ func (s *Server) fastPath(ctx context.Context, t *task.Task, now time.Time) erro
 // cached cursor value that covers the task's bucket answers (the cursor
 // only rises, so it covered it at the write too); one that does not is
 // checked by a read begun after written.
-func (s *Server) onFastPath(ctx context.Context, t *task.Task, now, written time.Time) (bool, error) {
+//
+// A task whose bucket is the last one announced, and whose write completed
+// more than announceMargin before that announcement (by the scanner's
+// clock, recorded in the cursor), is left to the dispatcher: its query
+// follows the announcement, so it sees the task, and sending it here too
+// would only make a duplicate delivery — which, without claims, is a
+// duplicate call. announceMargin bounds the clock skew between the API and
+// the scanner; beyond it such a task is late (the sweep sends it), never
+// lost.
+func (s *Server) onFastPath(ctx context.Context, t *task.Task, written time.Time) (bool, error) {
+	return s.onFastPathRead(ctx, t, written, readAfter(written))
+}
+
+// onFastPathRead is onFastPath with the freshness rule of the cursor read
+// given: a batch decides all its tasks on one read begun after its last
+// write (readAfter of that), each by its own write time.
+func (s *Server) onFastPathRead(ctx context.Context, t *task.Task, written time.Time, fresh func(*cursorRead) bool) (bool, error) {
 	if s.pastHorizon(t) {
 		return false, nil
 	}
-	return s.announced(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), readAfter(written))
+	b := s.cfg.Layout.BucketOf(t.ID.Due())
+	ok, last, at, err := s.announcedAt(ctx, b, fresh)
+	if err != nil || !ok {
+		return false, err
+	}
+	if b < last || at.IsZero() {
+		return true, nil
+	}
+	return !written.Before(at.Add(-announceMargin)), nil
 }
+
+// announceMargin: see onFastPath.
+const announceMargin = 250 * time.Millisecond
 
 // pastHorizon reports whether t's bucket cannot have been announced yet:
 // the scanner announces the buckets that start by its now + look-ahead, so

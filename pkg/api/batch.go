@@ -106,8 +106,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	// fast-path messages together.
 	saved := make([]*task.Task, len(items))
 	created := make([]bool, len(items))
-	fast := make([]bool, len(items))
-	fastErr := make([]error, len(items))
+	written := make([]time.Time, len(items))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, batchWriters)
 	for i := range items {
@@ -128,19 +127,11 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 				results[i] = BatchResult{Status: p.Status, Problem: p}
 				return
 			}
-			saved[i], created[i] = t, c
-			if c {
-				// Decided per task, by a cursor read begun after this
-				// task's write (shared with the batch's other writers):
-				// deciding once after the whole batch would widen the
-				// window in which a bucket announced mid-batch has both
-				// the dispatcher and this fast path send a task.
-				fast[i], fastErr[i] = s.onFastPath(r.Context(), t, now, time.Now())
-			}
+			saved[i], created[i], written[i] = t, c, time.Now()
 		}(i)
 	}
 	wg.Wait()
-	s.fastPathBatch(r, saved, created, fast, fastErr)
+	s.fastPathBatch(r, saved, created, written)
 	for i, t := range saved {
 		if t == nil {
 			continue
@@ -156,21 +147,32 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // fastPathBatch is a batch create's fast path, taken once every write has
-// returned: of the tasks the batch created (saved[i] with created[i]), those
-// each found announced right after its write (fast[i]) are sent with
-// SendMessageBatch, ten to a call, instead of with a SendMessage each. A
-// task whose cursor read failed, or whose message cannot be sent, is
-// logged and left to the sweep, exactly as in create.
-func (s *Server) fastPathBatch(r *http.Request, saved []*task.Task, created, fast []bool, fastErr []error) {
+// returned: of the tasks the batch created (saved[i] with created[i], whose
+// write returned at written[i]), those onFastPath picks are sent with
+// SendMessageBatch, ten to a call, instead of with a SendMessage each. One
+// cursor read begun after the batch's last write (when the cache does not
+// answer) decides every task, each by its own write time. A task whose
+// cursor read failed, or whose message cannot be sent, is logged and left
+// to the sweep, exactly as in create.
+func (s *Server) fastPathBatch(r *http.Request, saved []*task.Task, created []bool, written []time.Time) {
 	ctx := r.Context()
 	log := logger(r)
+	var last time.Time
+	for i, t := range saved {
+		if t != nil && created[i] && written[i].After(last) {
+			last = written[i]
+		}
+	}
 	var send []*task.Task
 	for i, t := range saved {
+		if t == nil || !created[i] {
+			continue
+		}
+		ok, err := s.onFastPathRead(ctx, t, written[i], readAfter(last))
 		switch {
-		case t == nil || !created[i]:
-		case fastErr[i] != nil:
-			log.Error().Err(fastErr[i]).Str("task_id", t.ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")
-		case fast[i]:
+		case err != nil:
+			log.Error().Err(err).Str("task_id", t.ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")
+		case ok:
 			send = append(send, t)
 		}
 	}

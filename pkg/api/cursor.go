@@ -19,6 +19,7 @@ import (
 type cursorCache struct {
 	mu     sync.Mutex
 	max    int64       // highest "dispatching" read so far
+	maxAt  time.Time   // when max was announced (zero: unknown)
 	last   *cursorRead // the latest-begun successful read
 	flight *cursorRead // the latest-begun read still in progress
 }
@@ -37,24 +38,32 @@ type cursorRead struct {
 // successful read if fresh accepts it, else a read in flight that fresh
 // accepts (one read serves every caller waiting on it), else a new read.
 func (s *Server) announced(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, error) {
+	ok, _, _, err := s.announcedAt(ctx, bucket, fresh)
+	return ok, err
+}
+
+// announcedAt is announced, also returning the highest announced bucket
+// known at the answer and when it was announced (zero: unknown).
+func (s *Server) announcedAt(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, int64, time.Time, error) {
 	c := &s.cursor
 	for joined := false; ; joined = true {
 		c.mu.Lock()
 		if bucket <= c.max {
+			m, at := c.max, c.maxAt
 			c.mu.Unlock()
-			return true, nil
+			return true, m, at, nil
 		}
 		if c.last != nil && fresh(c.last) {
 			// An accepted read saw at most max, which is below bucket.
 			c.mu.Unlock()
-			return false, nil
+			return false, 0, time.Time{}, nil
 		}
 		if f := c.flight; f != nil && fresh(f) && !joined {
 			c.mu.Unlock()
 			select {
 			case <-f.done:
 			case <-ctx.Done():
-				return false, ctx.Err()
+				return false, 0, time.Time{}, ctx.Err()
 			}
 			// Its answer is now max or last (or, if it failed — perhaps
 			// its own caller gave up — this caller reads for itself).
@@ -69,7 +78,9 @@ func (s *Server) announced(ctx context.Context, bucket int64, fresh func(r *curs
 		c.mu.Lock()
 		f.err = err
 		if err == nil {
-			c.max = max(c.max, cur.Dispatching)
+			if cur.Dispatching > c.max || (cur.Dispatching == c.max && c.maxAt.IsZero()) {
+				c.max, c.maxAt = cur.Dispatching, cur.DispatchingAt
+			}
 			if c.last == nil || f.began.After(c.last.began) {
 				c.last = f
 			}
@@ -79,11 +90,12 @@ func (s *Server) announced(ctx context.Context, bucket int64, fresh func(r *curs
 		}
 		close(f.done)
 		covered := bucket <= c.max
+		m, at := c.max, c.maxAt
 		c.mu.Unlock()
 		if err != nil {
-			return false, err
+			return false, 0, time.Time{}, err
 		}
-		return covered, nil
+		return covered, m, at, nil
 	}
 }
 

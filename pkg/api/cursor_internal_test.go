@@ -126,3 +126,62 @@ func TestAnnouncedJoinerReadsAfterFailedRead(t *testing.T) {
 	assert.True(t, <-second)
 	assert.EqualValues(t, 2, g.reads.Load())
 }
+
+// fixedCursor answers one cursor value.
+type fixedCursor struct {
+	Store
+	cur   task.Cursor
+	reads atomic.Int64
+}
+
+func (f *fixedCursor) GetCursor(context.Context) (task.Cursor, error) {
+	f.reads.Add(1)
+	return f.cur, nil
+}
+
+// TestFastPathLeavesTasksWrittenBeforeTheAnnouncement: in the bucket
+// announced last, a task whose write completed more than announceMargin
+// before the announcement is the dispatcher's (its query follows the
+// announcement); one written later, or in an earlier announced bucket, or
+// with the announcement's time unknown, is sent here; an unannounced one is
+// not. One read decides a whole batch.
+func TestFastPathLeavesTasksWrittenBeforeTheAnnouncement(t *testing.T) {
+	t.Parallel()
+	layout := task.Layout{Bucket: 60 * time.Second}
+	announcedAt := time.Now().Truncate(time.Millisecond)
+	last := layout.BucketOf(announcedAt.Add(3 * time.Minute))
+	f := &fixedCursor{cur: task.Cursor{Dispatching: last, DispatchingAt: announcedAt, Exists: true}}
+	s := New(Config{Layout: layout, Lookahead: 3 * time.Minute}, f, nil, nil, clock.System{}, zerolog.Nop())
+	taskIn := func(bucket int64) *task.Task {
+		id, err := task.NewID(time.Unix(bucket, 0).Add(30*time.Second), 4)
+		require.NoError(t, err)
+		return &task.Task{ID: id, DueAt: id.Due()}
+	}
+	batchWrite := announcedAt.Add(time.Second) // the batch's last write; the read begins after it
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		bucket  int64
+		written time.Time
+		want    bool
+	}{
+		{"last bucket, written 2 s before its announcement", last, announcedAt.Add(-2 * time.Second), false},
+		{"last bucket, written within the margin before it", last, announcedAt.Add(-100 * time.Millisecond), true},
+		{"last bucket, written after it", last, announcedAt.Add(time.Second), true},
+		{"an earlier announced bucket", last - 60, announcedAt.Add(-2 * time.Second), true},
+		{"not announced", last + 60, announcedAt.Add(time.Second), false},
+	} {
+		got, err := s.onFastPathRead(ctx, taskIn(tc.bucket), tc.written, readAfter(batchWrite))
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.want, got, tc.name)
+	}
+	assert.LessOrEqual(t, f.reads.Load(), int64(2), "the cache and one read begun after the batch answer it all")
+
+	// Announcement time unknown (a cursor written before it was recorded):
+	// send, as before.
+	g := &fixedCursor{cur: task.Cursor{Dispatching: last, Exists: true}}
+	s2 := New(Config{Layout: layout, Lookahead: 3 * time.Minute}, g, nil, nil, clock.System{}, zerolog.Nop())
+	got, err := s2.onFastPathRead(ctx, taskIn(last), announcedAt.Add(-time.Hour), readAfter(batchWrite))
+	require.NoError(t, err)
+	assert.True(t, got)
+}
