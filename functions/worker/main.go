@@ -26,7 +26,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Handler: w.HandleSQS, Concurrency: 8,
+	// Two receive loops: a receive returns as soon as one message is
+	// visible, so more loops mean emptier (costlier) receives; batches are
+	// gathered over the window and handled apart from the loops, 64 at once.
+	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Handler: w.HandleSQS, Concurrency: 2,
 		MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Log: comps.Log}
 	comps.Log.Info().Msg("worker polling (SIGTERM drains and stops)")
 	p.Run(ctx)

@@ -75,7 +75,7 @@ type Options struct {
 	Addr          string        // API listen address (default 127.0.0.1:8080)
 	Prefix        string        // resource name prefix (default "hourglass")
 	Tick          time.Duration // scanner period (default 1s)
-	WorkerPollers int           // concurrent task-queue receive loops (default 3; batches are handled apart from them, up to 64 at once)
+	WorkerPollers int           // concurrent task-queue receive loops (default 1: fewer, fuller receives; batches are handled apart from them, up to 64 at once)
 	Clock         clock.Clock   // nil: system clock
 	// Listener, when set, is used instead of listening on Addr (tests).
 	Listener net.Listener
@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		opts.Tick = time.Second
 	}
 	if opts.WorkerPollers <= 0 {
-		opts.WorkerPollers = 3
+		opts.WorkerPollers = 1
 	}
 	counters := &usage.Counters{}
 	log := cfg.Logger()
