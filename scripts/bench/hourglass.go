@@ -76,9 +76,9 @@ type Throughput struct {
 	Summary      loadtest.Summary `json:"summary"`
 }
 
-func throughput(ctx context.Context, base string, n int, lead time.Duration) (Throughput, error) {
+func throughput(ctx context.Context, base string, n int, lead time.Duration, batch int) (Throughput, error) {
 	res, err := loadtest.Run(ctx, loadtest.Options{API: base, Tasks: n, Lead: lead, Spread: 0, Grace: 60 * time.Second,
-		Concurrency: 16, SigningKey: signingKey, Tenant: "bench-tp", Progress: true})
+		Concurrency: 16, SigningKey: signingKey, Tenant: "bench-tp", Progress: true, Batch: batch})
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -104,7 +104,7 @@ type Spike struct {
 	BurstPerS   float64          `json:"burst_per_s"`
 	BurstS      float64          `json:"burst_s"`
 	LeadS       float64          `json:"lead_s"`
-	Refused429  int64            `json:"refused_429"`
+	Refused429  int64            `json:"refused_429"` // create requests (a batch counts once)
 	MaxBacklog  int              `json:"max_backlog"` // most tasks past due and not yet executed at once
 	BaselineP99 float64          `json:"baseline_p99_ms"`
 	BurstP99    float64          `json:"burst_p99_ms"`
@@ -120,7 +120,7 @@ type SpikeBin struct {
 	P99   float64 `json:"p99_ms"`
 }
 
-func spike(ctx context.Context, base string, steady float64, pre, burst, post, lead time.Duration) (Spike, []loadtest.Sample, error) {
+func spike(ctx context.Context, base string, steady float64, pre, burst, post, lead time.Duration, batch int) (Spike, []loadtest.Sample, error) {
 	sp := Spike{SteadyPerS: steady, BurstPerS: 10 * steady, BurstS: burst.Seconds(), LeadS: lead.Seconds()}
 	var at []time.Duration
 	for t := time.Duration(0); t < pre; t += time.Duration(float64(time.Second) / steady) {
@@ -133,7 +133,7 @@ func spike(ctx context.Context, base string, steady float64, pre, burst, post, l
 		at = append(at, t)
 	}
 	res, err := loadtest.Run(ctx, loadtest.Options{API: base, Tasks: len(at), Grace: 60 * time.Second, Concurrency: 64,
-		SigningKey: signingKey, Tenant: "bench-spike", Progress: true,
+		SigningKey: signingKey, Tenant: "bench-spike", Progress: true, Batch: batch,
 		SendAt: func(i int) time.Duration { return at[i] },
 		Due:    func(i int) time.Duration { return at[i] + lead }})
 	if err != nil {

@@ -77,7 +77,7 @@ func parseGoBench(path string) (map[string]GoBench, error) {
 	return out, sc.Err()
 }
 
-func writeResults(dir string, o Output, hg, aq, aq1, sp []loadtest.Sample) error {
+func writeResults(dir string, o Output, hg, aq, aq1, sp, vol []loadtest.Sample) error {
 	b, _ := json.MarshalIndent(o, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil { //nolint:gosec // results are meant to be read and committed
 		return err
@@ -85,7 +85,7 @@ func writeResults(dir string, o Output, hg, aq, aq1, sp []loadtest.Sample) error
 	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(markdown(o)), 0o644); err != nil { //nolint:gosec // results are meant to be read and committed
 		return err
 	}
-	if err := writeSamples(filepath.Join(dir, "lateness.csv"), map[string][]loadtest.Sample{"hourglass": hg, "asynq": aq, "asynq-check-1s": aq1, "hourglass-spike": sp}); err != nil {
+	if err := writeSamples(filepath.Join(dir, "lateness.csv"), map[string][]loadtest.Sample{"hourglass": hg, "asynq": aq, "asynq-check-1s": aq1, "hourglass-spike": sp, "hourglass-volume": vol}); err != nil {
 		return err
 	}
 	var errs []string
@@ -152,12 +152,9 @@ func markdown(o Output) string {
 	}
 	w("\nThe emulator is the bottleneck: %s.\n\n", o.Raw.ShardsNote)
 	s := o.Raw.Spike
-	w("**10× spike** — %.0f creates/s, then %.0f/s for %.0f s, each due %.0f s after its create: refused (429) %d, most tasks overdue at once %d, p99 %0.f ms before the burst and %.0f ms during it, back under max(1 s, 2× baseline) %s after the burst.\n\n",
+	w("**10× spike** — %.0f creates/s, then %.0f/s for %.0f s, each due %.0f s after its create: refused (429) %d requests, most tasks overdue at once %d, p99 %0.f ms before the burst and %.0f ms during it, back under max(1 s, 2× baseline) %s after the burst.\n\n",
 		s.SteadyPerS, s.BurstPerS, s.BurstS, s.LeadS, s.Refused429, s.MaxBacklog, s.BaselineP99, s.BurstP99, recovery(s.RecoveryS))
-	c := o.Raw.Cost
-	w("**Cost per task** (precision run; %s): DynamoDB %.2f WRU + %.2f RRU; SQS %.2f requests (%.2f of them idle long polls; %.2f without); Lambda invocations %s, %.5f GB-s; **$%.2f per million** (%.2f without idle polls; DynamoDB %.2f, SQS %.2f, Lambda %.2f, API Gateway %.2f).\n\n",
-		c.Prices, c.WRU, c.RRU, c.SQSRequests, c.SQSIdleReceives, c.SQSBusy, invocations(c.Invocations), c.GBSeconds,
-		c.USDPerMillion.Total, c.USDPerMillionBusy, c.USDPerMillion.DynamoDB, c.USDPerMillion.SQS, c.USDPerMillion.Lambda, c.USDPerMillion.APIGateway)
+	b.WriteString(costParagraph(o))
 	w("**Budgets**\n\n| budget | measured | met |\n|---|---|---|\n")
 	for _, bu := range o.Raw.Budgets {
 		met := "yes"
@@ -183,6 +180,40 @@ func markdown(o Output) string {
 		w("\nErrors in this run: %s\n", strings.Join(o.Raw.Errors, "; "))
 	}
 	return b.String()
+}
+
+// costParagraph states the cost per task at volume (scenario 5: raw.cost,
+// what the budgets use) with its run's rate, size, batch and lateness, and
+// the precision run's low-rate figure (raw.cost_low_rate) beside it.
+func costParagraph(o Output) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	v, c, low := o.Raw.Volume, o.Raw.Cost, o.Raw.CostLowRate
+	if v.FellBehind {
+		w("**%s.** ", upperFirst(v.Note))
+	}
+	if c.Prices == "" {
+		w("**Cost per task at volume** (scenario 5, %d tasks over %.0f s): not measured in this run (see the errors below); the budgets have no cost lines.", v.Tasks, v.WindowS)
+	} else {
+		w("**Cost per task at volume** (scenario 5: %d tasks due evenly over %.0f s, %.1f tasks/s, created %d to a request, each batch %.0f s before its first task is due; executed %d/%d at %.1f/s, lateness p50 %.0f ms, p99 %.0f ms; %s): "+
+			"DynamoDB %.2f WRU + %.2f RRU; SQS %.2f requests (%.2f of them idle long polls; %.2f without); Lambda invocations %s, %.5f GB-s; **$%.2f per million** (%.2f without idle polls; DynamoDB %.2f, SQS %.2f, Lambda %.2f, API Gateway %.2f, EventBridge %.2f).",
+			v.Tasks, v.WindowS, c.TasksPerS, c.CreateBatch, v.LeadS, v.Summary.Executed, v.Summary.Created, v.ExecutedPerS, v.Summary.Lateness.P50, v.Summary.Lateness.P99, c.Prices,
+			c.WRU, c.RRU, c.SQSRequests, c.SQSIdleReceives, c.SQSBusy, invocations(c.Invocations), c.GBSeconds,
+			c.USDPerMillion.Total, c.USDPerMillionBusy, c.USDPerMillion.DynamoDB, c.USDPerMillion.SQS, c.USDPerMillion.Lambda, c.USDPerMillion.APIGateway, c.USDPerMillion.EventBridge)
+	}
+	if low.Prices != "" {
+		w(" At the precision run's low rate (%d tasks over %.0f s, %.1f tasks/s, created %d to a request), where the local host's fixed overheads (a scanner tick every second, idle long polls, small worker batches) weigh on every task: %.2f WRU + %.2f RRU, %.2f SQS requests (%.2f idle), **$%.2f per million** (%.2f without idle polls).",
+			low.Tasks, o.Hourglass.WindowS, low.TasksPerS, low.CreateBatch, low.WRU, low.RRU, low.SQSRequests, low.SQSIdleReceives, low.USDPerMillion.Total, low.USDPerMillionBusy)
+	}
+	b.WriteString("\n\n")
+	return b.String()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func recovery(s float64) string {
