@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -302,35 +303,46 @@ func (s *Store) Claim(ctx context.Context, id task.ID, ph, owner string, now, le
 	return unmarshalTask(out.Attributes)
 }
 
-// Finish records the end of the attempt owner holds: the attempt is appended
-// and the task moves to state (SUCCEEDED, FAILED or RETRYING with nextAt).
-// If owner no longer holds the lease — it expired and another worker took
-// over — the write is fenced off with task.ErrConflict.
-func (s *Store) Finish(ctx context.Context, id task.ID, owner string, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
-	set := "SET #st = :state, ver = ver + :one, updated_ms = :now, attempts = list_append(if_not_exists(attempts, :empty), :att)"
-	vals := map[string]types.AttributeValue{
+// outcomeUpdate is the update an attempt's outcome makes, whatever fences
+// it: state, version, the attempt appended, last_error and next_ms set or
+// removed, and — for a final state — finished_ms and the TTL. drop names
+// further attributes to remove (the lease, after a claimed attempt).
+func (s *Store) outcomeUpdate(state task.State, a task.Attempt, nextAt time.Time, lastErr string, drop []string) (set, remove string, vals map[string]types.AttributeValue) {
+	set = "SET #st = :state, ver = ver + :one, updated_ms = :now, attempts = list_append(if_not_exists(attempts, :empty), :att)"
+	vals = map[string]types.AttributeValue{
 		":state": sAttr(string(state)), ":one": nAttr(1), ":now": msAttr(a.EndedAt),
 		":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
 		":att":   &types.AttributeValueMemberL{Value: []types.AttributeValue{marshalAttempt(a)}},
-		":run":   sAttr(string(task.Running)), ":owner": sAttr(owner),
 	}
-	remove := " REMOVE lease_owner, lease_ms"
 	if lastErr != "" {
 		set += ", last_error = :err"
 		vals[":err"] = sAttr(lastErr)
 	} else {
-		remove += ", last_error"
+		drop = append(drop, "last_error")
 	}
 	if state == task.Retrying {
 		set += ", next_ms = :next"
 		vals[":next"] = msAttr(nextAt)
 	} else {
-		remove += ", next_ms"
+		drop = append(drop, "next_ms")
 	}
 	if state.Terminal() {
 		set += ", finished_ms = :now, expires_at = :exp"
 		vals[":exp"] = nAttr(a.EndedAt.Add(s.retention).Unix())
 	}
+	if len(drop) > 0 {
+		remove = " REMOVE " + strings.Join(drop, ", ")
+	}
+	return set, remove, vals
+}
+
+// Finish records the end of the attempt owner holds: the attempt is appended
+// and the task moves to state (SUCCEEDED, FAILED or RETRYING with nextAt).
+// If owner no longer holds the lease — it expired and another worker took
+// over — the write is fenced off with task.ErrConflict.
+func (s *Store) Finish(ctx context.Context, id task.ID, owner string, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+	set, remove, vals := s.outcomeUpdate(state, a, nextAt, lastErr, []string{"lease_owner", "lease_ms"})
+	vals[":run"], vals[":owner"] = sAttr(string(task.Running)), sAttr(owner)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       s.key(id),
@@ -357,33 +369,10 @@ func (s *Store) Finish(ctx context.Context, id task.ID, owner string, state task
 // updated or redriven — it is refused with task.ErrConflict and nothing is
 // recorded, so concurrent duplicates leave one outcome.
 func (s *Store) Settle(ctx context.Context, prev *task.Task, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
-	set := "SET #st = :state, ver = ver + :one, att_n = :n, updated_ms = :now, attempts = list_append(if_not_exists(attempts, :empty), :att)"
-	vals := map[string]types.AttributeValue{
-		":state": sAttr(string(state)), ":one": nAttr(1), ":now": msAttr(a.EndedAt), ":n": nAttr(int64(prev.AttemptN)),
-		":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
-		":att":   &types.AttributeValueMemberL{Value: []types.AttributeValue{marshalAttempt(a)}},
-		":ver":   nAttr(prev.Version),
-		":s1":    sAttr(string(task.Scheduled)), ":s3": sAttr(string(task.Retrying)),
-	}
-	remove := ""
-	if lastErr != "" {
-		set += ", last_error = :err"
-		vals[":err"] = sAttr(lastErr)
-	} else {
-		remove = " REMOVE last_error"
-	}
-	if state == task.Retrying {
-		set += ", next_ms = :next"
-		vals[":next"] = msAttr(nextAt)
-	} else if remove == "" {
-		remove = " REMOVE next_ms"
-	} else {
-		remove += ", next_ms"
-	}
-	if state.Terminal() {
-		set += ", finished_ms = :now, expires_at = :exp"
-		vals[":exp"] = nAttr(a.EndedAt.Add(s.retention).Unix())
-	}
+	set, remove, vals := s.outcomeUpdate(state, a, nextAt, lastErr, nil)
+	set += ", att_n = :n"
+	vals[":n"], vals[":ver"] = nAttr(int64(prev.AttemptN)), nAttr(prev.Version)
+	vals[":s1"], vals[":s3"] = sAttr(string(task.Scheduled)), sAttr(string(task.Retrying))
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       s.key(prev.ID),
