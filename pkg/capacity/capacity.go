@@ -1,7 +1,7 @@
 // Package capacity is Hourglass's capacity and cost model: given a target
 // task rate, a payload size and the settings that change what a task costs
 // (HOURGLASS_CLAIM, HOURGLASS_LIST_INDEX, HOURGLASS_LIFECYCLE_EVENTS, the
-// worker's event source batch), it says how many shards and DynamoDB
+// worker's event source batch, the create batch), it says how many shards and DynamoDB
 // partitions the table needs, how much Lambda concurrency each function
 // takes, how the queues must be set, and what a month costs at the prices in
 // pkg/cost.
@@ -38,11 +38,27 @@ const (
 	SQSMaxInFlight     = 120000
 	LambdaConcurrency  = 1000  // default account concurrency per region
 	APIGatewayRPS      = 10000 // default API Gateway requests per second per account and region
-	// WorkerBatch is the worker's SQS event source mapping batch size, and
-	// WorkerBatchWindowSeconds its maximum batching window (a batch over 10
-	// needs a window of at least 1 s).
-	WorkerBatch              = 100
+	// WorkerBatch is the Lambda worker's SQS event source batch size
+	// (infra/stack.go, with no maximum batching window; checked by
+	// TestWorkerDefaultsAreTheStacks). WorkerBatchWindowSeconds is the
+	// window a batch over 10 comes with: an event source mapping needs one
+	// of at least 1 s, and the ECS long-poller (HOURGLASS_WORKER_MODE=poll)
+	// and the local host gather up to PollerBatch messages for 1 s
+	// (pkg/worker BatchMax and BatchWindow).
+	WorkerBatch              = 10
 	WorkerBatchWindowSeconds = 1
+	PollerBatch              = 100
+	// WorkerInvocationSeconds is the Lambda worker's invocation duration D:
+	// the stack sets no HOURGLASS_EARLY_DELIVERY_MS (0), so a task message
+	// becomes visible at most 1 s before due (DelaySeconds rounds down);
+	// the function holds it until due, then calls its target. Without a
+	// batching window the mapping invokes as soon as it receives, so an
+	// invocation lasts the sub-second hold plus the target calls: about 1 s.
+	WorkerInvocationSeconds = 1
+	// CreateBatch is the tasks one create request carries: the load
+	// generator's and the Go client's batches of 100 (POST /v1/tasks:batch),
+	// the most one request takes (pkg/api MaxBatch). 1 is a single create.
+	CreateBatch = 100
 	// VisibilityFactor: AWS asks for a Lambda-consumed queue's visibility
 	// timeout to be at least six times the function's timeout
 	// (infra/stack.go visibilityFactor).
@@ -136,20 +152,27 @@ type Inputs struct {
 	// then whatever that run used; ListIndex still adds its index write,
 	// which moto does not report.
 	Measured *PerTask
-	// WorkerBatch is the worker event source mapping's batch size B
-	// (default WorkerBatch, 100, with a 1 s maximum batching window).
+	// WorkerBatch is the worker's batch size B (default WorkerBatch, 10:
+	// the Lambda event source's, with no batching window). Over 10, a
+	// batch comes with a 1 s window: B = PollerBatch (100) with D = 2 s
+	// approximates the ECS long-poller's batches, though the model still
+	// prices them as Lambda invocations.
 	WorkerBatch int
-	// InvocationSeconds is a worker invocation's duration D (default 2):
-	// task messages become visible 1 s before due
-	// (HOURGLASS_EARLY_DELIVERY_MS=1000) and up to 1 s earlier still, as
-	// DelaySeconds rounds down; the function holds each message until its
-	// due time, then calls its target, so an invocation lasts about 1–2 s.
-	// The batching window's wait happens in the event source mapping,
-	// which is not billed. Not measured locally (the dev host's worker
-	// polls): compare with the worker's Duration metric once deployed.
+	// InvocationSeconds is a worker invocation's duration D, from the
+	// batch's receive to its delete (default WorkerInvocationSeconds, 1):
+	// the sub-second hold until due plus the target calls. A batching
+	// window's wait happens before the invocation, in the event source
+	// mapping, which is not billed. Not measured locally (the dev host's
+	// worker polls, with a 1 s early delivery): compare with the worker's
+	// Duration metric once deployed.
 	InvocationSeconds float64
+	// CreateBatch is the tasks per create request (default CreateBatch,
+	// 100: POST /v1/tasks:batch; 1: single creates, POST /v1/tasks): the
+	// design's APIRequests per task is 1 / CreateBatch. Measured takes the
+	// measured api_requests instead.
+	CreateBatch int
 	// APIInvocationSeconds is the api function's duration per create
-	// request (default 0.03): one PutItem, now and then the scanner
+	// request (default 0.03): its PutItems, now and then the scanner
 	// cursor's GetItem, and the fast path's send.
 	APIInvocationSeconds float64
 	// ScannerSeconds is one scanner tick's duration (default 1), every
@@ -233,15 +256,16 @@ type Plan struct {
 	QuotaIncrease    bool `json:"needs_concurrency_increase"`
 	// InFlight is the task queue's in-flight messages, ⌈R × D⌉ (≤
 	// 120,000): a message is in flight from its receive to the end of its
-	// invocation; at volume a batch fills at once, so the window adds
-	// nothing.
+	// invocation. Without a batching window (B ≤ 10) the batch is handed
+	// over as received; with one, at volume a batch fills at once, so the
+	// window adds nothing.
 	InFlight int `json:"task_queue_in_flight"`
 
 	// Queue settings.
 	MaxDelaySeconds          int `json:"max_delay_seconds"`          // look-ahead + bucket, ≤ 900
 	VisibilityTimeoutSeconds int `json:"visibility_timeout_seconds"` // 6 × worker timeout
 	BatchSize                int `json:"batch_size"`                 // B
-	BatchWindowSeconds       int `json:"batch_window_seconds"`
+	BatchWindowSeconds       int `json:"batch_window_seconds"`       // 0 for B ≤ 10, else 1
 
 	// Lambda per task: InvocationsPerTask = Invocations + APIRequests
 	// (each API request invokes the api function).
@@ -269,7 +293,10 @@ func (in *Inputs) defaults() {
 		in.WorkerBatch = WorkerBatch
 	}
 	if in.InvocationSeconds <= 0 {
-		in.InvocationSeconds = 2
+		in.InvocationSeconds = WorkerInvocationSeconds
+	}
+	if in.CreateBatch <= 0 {
+		in.CreateBatch = CreateBatch
 	}
 	if in.APIInvocationSeconds <= 0 {
 		in.APIInvocationSeconds = 0.03
@@ -330,6 +357,9 @@ func Compute(in Inputs) (Plan, error) {
 	}
 	if in.WorkerBatch > 10000 {
 		return Plan{}, fmt.Errorf("capacity: worker batch %d: an SQS event source takes at most 10,000", in.WorkerBatch)
+	}
+	if in.CreateBatch > CreateBatch {
+		return Plan{}, fmt.Errorf("capacity: create batch %d: POST /v1/tasks:batch takes at most %d tasks", in.CreateBatch, CreateBatch)
 	}
 	r := in.RatePerS
 	p := Plan{Inputs: in, BatchSize: in.WorkerBatch}
@@ -419,7 +449,11 @@ func warnings(in Inputs, p Plan) []string {
 		w = append(w, fmt.Sprintf("needs %d concurrent Lambda executions: ask for a concurrency quota above the default %d", p.TotalConcurrency, LambdaConcurrency))
 	}
 	if p.APIRequestsPerS > APIGatewayRPS {
-		w = append(w, fmt.Sprintf("%.0f API requests/s exceeds API Gateway's default %d per account and region: create in batches (POST /v1/tasks:batch) or ask for a quota increase", p.APIRequestsPerS, APIGatewayRPS))
+		fix := "ask for a quota increase"
+		if p.PerTask.APIRequests > 1.0/CreateBatch {
+			fix = fmt.Sprintf("create in larger batches (POST /v1/tasks:batch, up to %d tasks) or ask for a quota increase", CreateBatch)
+		}
+		w = append(w, fmt.Sprintf("%.0f API requests/s exceeds API Gateway's default %d per account and region: %s", p.APIRequestsPerS, APIGatewayRPS, fix))
 	}
 	if p.InFlight > SQSMaxInFlight {
 		w = append(w, fmt.Sprintf("%d messages in flight exceeds SQS's %d per standard queue: split the task queue", p.InFlight, SQSMaxInFlight))

@@ -12,7 +12,8 @@ package capacity
 //	IndexWrites = 1 with HOURGLASS_LIST_INDEX=1 (the by_tenant entry, at create)
 //	Reads       = 1 (the worker's GetItem; a lease claim returns the item it wrote)
 //	QueryReads  = ScanPasses (the dispatch and the sweep each query the partition)
-//	APIRequests = 1 (a single create; a batch of 100 would be 0.01)
+//	APIRequests = 1 / CreateBatch (0.01 in batches of 100, the default; 1 for
+//	              single creates)
 //	Events      = 1 with HOURGLASS_LIFECYCLE_EVENTS=all, else 0 (a task that
 //	              succeeds publishes nothing with the default, failures)
 //
@@ -20,7 +21,7 @@ package capacity
 // every create of the API process until the cursor passes the task's
 // bucket.
 func designPerTask(in Inputs) PerTask {
-	per := PerTask{Writes: 2, Reads: 1, QueryReads: ScanPasses, APIRequests: 1}
+	per := PerTask{Writes: 2, Reads: 1, QueryReads: ScanPasses, APIRequests: 1 / float64(in.CreateBatch)}
 	if in.Claim == ClaimLease {
 		per.Writes++
 	}
@@ -42,7 +43,7 @@ func designPerTask(in Inputs) PerTask {
 //	            + ScanPasses × shards × (1/10 + 1 + 1) / (R × bucket)
 //	              (the scan queue: each (bucket, shard) unit's share of a
 //	              SendMessageBatch, its receive and its delete, twice)
-//	Invocations = 1 / B (the worker's batch)
+//	Invocations = 1 / B (the worker's batch: 10 for the Lambda worker)
 //	            + ScanPasses × shards / (R × bucket) (one dispatcher per unit)
 //	            + 1 / (R × scanner period) (one scanner tick)
 //

@@ -5,9 +5,13 @@
 //	go run ./scripts/capacity -rate 50000/s -payload 1KiB
 //
 // The per-task AWS calls are the design's for the settings given
-// (-claim, -list-index, -events, -worker-batch); -measured
+// (-claim, -list-index, -events, -worker-batch, -create-batch); -measured
 // results/latest/results.json takes them from a benchmark run instead
 // (raw.per_task_calls, which scripts/bench derives from raw.cost).
+//
+// The worker defaults are the Lambda worker's (batches of 10, no batching
+// window, 1 s an invocation); -worker-batch 100 -invocation-seconds 2
+// approximates the ECS long-poller's batches of 100 over a 1 s window.
 package main
 
 import (
@@ -22,51 +26,77 @@ import (
 )
 
 func main() {
-	var (
-		rate      = flag.String("rate", "1000/s", "target task rate, e.g. 50000/s, 3M/h")
-		payload   = flag.String("payload", "1KiB", "payload size, e.g. 1KiB, 512B")
-		claim     = flag.String("claim", capacity.ClaimNone, "HOURGLASS_CLAIM: none (create + outcome: 2 writes) or lease (+ a claim: 3)")
-		listIndex = flag.Bool("list-index", false, "HOURGLASS_LIST_INDEX=1: + 1 index write unit a task")
-		events    = flag.String("events", capacity.EventsFailures, "HOURGLASS_LIFECYCLE_EVENTS: failures (none for a task that succeeds), all (+1 event a task) or off")
-		measured  = flag.String("measured", "", "benchmark results to take per-task calls from, e.g. results/latest/results.json (empty: the design's)")
-		batch     = flag.Int("worker-batch", capacity.WorkerBatch, "worker event source batch size (over 10: with a 1 s batching window)")
-		invSecs   = flag.Float64("invocation-seconds", 2, "worker invocation duration, seconds (1 s early delivery + up to 1 s DelaySeconds rounding, held in the function, then the target calls)")
-		overhead  = flag.Int("item-overhead", 300, "bytes a task item holds beside its payload (keys, target, state, version, one attempt)")
-		bucket    = flag.Int("bucket", 60, "bucket width, seconds")
-		lookahead = flag.Int("lookahead", 180, "look-ahead, seconds")
-		retention = flag.Float64("retention-days", 30, "days finished tasks are kept (TTL)")
-		jsonOut   = flag.Bool("json", false, "print the plan as JSON")
-	)
-	flag.Parse()
-	r, err := capacity.ParseRate(*rate)
+	o, err := parseArgs(flag.NewFlagSet("capacity", flag.ExitOnError), os.Args[1:])
 	if err != nil {
 		fail(err)
 	}
-	size, err := capacity.ParseSize(*payload)
+	p, err := capacity.Compute(o.in)
 	if err != nil {
 		fail(err)
 	}
-	per, source, err := perTask(*measured)
-	if err != nil {
-		fail(err)
-	}
-	p, err := capacity.Compute(capacity.Inputs{RatePerS: r, PayloadBytes: size, Claim: *claim, ListIndex: *listIndex,
-		LifecycleEvents: *events, Measured: per, WorkerBatch: *batch, InvocationSeconds: *invSecs, ItemOverheadBytes: *overhead,
-		BucketSeconds: *bucket, LookaheadSeconds: *lookahead, RetentionDays: *retention})
-	if err != nil {
-		fail(err)
-	}
-	if *jsonOut {
+	if o.json {
 		out, _ := json.MarshalIndent(struct {
 			RatePerS     float64 `json:"rate_per_s"`
 			PayloadBytes int     `json:"payload_bytes"`
 			Source       string  `json:"per_task_source"`
 			capacity.Plan
-		}{r, size, source, p}, "", "  ")
+		}{o.in.RatePerS, o.in.PayloadBytes, o.source, p}, "", "  ")
 		fmt.Println(string(out))
 		return
 	}
-	fmt.Println(render(r, size, source, p))
+	fmt.Println(render(o.in.RatePerS, o.in.PayloadBytes, o.source, p))
+}
+
+// options are the command line's: the model's inputs, where the per-task
+// calls come from, and the output format.
+type options struct {
+	in     capacity.Inputs
+	source string
+	json   bool
+}
+
+// parseArgs reads the command line into the model's inputs.
+func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
+	var (
+		rate      = fs.String("rate", "1000/s", "target task rate, e.g. 50000/s, 3M/h")
+		payload   = fs.String("payload", "1KiB", "payload size, e.g. 1KiB, 512B")
+		claim     = fs.String("claim", capacity.ClaimNone, "HOURGLASS_CLAIM: none (create + outcome: 2 writes) or lease (+ a claim: 3)")
+		listIndex = fs.Bool("list-index", false, "HOURGLASS_LIST_INDEX=1: + 1 index write unit a task")
+		events    = fs.String("events", capacity.EventsFailures, "HOURGLASS_LIFECYCLE_EVENTS: failures (none for a task that succeeds), all (+1 event a task) or off")
+		measured  = fs.String("measured", "", "benchmark results to take per-task calls from, e.g. results/latest/results.json (empty: the design's)")
+		batch     = fs.Int("worker-batch", capacity.WorkerBatch, "worker batch size: the Lambda worker's SQS event source takes 10, with no batching window; over 10 comes with a 1 s window, "+
+			"so 100 (with -invocation-seconds 2) models the ECS long-poller (HOURGLASS_WORKER_MODE=poll), still priced as Lambda invocations")
+		invSecs = fs.Float64("invocation-seconds", capacity.WorkerInvocationSeconds, "worker invocation duration, receive to delete, seconds: the Lambda worker holds messages, "+
+			"visible at most 1 s before due (DelaySeconds rounds down), until due, then calls the targets; 2 models the ECS long-poller's windowed batches")
+		createBatch = fs.Int("create-batch", capacity.CreateBatch, "tasks per create request, 1 to 100: 100 is POST /v1/tasks:batch as the load generator and Go client send it, 1 single creates (ignored with -measured)")
+		overhead    = fs.Int("item-overhead", 300, "bytes a task item holds beside its payload (keys, target, state, version, one attempt)")
+		bucket      = fs.Int("bucket", 60, "bucket width, seconds")
+		lookahead   = fs.Int("lookahead", 180, "look-ahead, seconds")
+		retention   = fs.Float64("retention-days", 30, "days finished tasks are kept (TTL)")
+		jsonOut     = fs.Bool("json", false, "print the plan as JSON")
+	)
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if *createBatch < 1 {
+		return options{}, fmt.Errorf("-create-batch %d: want 1 to %d", *createBatch, capacity.CreateBatch)
+	}
+	r, err := capacity.ParseRate(*rate)
+	if err != nil {
+		return options{}, err
+	}
+	size, err := capacity.ParseSize(*payload)
+	if err != nil {
+		return options{}, err
+	}
+	per, source, err := perTask(*measured)
+	if err != nil {
+		return options{}, err
+	}
+	return options{in: capacity.Inputs{RatePerS: r, PayloadBytes: size, Claim: *claim, ListIndex: *listIndex,
+		LifecycleEvents: *events, Measured: per, WorkerBatch: *batch, InvocationSeconds: *invSecs, CreateBatch: *createBatch,
+		ItemOverheadBytes: *overhead, BucketSeconds: *bucket, LookaheadSeconds: *lookahead, RetentionDays: *retention},
+		source: source, json: *jsonOut}, nil
 }
 
 // render prints a plan for people.
@@ -78,12 +108,12 @@ func render(r float64, size int, source string, p capacity.Plan) string {
 	if in.ListIndex {
 		index = 1
 	}
-	claim, events := in.Claim, in.LifecycleEvents
+	claim, events, creates := in.Claim, in.LifecycleEvents, fmt.Sprintf("create batches of %d", in.CreateBatch)
 	if in.Measured != nil {
-		claim, events = "(as measured)", "(as measured)"
+		claim, events, creates = "(as measured)", "(as measured)", "create batches as measured"
 	}
-	fmt.Fprintf(&b, "settings: HOURGLASS_CLAIM=%s, HOURGLASS_LIST_INDEX=%d, HOURGLASS_LIFECYCLE_EVENTS=%s; worker batches of %d, %.1f s an invocation\n",
-		claim, index, events, p.BatchSize, in.InvocationSeconds)
+	fmt.Fprintf(&b, "settings: HOURGLASS_CLAIM=%s, HOURGLASS_LIST_INDEX=%d, HOURGLASS_LIFECYCLE_EVENTS=%s; %s; worker batches of %d, %.1f s an invocation\n",
+		claim, index, events, creates, p.BatchSize, in.InvocationSeconds)
 	fmt.Fprintf(&b, "per-task calls (%s): %.3g item writes + %.3g index writes, %.3g item reads + %.3g query reads, %.5f SQS requests, %.6f invocations + %.3g API requests, %.3g events\n\n",
 		source, per.Writes, per.IndexWrites, per.Reads, per.QueryReads, per.SQSRequests, per.Invocations, per.APIRequests, per.Events)
 	row := func(k, v string) { fmt.Fprintf(&b, "  %-38s %s\n", k, v) }
@@ -102,8 +132,12 @@ func render(r float64, size int, source string, p capacity.Plan) string {
 	g := p.GBSecondsPerTask
 	row("Lambda per task", fmt.Sprintf("%.6f invocations, %.6f GB-s (api %.6f at %d MB, worker %.6f at %d MB, dispatcher %.6f, scanner %.2g at %d MB)",
 		p.InvocationsPerTask, g.Total, g.API, in.Memory.API, g.Worker, in.Memory.Worker, g.Dispatcher, g.Scanner, in.Memory.Scanner))
-	row("task queue", fmt.Sprintf("delays ≤ %d s (max %d), visibility %d s, batch %d with a %d s window, ReportBatchItemFailures, ~%s in flight (max %d)",
-		p.MaxDelaySeconds, capacity.SQSMaxDelaySeconds, p.VisibilityTimeoutSeconds, p.BatchSize, p.BatchWindowSeconds, fmtNum(float64(p.InFlight)), capacity.SQSMaxInFlight))
+	window := "no batching window"
+	if p.BatchWindowSeconds > 0 {
+		window = fmt.Sprintf("a %d s window", p.BatchWindowSeconds)
+	}
+	row("task queue", fmt.Sprintf("delays ≤ %d s (max %d), visibility %d s, batch %d with %s, ReportBatchItemFailures, ~%s in flight (max %d)",
+		p.MaxDelaySeconds, capacity.SQSMaxDelaySeconds, p.VisibilityTimeoutSeconds, p.BatchSize, window, fmtNum(float64(p.InFlight)), capacity.SQSMaxInFlight))
 	u := p.USDPerMillion
 	row("$ per million tasks", fmt.Sprintf("%.2f (DynamoDB %.2f, SQS %.2f, Lambda %.2f, API Gateway %.2f, EventBridge %.2f)", u.Total, u.DynamoDB, u.SQS, u.Lambda, u.APIGateway, u.EventBridge))
 	row("$ per month", fmt.Sprintf("%s (requests %s + storage %s)", fmtUSD(p.USDPerMonth), fmtUSD(p.USDPerMonth-p.StorageUSDPerMonth), fmtUSD(p.StorageUSDPerMonth)))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,15 +48,63 @@ func TestRenderShowsTheDefaults(t *testing.T) {
 	require.NoError(t, err)
 	out := render(50000, 1024, "design figures", p)
 	for _, want := range []string{
-		"HOURGLASS_CLAIM=none, HOURGLASS_LIST_INDEX=0, HOURGLASS_LIFECYCLE_EVENTS=failures; worker batches of 100",
+		"HOURGLASS_CLAIM=none, HOURGLASS_LIST_INDEX=0, HOURGLASS_LIFECYCLE_EVENTS=failures; create batches of 100; worker batches of 10, 1.0 s an invocation",
 		"2 item writes + 0 index writes",
+		"0.100167 invocations + 0.01 API requests",
 		"1324 B → 2 WRU a write",
 		"4 WRU, 1.646 RRU",
-		"concurrency 1000 = R × 2.0 s / 100",
-		"api 0.007500 at 256 MB, worker 0.002500 at 128 MB",
-		"$ per million tasks                    4.17 (DynamoDB 2.71, SQS 0.12, Lambda 0.34, API Gateway 1.00, EventBridge 0.00)",
-		"$583.1k (requests $540.2k + storage $42.9k)",
+		"5000 invocations/s, concurrency 5000 = R × 1.0 s / 10",
+		"500 requests/s (API Gateway quota 10000), concurrency 15",
+		"api 0.000075 at 256 MB, worker 0.012500 at 128 MB",
+		"batch 10 with no batching window, ReportBatchItemFailures, ~50.0k in flight",
+		"$ per million tasks                    3.03 (DynamoDB 2.71, SQS 0.12, Lambda 0.20, API Gateway 0.01, EventBridge 0.00)",
+		"$435.9k (requests $393.0k + storage $42.9k)",
 	} {
 		assert.Contains(t, out, want)
 	}
+}
+
+func TestParseArgsDefaultsAreTheLambdaStacks(t *testing.T) {
+	t.Parallel()
+	o, err := parseArgs(flag.NewFlagSet("capacity", flag.ContinueOnError), []string{"-rate", "50000/s", "-payload", "1KiB"})
+	require.NoError(t, err)
+	assert.Equal(t, "design figures", o.source)
+	assert.Equal(t, 10, o.in.WorkerBatch)
+	assert.InDelta(t, 1, o.in.InvocationSeconds, 1e-12)
+	assert.Equal(t, 100, o.in.CreateBatch)
+	p, err := capacity.Compute(o.in)
+	require.NoError(t, err)
+	// The flags' defaults are the model's: the same plan as the zero inputs.
+	zero, err := capacity.Compute(capacity.Inputs{RatePerS: 50000, PayloadBytes: 1024})
+	require.NoError(t, err)
+	assert.Equal(t, zero.PerTask, p.PerTask)
+	assert.Equal(t, zero.USDPerMillion, p.USDPerMillion)
+	assert.Equal(t, 0, p.BatchWindowSeconds)
+	assert.InDelta(t, 0.01, p.PerTask.APIRequests, 1e-12)
+}
+
+func TestParseArgsModelsThePollerAndSingleCreates(t *testing.T) {
+	t.Parallel()
+	o, err := parseArgs(flag.NewFlagSet("capacity", flag.ContinueOnError),
+		[]string{"-rate", "1000/s", "-worker-batch", "100", "-invocation-seconds", "2", "-create-batch", "1"})
+	require.NoError(t, err)
+	p, err := capacity.Compute(o.in)
+	require.NoError(t, err)
+	assert.Equal(t, 100, p.BatchSize)
+	assert.Equal(t, 1, p.BatchWindowSeconds)
+	assert.Equal(t, 20, p.WorkerConcurrency) // ⌈1,000 × 2 / 100⌉
+	assert.InDelta(t, 1, p.PerTask.APIRequests, 1e-12)
+	out := render(o.in.RatePerS, o.in.PayloadBytes, o.source, p)
+	assert.Contains(t, out, "create batches of 1; worker batches of 100, 2.0 s an invocation")
+	assert.Contains(t, out, "batch 100 with a 1 s window")
+
+	for _, bad := range [][]string{{"-create-batch", "0"}, {"-create-batch", "-5"}, {"-rate", "fast"}} {
+		_, err := parseArgs(flag.NewFlagSet("capacity", flag.ContinueOnError), bad)
+		assert.Error(t, err, "%v", bad)
+	}
+	// Over 100 is the model's to refuse: POST /v1/tasks:batch takes at most 100.
+	o, err = parseArgs(flag.NewFlagSet("capacity", flag.ContinueOnError), []string{"-create-batch", "101"})
+	require.NoError(t, err)
+	_, err = capacity.Compute(o.in)
+	assert.ErrorContains(t, err, "at most 100")
 }
