@@ -413,38 +413,25 @@ func (s *Server) fastPath(ctx context.Context, t *task.Task, now time.Time) erro
 // only rises, so it covered it at the write too); one that does not is
 // checked by a read begun after written.
 //
-// A task whose bucket is the last one announced, and whose write completed
-// more than announceMargin before that announcement (by the scanner's
-// clock, recorded in the cursor), is left to the dispatcher: its query
-// follows the announcement, so it sees the task, and sending it here too
-// would only make a duplicate delivery — which, without claims, is a
-// duplicate call. announceMargin bounds the clock skew between the API and
-// the scanner; beyond it such a task is late (the sweep sends it), never
-// lost.
+// A batch decides every task on one read begun after its last write: a
+// bucket the read shows announced may have been announced during the
+// batch's writes, after some of them, so both the dispatcher and this fast
+// path may send such a task — a duplicate delivery, harmless (one
+// idempotency key, one recorded outcome) and confined to the batch's write
+// phase (tens of milliseconds in AWS) as a bucket is announced.
 func (s *Server) onFastPath(ctx context.Context, t *task.Task, written time.Time) (bool, error) {
-	return s.onFastPathRead(ctx, t, written, readAfter(written))
+	return s.onFastPathRead(ctx, t, readAfter(written))
 }
 
 // onFastPathRead is onFastPath with the freshness rule of the cursor read
 // given: a batch decides all its tasks on one read begun after its last
-// write (readAfter of that), each by its own write time.
-func (s *Server) onFastPathRead(ctx context.Context, t *task.Task, written time.Time, fresh func(*cursorRead) bool) (bool, error) {
+// write (readAfter of that).
+func (s *Server) onFastPathRead(ctx context.Context, t *task.Task, fresh func(*cursorRead) bool) (bool, error) {
 	if s.pastHorizon(t) {
 		return false, nil
 	}
-	b := s.cfg.Layout.BucketOf(t.ID.Due())
-	ok, last, at, err := s.announcedAt(ctx, b, fresh)
-	if err != nil || !ok {
-		return false, err
-	}
-	if b < last || at.IsZero() {
-		return true, nil
-	}
-	return !written.Before(at.Add(-announceMargin)), nil
+	return s.announced(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), fresh)
 }
-
-// announceMargin: see onFastPath.
-const announceMargin = 250 * time.Millisecond
 
 // pastHorizon reports whether t's bucket cannot have been announced yet:
 // the scanner announces the buckets that start by its now + look-ahead, so

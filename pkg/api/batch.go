@@ -151,7 +151,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 // write returned at written[i]), those onFastPath picks are sent with
 // SendMessageBatch, ten to a call, instead of with a SendMessage each. One
 // cursor read begun after the batch's last write (when the cache does not
-// answer) decides every task, each by its own write time. A task whose
+// answer) decides every task. A task whose
 // cursor read failed, or whose message cannot be sent, is logged and left
 // to the sweep, exactly as in create.
 func (s *Server) fastPathBatch(r *http.Request, saved []*task.Task, created []bool, written []time.Time) {
@@ -168,7 +168,7 @@ func (s *Server) fastPathBatch(r *http.Request, saved []*task.Task, created []bo
 		if t == nil || !created[i] {
 			continue
 		}
-		ok, err := s.onFastPathRead(ctx, t, written[i], readAfter(last))
+		ok, err := s.onFastPathRead(ctx, t, readAfter(last))
 		switch {
 		case err != nil:
 			log.Error().Err(err).Str("task_id", t.ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")

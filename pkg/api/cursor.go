@@ -19,7 +19,6 @@ import (
 type cursorCache struct {
 	mu     sync.Mutex
 	max    int64       // highest "dispatching" read so far
-	maxAt  time.Time   // when max was announced (zero: unknown)
 	last   *cursorRead // the latest-begun successful read
 	flight *cursorRead // the latest-begun read still in progress
 }
@@ -38,32 +37,24 @@ type cursorRead struct {
 // successful read if fresh accepts it, else a read in flight that fresh
 // accepts (one read serves every caller waiting on it), else a new read.
 func (s *Server) announced(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, error) {
-	ok, _, _, err := s.announcedAt(ctx, bucket, fresh)
-	return ok, err
-}
-
-// announcedAt is announced, also returning the highest announced bucket
-// known at the answer and when it was announced (zero: unknown).
-func (s *Server) announcedAt(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, int64, time.Time, error) {
 	c := &s.cursor
 	for joined := false; ; joined = true {
 		c.mu.Lock()
 		if bucket <= c.max {
-			m, at := c.max, c.maxAt
 			c.mu.Unlock()
-			return true, m, at, nil
+			return true, nil
 		}
 		if c.last != nil && fresh(c.last) {
 			// An accepted read saw at most max, which is below bucket.
 			c.mu.Unlock()
-			return false, 0, time.Time{}, nil
+			return false, nil
 		}
 		if f := c.flight; f != nil && fresh(f) && !joined {
 			c.mu.Unlock()
 			select {
 			case <-f.done:
 			case <-ctx.Done():
-				return false, 0, time.Time{}, ctx.Err()
+				return false, ctx.Err()
 			}
 			// Its answer is now max or last (or, if it failed — perhaps
 			// its own caller gave up — this caller reads for itself).
@@ -78,9 +69,7 @@ func (s *Server) announcedAt(ctx context.Context, bucket int64, fresh func(r *cu
 		c.mu.Lock()
 		f.err = err
 		if err == nil {
-			if cur.Dispatching > c.max || (cur.Dispatching == c.max && c.maxAt.IsZero()) {
-				c.max, c.maxAt = cur.Dispatching, cur.DispatchingAt
-			}
+			c.max = max(c.max, cur.Dispatching)
 			if c.last == nil || f.began.After(c.last.began) {
 				c.last = f
 			}
@@ -90,12 +79,11 @@ func (s *Server) announcedAt(ctx context.Context, bucket int64, fresh func(r *cu
 		}
 		close(f.done)
 		covered := bucket <= c.max
-		m, at := c.max, c.maxAt
 		c.mu.Unlock()
 		if err != nil {
-			return false, 0, time.Time{}, err
+			return false, err
 		}
-		return covered, m, at, nil
+		return covered, nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/capacity"
+	"github.com/hourglass-sched/hourglass/pkg/devhost"
 )
 
 // The expectations below were computed by hand from the formulas in the
@@ -367,32 +368,14 @@ func TestComputeRejectsBadInput(t *testing.T) {
 }
 
 // TestDefaultMemoryIsTheStacks: the model prices GB-seconds with the memory
-// sizes the CDK stack deploys (infra/stack.go functionMemoryMB).
+// sizes the CDK stack deploys. The local host's devhost.MemoryMB is checked
+// against infra/stack.go's functionMemoryMB by the infra module's
+// TestFunctionMemoryMatchesDevHost, so matching it here matches the stack.
 func TestDefaultMemoryIsTheStacks(t *testing.T) {
 	t.Parallel()
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "infra", "stack.go"), nil, 0)
-	require.NoError(t, err)
-	stack := map[string]float64{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "functionMemoryMB" || len(vs.Values) != 1 {
-			return true
-		}
-		lit, ok := vs.Values[0].(*ast.CompositeLit)
-		require.True(t, ok, "functionMemoryMB is a map literal")
-		for _, e := range lit.Elts {
-			kv := e.(*ast.KeyValueExpr)
-			k, err := strconv.Unquote(kv.Key.(*ast.BasicLit).Value)
-			require.NoError(t, err)
-			v, err := strconv.ParseFloat(kv.Value.(*ast.BasicLit).Value, 64)
-			require.NoError(t, err)
-			stack[k] = v
-		}
-		return false
-	})
 	m := capacity.DefaultMemory
-	assert.Equal(t, map[string]float64{"api": float64(m.API), "worker": float64(m.Worker), "dispatcher": float64(m.Dispatcher),
-		"scanner": float64(m.Scanner), "ingest": 128}, stack)
+	assert.Equal(t, map[string]int{"api": m.API, "worker": m.Worker, "dispatcher": m.Dispatcher,
+		"scanner": m.Scanner, "ingest": 128}, devhost.MemoryMB)
 }
 
 // TestWorkerDefaultsAreTheStacks: the model's default worker batch is the

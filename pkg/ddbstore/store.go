@@ -403,38 +403,29 @@ func (s *Store) GetCursor(ctx context.Context) (task.Cursor, error) {
 		return task.Cursor{}, nil
 	}
 	return task.Cursor{
-		Dispatching:   getN(out.Item, "dispatching"),
-		DispatchingAt: getMs(out.Item, "dispatching_ms"),
-		Fanned:        getN(out.Item, "fanned"),
-		Swept:         getN(out.Item, "swept"),
-		Shards:        int(getN(out.Item, "shards")),
-		Exists:        true,
+		Dispatching: getN(out.Item, "dispatching"),
+		Fanned:      getN(out.Item, "fanned"),
+		Swept:       getN(out.Item, "swept"),
+		Shards:      int(getN(out.Item, "shards")),
+		Exists:      true,
 	}, nil
 }
 
 // SetCursorField raises one cursor field ("dispatching", "fanned" or
 // "swept") to v; it never lowers it, so racing scanners cannot move it back.
-// Raising "dispatching" also records when (dispatching_ms, this process's
-// clock), in the same write.
 func (s *Store) SetCursorField(ctx context.Context, field string, v int64) error {
 	switch field {
 	case "dispatching", "fanned", "swept":
 	default:
 		return fmt.Errorf("set scanner cursor: unknown field %q", field)
 	}
-	set := "SET #f = :v"
-	vals := map[string]types.AttributeValue{":v": nAttr(v)}
-	if field == "dispatching" {
-		set += ", dispatching_ms = :at"
-		vals[":at"] = msAttr(time.Now())
-	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       cursorKey,
-		UpdateExpression:          aws.String(set),
+		UpdateExpression:          aws.String("SET #f = :v"),
 		ConditionExpression:       aws.String("attribute_not_exists(#f) OR #f < :v"),
 		ExpressionAttributeNames:  map[string]string{"#f": field},
-		ExpressionAttributeValues: vals,
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(v)},
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("set scanner cursor %s=%d: %w", field, v, err)

@@ -36,11 +36,18 @@ const visibility = time.Second
 // timeout.
 func setup(t *testing.T) (*sqsq.Queue, string) {
 	t.Helper()
+	return queueWith(t, visibility)
+}
+
+// queueWith returns a Queue and the URL of a fresh queue whose messages
+// stay hidden for vis after a receive.
+func queueWith(t *testing.T, vis time.Duration) (*sqsq.Queue, string) {
+	t.Helper()
 	env := awstest.New(t)
 	c := sqs.NewFromConfig(env.Config)
 	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{
 		QueueName:  aws.String(env.Name("poll")),
-		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(visibility / time.Second))},
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(vis / time.Second))},
 	})
 	require.NoError(t, err)
 	return sqsq.New(c), aws.ToString(out.QueueUrl)

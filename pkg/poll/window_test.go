@@ -3,21 +3,16 @@ package poll_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
@@ -27,14 +22,7 @@ import (
 // batching window here, as a task queue's does.
 func longQueue(t *testing.T) (*sqsq.Queue, string) {
 	t.Helper()
-	env := awstest.New(t)
-	c := sqs.NewFromConfig(env.Config)
-	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{
-		QueueName:  aws.String(env.Name("window")),
-		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(30)},
-	})
-	require.NoError(t, err)
-	return sqsq.New(c), aws.ToString(out.QueueUrl)
+	return queueWith(t, 30*time.Second)
 }
 
 // batches records every batch the handler got.

@@ -60,11 +60,6 @@ type Cursor struct {
 	// reads it after writing its task knows whether a dispatcher can still
 	// see that task; if not, the create sends the task itself (fast path).
 	Dispatching int64
-	// DispatchingAt is when Dispatching was last raised (the scanner's
-	// clock), i.e. when bucket Dispatching was announced; zero when
-	// unknown. A create whose write completed well before it knows the
-	// dispatcher's query (which follows the announcement) sees its task.
-	DispatchingAt time.Time
 	// Fanned: buckets up to this one were fanned out completely. Written
 	// after the units are sent; the scanner resumes after it.
 	Fanned int64
