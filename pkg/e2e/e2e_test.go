@@ -216,7 +216,14 @@ func TestCreateCrashAfterWriteIsSweptUp(t *testing.T) {
 }
 
 func TestDuplicateConcurrentDeliveriesRecordOneOutcome(t *testing.T) {
-	s := setup(t, stacktest.Options{})
+	// With claims: without them the one-outcome fence is a single
+	// version-conditioned write, which five duplicates settling at the same
+	// instant race on moto, whose conditional writes are not atomic under
+	// concurrent requests (DynamoDB's are) — that race would test moto.
+	// Without claims the fence is tested by TestUnclaimedOutcomeIsFencedBy-
+	// AConcurrentOne (pkg/worker) and TestUnclaimedSlowWorkerCompletionIs-
+	// FencedOff.
+	s := setup(t, stacktest.Options{ClaimLease: true})
 	id := s.Create("acme", time.Now().Add(1500*time.Millisecond), nil)
 	tk := s.Get(id)
 	for i := 0; i < 5; i++ {

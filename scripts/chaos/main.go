@@ -82,6 +82,7 @@ type Summary struct {
 	Orphans      int              `json:"orphans"`
 	FaultsByKind map[string]int64 `json:"faults_by_kind"`
 	SkewsMS      []int            `json:"skews_ms"`
+	Claim        string           `json:"claim"` // the host's HOURGLASS_CLAIM
 	DurationS    float64          `json:"duration_s"`
 }
 
@@ -92,6 +93,7 @@ type options struct {
 	minFaults                         int64
 	seed                              uint64
 	logPath                           string
+	claim                             string
 }
 
 func main() {
@@ -108,6 +110,15 @@ func main() {
 	flag.Int64Var(&o.minFaults, "min-faults", 100, "fail the run if fewer faults were injected")
 	seed := flag.Int64("seed", 0, "random seed (0: from the clock)")
 	flag.StringVar(&o.logPath, "log", "", "host log file (default: a temporary file, named on stderr)")
+	// Claims by default: moto's conditional writes are not atomic under
+	// concurrent requests (two racing UpdateItems on one item, both
+	// conditioned on its version, both win in about 2% of tight races on
+	// moto 5.2.1; DynamoDB's never do). Without claims, the version fence
+	// on the outcome is that one conditional write, and this run's forced
+	// duplicates settle at the same moment, so moto can record two outcomes
+	// — a duplicate_effects of moto's, not Hourglass's. With claims the
+	// outcome is fenced by the lease owner, which the last claim wrote.
+	flag.StringVar(&o.claim, "claim", "lease", "the host's HOURGLASS_CLAIM (none: the product default; see the comment above)")
 	flag.Parse()
 	if o.tasks < 1 || o.crashes < 0 || o.concurrency < 1 || o.visibility < time.Second {
 		fmt.Fprintln(os.Stderr, "chaos: want -tasks ≥ 1, -crashes ≥ 0, -concurrency ≥ 1 and -visibility ≥ 1s")
@@ -281,7 +292,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	h := &host{bin: bin, proxyURL: proxyURL, addr: "127.0.0.1:" + strconv.Itoa(apiPort), log: logFile, sqs: sqsc, visibility: o.visibility}
+	h := &host{bin: bin, proxyURL: proxyURL, addr: "127.0.0.1:" + strconv.Itoa(apiPort), log: logFile, sqs: sqsc, visibility: o.visibility, claim: o.claim}
 	defer h.stop()
 	if err := h.start(ctx, 0); err != nil {
 		return Summary{}, err
@@ -397,7 +408,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 	store := ddbstore.New(dynamodb.NewFromConfig(direct), "hourglass-tasks", task.Layout{Bucket: 5 * time.Second}, ddbstore.Options{})
 	snap := sk.snapshot()
 	sum := Summary{Tasks: o.tasks, Accepted: accepted, CreateErrors: int(createErrs.Load()), Crashes: len(crashes),
-		FaultsInjected: proxy.Injected(), FaultsByKind: map[string]int64{}, SkewsMS: skews}
+		FaultsInjected: proxy.Injected(), FaultsByKind: map[string]int64{}, SkewsMS: skews, Claim: o.claim}
 	for k, v := range proxy.Counts() {
 		sum.FaultsByKind[string(k)] = v
 	}
@@ -568,6 +579,7 @@ type host struct {
 	log                 *os.File
 	sqs                 *sqs.Client
 	visibility          time.Duration
+	claim               string // HOURGLASS_CLAIM
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -608,7 +620,7 @@ func (h *host) start(ctx context.Context, skewMS int) error {
 	}
 	cmd.Env = append(env,
 		"AWS_ENDPOINT_URL="+h.proxyURL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
-		"HOURGLASS_ADDR="+h.addr, "HOURGLASS_LEASE_SECONDS=5", "HOURGLASS_LOG_LEVEL=warn",
+		"HOURGLASS_ADDR="+h.addr, "HOURGLASS_LEASE_SECONDS=5", "HOURGLASS_LOG_LEVEL=warn", "HOURGLASS_CLAIM="+h.claim,
 		"HOURGLASS_CLOCK_SKEW_MS="+strconv.Itoa(skewMS))
 	cmd.Stdout, cmd.Stderr = h.log, h.log
 	cmd.SysProcAttr = sysProcAttr()
