@@ -95,6 +95,25 @@ func (p *Poller) Run(ctx context.Context) {
 		p.MemoryMB = 256
 	}
 	log := p.Log.With().Str("poller", p.Name).Logger()
+	slots := make(chan struct{}, p.MaxInFlight)
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	if p.Window <= 0 {
+		// No window: each receive is a batch, and a loop receives only
+		// with a handler slot in hand, so a process holds no more
+		// messages than it is handling (a killed one strands no others
+		// until their visibility timeout).
+		var loops sync.WaitGroup
+		for i := 0; i < p.Concurrency; i++ {
+			loops.Add(1)
+			go func() {
+				defer loops.Done()
+				p.receiveHandling(ctx, slots, &handlers, log)
+			}()
+		}
+		loops.Wait()
+		return
+	}
 	in := make(chan []sqsq.Received)
 	var receivers sync.WaitGroup
 	for i := 0; i < p.Concurrency; i++ {
@@ -108,7 +127,51 @@ func (p *Poller) Run(ctx context.Context) {
 		receivers.Wait()
 		close(in)
 	}()
-	p.batch(ctx, in, log)
+	p.batch(ctx, in, slots, &handlers, log)
+}
+
+// start hands batch b to the handler on its own goroutine; the caller holds
+// a slot, which the goroutine gives back when done.
+func (p *Poller) start(ctx context.Context, b []sqsq.Received, slots <-chan struct{}, handlers *sync.WaitGroup, log zerolog.Logger) {
+	handlers.Add(1)
+	go func() {
+		defer handlers.Done()
+		defer func() { <-slots }()
+		// Each batch's own bound; it survives the cancellation of ctx
+		// (SIGTERM), so a worker finishes what it holds rather than
+		// abandoning it.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Grace+time.Minute)
+		defer cancel()
+		p.handle(hctx, b, log)
+	}()
+}
+
+// receiveHandling is a receive loop without a window: take a handler
+// slot, receive, hand the batch over; until ctx is cancelled.
+func (p *Poller) receiveHandling(ctx context.Context, slots chan struct{}, handlers *sync.WaitGroup, log zerolog.Logger) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		msgs, err := p.Queue.Receive(ctx, p.URL, p.Batch, p.Wait, 0)
+		if err != nil || len(msgs) == 0 {
+			<-slots
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn().Err(err).Msg("receive failed")
+				sleep(ctx, backoff)
+				backoff = min(backoff*2, 5*time.Second)
+			}
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		p.start(ctx, msgs, slots, handlers, log)
+	}
 }
 
 // receive long-polls the queue and sends what it gets to in, until ctx is
@@ -135,11 +198,8 @@ func (p *Poller) receive(ctx context.Context, in chan<- []sqsq.Received, log zer
 
 // batch forms batches from in and hands them to the handler, at most
 // MaxInFlight at a time, until in is closed; then it hands over what is
-// left and waits for every batch to finish.
-func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, log zerolog.Logger) {
-	slots := make(chan struct{}, p.MaxInFlight)
-	var handlers sync.WaitGroup
-	defer handlers.Wait()
+// left (the caller waits for every batch to finish).
+func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, slots chan struct{}, handlers *sync.WaitGroup, log zerolog.Logger) {
 	var pending []sqsq.Received
 	var flushAt time.Time
 	flush := func() {
@@ -148,17 +208,7 @@ func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, log zerol
 			b := pending[:n:n]
 			pending = pending[n:]
 			slots <- struct{}{} // all busy: wait here, and the receive loops wait on in
-			handlers.Add(1)
-			go func() {
-				defer handlers.Done()
-				defer func() { <-slots }()
-				// Each batch's own bound; it survives the cancellation of
-				// ctx (SIGTERM), so a worker finishes what it holds rather
-				// than abandoning it.
-				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Grace+time.Minute)
-				defer cancel()
-				p.handle(hctx, b, log)
-			}()
+			p.start(ctx, b, slots, handlers, log)
 		}
 		pending, flushAt = nil, time.Time{}
 	}

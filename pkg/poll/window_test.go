@@ -155,3 +155,37 @@ func TestEachBatchGetsItsOwnDeadline(t *testing.T) {
 	stop()
 	assert.Greater(t, left.Load(), int64(59_500), "a minute (+ Grace) from the batch's start, not from Run's")
 }
+
+// Without a window, a receive loop takes a handler slot before it
+// receives: with every slot busy, nothing more is received, so a process
+// that dies strands only what it was handling (the rest of the queue stays
+// visible to others rather than waiting out a visibility timeout).
+func TestNoWindowReceivesOnlyWhatItCanHandle(t *testing.T) {
+	t.Parallel()
+	q, url := longQueue(t)
+	entered := make(chan struct{}, 4)
+	release := make(chan struct{})
+	p := &poll.Poller{Name: "dispatcher", Queue: q, URL: url, Batch: 1, Concurrency: 2, MaxInFlight: 1, Wait: time.Second, Log: zerolog.Nop(),
+		Handler: func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+			entered <- struct{}{}
+			<-release
+			return events.SQSEventResponse{}, nil
+		}}
+	send(t, q, url, "first", "second")
+	stop := start(t, p)
+	select {
+	case <-entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the handler never got a message")
+	}
+	// Two loops, one slot: give a wrong poller time to take the second
+	// message while the first is handled (an observation window).
+	time.Sleep(2500 * time.Millisecond)
+	visible, inflight, _, err := q.Depth(context.Background(), url)
+	require.NoError(t, err)
+	assert.Equal(t, 1, inflight, "only the message being handled is received")
+	assert.Equal(t, 1, visible, "the other stays on the queue")
+	close(release)
+	waitFor(t, 15*time.Second, "both handled", func() bool { return len(entered) == 1 })
+	stop()
+}
