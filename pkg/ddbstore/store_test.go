@@ -126,7 +126,9 @@ func TestCreateGet(t *testing.T) {
 		saved, created, err := f.store.Create(ctx, tk, "", "")
 		require.NoError(t, err)
 		require.True(t, created)
-		require.Same(t, tk, saved)
+		// tk itself, or — when the SDK retried a put whose answer was lost
+		// (seen under load in CI) — the stored copy, which must equal it.
+		require.Equal(t, tk, saved)
 
 		got := f.get(t, tk.ID)
 		assert.Equal(t, tk, got)
