@@ -92,7 +92,10 @@ func TestBatchFastPathSendsInBatchesOfTen(t *testing.T) {
 	c := calls(u0, s.Comps.Usage.Snapshot())
 	assert.EqualValues(t, (n+9)/10, c["SQS.SendMessageBatch"], "ceil(%d/10) batch sends", n)
 	assert.Zero(t, c["SQS.SendMessage"], "no single sends")
-	assert.EqualValues(t, 1, c["DynamoDB.GetItem"], "one cursor read serves the batch (cold cache)")
+	// One read decides the batch (cold cache); the tasks' views share a
+	// read under a second old, which under load may need one more.
+	assert.Positive(t, c["DynamoDB.GetItem"])
+	assert.LessOrEqual(t, c["DynamoDB.GetItem"], int64(2), "one cursor read serves the batch, not one per task")
 
 	// A second batch mixing announced and not-yet-announced tasks: only
 	// the announced ones are sent; the warm cache covers them, and the one
