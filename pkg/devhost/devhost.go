@@ -76,7 +76,12 @@ type Options struct {
 	Prefix        string        // resource name prefix (default "hourglass")
 	Tick          time.Duration // scanner period (default 1s)
 	WorkerPollers int           // concurrent task-queue receive loops (default 1: fewer, fuller receives; batches are handled apart from them, up to 64 at once)
-	Clock         clock.Clock   // nil: system clock
+	// PollWait is every poller's long-poll wait (default 20 s, as Lambda's
+	// event source mapping). Tests that start and stop many hosts on one
+	// emulator use short waits: a stopped host's open long polls keep
+	// running in moto until their wait ends.
+	PollWait time.Duration
+	Clock    clock.Clock // nil: system clock
 	// Listener, when set, is used instead of listening on Addr (tests).
 	Listener net.Listener
 	// AWS, when set, is the SDK configuration to use instead of the
@@ -189,11 +194,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	pollers := []*poll.Poller{
-		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
-		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers,
+		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
+		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
 			MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64,
 			Usage: counters, MemoryMB: MemoryMB["worker"], Log: log},
-		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
+		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
 	}
 	for _, p := range pollers {
 		wg.Add(1)

@@ -36,7 +36,7 @@ func startHost(t *testing.T, env *awstest.Env, cfg config.Config, prefix string)
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- devhost.Run(ctx, cfg, devhost.Options{Prefix: prefix, Tick: 500 * time.Millisecond, Listener: ln, AWS: &env.Config,
+		done <- devhost.Run(ctx, cfg, devhost.Options{Prefix: prefix, Tick: 500 * time.Millisecond, Listener: ln, AWS: &env.Config, PollWait: 2 * time.Second,
 			Ready: func(base string) { ready <- base }})
 	}()
 	stopped := false
