@@ -156,22 +156,34 @@ func (p *Poller) receiveHandling(ctx context.Context, slots chan struct{}, handl
 		case <-ctx.Done():
 			return
 		}
-		msgs, err := p.Queue.Receive(ctx, p.URL, p.Batch, p.Wait, 0)
-		if err != nil || len(msgs) == 0 {
+		msgs, ok := p.receiveOnce(ctx, &backoff, log)
+		if len(msgs) == 0 {
 			<-slots
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				log.Warn().Err(err).Msg("receive failed")
-				sleep(ctx, backoff)
-				backoff = min(backoff*2, 5*time.Second)
+			if !ok {
+				return
 			}
 			continue
 		}
-		backoff = 100 * time.Millisecond
 		p.start(ctx, msgs, slots, handlers, log)
 	}
+}
+
+// receiveOnce is one long poll. A failed one is logged and followed by a
+// pause of *backoff (doubled each time, up to 5 s; reset by a success).
+// ok is false when ctx ended.
+func (p *Poller) receiveOnce(ctx context.Context, backoff *time.Duration, log zerolog.Logger) (msgs []sqsq.Received, ok bool) {
+	msgs, err := p.Queue.Receive(ctx, p.URL, p.Batch, p.Wait, 0)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		log.Warn().Err(err).Msg("receive failed")
+		sleep(ctx, *backoff)
+		*backoff = min(*backoff*2, 5*time.Second)
+		return nil, true
+	}
+	*backoff = 100 * time.Millisecond
+	return msgs, true
 }
 
 // receive long-polls the queue and sends what it gets to in, until ctx is
@@ -179,17 +191,10 @@ func (p *Poller) receiveHandling(ctx context.Context, slots chan struct{}, handl
 func (p *Poller) receive(ctx context.Context, in chan<- []sqsq.Received, log zerolog.Logger) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		msgs, err := p.Queue.Receive(ctx, p.URL, p.Batch, p.Wait, 0)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			log.Warn().Err(err).Msg("receive failed")
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
-			continue
+		msgs, ok := p.receiveOnce(ctx, &backoff, log)
+		if !ok {
+			return
 		}
-		backoff = 100 * time.Millisecond
 		if len(msgs) > 0 {
 			in <- msgs // received messages are always handed over, even when ctx ends meanwhile
 		}
