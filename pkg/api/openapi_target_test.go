@@ -178,8 +178,8 @@ func TestOpenAPITargets(t *testing.T) {
 // TestOpenAPITargetRoundTrip sends a create request with each kind of
 // target through the document's request validation, and a task answer
 // carrying it (webhook header values redacted) through its response
-// validation; a target of an unknown kind, or with a field of another
-// kind, fails both.
+// validation; a target of an unknown kind, with a field of another kind,
+// or breaking a rule of its own kind, fails both.
 func TestOpenAPITargetRoundTrip(t *testing.T) {
 	t.Parallel()
 	_, router := contract(t)
@@ -223,11 +223,13 @@ func TestOpenAPITargetRoundTrip(t *testing.T) {
 		assert.NoError(t, respErr, "%s response", name)
 	}
 	for name, tg := range map[string]string{
-		"unknown kind":        `{"kind":"carrier-pigeon","url":"https://example.com/hook"}`,
-		"field of sqs":        `{"kind":"webhook","url":"https://example.com/hook","message_group_id":"g"}`,
-		"field of lambda":     `{"kind":"eventbridge","bus":"orders","source":"s","detail_type":"d","function":"f"}`,
-		"field of webhook":    `{"kind":"lambda","function":"f","headers":{"A":"b"}}`,
-		"field of eventbride": `{"kind":"sqs","queue_url":"https://sqs.us-east-1.amazonaws.com/1/q","bus":"orders"}`,
+		"unknown kind":         `{"kind":"carrier-pigeon","url":"https://example.com/hook"}`,
+		"field of sqs":         `{"kind":"webhook","url":"https://example.com/hook","message_group_id":"g"}`,
+		"field of lambda":      `{"kind":"eventbridge","bus":"orders","source":"s","detail_type":"d","function":"f"}`,
+		"field of webhook":     `{"kind":"lambda","function":"f","headers":{"A":"b"}}`,
+		"field of eventbridge": `{"kind":"sqs","queue_url":"https://sqs.us-east-1.amazonaws.com/1/q","bus":"orders"}`,
+		"reserved header":      `{"kind":"webhook","url":"https://example.com/hook","headers":{"hourglass-attempt":"[redacted]"}}`,
+		"fifo without group":   `{"kind":"sqs","queue_url":"https://sqs.us-east-1.amazonaws.com/1/q.fifo"}`,
 	} {
 		reqErr, respErr := check(t, tg)
 		assert.Error(t, reqErr, "%s request", name)
