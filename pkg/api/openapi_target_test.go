@@ -184,7 +184,7 @@ func TestOpenAPITargetRoundTrip(t *testing.T) {
 	t.Parallel()
 	_, router := contract(t)
 	due := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	task := func(tg string) string {
+	taskJSON := func(tg string) string {
 		return `{"id":"0123456789abcdefghijklmnop","state":"SCHEDULED","due_at":"` + due + `","target":` + tg +
 			`,"payload":null,"retry":{"max_attempts":5,"initial_backoff_ms":1000,"max_backoff_ms":300000},` +
 			`"idempotency_key":"0123456789abcdefghijklmnop","attempt_count":0,"attempts":[],"created_at":"` + due + `","updated_at":"` + due + `"}`
@@ -207,7 +207,7 @@ func TestOpenAPITargetRoundTrip(t *testing.T) {
 			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: get, PathParams: params, Route: route},
 			Status:                 http.StatusOK,
 			Header:                 http.Header{"Content-Type": {"application/json"}},
-			Body:                   io.NopCloser(bytes.NewReader([]byte(task(tg)))),
+			Body:                   io.NopCloser(bytes.NewReader([]byte(taskJSON(tg)))),
 			Options:                &openapi3filter.Options{IncludeResponseStatus: true},
 		})
 		return reqErr, respErr
