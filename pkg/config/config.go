@@ -21,6 +21,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/lifecycle"
 	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
+	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -90,6 +91,36 @@ type Config struct {
 	// listing answers 501). The index is in the table either way; turning
 	// it on lists only the tasks created from then on.
 	ListIndex bool
+	// ScanDLQURL is the scan queue's DLQ (HOURGLASS_SCAN_DLQ_URL). Like
+	// every queue URL here it is one of Hourglass's own queues, which no
+	// target may name (see OwnResources).
+	ScanDLQURL string
+	// TargetAllow lists, per tenant, the queue, bus and function ARNs its
+	// tasks may target (HOURGLASS_TARGET_ALLOW, e.g.
+	// "acme=arn:aws:sqs:*:123456789012:acme-*|arn:aws:events:*:*:event-bus/acme,*=arn:aws:lambda:*:*:function:shared-*";
+	// syntax in target.AllowList). Unset, development mode allows every
+	// ARN (nil) and otherwise no ARN is allowed: webhooks only.
+	TargetAllow *target.AllowList
+	// TenantMap maps IAM principals to named tenants
+	// (HOURGLASS_TENANT_MAP, "principal-arn=tenant,…"; a principal is a
+	// role ARN arn:aws:iam::<account>:role/<name> or a user ARN). An
+	// unmapped principal's tenant is its principal ARN.
+	TenantMap map[string]string
+}
+
+// OwnResources names Hourglass's own queues and bus, which no target may
+// address; its functions are known by their name prefix
+// (target.DefaultFunctionPrefix). An empty bus name still reserves the
+// default, "hourglass".
+func (c Config) OwnResources() target.Own {
+	bus := c.BusName
+	if bus == "" {
+		bus = "hourglass"
+	}
+	return target.Own{
+		Buses:  []string{bus},
+		Queues: []string{c.TaskQueueURL, c.TaskDLQURL, c.ScanQueueURL, c.ScanDLQURL, c.IngestQueueURL, c.IngestDLQURL},
+	}
 }
 
 // MaxHold is how long before its due time a worker holds a delivered task
@@ -177,6 +208,17 @@ func Load() (Config, error) {
 		}
 		c.WebhookAllow = append(c.WebhookAllow, p)
 	}
+	c.ScanDLQURL = os.Getenv("HOURGLASS_SCAN_DLQ_URL")
+	if v := os.Getenv("HOURGLASS_TARGET_ALLOW"); v != "" {
+		if c.TargetAllow, err = target.ParseAllow(v, nil); err != nil {
+			return c, fmt.Errorf("HOURGLASS_TARGET_ALLOW: %w", err)
+		}
+	} else if !c.Dev {
+		c.TargetAllow, _ = target.ParseAllow("", nil) // fail closed: no ARN targets
+	}
+	if c.TenantMap, err = parseTenantMap(os.Getenv("HOURGLASS_TENANT_MAP")); err != nil {
+		return c, err
+	}
 	if c.Dev {
 		c.WebhookAllow = append(c.WebhookAllow, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 		if c.SigningKey == "" {
@@ -184,6 +226,30 @@ func Load() (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseTenantMap reads "principal=tenant,…", each pair split at its last
+// "=" (an IAM name may contain "="; a mapped tenant may not).
+func parseTenantMap(s string) (map[string]string, error) {
+	var m map[string]string
+	for _, entry := range strings.Split(s, ",") {
+		if entry = strings.TrimSpace(entry); entry == "" {
+			continue
+		}
+		i := strings.LastIndex(entry, "=")
+		if i <= 0 || strings.TrimSpace(entry[i+1:]) == "" || !strings.HasPrefix(entry, "arn:") {
+			return nil, fmt.Errorf("HOURGLASS_TENANT_MAP: %q: want principal-arn=tenant", entry)
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		p := strings.TrimSpace(entry[:i])
+		if _, dup := m[p]; dup {
+			return nil, fmt.Errorf("HOURGLASS_TENANT_MAP: %q is mapped twice", p)
+		}
+		m[p] = strings.TrimSpace(entry[i+1:])
+	}
+	return m, nil
 }
 
 // Layout is the bucket layout.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -25,6 +26,7 @@ var vars = []string{
 	"HOURGLASS_LIFECYCLE_EVENTS",
 	"HOURGLASS_LIST_INDEX",
 	"HOURGLASS_CLAIM",
+	"HOURGLASS_SCAN_DLQ_URL", "HOURGLASS_TARGET_ALLOW", "HOURGLASS_TENANT_MAP",
 }
 
 // clearEnv blanks every variable, which Load treats as unset, so that the
@@ -60,7 +62,11 @@ func TestLoadDefaults(t *testing.T) {
 		BusName:       "hourglass",
 		// Lifecycle events: failures only by default (issue 6's cost budget).
 		LifecycleEvents: "failures",
+		// Outside development mode no ARN target is allowed until
+		// HOURGLASS_TARGET_ALLOW says which.
+		TargetAllow: mustAllow(t, ""),
 	}, c)
+	assert.False(t, c.TargetAllow.Allows("acme", "arn:aws:sqs:us-east-1:123456789012:orders"))
 	assert.Equal(t, task.Layout{Bucket: time.Minute}, c.Layout())
 }
 
@@ -88,6 +94,9 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		"HOURGLASS_LIFECYCLE_EVENTS":   "all",
 		"HOURGLASS_LIST_INDEX":         "true",
 		"HOURGLASS_CLAIM":              "lease",
+		"HOURGLASS_SCAN_DLQ_URL":       "http://q/scan-dlq",
+		"HOURGLASS_TARGET_ALLOW":       "acme=arn:aws:sqs:*:*:acme-*|arn:aws:events:*:*:event-bus/acme,*=",
+		"HOURGLASS_TENANT_MAP":         "arn:aws:iam::123456789012:role/orders=orders, arn:aws:iam::123456789012:user/ops=ops",
 	})
 	c, err := config.Load()
 	require.NoError(t, err)
@@ -114,9 +123,64 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		LifecycleEvents:  "all",
 		ListIndex:        true,
 		ClaimLease:       true,
+		ScanDLQURL:       "http://q/scan-dlq",
+		TargetAllow:      mustAllow(t, "acme=arn:aws:sqs:*:*:acme-*|arn:aws:events:*:*:event-bus/acme,*="),
+		TenantMap: map[string]string{
+			"arn:aws:iam::123456789012:role/orders": "orders", "arn:aws:iam::123456789012:user/ops": "ops",
+		},
 	}, c)
+	assert.True(t, c.TargetAllow.Allows("acme", "arn:aws:sqs:eu-west-1:123456789012:acme-orders"))
+	assert.False(t, c.TargetAllow.Allows("globex", "arn:aws:sqs:eu-west-1:123456789012:acme-orders"))
+	assert.ElementsMatch(t, []string{"http://q/tasks", "http://q/dlq", "http://q/scan", "http://q/scan-dlq", "http://q/ingest", "http://q/ingest-dlq"},
+		c.OwnResources().Queues, "every queue of Hourglass's own is reserved")
+	assert.Equal(t, []string{"scheduler"}, c.OwnResources().Buses)
 	assert.Zero(t, c.CancelCutoff(), "a claim settles a late cancel")
 	assert.Equal(t, task.Layout{Bucket: 30 * time.Second}, c.Layout())
+}
+
+func mustAllow(t *testing.T, s string) *target.AllowList {
+	t.Helper()
+	l, err := target.ParseAllow(s, nil)
+	require.NoError(t, err)
+	return l
+}
+
+// TestLoadTargetAllowDevDefault: development mode allows every ARN target
+// unless HOURGLASS_TARGET_ALLOW says otherwise, so make dev examples work.
+func TestLoadTargetAllowDevDefault(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("HOURGLASS_DEV", "1")
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Nil(t, c.TargetAllow, "nil: every ARN")
+	t.Setenv("HOURGLASS_TARGET_ALLOW", "*=")
+	c, err = config.Load()
+	require.NoError(t, err)
+	assert.False(t, c.TargetAllow.Allows("acme", "arn:aws:sqs:us-east-1:123456789012:q"))
+}
+
+func TestLoadRejectsBadTargetAllowAndTenantMap(t *testing.T) {
+	for k, v := range map[string]string{
+		"HOURGLASS_TARGET_ALLOW": "acme",
+		"HOURGLASS_TENANT_MAP":   "arn:aws:iam::1:role/x",
+	} {
+		clearEnv(t)
+		t.Setenv(k, v)
+		_, err := config.Load()
+		assert.ErrorContains(t, err, k)
+	}
+	for _, v := range []string{"acme=sqs:orders", "acme=arn:a,acme=arn:b", "=arn:a"} {
+		clearEnv(t)
+		t.Setenv("HOURGLASS_TARGET_ALLOW", v)
+		_, err := config.Load()
+		assert.ErrorContains(t, err, "HOURGLASS_TARGET_ALLOW", v)
+	}
+	for _, v := range []string{"role/x=t", "arn:aws:iam::1:role/x=", "arn:aws:iam::1:role/x=a,arn:aws:iam::1:role/x=b"} {
+		clearEnv(t)
+		t.Setenv("HOURGLASS_TENANT_MAP", v)
+		_, err := config.Load()
+		assert.ErrorContains(t, err, "HOURGLASS_TENANT_MAP", v)
+	}
 }
 
 func TestLoadAcceptsBounds(t *testing.T) {

@@ -181,3 +181,24 @@ func hasControl(s string) bool {
 	}
 	return false
 }
+
+var _ target.Addresser = (*Executor)(nil)
+
+// Address names the bus a spec puts events on: an ARN's parts, or a bare
+// name (its region and account are the caller's, left empty here).
+func (*Executor) Address(spec json.RawMessage) (target.Address, bool) {
+	var s Spec
+	if json.Unmarshal(spec, &s) != nil || s.Bus == "" {
+		return target.Address{}, false
+	}
+	a := target.Address{Field: "bus", Service: "events", Name: s.Bus, Resource: "event-bus/" + s.Bus}
+	if strings.HasPrefix(s.Bus, "arn:") {
+		parts := strings.SplitN(s.Bus, ":", 6)
+		if len(parts) != 6 || !strings.HasPrefix(parts[5], "event-bus/") {
+			return target.Address{}, false
+		}
+		a.Partition, a.Region, a.Account, a.Resource = parts[1], parts[3], parts[4], parts[5]
+		a.Name = strings.TrimPrefix(parts[5], "event-bus/")
+	}
+	return a, true
+}

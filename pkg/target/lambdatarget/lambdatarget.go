@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -243,4 +244,30 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+var _ target.Addresser = (*Executor)(nil)
+
+// Address names the function a spec invokes, without its version or
+// alias: a full ARN's parts, a partial ARN's account, or a bare name.
+func (*Executor) Address(spec json.RawMessage) (target.Address, bool) {
+	var s Spec
+	if json.Unmarshal(spec, &s) != nil || s.Function == "" {
+		return target.Address{}, false
+	}
+	a := target.Address{Field: "function", Service: "lambda"}
+	f := s.Function
+	if strings.HasPrefix(f, "arn:") {
+		parts := strings.SplitN(f, ":", 6)
+		if len(parts) != 6 {
+			return target.Address{}, false
+		}
+		a.Partition, a.Region, a.Account, f = parts[1], parts[3], parts[4], parts[5]
+	} else if acct, rest, ok := strings.Cut(f, ":"); ok && len(acct) == 12 && strings.HasPrefix(rest, "function:") {
+		a.Account, f = acct, rest
+	}
+	f = strings.TrimPrefix(f, "function:")
+	a.Name, _, _ = strings.Cut(f, ":") // drop the qualifier
+	a.Resource = "function:" + a.Name
+	return a, a.Name != ""
 }

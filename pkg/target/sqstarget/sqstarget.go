@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -136,3 +137,39 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 	}
 	return target.Result{Summary: "message " + aws.ToString(out.MessageId)}, nil
 }
+
+// sqsHost matches the hosts of SQS queue URLs: sqs.<region>.amazonaws.com
+// (.cn in China) and the legacy <region>.queue.amazonaws.com.
+var sqsHost = regexp.MustCompile(`^(?:sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com(\.cn)?)$`)
+
+// Address names the queue a spec sends to: its name and account from the
+// URL's path, its region from the host (empty for an emulator's host; the
+// legacy queue.amazonaws.com is us-east-1).
+func (*Executor) Address(spec json.RawMessage) (target.Address, bool) {
+	s, errs := parse(spec)
+	if len(errs) > 0 && s.QueueURL == "" {
+		return target.Address{}, false
+	}
+	u, err := url.Parse(s.QueueURL)
+	if err != nil {
+		return target.Address{}, false
+	}
+	account, name, ok := strings.Cut(strings.Trim(u.Path, "/"), "/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return target.Address{}, false
+	}
+	a := target.Address{Field: "queue_url", Service: "sqs", Account: account, Resource: name, Name: name}
+	host := strings.ToLower(u.Hostname())
+	switch m := sqsHost.FindStringSubmatch(host); {
+	case host == "queue.amazonaws.com":
+		a.Region = "us-east-1"
+	case m != nil:
+		a.Region = m[1] + m[3]
+		if m[2]+m[4] != "" {
+			a.Partition = "aws-cn"
+		}
+	}
+	return a, true
+}
+
+var _ target.Addresser = (*Executor)(nil)
