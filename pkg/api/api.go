@@ -63,7 +63,7 @@ type Config struct {
 	// quoted in the 409 a late cancel gets.
 	CancelCutoff time.Duration
 	Limits       task.Limits
-	Validate     task.TargetValidator
+	Validate     task.TenantTargetValidator
 	// Ready, when set, gates /healthz (the local host reports readiness).
 	Ready func() bool
 	// Crash, when set, is called at named points ("after-create-write")
@@ -302,7 +302,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	if len(token) > maxClientToken || hasControl(token) || !utf8.ValidString(token) {
 		fieldErrs = append(fieldErrs, problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 printable UTF-8 characters"})
 	}
-	req, errs := task.DecodeCreate(body, "", now, s.cfg.Limits, s.cfg.Validate)
+	req, errs := task.DecodeCreate(body, "", now, s.cfg.Limits, s.cfg.Validate.For(tenantOf(r)))
 	if fieldErrs = append(fieldErrs, errs...); len(fieldErrs) > 0 {
 		problem.Invalid(fieldErrs...).Write(w)
 		return

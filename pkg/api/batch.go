@@ -88,7 +88,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	reqs := make([]task.CreateRequest, len(items))
 	valid := 0
 	for i, it := range items {
-		req, fe := task.DecodeCreate(it, "tasks["+strconv.Itoa(i)+"].", now, s.cfg.Limits, s.cfg.Validate)
+		req, fe := task.DecodeCreate(it, "tasks["+strconv.Itoa(i)+"].", now, s.cfg.Limits, s.cfg.Validate.For(tenantOf(r)))
 		if len(fe) > 0 {
 			results[i] = BatchResult{Status: http.StatusBadRequest, Problem: problem.Invalid(fe...)}
 			continue

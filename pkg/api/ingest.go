@@ -33,7 +33,7 @@ func (s *Server) Create(ctx context.Context, log zerolog.Logger, tenant string, 
 	if len(token) > maxClientToken || hasControl(token) {
 		fieldErrs = append(fieldErrs, problem.FieldError{Field: "idempotency token", Reason: "must be at most 255 printable characters"})
 	}
-	req, errs := task.DecodeCreate(body, "", now, s.cfg.Limits, s.cfg.Validate)
+	req, errs := task.DecodeCreate(body, "", now, s.cfg.Limits, s.cfg.Validate.For(tenant))
 	if fieldErrs = append(fieldErrs, errs...); len(fieldErrs) > 0 {
 		return TaskView{}, false, problem.Invalid(fieldErrs...)
 	}

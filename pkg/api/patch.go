@@ -96,7 +96,7 @@ func (s *Server) patchTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.clock.Now().UTC().Truncate(time.Millisecond)
-	req, errs := task.DecodeCreate(mb, "", now, s.cfg.Limits, s.cfg.Validate)
+	req, errs := task.DecodeCreate(mb, "", now, s.cfg.Limits, s.cfg.Validate.For(tenantOf(r)))
 	if len(errs) > 0 {
 		problem.Invalid(errs...).Write(w)
 		return

@@ -65,7 +65,7 @@ type Config struct {
 	TaskQueue string        // URL: occurrences due in an announced bucket are sent here
 	EarlyBy   time.Duration // as dispatch.Config.EarlyBy
 	Limits    task.Limits
-	Validate  task.TargetValidator
+	Validate  task.TenantTargetValidator
 	// MisfireGrace: under the skip policy, an occurrence that would start
 	// more than this late is cancelled. Default 1 minute.
 	MisfireGrace time.Duration

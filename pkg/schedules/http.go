@@ -173,7 +173,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 // store's (task.ErrConflict when id exists).
 func (h *Handler) createSchedule(ctx context.Context, tenant, id string, raw map[string]json.RawMessage) (*Schedule, error) {
 	now := h.clock.Now().UTC().Truncate(time.Millisecond)
-	sp, errs := DecodeSpec(raw, now, h.cfg.Limits, h.cfg.Validate)
+	sp, errs := DecodeSpec(raw, now, h.cfg.Limits, h.cfg.Validate.For(tenant))
 	if len(errs) > 0 {
 		return nil, problem.Invalid(errs...)
 	}
@@ -274,7 +274,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		now := h.clock.Now().UTC().Truncate(time.Millisecond)
-		sp, errs := DecodeSpec(mergePatch(prev, raw), now, h.cfg.Limits, h.cfg.Validate)
+		sp, errs := DecodeSpec(mergePatch(prev, raw), now, h.cfg.Limits, h.cfg.Validate.For(prev.Tenant))
 		if len(errs) > 0 {
 			problem.Invalid(errs...).Write(w)
 			return

@@ -39,20 +39,26 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/target/lambdatarget"
 	"github.com/hourglass-sched/hourglass/pkg/target/sqstarget"
 	"github.com/hourglass-sched/hourglass/pkg/target/webhook"
+	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
 // Components are the built parts of one process.
 type Components struct {
-	Cfg       config.Config
-	AWS       aws.Config
-	Usage     *usage.Counters
-	Log       zerolog.Logger
-	Clock     clock.Clock
-	Store     *ddbstore.Store
-	Queue     *sqsq.Queue
+	Cfg   config.Config
+	AWS   aws.Config
+	Usage *usage.Counters
+	Log   zerolog.Logger
+	Clock clock.Clock
+	Store *ddbstore.Store
+	Queue *sqsq.Queue
+	// Executors run targets; the AWS kinds are guarded by Policy, so the
+	// worker refuses a target the policy refuses before calling it.
 	Executors []target.Executor
+	// Policy says which AWS resources targets may address: never
+	// Hourglass's own; per tenant, those HOURGLASS_TARGET_ALLOW lists.
+	Policy *target.Policy
 	// Events publishes lifecycle events on the Hourglass bus, those of
 	// the configured level (HOURGLASS_LIFECYCLE_EVENTS); nil when no bus is
 	// configured (HOURGLASS_BUS_NAME empty) or the level is off.
@@ -111,7 +117,16 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 		return nil, fmt.Errorf("webhook target (set HOURGLASS_SIGNING_KEY or HOURGLASS_SIGNING_SECRET_ARN): %w", err)
 	}
 	ebClient := eventbridge.NewFromConfig(awsCfg)
-	c.Executors = []target.Executor{wh, sqstarget.New(sqsClient), ebtarget.New(ebClient), lambdatarget.New(lambda.NewFromConfig(awsCfg))}
+	c.Policy = &target.Policy{Own: cfg.OwnResources(), Allow: cfg.TargetAllow}
+	if c.Policy.Allow == nil && !cfg.Dev {
+		// A Config built in code (not by Load) outside development mode
+		// fails closed, as Load does.
+		c.Policy.Allow, _ = target.ParseAllow("", nil)
+	}
+	c.Executors = []target.Executor{wh}
+	for _, e := range []target.Executor{sqstarget.New(sqsClient), ebtarget.New(ebClient), lambdatarget.New(lambda.NewFromConfig(awsCfg))} {
+		c.Executors = append(c.Executors, target.Guard(e, c.Policy))
+	}
 	level, err := lifecycle.ParseLevel(cfg.LifecycleEvents)
 	if err != nil {
 		return nil, fmt.Errorf("HOURGLASS_LIFECYCLE_EVENTS: %w", err)
@@ -122,8 +137,11 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 	return c, nil
 }
 
-// Validator checks a target object against the executor of its kind.
-func (c *Components) Validator() func(kind string, spec json.RawMessage) []problem.FieldError {
+// Validator checks a target object for a tenant: against the executor of
+// its kind (whose Validate, guarded, refuses Hourglass's own resources) and
+// against the tenant's target allow-list. Every door that creates tasks or
+// schedules validates through it.
+func (c *Components) Validator() task.TenantTargetValidator {
 	byKind := make(map[string]target.Executor, len(c.Executors))
 	kinds := ""
 	for _, e := range c.Executors {
@@ -133,7 +151,7 @@ func (c *Components) Validator() func(kind string, spec json.RawMessage) []probl
 		}
 		kinds += e.Kind()
 	}
-	return func(kind string, spec json.RawMessage) []problem.FieldError {
+	return func(tenant, kind string, spec json.RawMessage) []problem.FieldError {
 		e, ok := byKind[kind]
 		if !ok {
 			return []problem.FieldError{{Field: "kind", Reason: fmt.Sprintf("unknown target kind %q (one of: %s)", kind, kinds)}}
@@ -141,6 +159,13 @@ func (c *Components) Validator() func(kind string, spec json.RawMessage) []probl
 		var out []problem.FieldError
 		for _, fe := range e.Validate(spec) {
 			out = append(out, problem.FieldError{Field: fe.Field, Reason: fe.Reason})
+		}
+		if ad, ok := e.(target.Addresser); ok && len(out) == 0 {
+			if a, ok := ad.Address(spec); ok {
+				if fe := c.Policy.Check(tenant, a); fe != nil {
+					out = append(out, problem.FieldError{Field: fe.Field, Reason: fe.Reason})
+				}
+			}
 		}
 		return out
 	}

@@ -41,6 +41,19 @@ const (
 // the registered executors. Field names are relative to the target object.
 type TargetValidator func(kind string, spec json.RawMessage) []problem.FieldError
 
+// TenantTargetValidator checks a target object for a tenant: what a
+// target may address depends on who asks (per-tenant allow-lists). The
+// doors hold one and bind the caller's tenant with For before decoding.
+type TenantTargetValidator func(tenant, kind string, spec json.RawMessage) []problem.FieldError
+
+// For binds tenant; a nil v gives a nil TargetValidator (no checks).
+func (v TenantTargetValidator) For(tenant string) TargetValidator {
+	if v == nil {
+		return nil
+	}
+	return func(kind string, spec json.RawMessage) []problem.FieldError { return v(tenant, kind, spec) }
+}
+
 // CreateRequest is a validated request to create a task.
 type CreateRequest struct {
 	DueAt          time.Time
