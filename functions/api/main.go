@@ -13,7 +13,7 @@ import (
 
 func main() {
 	cfg, comps := service.MustBuild("api")
-	var auth api.Authenticator = api.GatewayAuth{Claim: os.Getenv("HOURGLASS_TENANT_CLAIM")}
+	var auth api.Authenticator = api.GatewayAuth{Claim: os.Getenv("HOURGLASS_TENANT_CLAIM"), Map: cfg.TenantMap}
 	if cfg.Dev {
 		auth = api.DevAuth{}
 	}
