@@ -44,10 +44,22 @@ func TestParseSources(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, none.Allows("com.example.orders", "acme"), "nothing is allowed by default")
 
-	for _, bad := range []string{"noequals", "=acme", "src=", "src=a||b"} {
+	for _, bad := range []string{"noequals", "=acme", "src=", "src=a||b", "hourglass=*", "Hourglass=acme", "aws.events=*"} {
 		_, err := ingest.ParseSources(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// Finding (high): a task's event with source "hourglass" and a detail
+// type of CreateTask was ingest. Hourglass's own source (and AWS's) never
+// creates tasks, even where every source may.
+func TestSourcesRefuseLifecycleSource(t *testing.T) {
+	t.Parallel()
+	s, err := ingest.ParseSources("*=*")
+	require.NoError(t, err)
+	assert.True(t, s.Allows("com.example.orders", "acme"))
+	assert.False(t, s.Allows("hourglass", "acme"))
+	assert.False(t, s.Allows("aws.s3", "acme"))
 }
 
 // creator records what it is asked to create and answers with p.

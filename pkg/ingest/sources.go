@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/hourglass-sched/hourglass/events"
 )
 
 // Any, as a source or a tenant in Sources, matches every one.
@@ -30,6 +32,9 @@ func ParseSources(s string) (Sources, error) {
 		if !ok || src == "" || strings.TrimSpace(tenants) == "" {
 			return Sources{}, fmt.Errorf("HOURGLASS_INGEST_SOURCES: %q: want source=tenant|tenant or source=*", entry)
 		}
+		if reservedSource(src) {
+			return Sources{}, fmt.Errorf("HOURGLASS_INGEST_SOURCES: %q: the source %q is Hourglass's own (lifecycle events) or AWS's; it cannot create tasks", entry, src)
+		}
 		if out.m[src] == nil {
 			out.m[src] = map[string]bool{}
 		}
@@ -44,7 +49,12 @@ func ParseSources(s string) (Sources, error) {
 }
 
 // Allows reports whether events from source may act for tenant.
+// Events from Hourglass's own source (its lifecycle events) or an AWS
+// service never may, even under a "*" source.
 func (s Sources) Allows(source, tenant string) bool {
+	if reservedSource(source) {
+		return false
+	}
 	for _, src := range []string{source, Any} {
 		if ts := s.m[src]; ts[tenant] || ts[Any] {
 			return true
@@ -66,4 +76,10 @@ func (s Sources) String() string {
 	}
 	sort.Strings(entries)
 	return strings.Join(entries, ",")
+}
+
+// reservedSource reports whether source is Hourglass's lifecycle source or
+// an AWS service's: never a creator of tasks.
+func reservedSource(source string) bool {
+	return strings.EqualFold(source, events.Source) || strings.HasPrefix(source, "aws.")
 }
