@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return fmt.Errorf("provision tables and queues (is the emulator running? scripts/emulator.sh start): %w", err)
 	}
 	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
-	cfg.BusName, cfg.IngestQueueURL, cfg.IngestDLQURL = res.BusName, res.IngestQueueURL, res.IngestDLQURL
+	cfg.BusName, cfg.IngestQueueURL, cfg.IngestDLQURL, cfg.ScanDLQURL = res.BusName, res.IngestQueueURL, res.IngestDLQURL, res.ScanDLQURL
 
 	comps, err := service.BuildWith(ctx, cfg, awsCfg, opts.Clock, counters)
 	if err != nil {

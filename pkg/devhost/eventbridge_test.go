@@ -3,6 +3,7 @@ package devhost_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -370,4 +371,45 @@ func (h *ebHarness) taskIDByKey(tenant, key string) string {
 	}
 	h.t.Fatalf("no task of tenant %s with idempotency key %s within 30s", tenant, key)
 	return ""
+}
+
+// TestCrossTenantTargetsRefused (issue 14): mallory's task putting a
+// CreateTask event naming acme on the Hourglass bus is a 400 naming
+// target.bus; so are forged lifecycle events, Hourglass's queues as SQS
+// targets, and the same targets in a schedule. An event from Hourglass's
+// own source is never ingest, whatever its detail type.
+func TestCrossTenantTargetsRefused(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	h := startEBHostAt(t, "")
+	due := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	post := func(path, body string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, h.base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer dev-mallory")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	for tgt, field := range map[string]string{
+		`{"kind":"eventbridge","bus":"hourglass","source":"com.example.orders","detail_type":"CreateTask"}`: "target.bus",
+		`{"kind":"eventbridge","bus":"hourglass","source":"hourglass","detail_type":"TaskFailed"}`:          "target.bus",
+		`{"kind":"sqs","queue_url":"` + h.ingestQ + `"}`:                                                    "target.queue_url",
+		`{"kind":"sqs","queue_url":"` + h.dlq + `"}`:                                                        "target.queue_url",
+	} {
+		code, body := post("/v1/tasks", `{"due_at":"`+due+`","target":`+tgt+`,"payload":{"tenant":"acme","due_at":"`+due+`","target":{"kind":"webhook","url":"`+h.sink.URL+`/x"}}}`)
+		assert.Equal(t, http.StatusBadRequest, code, body)
+		assert.Contains(t, body, `"field":"`+field+`"`, tgt)
+		code, body = post("/v1/schedules", `{"expression":"rate(1 hour)","target":`+tgt+`}`)
+		assert.Equal(t, http.StatusBadRequest, code, body)
+		assert.Contains(t, body, `"field":"`+field+`"`, tgt)
+	}
+	forged := h.put("hourglass", h.detail("acme", "/forged", time.Now().Add(2*time.Second), nil))
+	assert.Contains(t, *h.rejected(forged).Body, `source "hourglass" may not`)
 }
