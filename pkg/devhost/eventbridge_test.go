@@ -411,5 +411,5 @@ func TestCrossTenantTargetsRefused(t *testing.T) {
 		assert.Contains(t, body, `"field":"`+field+`"`, tgt)
 	}
 	forged := h.put("hourglass", h.detail("acme", "/forged", time.Now().Add(2*time.Second), nil))
-	assert.Contains(t, *h.rejected(forged).Body, `source "hourglass" may not`)
+	assert.Contains(t, aws.ToString(h.rejected(forged).MessageAttributes[ingest.AttrReason].StringValue), `source "hourglass" may not`)
 }
