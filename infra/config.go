@@ -134,6 +134,18 @@ type HourglassStackProps struct {
 	// queues, event buses and Lambda functions tasks may target. The worker is
 	// granted exactly these (plus the Hourglass bus); webhooks need no grant.
 	TargetQueueArns, TargetBusArns, TargetFunctionArns []string
+	// TargetAllow lists, per tenant, the queue, bus and function ARNs its
+	// tasks may target (HOURGLASS_TARGET_ALLOW; syntax in docs/operations.md:
+	// "tenant=arn-pattern|arn-pattern,*=arn-pattern", * matching any
+	// characters). Empty: every tenant may target every ARN of
+	// TargetQueueArns, TargetBusArns and TargetFunctionArns (what the
+	// worker is granted), and no other.
+	TargetAllow string
+	// TenantMap maps IAM principals to named tenants
+	// (HOURGLASS_TENANT_MAP, "arn:aws:iam::<account>:role/<name>=tenant,…").
+	// Unmapped principals are their own tenant: the role ARN for assumed
+	// roles, the user ARN for IAM users.
+	TenantMap string
 	// RepoRoot is the repository root, relative to the working directory.
 	// LambdaAssetDir and SchemaDir default beneath it.
 	RepoRoot string
@@ -279,7 +291,43 @@ func (p *HourglassStackProps) validate() error {
 			}
 		}
 	}
+	for _, entry := range strings.Split(p.IngestSources, ",") {
+		src, _, _ := strings.Cut(entry, "=")
+		if src = strings.TrimSpace(src); strings.EqualFold(src, "hourglass") || strings.HasPrefix(src, "aws.") {
+			bad("ingestSources must not name Hourglass's lifecycle source or an aws.* source, got %q", src)
+		}
+	}
+	for _, entry := range strings.Split(p.TargetAllow, ",") {
+		if entry = strings.TrimSpace(entry); entry == "" {
+			continue
+		}
+		i := strings.LastIndex(entry, "=")
+		if i <= 0 {
+			bad("targetAllow entries must be tenant=arn-pattern|arn-pattern, got %q", entry)
+			continue
+		}
+		for _, pat := range strings.Split(entry[i+1:], "|") {
+			if pat = strings.TrimSpace(pat); pat != "" && pat != "*" && !strings.HasPrefix(pat, "arn:") {
+				bad("targetAllow patterns must be ARNs (arn:…, * for any characters), got %q", pat)
+			}
+		}
+	}
+	for _, entry := range strings.Split(p.TenantMap, ",") {
+		if entry = strings.TrimSpace(entry); entry != "" && (!strings.HasPrefix(entry, "arn:") || !strings.Contains(entry, "=")) {
+			bad("tenantMap entries must be principal-arn=tenant, got %q", entry)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// targetAllow is HOURGLASS_TARGET_ALLOW: TargetAllow, or by default every
+// ARN the worker is granted, for every tenant ("*=" alone: none).
+func (p *HourglassStackProps) targetAllow() string {
+	if strings.TrimSpace(p.TargetAllow) != "" {
+		return p.TargetAllow
+	}
+	all := append(append(append([]string(nil), p.TargetQueueArns...), p.TargetBusArns...), p.TargetFunctionArns...)
+	return "*=" + strings.Join(all, "|")
 }
 
 // Context keys, one per setting. `cdk synth -c key=value` passes strings;
@@ -318,6 +366,8 @@ const (
 	CtxSchemaDir             = "schemaDir"
 	CtxNag                   = "nag"
 	CtxListIndex             = "listIndex"
+	CtxTargetAllow           = "targetAllow"
+	CtxTenantMap             = "tenantMap"
 )
 
 // PropsFromContext reads every setting from the CDK context of node (usually
@@ -356,6 +406,8 @@ func PropsFromContext(node constructs.Node) (*HourglassStackProps, string, error
 		RepoRoot:              c.string(CtxRepoRoot),
 		LambdaAssetDir:        c.string(CtxLambdaAssetDir),
 		SchemaDir:             c.string(CtxSchemaDir),
+		TargetAllow:           c.string(CtxTargetAllow),
+		TenantMap:             c.string(CtxTenantMap),
 	}
 	if v := c.bool(CtxListIndex); v != nil {
 		p.ListIndex = *v

@@ -52,6 +52,12 @@ func TestValidateRejectsBadSettings(t *testing.T) {
 		"concurrency":          {WorkerConcurrency: 1},
 		"wildcard target":      {TargetQueueArns: []string{"arn:aws:sqs:eu-west-1:111111111111:*"}},
 		"tasks bounds":         {WorkerMinTasks: 5, WorkerMaxTasks: 2},
+		// Issue 14: lifecycle events and AWS events are never ingest.
+		"lifecycle source ingests": {IngestSources: "hourglass=*"},
+		"aws source ingests":       {IngestSources: "com.example=acme,aws.events=acme"},
+		"target allow syntax":      {TargetAllow: "acme"},
+		"target allow pattern":     {TargetAllow: "acme=sqs:orders"},
+		"tenant map syntax":        {TenantMap: "role/orders=orders"},
 	}
 	for name, props := range cases {
 		t.Run(name, func(t *testing.T) {

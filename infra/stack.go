@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,10 @@ const (
 	EnvWorkerMode       = "HOURGLASS_WORKER_MODE"
 	EnvLifecycleEvents  = "HOURGLASS_LIFECYCLE_EVENTS"
 	EnvClaim            = "HOURGLASS_CLAIM"
+	EnvScanDLQURL       = "HOURGLASS_SCAN_DLQ_URL"
+	EnvIngestQueueURL   = "HOURGLASS_INGEST_QUEUE_URL"
+	EnvTargetAllow      = "HOURGLASS_TARGET_ALLOW"
+	EnvTenantMap        = "HOURGLASS_TENANT_MAP"
 )
 
 // MetricsNamespace is the CloudWatch namespace of the metrics the runtime
@@ -243,6 +248,10 @@ func (b *builder) env(names ...string) *map[string]*string {
 		EnvTaskQueueURL:     b.task.queue.QueueUrl(),
 		EnvTaskDLQURL:       b.task.dlq.QueueUrl(),
 		EnvIngestDLQURL:     b.ingest.dlq.QueueUrl(),
+		EnvScanDLQURL:       b.scan.dlq.QueueUrl(),
+		EnvIngestQueueURL:   b.ingest.queue.QueueUrl(),
+		EnvTargetAllow:      jsii.String(p.targetAllow()),
+		EnvTenantMap:        jsii.String(p.TenantMap),
 		EnvBusName:          b.bus.EventBusName(),
 		EnvShards:           jsii.String(strconv.Itoa(p.Shards)),
 		EnvBucketSeconds:    jsii.String(strconv.Itoa(p.BucketSeconds)),
@@ -274,12 +283,16 @@ var (
 	// The claim mode, too: the worker claims (or not), and the API's cancel
 	// cut-off depends on it.
 	schedulingEnv = []string{EnvShards, EnvBucketSeconds, EnvLookaheadSeconds, EnvLogLevel, EnvListIndex, EnvClaim}
-	functionEnv   = map[string][]string{
-		"api":        append([]string{EnvTable, EnvTaskQueueURL, EnvBusName, EnvLifecycleEvents, EnvSigningSecretARN, EnvAuthMode, EnvTenantClaim}, schedulingEnv...),
-		"ingest":     append([]string{EnvTable, EnvTaskQueueURL, EnvIngestDLQURL, EnvIngestSources}, schedulingEnv...),
-		"scanner":    append([]string{EnvTable, EnvScanQueueURL}, schedulingEnv...),
-		"dispatcher": append([]string{EnvTable, EnvTaskQueueURL, EnvBusName, EnvLifecycleEvents}, schedulingEnv...),
-		"worker":     append([]string{EnvTable, EnvTaskQueueURL, EnvTaskDLQURL, EnvBusName, EnvLifecycleEvents, EnvSigningSecretARN}, schedulingEnv...),
+	// Whatever validates or executes targets knows every resource of
+	// Hourglass's own (which no target may address) and the per-tenant
+	// allow-list.
+	targetGuardEnv = []string{EnvScanQueueURL, EnvScanDLQURL, EnvTaskQueueURL, EnvTaskDLQURL, EnvIngestQueueURL, EnvIngestDLQURL, EnvBusName, EnvTargetAllow}
+	functionEnv    = map[string][]string{
+		"api":        concat([]string{EnvTable, EnvLifecycleEvents, EnvSigningSecretARN, EnvAuthMode, EnvTenantClaim, EnvTenantMap}, schedulingEnv, targetGuardEnv),
+		"ingest":     concat([]string{EnvTable, EnvIngestSources}, schedulingEnv, targetGuardEnv),
+		"scanner":    concat([]string{EnvTable, EnvScanQueueURL}, schedulingEnv),
+		"dispatcher": concat([]string{EnvTable, EnvLifecycleEvents}, schedulingEnv, targetGuardEnv),
+		"worker":     concat([]string{EnvTable, EnvLifecycleEvents, EnvSigningSecretARN}, schedulingEnv, targetGuardEnv),
 	}
 	functionTimeouts = map[string]awscdk.Duration{
 		"api": apiTimeout, "ingest": ingestTimeout, "scanner": scannerTimeout,
@@ -294,6 +307,30 @@ var (
 	}
 )
 
+func concat(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// FunctionNamePrefix starts the name of every function of the stack, so
+// that the target guard refuses them by name alone, without knowing their
+// ARNs (pkg/target.DefaultFunctionPrefix; the two must agree).
+const FunctionNamePrefix = "hourglass-"
+
+// functionName is FunctionNamePrefix, the stack name (cut so that the
+// whole fits Lambda's 64 characters) and the function's role: several
+// stacks in one account keep apart.
+func (b *builder) functionName(name string) string {
+	stack := strings.ToLower(*b.stack.StackName())
+	if max := 64 - len(FunctionNamePrefix) - 1 - len(name); len(stack) > max {
+		stack = stack[:max]
+	}
+	return FunctionNamePrefix + stack + "-" + name
+}
+
 // newFunction makes one Go Lambda function with its own role and log group;
 // the role gets no managed policy, only what is granted to it afterwards.
 func (b *builder) newFunction(name string) awslambda.Function {
@@ -307,6 +344,7 @@ func (b *builder) newFunction(name string) awslambda.Function {
 	})
 	logs.GrantWrite(role)
 	fn := awslambda.NewFunction(b.stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
+		FunctionName:          jsii.String(b.functionName(name)),
 		Description:           jsii.String(functionDescriptions[name]),
 		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:          awslambda.Architecture_ARM_64(),
@@ -332,7 +370,7 @@ func (b *builder) addFunctions() {
 	api := b.newFunction("api")
 	b.table.GrantReadWriteData(api)
 	b.task.queue.GrantSendMessages(api)
-	b.bus.GrantPutEventsTo(api, nil)
+	b.grantLifecycleEvents(api)
 	b.signingSecret.GrantRead(api, nil)
 
 	ingest := b.newFunction("ingest")
@@ -352,7 +390,7 @@ func (b *builder) addFunctions() {
 	dispatcher := b.newFunction("dispatcher")
 	b.table.GrantReadWriteData(dispatcher)
 	b.task.queue.GrantSendMessages(dispatcher)
-	b.bus.GrantPutEventsTo(dispatcher, nil)
+	b.grantLifecycleEvents(dispatcher)
 	// One (bucket, shard) unit per invocation: a slow partition never holds
 	// back another's tasks.
 	dispatcher.AddEventSource(awslambdaeventsources.NewSqsEventSource(b.scan.queue, &awslambdaeventsources.SqsEventSourceProps{
@@ -379,7 +417,7 @@ func (b *builder) grantWorker(grantee awsiam.IGrantable) {
 	b.table.GrantReadWriteData(grantee)
 	b.task.queue.GrantSendMessages(grantee)
 	b.task.dlq.GrantSendMessages(grantee)
-	b.bus.GrantPutEventsTo(grantee, nil)
+	b.grantLifecycleEvents(grantee)
 	b.signingSecret.GrantRead(grantee, nil)
 	p := b.props
 	if len(p.TargetQueueArns)+len(p.TargetBusArns)+len(p.TargetFunctionArns) == 0 {
@@ -399,6 +437,70 @@ func (b *builder) grantWorker(grantee awsiam.IGrantable) {
 	statement([]string{"lambda:InvokeFunction"}, p.TargetFunctionArns)
 }
 
+// LifecycleSource is the source of Hourglass's lifecycle events
+// (events.Source in the main module), and LifecycleDetailTypes their
+// detail types: all that a function may put on the Hourglass bus.
+const LifecycleSource = "hourglass"
+
+// LifecycleDetailTypes are the lifecycle events' detail types.
+var LifecycleDetailTypes = []string{"TaskSucceeded", "TaskFailed", "TaskDeadLettered", "TaskCancelled", "ScheduleFired"}
+
+// grantLifecycleEvents lets grantee publish lifecycle events on the
+// Hourglass bus and nothing else there: an Allow conditioned on
+// events:source and events:detail-type, and Denies of any other source or
+// detail type, which also override a target grant (TargetBusArns) that
+// happens to cover the bus. A worker tricked into putting a CreateTask
+// event on the bus is refused by IAM, whatever the task's checks missed.
+func (b *builder) grantLifecycleEvents(grantee awsiam.IGrantable) {
+	bus := jsii.Strings(*b.bus.EventBusArn())
+	pr := grantee.GrantPrincipal()
+	pr.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("PublishLifecycleEvents"),
+		Actions:   jsii.Strings("events:PutEvents"),
+		Resources: bus,
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"events:source": LifecycleSource, "events:detail-type": LifecycleDetailTypes,
+		}},
+	}))
+	pr.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("NoOtherSourceOnHourglassBus"),
+		Effect:     awsiam.Effect_DENY,
+		Actions:    jsii.Strings("events:PutEvents"),
+		Resources:  bus,
+		Conditions: &map[string]any{"StringNotEquals": map[string]any{"events:source": LifecycleSource}},
+	}))
+	pr.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("NoOtherDetailTypeOnHourglassBus"),
+		Effect:     awsiam.Effect_DENY,
+		Actions:    jsii.Strings("events:PutEvents"),
+		Resources:  bus,
+		Conditions: &map[string]any{"StringNotEquals": map[string]any{"events:detail-type": LifecycleDetailTypes}},
+	}))
+}
+
+// ingestSources is the ingest rule's source filter: the sources
+// IngestSources allows, or — when it allows every source ("*") or none
+// (every CreateTask then lands in the ingest DLQ with the reason) —
+// anything but Hourglass's own lifecycle source. Lifecycle events are
+// never ingest, whatever their detail type.
+func (p *HourglassStackProps) ingestSources() *[]*string {
+	var srcs []string
+	for _, entry := range strings.Split(p.IngestSources, ",") {
+		src, _, _ := strings.Cut(entry, "=")
+		if src = strings.TrimSpace(src); src == "*" {
+			srcs = nil
+			break
+		} else if src != "" {
+			srcs = append(srcs, src)
+		}
+	}
+	if len(srcs) == 0 {
+		return awsevents.Match_AnythingBut(LifecycleSource)
+	}
+	sort.Strings(srcs)
+	return jsii.Strings(srcs...)
+}
+
 func (b *builder) addRules() {
 	awsevents.NewRule(b.stack, jsii.String("ScannerTick"), &awsevents.RuleProps{
 		Description: jsii.String("Hourglass scanner tick"),
@@ -413,6 +515,7 @@ func (b *builder) addRules() {
 		Description: jsii.String("Hourglass ingest: CreateTask and CreateSchedule events to the ingest queue"),
 		EventBus:    b.bus,
 		EventPattern: &awsevents.EventPattern{
+			Source:     b.props.ingestSources(),
 			DetailType: jsii.Strings("CreateTask", "CreateSchedule"),
 		},
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(b.ingest.queue, &awseventstargets.SqsQueueProps{

@@ -228,19 +228,22 @@ func TestEventSourcesAndVisibilityTimeouts(t *testing.T) {
 
 // wantEnv is each function's exact environment (the runtime's contract).
 var wantEnv = map[string][]string{
-	"Api": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SIGNING_SECRET_ARN",
-		"HOURGLASS_AUTH_MODE", "HOURGLASS_TENANT_CLAIM", "HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS",
-		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
-	"Ingest": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_INGEST_SOURCES", "HOURGLASS_SHARDS",
-		"HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
-	"Scanner": {"HOURGLASS_TABLE", "HOURGLASS_SCAN_QUEUE_URL", "HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS",
-		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
-	"Dispatcher": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SHARDS",
-		"HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
-	"Worker": {"HOURGLASS_TABLE", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_TASK_DLQ_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_LIFECYCLE_EVENTS",
-		"HOURGLASS_SIGNING_SECRET_ARN", "HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS",
-		"HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"},
+	"Api": concat([]string{"HOURGLASS_TABLE", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SIGNING_SECRET_ARN",
+		"HOURGLASS_AUTH_MODE", "HOURGLASS_TENANT_CLAIM", "HOURGLASS_TENANT_MAP"}, wantScheduling, wantGuard),
+	"Ingest":     concat([]string{"HOURGLASS_TABLE", "HOURGLASS_INGEST_SOURCES"}, wantScheduling, wantGuard),
+	"Scanner":    concat([]string{"HOURGLASS_TABLE", "HOURGLASS_SCAN_QUEUE_URL"}, wantScheduling),
+	"Dispatcher": concat([]string{"HOURGLASS_TABLE", "HOURGLASS_LIFECYCLE_EVENTS"}, wantScheduling, wantGuard),
+	"Worker":     concat([]string{"HOURGLASS_TABLE", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SIGNING_SECRET_ARN"}, wantScheduling, wantGuard),
 }
+
+var (
+	wantScheduling = []string{"HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LOG_LEVEL",
+		"HOURGLASS_LIST_INDEX", "HOURGLASS_CLAIM"}
+	// wantGuard: what the target guard needs — every queue and the bus of
+	// Hourglass's own, and the per-tenant allow-list.
+	wantGuard = []string{"HOURGLASS_SCAN_QUEUE_URL", "HOURGLASS_SCAN_DLQ_URL", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_TASK_DLQ_URL",
+		"HOURGLASS_INGEST_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_BUS_NAME", "HOURGLASS_TARGET_ALLOW"}
+)
 
 func TestFunctionsRuntimeLoggingAndEnvironment(t *testing.T) {
 	s := defaultStack(t)
@@ -286,9 +289,10 @@ func TestFunctionsRuntimeLoggingAndEnvironment(t *testing.T) {
 				require.Equal(t, "iam", v)
 				require.Equal(t, "sub", vars["HOURGLASS_TENANT_CLAIM"])
 			}
-			if _, ok := vars["HOURGLASS_BUS_NAME"]; ok {
+			if _, ok := vars["HOURGLASS_BUS_NAME"]; ok && name != "Ingest" {
 				// Every function that publishes lifecycle events publishes
-				// failures only by default (issue 6's cost budget).
+				// failures only by default (issue 6's cost budget). Ingest
+				// knows the bus only to refuse it as a target.
 				require.Equal(t, "failures", vars["HOURGLASS_LIFECYCLE_EVENTS"], id)
 			}
 			if v, ok := vars["HOURGLASS_TASK_DLQ_URL"]; ok {
@@ -347,10 +351,15 @@ func TestIngestRuleDeliversCreateEventsToIngestQueue(t *testing.T) {
 	_, rule := s.resource(t, "AWS::Events::Rule", "IngestRule")
 
 	// THEN it sits on the Hourglass bus, matches exactly the two create
-	// detail-types, and delivers to the ingest queue (undeliverable → DLQ)
+	// detail-types from any source but Hourglass's own (no source is
+	// allowed, so each lands in the DLQ with the reason; lifecycle events
+	// never), and delivers to the ingest queue (undeliverable → DLQ)
 	require.Equal(t, "hourglass", bus["Name"])
 	require.Equal(t, busID, ref(rule["EventBusName"]))
-	require.Equal(t, map[string]any{"detail-type": []any{"CreateTask", "CreateSchedule"}}, rule["EventPattern"])
+	require.Equal(t, map[string]any{
+		"detail-type": []any{"CreateTask", "CreateSchedule"},
+		"source":      []any{map[string]any{"anything-but": []any{"hourglass"}}},
+	}, rule["EventPattern"])
 	target := rule["Targets"].([]any)[0].(map[string]any)
 	require.Equal(t, queueID, getAttArn(target["Arn"]))
 	require.Equal(t, dlqID, getAttArn(target["DeadLetterConfig"].(map[string]any)["Arn"]))
@@ -741,4 +750,120 @@ func TestWorkerTargetGrantsAreExact(t *testing.T) {
 	defRaw, err := json.Marshal(defPolicy["PolicyDocument"])
 	require.NoError(t, err)
 	require.NotContains(t, string(defRaw), "lambda:InvokeFunction")
+}
+
+func TestIngestRuleMatchesAllowedSourcesOnly(t *testing.T) {
+	// GIVEN ingest sources com.example.orders=acme|globex
+	s := customStack(t)
+	// WHEN the ingest rule is inspected
+	_, rule := s.resource(t, "AWS::Events::Rule", "IngestRule")
+	// THEN it matches that source only, not only the detail type: an
+	// event of any other source (a task's, Hourglass's lifecycle events)
+	// is never ingest
+	require.Equal(t, map[string]any{
+		"detail-type": []any{"CreateTask", "CreateSchedule"},
+		"source":      []any{"com.example.orders"},
+	}, rule["EventPattern"])
+}
+
+// lifecycleOnly is the policy shape that confines PutEvents on the
+// Hourglass bus to lifecycle events: an Allow for source hourglass and the
+// lifecycle detail types, and Denies of every other source and detail type.
+func lifecycleOnly(busID string) []any {
+	bus := map[string]any{"Fn::GetAtt": []any{busID, "Arn"}}
+	types := []any{"TaskSucceeded", "TaskFailed", "TaskDeadLettered", "TaskCancelled", "ScheduleFired"}
+	return []any{
+		map[string]any{"Sid": "PublishLifecycleEvents", "Effect": "Allow", "Action": "events:PutEvents", "Resource": bus,
+			"Condition": map[string]any{"StringEquals": map[string]any{"events:source": "hourglass", "events:detail-type": types}}},
+		map[string]any{"Sid": "NoOtherSourceOnHourglassBus", "Effect": "Deny", "Action": "events:PutEvents", "Resource": bus,
+			"Condition": map[string]any{"StringNotEquals": map[string]any{"events:source": "hourglass"}}},
+		map[string]any{"Sid": "NoOtherDetailTypeOnHourglassBus", "Effect": "Deny", "Action": "events:PutEvents", "Resource": bus,
+			"Condition": map[string]any{"StringNotEquals": map[string]any{"events:detail-type": types}}},
+	}
+}
+
+func TestPublishersMayPutOnlyLifecycleEventsOnTheBus(t *testing.T) {
+	for name, s := range map[string]*synthed{"default": defaultStack(t), "custom": customStack(t), "ecs": ecsStack(t)} {
+		t.Run(name, func(t *testing.T) {
+			// GIVEN a variant's Hourglass bus
+			busID, _ := s.resource(t, "AWS::Events::EventBus", "Bus")
+			want := lifecycleOnly(busID)
+			// WHEN the policies of every role that publishes are inspected
+			var prefixes []string
+			for _, p := range []string{"ApiRole", "DispatcherRole", "WorkerRole", "WorkerTaskTaskRole"} {
+				for id := range s.resources("AWS::IAM::Policy") {
+					if strings.HasPrefix(id, p) {
+						prefixes = append(prefixes, id)
+					}
+				}
+			}
+			require.NotEmpty(t, prefixes)
+			busStatements := 0
+			for _, id := range prefixes {
+				_, policy := s.resource(t, "AWS::IAM::Policy", id)
+				stmts := policy["PolicyDocument"].(map[string]any)["Statement"].([]any)
+				// THEN each confines PutEvents on the bus to lifecycle
+				// events (a worker's PutEvents can never be taken for
+				// ingest: CreateTask is refused by IAM)
+				for _, w := range want {
+					require.Contains(t, stmts, w, id)
+				}
+				// AND no other statement names the bus
+				for _, st := range stmts {
+					raw, _ := json.Marshal(st.(map[string]any)["Resource"])
+					if strings.Contains(string(raw), `"`+busID+`"`) {
+						busStatements++
+					}
+				}
+			}
+			require.Equal(t, 3*len(prefixes), busStatements)
+		})
+	}
+}
+
+func TestFunctionsShareTheReservedNamePrefix(t *testing.T) {
+	// GIVEN the stack with Lambda and ECS workers
+	s := bothStack(t)
+	fns := s.resources("AWS::Lambda::Function")
+	require.Len(t, fns, 5)
+	// WHEN each function's name is inspected
+	for id, fn := range fns {
+		name, _ := fn["Properties"].(map[string]any)["FunctionName"].(string)
+		// THEN it starts with hourglass- (the target guard refuses such
+		// names), names the stack, and fits Lambda's 64 characters
+		require.True(t, strings.HasPrefix(name, "hourglass-hourglass-"), "%s is named %q", id, name)
+		require.LessOrEqual(t, len(name), 64, id)
+	}
+}
+
+func TestTargetAllowAndTenantMapReachTheFunctions(t *testing.T) {
+	// GIVEN the default stack and one with target ARNs but no TargetAllow
+	for name, tc := range map[string]struct {
+		s     *synthed
+		allow string
+	}{
+		// THEN by default no tenant may target any ARN ("*=": none is granted)
+		"default": {defaultStack(t), "*="},
+		// AND with grants but no TargetAllow, every tenant may target the granted ARNs
+		"custom": {customStack(t), "*=arn:aws:sqs:eu-west-1:111111111111:orders|arn:aws:events:eu-west-1:111111111111:event-bus/billing|arn:aws:lambda:eu-west-1:111111111111:function:charge"},
+		"allow": {synth(t, "allow", func(p *HourglassStackProps) {
+			p.TargetAllow = "acme=arn:aws:sqs:*:111111111111:acme-*"
+			p.TenantMap = "arn:aws:iam::111111111111:role/orders=orders"
+		}), "acme=arn:aws:sqs:*:111111111111:acme-*"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			// WHEN the api, ingest and worker environments are inspected
+			for _, fn := range []string{"ApiFunction", "IngestFunction", "WorkerFunction"} {
+				_, props := tc.s.resource(t, "AWS::Lambda::Function", fn)
+				vars := props["Environment"].(map[string]any)["Variables"].(map[string]any)
+				require.Equal(t, tc.allow, vars["HOURGLASS_TARGET_ALLOW"], fn)
+				require.True(t, strings.HasPrefix(ref(vars["HOURGLASS_SCAN_DLQ_URL"]), "ScanDLQ"), fn)
+				require.True(t, strings.HasPrefix(ref(vars["HOURGLASS_INGEST_QUEUE_URL"]), "IngestQueue"), fn)
+			}
+			if name == "allow" {
+				_, api := tc.s.resource(t, "AWS::Lambda::Function", "ApiFunction")
+				require.Equal(t, "arn:aws:iam::111111111111:role/orders=orders", api["Environment"].(map[string]any)["Variables"].(map[string]any)["HOURGLASS_TENANT_MAP"])
+			}
+		})
+	}
 }
