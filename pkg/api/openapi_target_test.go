@@ -96,6 +96,8 @@ func targetCases() []targetCase {
 		{"eventbridge envelope null", `{"kind":"eventbridge","bus":"default","source":"s","detail_type":"d","envelope":null}`, true},
 		{"eventbridge without detail_type", `{"kind":"eventbridge","bus":"orders","source":"s"}`, false},
 		{"eventbridge aws source", `{"kind":"eventbridge","bus":"orders","source":"aws.events","detail_type":"d"}`, false},
+		{"eventbridge lifecycle source", `{"kind":"eventbridge","bus":"orders","source":"HourGlass","detail_type":"TaskFailed"}`, false},
+		{"eventbridge source hourglass-like", `{"kind":"eventbridge","bus":"orders","source":"hourglass.orders","detail_type":"d"}`, true},
 		{"eventbridge source control", `{"kind":"eventbridge","bus":"orders","source":"a\nb","detail_type":"d"}`, false},
 		{"eventbridge source too long", `{"kind":"eventbridge","bus":"orders","source":"` + long(257) + `","detail_type":"d"}`, false},
 		{"eventbridge detail_type too long", `{"kind":"eventbridge","bus":"orders","source":"s","detail_type":"` + long(129) + `"}`, false},

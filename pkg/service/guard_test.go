@@ -73,7 +73,7 @@ func TestCreateRefusesHourglassResources(t *testing.T) {
 		}
 		code, fields := post(t, h, "/v1/tasks", "mallory", `{"due_at":"`+due()+`","payload":{"tenant":"acme"},"target":`+tgt+`}`)
 		assert.Equal(t, http.StatusBadRequest, code, name)
-		assert.Equal(t, []string{field}, fields, name)
+		assert.Contains(t, fields, field, name)
 		req := httptest.NewRequest(http.MethodPost, "/v1/tasks:batch", strings.NewReader(`{"tasks":[{"due_at":"`+due()+`","target":`+tgt+`}]}`))
 		req.Header.Set("Authorization", "Bearer dev-mallory")
 		rec := httptest.NewRecorder()

@@ -153,18 +153,16 @@ var _ Addresser = (*guarded)(nil)
 
 func (g *guarded) Address(spec json.RawMessage) (Address, bool) { return g.ad.Address(spec) }
 
-// Validate adds the own-resource check to the kind's own.
+// Validate adds the own-resource check to the kind's own, whenever the
+// spec names a resource at all: every problem is reported.
 func (g *guarded) Validate(spec json.RawMessage) []FieldError {
 	errs := g.Executor.Validate(spec)
-	if len(errs) > 0 {
-		return errs
-	}
 	if a, ok := g.ad.Address(spec); ok {
-		if fe := g.p.Check("", a); fe != nil {
-			return []FieldError{*fe}
+		if why := g.p.Own.Refuses(a); why != "" {
+			errs = append(errs, FieldError{Field: a.Field, Reason: why})
 		}
 	}
-	return nil
+	return errs
 }
 
 // Execute refuses before calling.

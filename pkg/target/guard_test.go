@@ -78,7 +78,7 @@ func TestGuardRefusesHourglassResources(t *testing.T) {
 	execs, f := setup(t, &target.Policy{Own: own, Allow: target.AllowAll()})
 	for name, tc := range map[string]struct{ kind, spec, field string }{
 		"bus by name":              {"eventbridge", `{"kind":"eventbridge","bus":"hourglass","source":"com.mallory","detail_type":"CreateTask"}`, "bus"},
-		"bus by name, other case":  {"eventbridge", `{"kind":"eventbridge","bus":"HourGlass","source":"hourglass","detail_type":"TaskFailed"}`, "bus"},
+		"bus by name, other case":  {"eventbridge", `{"kind":"eventbridge","bus":"HourGlass","source":"com.mallory","detail_type":"TaskFailed"}`, "bus"},
 		"bus by ARN":               {"eventbridge", `{"kind":"eventbridge","bus":"arn:aws:events:us-east-1:` + acct + `:event-bus/hourglass","source":"x","detail_type":"CreateSchedule"}`, "bus"},
 		"bus by ARN, other region": {"eventbridge", `{"kind":"eventbridge","bus":"arn:aws-cn:events:cn-north-1:` + acct + `:event-bus/hourglass","source":"x","detail_type":"d"}`, "bus"},
 		"task queue":               {"sqs", `{"kind":"sqs","queue_url":"https://sqs.us-east-1.amazonaws.com/` + acct + `/Hourglass-TaskQueue1A2B-xyz"}`, "queue_url"},
@@ -106,6 +106,23 @@ func TestGuardRefusesHourglassResources(t *testing.T) {
 		})
 	}
 	assert.Zero(t, f.calls.Load(), "no refused target was called")
+}
+
+// Finding (high): source "hourglass" forged lifecycle events. Refused on
+// every bus, with the bus too when it is Hourglass's: every problem named.
+func TestGuardRefusesLifecycleSource(t *testing.T) {
+	t.Parallel()
+	execs, _ := setup(t, &target.Policy{Own: own, Allow: target.AllowAll()})
+	eb := execs["eventbridge"]
+	errs := eb.Validate(json.RawMessage(`{"kind":"eventbridge","bus":"orders","source":"Hourglass","detail_type":"TaskFailed"}`))
+	require.Len(t, errs, 1)
+	assert.Equal(t, "source", errs[0].Field)
+	errs = eb.Validate(json.RawMessage(`{"kind":"eventbridge","bus":"hourglass","source":"hourglass","detail_type":"TaskFailed"}`))
+	var fields []string
+	for _, e := range errs {
+		fields = append(fields, e.Field)
+	}
+	assert.ElementsMatch(t, []string{"source", "bus"}, fields)
 }
 
 // Resources that merely resemble Hourglass's stay allowed.

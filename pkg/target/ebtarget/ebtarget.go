@@ -41,6 +41,10 @@ import (
 // Kind is the target kind this package serves.
 const Kind = "eventbridge"
 
+// LifecycleSource is the source of Hourglass's lifecycle events
+// (events.Source), which no task may use.
+const LifecycleSource = "hourglass"
+
 // Spec is the target object.
 type Spec struct {
 	Kind       string `json:"kind"`
@@ -90,6 +94,10 @@ func parse(raw json.RawMessage) (Spec, []target.FieldError) {
 		errs = append(errs, target.FieldError{Field: "source", Reason: "must be at most 256 printable characters"})
 	case strings.HasPrefix(s.Source, "aws."):
 		errs = append(errs, target.FieldError{Field: "source", Reason: `must not start with "aws." (reserved for AWS services)`})
+	case strings.EqualFold(s.Source, LifecycleSource):
+		// On any bus, consumers take source "hourglass" for Hourglass's
+		// own lifecycle events; a task must not forge them.
+		errs = append(errs, target.FieldError{Field: "source", Reason: `must not be "hourglass" (reserved for Hourglass's lifecycle events)`})
 	}
 	switch {
 	case s.DetailType == "":

@@ -28,16 +28,17 @@ func TestValidate(t *testing.T) {
 		spec   string
 		fields []string
 	}{
-		"name":           {`{"kind":"eventbridge","bus":"orders","source":"com.example","detail_type":"Reminder"}`, nil},
-		"arn, envelope":  {`{"kind":"eventbridge","bus":"arn:aws:events:us-east-1:123456789012:event-bus/orders","source":"s","detail_type":"d","envelope":true}`, nil},
-		"missing all":    {`{"kind":"eventbridge"}`, []string{"bus", "source", "detail_type"}},
-		"bad bus":        {`{"kind":"eventbridge","bus":"my bus","source":"s","detail_type":"d"}`, []string{"bus"}},
-		"aws source":     {`{"kind":"eventbridge","bus":"b","source":"aws.s3","detail_type":"d"}`, []string{"source"}},
-		"long type":      {`{"kind":"eventbridge","bus":"b","source":"s","detail_type":"` + strings.Repeat("x", 129) + `"}`, []string{"detail_type"}},
-		"control char":   {`{"kind":"eventbridge","bus":"b","source":"s\n","detail_type":"d"}`, []string{"source"}},
-		"unknown field":  {`{"kind":"eventbridge","bus":"b","source":"s","detail_type":"d","resources":[]}`, []string{"resources"}},
-		"not an object":  {`[]`, []string{"bus"}},
-		"wrong bus type": {`{"kind":"eventbridge","bus":1,"source":"s","detail_type":"d"}`, []string{"bus"}},
+		"name":             {`{"kind":"eventbridge","bus":"orders","source":"com.example","detail_type":"Reminder"}`, nil},
+		"arn, envelope":    {`{"kind":"eventbridge","bus":"arn:aws:events:us-east-1:123456789012:event-bus/orders","source":"s","detail_type":"d","envelope":true}`, nil},
+		"missing all":      {`{"kind":"eventbridge"}`, []string{"bus", "source", "detail_type"}},
+		"bad bus":          {`{"kind":"eventbridge","bus":"my bus","source":"s","detail_type":"d"}`, []string{"bus"}},
+		"aws source":       {`{"kind":"eventbridge","bus":"b","source":"aws.s3","detail_type":"d"}`, []string{"source"}},
+		"lifecycle source": {`{"kind":"eventbridge","bus":"b","source":"Hourglass","detail_type":"TaskFailed"}`, []string{"source"}},
+		"long type":        {`{"kind":"eventbridge","bus":"b","source":"s","detail_type":"` + strings.Repeat("x", 129) + `"}`, []string{"detail_type"}},
+		"control char":     {`{"kind":"eventbridge","bus":"b","source":"s\n","detail_type":"d"}`, []string{"source"}},
+		"unknown field":    {`{"kind":"eventbridge","bus":"b","source":"s","detail_type":"d","resources":[]}`, []string{"resources"}},
+		"not an object":    {`[]`, []string{"bus"}},
+		"wrong bus type":   {`{"kind":"eventbridge","bus":1,"source":"s","detail_type":"d"}`, []string{"bus"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
