@@ -335,3 +335,12 @@ func TestClaimModeAndCancelCutoff(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 4*time.Second, c.CancelCutoff())
 }
+
+// A Config built in code without a bus name still reserves the default
+// bus, and unset queue URLs reserve nothing.
+func TestOwnResourcesDefaults(t *testing.T) {
+	own := config.Config{TaskQueueURL: "http://q/tasks"}.OwnResources()
+	assert.Equal(t, []string{"hourglass"}, own.Buses)
+	assert.Contains(t, own.Queues, "http://q/tasks")
+	assert.Empty(t, own.FunctionPrefix, "the default prefix, hourglass-")
+}
