@@ -451,8 +451,7 @@ const skewMargin = 10 * time.Second
 // fastPathMessage is t's task-queue message, delayed until its due time
 // (less EarlyBy) from now.
 func (s *Server) fastPathMessage(t *task.Task) task.OutMessage {
-	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-	return task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}
+	return task.OutMessage{Body: task.NewTaskMessage(t, task.OriginFastPath).Encode(), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}
 }
 
 func hasControl(s string) bool {

@@ -14,7 +14,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -94,13 +93,17 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 	var st Stats
 	after := ""
 	log := d.log.With().Int64("bucket", u.Bucket).Uint16("shard", u.Shard).Bool("sweep", u.Sweep).Logger()
+	origin := task.OriginDispatch
+	if u.Sweep {
+		origin = task.OriginSweep
+	}
 	for {
 		tasks, next, err := d.store.QueryScheduled(ctx, u.Bucket, u.Shard, after, d.cfg.PageSize)
 		if err != nil {
 			return st, err
 		}
 		if len(tasks) > 0 {
-			if err := d.sendPage(ctx, tasks, &st); err != nil {
+			if err := d.sendPage(ctx, tasks, origin, &st); err != nil {
 				return st, err
 			}
 		}
@@ -119,7 +122,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 	return st, nil
 }
 
-func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats) error {
+func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, origin task.Origin, st *Stats) error {
 	var chainErr error
 	if d.cfg.Chain != nil {
 		if tasks, chainErr = d.chain(ctx, tasks); len(tasks) == 0 {
@@ -131,7 +134,7 @@ func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats
 			return err
 		}
 	}
-	msgs := BuildMessages(tasks, d.clock.Now(), d.cfg.EarlyBy)
+	msgs := BuildMessages(tasks, d.clock.Now(), d.cfg.EarlyBy, origin)
 	sent := make([]bool, len(tasks))
 	for i := range sent {
 		sent[i] = true
@@ -211,14 +214,15 @@ func (d *Dispatcher) chain(ctx context.Context, tasks []*task.Task) ([]*task.Tas
 }
 
 // BuildMessages builds the task-queue messages for one page of tasks: the
-// task's ID and payload hash, delayed until its run time less earlyBy (the
-// queue adapter rounds the delay down to whole seconds). It is pure, so the
-// dispatcher's own cost per task can be benchmarked without a queue.
-func BuildMessages(tasks []*task.Task, now time.Time, earlyBy time.Duration) []task.OutMessage {
+// task's ID, payload hash and origin (task.OriginDispatch, or
+// task.OriginSweep for a sweep unit), delayed until its run time less
+// earlyBy (the queue adapter rounds the delay down to whole seconds). It is
+// pure, so the dispatcher's own cost per task can be benchmarked without a
+// queue.
+func BuildMessages(tasks []*task.Task, now time.Time, earlyBy time.Duration, origin task.Origin) []task.OutMessage {
 	msgs := make([]task.OutMessage, len(tasks))
 	for i, t := range tasks {
-		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-		msgs[i] = task.OutMessage{Body: string(body), Delay: t.RunAt().Sub(now) - earlyBy}
+		msgs[i] = task.OutMessage{Body: task.NewTaskMessage(t, origin).Encode(), Delay: t.RunAt().Sub(now) - earlyBy}
 	}
 	return msgs
 }

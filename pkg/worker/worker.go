@@ -21,7 +21,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -229,7 +228,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 			break
 		}
 		if wait > w.cfg.MaxHold {
-			if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: d.Body, Delay: wait}); err != nil {
+			if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: msg.Requeued().Encode(), Delay: wait}); err != nil {
 				return &Redeliver{After: min(wait, time.Minute), Reason: err.Error()}
 			}
 			log.Debug().Dur("wait", wait).Msg("early message re-queued")
@@ -359,8 +358,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 		attempt.Outcome = "failed"
 		// Dead-letter first: if the outcome write then fails, the retry
 		// repeats the send (a duplicate in the DLQ), never loses it.
-		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-		if err := w.q.Send(ctx, w.cfg.DLQ, task.OutMessage{Body: string(body), Attributes: map[string]string{
+		if err := w.q.Send(ctx, w.cfg.DLQ, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginDeadLetter).Encode(), Attributes: map[string]string{
 			"error": attempt.Error, "tenant": t.Tenant, "attempts": strconv.Itoa(t.AttemptN),
 		}}); err != nil {
 			return &Redeliver{Reason: "dead-letter send failed: " + err.Error()}
@@ -392,8 +390,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 	if done == nil {
 		return nil
 	}
-	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: wait}); err != nil {
+	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRetry).Encode(), Delay: wait}); err != nil {
 		// The task is RETRYING; this message's redelivery will claim it.
 		return &Redeliver{After: min(wait, time.Minute), Reason: "retry send failed: " + err.Error()}
 	}
