@@ -197,6 +197,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
 		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
 			MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64,
+			Visibility: visibility, VisibleUntilAttr: worker.VisibleUntilAttribute,
 			Usage: counters, MemoryMB: MemoryMB["worker"], Log: log},
 		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
 	}

@@ -154,6 +154,11 @@ type Delivery struct {
 	// ReceivedAt is when this process received the message (time.Now, with
 	// its monotonic reading).
 	ReceivedAt time.Time
+	// VisibleUntil is when the message becomes visible again unless
+	// deleted (the receive's visibility deadline); zero when unknown.
+	// Passed to the target with the message ID and origin, so that a
+	// receiver can classify duplicates.
+	VisibleUntil time.Time
 	// Task, when set, is the task as read (strongly) for this delivery's
 	// batch, saving Handle its own read. Nil: Handle reads it.
 	Task *task.Task
@@ -200,7 +205,8 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		w.log.Error().Err(err).Str("message_id", d.MessageID).Msg("dropping malformed task message")
 		return nil
 	}
-	log := w.log.With().Str("task_id", msg.ID).Str("message_id", d.MessageID).Logger()
+	log := w.log.With().Str("task_id", msg.ID).Str("message_id", d.MessageID).Str("origin", msg.Describe()).Logger()
+	dl := target.Delivery{MessageID: d.MessageID, Origin: msg.Describe(), ReceivedAt: d.ReceivedAt, VisibleUntil: d.VisibleUntil}
 	t, err := d.Task, error(nil)
 	if t == nil || t.ID != id {
 		t, err = w.store.Get(ctx, id)
@@ -259,7 +265,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		// Settle fences its outcome on the version read above.
 		att := *t
 		att.AttemptN++
-		return w.run(ctx, &att, "", log)
+		return w.run(ctx, &att, "", dl, log)
 	}
 
 	// Due-ness was settled above under the skew guard. Leases are judged by
@@ -282,7 +288,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 			if err := w.crash("after-claim"); err != nil {
 				return err
 			}
-			return w.run(ctx, cur, owner, log)
+			return w.run(ctx, cur, owner, dl, log)
 		}
 		if r := w.skip(cur, now); r != nil || cur.State.Terminal() {
 			return r
@@ -295,7 +301,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 	if err := w.crash("after-claim"); err != nil {
 		return err
 	}
-	return w.run(ctx, claimed, owner, log)
+	return w.run(ctx, claimed, owner, dl, log)
 }
 
 // skip decides about a task that is not (or not yet) claimable: nil with a
@@ -312,7 +318,7 @@ func (w *Worker) skip(t *task.Task, now time.Time) error {
 	return nil
 }
 
-func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolog.Logger) error {
+func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.Delivery, log zerolog.Logger) error {
 	start := w.clock.Now()
 	attempt := task.Attempt{N: t.AttemptN, StartedAt: start, Worker: w.cfg.ID}
 	var res target.Result
@@ -325,7 +331,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 		ectx, cancel := context.WithTimeout(ctx, w.cfg.Lease-min(w.cfg.Lease/4, 5*time.Second))
 		res, execErr = exec.Execute(ectx, target.Invocation{
 			TaskID: t.ID.String(), Tenant: t.Tenant, Attempt: t.AttemptN, IdempotencyKey: t.Key(),
-			DueAt: t.DueAt, Payload: t.Payload, Spec: t.Target.Spec,
+			DueAt: t.DueAt, Payload: t.Payload, Spec: t.Target.Spec, Delivery: dl,
 		})
 		cancel()
 	}
@@ -482,6 +488,9 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 				// this start.
 				d.ReceivedAt = time.Unix(0, ns)
 			}
+			if ns, err := strconv.ParseInt(rec.Attributes[VisibleUntilAttribute], 10, 64); err == nil {
+				d.VisibleUntil = time.Unix(0, ns)
+			}
 			if _, id, err := task.DecodeTaskMessage(rec.Body); err == nil {
 				d.Task = tasks[id]
 			}
@@ -576,6 +585,13 @@ const (
 // stack's mapping has no batching window), so the handler's start is a
 // fresh enough anchor.
 const ReceivedAtAttribute = "HourglassReceivedAt"
+
+// VisibleUntilAttribute is the record attribute in which a poller (see
+// poll.Poller.VisibleUntilAttr) says when the message's visibility ends
+// (Unix nanoseconds). The worker passes it on to the target (the webhook's
+// Hourglass-Visible-Until) so that a receiver can tell a redelivery within
+// the visibility (the queue's own duplicate) from one after it.
+const VisibleUntilAttribute = "HourglassVisibleUntil"
 
 // HandOverBy is a task message's batching deadline (see poll.Poller):
 // handOverMargin before the task's due time, so that a batch still
