@@ -81,24 +81,24 @@ type PerTask struct {
 
 // Summary is the JSON the load generator prints.
 type Summary struct {
-	Tasks         int             `json:"tasks"`
-	Created       int             `json:"created"`
-	CreateErrors  int             `json:"create_errors"`
-	Executed      int             `json:"executed"`
-	Lost          int             `json:"lost"`
-	Early         int             `json:"early"`
-	Duplicates    int             `json:"duplicates"`
+	Tasks        int `json:"tasks"`
+	Created      int `json:"created"`
+	CreateErrors int `json:"create_errors"`
+	Executed     int `json:"executed"`
+	Lost         int `json:"lost"`
+	Early        int `json:"early"`
+	Duplicates   int `json:"duplicates"`
 	// DuplicatesByCause names the cause of each duplicate (see Classify).
 	DuplicatesByCause DuplicateCauses `json:"duplicates_by_cause"`
-	BadSignature  int64           `json:"bad_signatures"`
-	CreatedLate   int             `json:"created_late"` // created after (due − 1s): lateness then measures create speed, not Hourglass
-	Lateness      Latency         `json:"lateness_ms"`
-	CreatePerS    float64         `json:"create_per_s"`
-	PerTask       *PerTask        `json:"per_task,omitempty"`
-	USDPerMillion float64         `json:"usd_per_million,omitempty"`
-	USDBreakdown  *cost.Breakdown `json:"usd_per_million_breakdown,omitempty"`
-	PricesAsOf    string          `json:"prices_as_of,omitempty"`
-	WindowS       float64         `json:"window_s"`
+	BadSignature      int64           `json:"bad_signatures"`
+	CreatedLate       int             `json:"created_late"` // created after (due − 1s): lateness then measures create speed, not Hourglass
+	Lateness          Latency         `json:"lateness_ms"`
+	CreatePerS        float64         `json:"create_per_s"`
+	PerTask           *PerTask        `json:"per_task,omitempty"`
+	USDPerMillion     float64         `json:"usd_per_million,omitempty"`
+	USDBreakdown      *cost.Breakdown `json:"usd_per_million_breakdown,omitempty"`
+	PricesAsOf        string          `json:"prices_as_of,omitempty"`
+	WindowS           float64         `json:"window_s"`
 
 	// CreateBatch is the most tasks one create request carried (1: a
 	// POST /v1/tasks per task; more: POST /v1/tasks:batch).
