@@ -102,6 +102,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 		if err != nil {
 			return st, err
 		}
+		if !u.Sweep {
+			tasks = withoutFastPath(tasks)
+		}
 		if len(tasks) > 0 {
 			if err := d.sendPage(ctx, tasks, origin, &st); err != nil {
 				return st, err
@@ -163,6 +166,21 @@ func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, origin ta
 		return fmt.Errorf("dispatch: %w", sendErr)
 	}
 	return chainErr
+}
+
+// withoutFastPath drops the tasks whose create sends them itself
+// (task.Task.FastPath): their bucket was announced before they were
+// written, so the create decided to send them, and a dispatcher sending
+// them too would only make a duplicate. A sweep keeps them: the create may
+// have crashed between its write and its send.
+func withoutFastPath(tasks []*task.Task) []*task.Task {
+	kept := tasks[:0:0]
+	for _, t := range tasks {
+		if !t.FastPath {
+			kept = append(kept, t)
+		}
+	}
+	return kept
 }
 
 // chainConcurrency bounds the chain calls of one page in flight: each is a

@@ -152,6 +152,7 @@ func (c *Components) Validator() func(kind string, spec json.RawMessage) []probl
 func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func(*api.Config)) *api.Server {
 	cfg := api.Config{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, CancelCutoff: c.Cfg.CancelCutoff(),
+		AnnounceWait: c.Cfg.AnnounceWait,
 		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready, PageTokenKey: c.pageTokenKey,
 		// Listing reads the index only the store's own writes fill.
 		ListIndex: c.Store.ListIndex(),
@@ -167,7 +168,8 @@ func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func
 
 // Scanner builds the scanner.
 func (c *Components) Scanner() *scan.Scanner {
-	return scan.New(scan.Config{Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, SweepDelay: c.Cfg.SweepDelay, ScanQueue: c.Cfg.ScanQueueURL},
+	return scan.New(scan.Config{Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, SweepDelay: c.Cfg.SweepDelay, ScanQueue: c.Cfg.ScanQueueURL,
+		AnnounceWait: c.Cfg.AnnounceWait},
 		c.Store, c.Queue, c.Clock, c.Log)
 }
 
