@@ -26,6 +26,7 @@ import (
 // announces the task's bucket while the write is in flight.
 type orderStore struct {
 	Store // unused methods
+
 	mu       sync.Mutex
 	layout   task.Layout
 	tasks    map[task.ID]*task.Task

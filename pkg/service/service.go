@@ -152,10 +152,11 @@ func (c *Components) Validator() func(kind string, spec json.RawMessage) []probl
 func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func(*api.Config)) *api.Server {
 	cfg := api.Config{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, CancelCutoff: c.Cfg.CancelCutoff(),
-		AnnounceWait: c.Cfg.AnnounceWait,
 		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready, PageTokenKey: c.pageTokenKey,
 		// Listing reads the index only the store's own writes fill.
 		ListIndex: c.Store.ListIndex(),
+		// No larger than the scanner's wait: the same setting.
+		AnnounceWait: c.Cfg.AnnounceWait,
 	}
 	if c.Events != nil {
 		cfg.Events = c.Events
