@@ -10,6 +10,11 @@
 // extra "claim" write before the send buys nothing here, because the worker's
 // idempotent claim already makes duplicate sends harmless, and it costs a
 // write per task.
+//
+// A regular unit skips the tasks their create marked as sent on its fast
+// path (task.Task.FastPath): sending them too would only make duplicates.
+// A sweep unit sends them, in case the create crashed before its send.
+// Every message names its origin (task.OriginDispatch or OriginSweep).
 package dispatch
 
 import (
