@@ -371,6 +371,13 @@ func (s *Server) write(r *http.Request, req task.CreateRequest, token, reqHash s
 	saved, created, err = s.store.Create(r.Context(), t, token, reqHash)
 	written = time.Now()
 	if err != nil {
+		if plan.send {
+			// The write may have succeeded with its answer lost, and its
+			// item is marked: no dispatcher would send it, only the late
+			// sweep. Send it now; if the write did not happen, the worker
+			// drops a message for a task that does not exist.
+			_ = s.q.Send(r.Context(), s.cfg.TaskQueue, s.fastPathMessage(t))
+		}
 		return nil, false, plan, written, storeProblem(r, err, "")
 	}
 	if !created {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"sort"
 	"sync"
@@ -32,6 +33,9 @@ type orderStore struct {
 	tasks    map[task.ID]*task.Task
 	cur      task.Cursor
 	onCreate func(t *task.Task)
+	// lostAnswer makes Create apply the write and then fail, as a write
+	// whose answer was lost does.
+	lostAnswer bool
 }
 
 func newOrderStore(layout task.Layout) *orderStore {
@@ -46,6 +50,9 @@ func (m *orderStore) Create(_ context.Context, t *task.Task, _, _ string) (*task
 	defer m.mu.Unlock()
 	c := *t
 	m.tasks[t.ID] = &c
+	if m.lostAnswer {
+		return nil, false, errors.New("connection reset")
+	}
 	return t, true, nil
 }
 
@@ -194,6 +201,27 @@ func TestFastPathAnnouncedBeforeWriteIsMarkedAndSentOnce(t *testing.T) {
 	assert.Equal(t, []task.Origin{task.OriginFastPath}, q.of(id), "the dispatcher skips a marked task")
 	dispatchUnit(t, d, st.layout, id, true)
 	assert.Equal(t, []task.Origin{task.OriginFastPath, task.OriginSweep}, q.of(id), "the sweep does not")
+}
+
+// A marked write that fails may still have been applied, and no dispatcher
+// would send its item: the create sends it anyway (the client gets a 503;
+// the task runs on time rather than at the sweep).
+func TestFastPathMarkedWriteWithLostAnswerIsStillSent(t *testing.T) {
+	t.Parallel()
+	s, st, _, q := orderSetup(t, time.Hour)
+	due := time.Now().Add(3 * time.Second)
+	st.announce(st.layout.BucketOf(due))
+	st.lostAnswer = true
+	r := httptest.NewRequest("POST", "/v1/tasks", nil)
+	r = r.WithContext(context.WithValue(r.Context(), tenantKey, "acme"))
+
+	_, _, p := s.create(r, createReq(due), "", "h", time.Now().UTC().Truncate(time.Millisecond))
+	require.NotNil(t, p)
+	require.Len(t, st.tasks, 1, "the write was applied")
+	for id, tk := range st.tasks {
+		assert.True(t, tk.FastPath)
+		assert.Equal(t, []task.Origin{task.OriginFastPath}, q.of(id))
+	}
 }
 
 // Announced while the write is in flight, and the write returned within
