@@ -417,7 +417,7 @@ func (s *Server) ensureCursor(ctx context.Context, now time.Time) error {
 // ordered, on this process's own monotonic clock only:
 //
 //  1. Before the write, a cursor read begun at t0 (from the cache if begun
-//     within AnnounceWait/2). Bucket announced: the item is written marked
+//     within AnnounceWait/4). Bucket announced: the item is written marked
 //     FastPath — dispatchers skip it, sweeps do not — and the create sends
 //     it after the write. Never both, never neither (a crash after the
 //     write leaves it to the sweep).
@@ -459,7 +459,7 @@ func (s *Server) planFastPath(ctx context.Context, t *task.Task) fastPlan {
 		}
 		return fastPlan{}
 	}
-	ok, began, err := s.announcedAt(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), readAfter(time.Now().Add(-s.cfg.AnnounceWait/2)))
+	ok, began, err := s.announcedAt(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), readAfter(time.Now().Add(-s.cfg.AnnounceWait/4)))
 	switch {
 	case err != nil:
 		return fastPlan{} // decided after the write, by a read then

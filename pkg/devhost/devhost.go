@@ -39,6 +39,13 @@ var DevDefaults = map[string]string{
 	"HOURGLASS_LEASE_SECONDS":     "20",
 	// moto's long poll re-checks for delayed messages only once a second.
 	"HOURGLASS_EARLY_DELIVERY_MS": "1000",
+	// moto serialises DynamoDB requests (scripts/motoserver.py): under a
+	// load run a create's cursor read and write queue behind each other for
+	// most of a second, and a create slower than this wait falls back to
+	// the rule that can send a task twice (see package api's fast path).
+	// AWS answers in milliseconds and keeps the 1 s default; 2 s still
+	// leaves 3 s of the 5 s look-ahead for dispatch.
+	"HOURGLASS_ANNOUNCE_WAIT_MS": "2000",
 	"HOURGLASS_LOG_LEVEL":         "info",
 	// Any source may put CreateTask events for any tenant, as any
 	// "Bearer dev-<tenant>" token is accepted.
