@@ -46,7 +46,7 @@ var DevDefaults = map[string]string{
 	// AWS answers in milliseconds and keeps the 1 s default; 2 s still
 	// leaves 3 s of the 5 s look-ahead for dispatch.
 	"HOURGLASS_ANNOUNCE_WAIT_MS": "2000",
-	"HOURGLASS_LOG_LEVEL":         "info",
+	"HOURGLASS_LOG_LEVEL":        "info",
 	// Any source may put CreateTask events for any tenant, as any
 	// "Bearer dev-<tenant>" token is accepted.
 	"HOURGLASS_INGEST_SOURCES": "*=*",
