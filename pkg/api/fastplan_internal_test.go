@@ -306,15 +306,17 @@ func TestFastPathBatchPlansEachTask(t *testing.T) {
 // real scanner (announcing, waiting AnnounceWait, fanning) whose units a
 // real dispatcher handles at once, over the in-memory store: creates land
 // before, during and after their bucket's announcement. Writes here take
-// microseconds, far under AnnounceWait, so every task must be sent exactly
-// once — by the create or by the dispatcher, never both, never neither.
+// microseconds, far under AnnounceWait (2 s: a create would have to stall
+// for 1.5 s to fall back to the rule that may double), so every task must
+// be sent exactly once — by the create or by the dispatcher, never both,
+// never neither.
 func TestFastPathWithRealScannerNeitherLosesNorDoubles(t *testing.T) {
 	t.Parallel()
-	const wait = time.Second
+	const wait, lookahead = 2 * time.Second, 5 * time.Second
 	layout := task.Layout{Bucket: time.Second}
 	st := newOrderStore(layout)
 	q := &sendLog{}
-	s := New(Config{Layout: layout, Shards: 2, Lookahead: 3 * time.Second, TaskQueue: "tasks", AnnounceWait: wait, Limits: task.DefaultLimits()},
+	s := New(Config{Layout: layout, Shards: 2, Lookahead: lookahead, TaskQueue: "tasks", AnnounceWait: wait, Limits: task.DefaultLimits()},
 		st, q, DevAuth{}, clock.System{}, zerolog.Nop())
 	d := dispatch.New(dispatch.Config{TaskQueue: "tasks"}, st, q, clock.System{}, zerolog.Nop())
 	units := unitSender(func(u task.ScanUnit) {
@@ -322,7 +324,7 @@ func TestFastPathWithRealScannerNeitherLosesNorDoubles(t *testing.T) {
 			_, _ = d.Dispatch(context.Background(), u)
 		}
 	})
-	sc := scan.New(scan.Config{Layout: layout, Shards: 2, Lookahead: 3 * time.Second, ScanQueue: "scan", AnnounceWait: wait, SweepDelay: time.Hour},
+	sc := scan.New(scan.Config{Layout: layout, Shards: 2, Lookahead: lookahead, ScanQueue: "scan", AnnounceWait: wait, SweepDelay: time.Hour},
 		st, units, clock.System{}, zerolog.Nop())
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -345,7 +347,7 @@ func TestFastPathWithRealScannerNeitherLosesNorDoubles(t *testing.T) {
 	pace := time.NewTicker(5 * time.Millisecond) // a create every 5 ms for 3 s
 	defer pace.Stop()
 	for start := time.Now(); time.Since(start) < 3*time.Second; <-pace.C {
-		due := time.Now().Add(500*time.Millisecond + time.Duration(len(ids)%25)*100*time.Millisecond)
+		due := time.Now().Add(500*time.Millisecond + time.Duration(len(ids)%55)*100*time.Millisecond)
 		ids = append(ids, createAt(t, s, due))
 		if due.After(last) {
 			last = due
