@@ -16,9 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/rs/zerolog"
 
 	"github.com/hourglass-sched/hourglass/pkg/lifecycle"
+	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -240,11 +242,15 @@ func envBool(k string, def bool) (bool, error) {
 // AWS builds the SDK configuration: the default chain (which honours
 // AWS_ENDPOINT_URL and per-service AWS_ENDPOINT_URL_<SERVICE>), us-east-1
 // when no region is set, dummy credentials when an emulator endpoint is set
-// and none are given, and standard retries (6 attempts, ≤ 2 s apart). The
-// usage middleware is added by service.BuildWith.
+// and none are given, standard retries (6 attempts, ≤ 2 s apart) and
+// sdkhttp.PlainRequestBody. The usage middleware is added by
+// service.BuildWith.
 func AWS(ctx context.Context) (aws.Config, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRetryer(Retryer),
+		// Keeps answers that arrive while net/http finishes a request; see
+		// sdkhttp.PlainRequestBody.
+		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{sdkhttp.PlainRequestBody}),
 	}
 	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		opts = append(opts, awsconfig.WithRegion("us-east-1"))

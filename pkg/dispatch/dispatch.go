@@ -1,15 +1,24 @@
 // Package dispatch is the dispatcher: it takes one (bucket, shard) unit from
 // the scan queue, pages through that partition's SCHEDULED tasks and hands
-// each to the task queue with DelaySeconds = due − now, then marks it
-// DISPATCHED.
+// each to the task queue with DelaySeconds = run time − now (less the early
+// delivery; the queue adapter rounds down, and the worker holds the rest).
+// It writes nothing to the task: a task shows as DISPATCHED because the
+// scanner announced its bucket before fanning out the unit (package scan),
+// not because of a mark here. The one write it may make is for a recurring
+// schedule's occurrence on the page: it stores that occurrence's successor
+// (Config.Chain) before sending the page, and holds back any occurrence
+// whose successor could not be stored, so no occurrence is queued without
+// its successor.
 //
-// Order and crash safety: send, then mark. A crash after the send and before
-// the mark leaves the task SCHEDULED, so the unit's redelivery (or the sweep)
-// sends it again — a duplicate message the worker's claim absorbs. A crash
-// before the send leaves nothing sent and the unit is redelivered. Dynein's
-// extra "claim" write before the send buys nothing here, because the worker's
-// idempotent claim already makes duplicate sends harmless, and it costs a
-// write per task.
+// Crash safety: a unit is acknowledged only after its whole partition was
+// sent. A crash before that leaves the unit on the scan queue, and its
+// redelivery (or the bucket's sweep, which re-sends whatever is still
+// SCHEDULED after the bucket ends) sends the partition again. The resulting
+// duplicate messages are harmless: the worker records one outcome per task,
+// with an update conditioned on the version it read (HOURGLASS_CLAIM=none,
+// the default) or under its lease (HOURGLASS_CLAIM=lease), and refuses a
+// message whose payload hash is stale. Dynein's extra "claim" write before
+// the send would buy nothing here and cost a write per task.
 //
 // A regular unit skips the tasks their create marked as sent on its fast
 // path (task.Task.FastPath): sending them too would only make duplicates.
@@ -43,7 +52,8 @@ type Sender interface {
 }
 
 // Unsent lets the dispatcher learn which messages of a failed batch were not
-// sent; the others were and get marked.
+// sent (the others were, and count in Stats.Sent); the unit is redelivered
+// either way.
 type Unsent interface{ Unsent() []int }
 
 // Config configures a Dispatcher.

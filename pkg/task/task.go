@@ -135,3 +135,34 @@ func (t *Task) RunAt() time.Time {
 	}
 	return t.DueAt
 }
+
+// Redacted is the target as every door shows it: the values of its
+// "headers", which may hold credentials for the receiving service, are
+// replaced by "[redacted]". A spec that is not a JSON object comes back
+// as it is.
+func (t Target) Redacted() json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(t.Spec, &m); err != nil {
+		return t.Spec
+	}
+	h, ok := m["headers"]
+	if !ok {
+		return t.Spec
+	}
+	var headers map[string]json.RawMessage
+	if err := json.Unmarshal(h, &headers); err != nil {
+		return t.Spec
+	}
+	for k := range headers {
+		headers[k] = json.RawMessage(`"` + RedactedValue + `"`)
+	}
+	m["headers"], _ = json.Marshal(headers)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return t.Spec
+	}
+	return out
+}
+
+// RedactedValue stands in for a secret in every view.
+const RedactedValue = "[redacted]"
