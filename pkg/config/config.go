@@ -37,6 +37,12 @@ type Config struct {
 	// SweepDelay: each bucket is swept once more this long after it ends,
 	// sending any task a crash left SCHEDULED (HOURGLASS_SWEEP_SECONDS, 30).
 	SweepDelay time.Duration
+	// PollVisibility is the visibility long-polling consumers (the ECS
+	// worker, the local host) ask for in each receive, extending what they
+	// hold by a heartbeat (HOURGLASS_POLL_VISIBILITY_SECONDS, 6; see
+	// package poll). It bounds how long a dead poller's messages stay
+	// hidden. Lambda's event source mappings use the queues' own timeouts.
+	PollVisibility time.Duration
 	// EarlyDelivery makes task messages visible this much before due
 	// (HOURGLASS_EARLY_DELIVERY_MS, default 0); the worker holds them until
 	// due. An emulator whose long poll only notices delayed messages once a
@@ -154,6 +160,10 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.SweepDelay = time.Duration(secs) * time.Second
+	if secs, err = envInt("HOURGLASS_POLL_VISIBILITY_SECONDS", 6, 3, 43200); err != nil {
+		return c, err
+	}
+	c.PollVisibility = time.Duration(secs) * time.Second
 	ms, err := envInt("HOURGLASS_EARLY_DELIVERY_MS", 0, 0, 10000)
 	if err != nil {
 		return c, err

@@ -193,12 +193,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Each poller receives with the short visibility cfg.PollVisibility and
+	// heartbeats what it holds (see package poll): a SIGKILLed host's
+	// messages are back within seconds.
+	taskPoller := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
+		Visibility: cfg.PollVisibility, MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy,
+		ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Usage: counters, MemoryMB: MemoryMB["worker"], Log: log}
+	// Delayed redeliveries go through the poller, which stops their heartbeat.
+	taskPoller.Handler = comps.Worker(func(c *worker.Config) { c.Visibility = taskPoller }).HandleSQS
 	pollers := []*poll.Poller{
-		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
-		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
-			MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64,
-			Usage: counters, MemoryMB: MemoryMB["worker"], Log: log},
-		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
+		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait,
+			Visibility: cfg.PollVisibility, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
+		taskPoller,
+		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait,
+			Visibility: cfg.PollVisibility, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
 	}
 	for _, p := range pollers {
 		wg.Add(1)
