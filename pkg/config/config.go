@@ -32,10 +32,19 @@ type Config struct {
 	Shards       int           // HOURGLASS_SHARDS (16)
 	Bucket       time.Duration // HOURGLASS_BUCKET_SECONDS (60)
 	Lookahead    time.Duration // HOURGLASS_LOOKAHEAD_SECONDS (180)
-	Lease        time.Duration // HOURGLASS_LEASE_SECONDS (60); < task queue visibility timeout
+	Lease        time.Duration // HOURGLASS_LEASE_SECONDS (60); see worker.Config.Lease
 	LogLevel     string        // HOURGLASS_LOG_LEVEL (info)
 	// SweepDelay: each bucket is swept once more this long after it ends,
-	// sending any task a crash left SCHEDULED (HOURGLASS_SWEEP_SECONDS, 30).
+	// sending any task a crash left SCHEDULED (HOURGLASS_SWEEP_SECONDS, 15).
+	// The sweep is the only way back for a task whose sender died between
+	// its write and its send (the API's fast path; a Lambda dispatcher,
+	// whose unit otherwise waits out the scan queue's visibility), so it
+	// bounds their lateness: bucket + SweepDelay + a scanner tick. It must
+	// not be shorter than a live sender may still be sending after the
+	// bucket ended — 15 s is the API function's timeout (the dispatcher
+	// sends a bucket's units a look-ahead before it starts) — or the sweep
+	// sends again what is being sent (harmless: duplicates are deduplicated,
+	// but each costs a delivery). The local host uses 5 s (DevDefaults).
 	SweepDelay time.Duration
 	// PollVisibility is the visibility long-polling consumers (the ECS
 	// worker, the local host) ask for in each receive, extending what they
@@ -156,7 +165,7 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.Lease = time.Duration(secs) * time.Second
-	if secs, err = envInt("HOURGLASS_SWEEP_SECONDS", 30, 1, 3600); err != nil {
+	if secs, err = envInt("HOURGLASS_SWEEP_SECONDS", 15, 1, 3600); err != nil {
 		return c, err
 	}
 	c.SweepDelay = time.Duration(secs) * time.Second
