@@ -3,10 +3,11 @@
 // sink and the local host (functions/local, built and run as a child
 // process pointed at the proxy), creates -tasks tasks due across -spread,
 // and meanwhile SIGKILLs and restarts the host at random points, restarts
-// it with its clock skewed by ±2 s, shortens the task queue's visibility
-// timeout so deliveries duplicate, and injects throttles, 500s, latency and
-// dropped-after-applied connections into every AWS call. It then checks
-// every task and prints one JSON object as its last stdout line:
+// it with its clock skewed by ±2 s, stalls some of its pollers' visibility
+// heartbeats past the visibility so deliveries duplicate, and injects
+// throttles, 500s, latency and dropped-after-applied connections into
+// every AWS call. It then checks every task and prints one JSON object as
+// its last stdout line:
 //
 //	{"tasks","executed","lost","early","duplicate_deliveries","duplicate_effects",
 //	 "crashes","faults_injected","max_lateness_ms","recovery_s", ...}
@@ -46,12 +47,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -88,8 +86,8 @@ type Summary struct {
 
 type options struct {
 	tasks, crashes, port, concurrency int
-	spread, lead, grace, visibility   time.Duration
-	faultRate                         float64
+	spread, lead, grace               time.Duration
+	faultRate, heartbeatStall         float64
 	minFaults                         int64
 	seed                              uint64
 	logPath                           string
@@ -101,27 +99,37 @@ func main() {
 	flag.IntVar(&o.tasks, "tasks", 1000, "tasks to create")
 	flag.DurationVar(&o.spread, "spread", 150*time.Second, "window the due times are spread over")
 	flag.DurationVar(&o.lead, "lead", 20*time.Second, "delay before the first due time")
-	flag.DurationVar(&o.grace, "grace", 150*time.Second, "longest wait after the last due time (covers visibility timeouts and the 30 s sweep)")
+	flag.DurationVar(&o.grace, "grace", 150*time.Second, "longest wait after the last due time (covers visibility timeouts and the sweep)")
 	flag.IntVar(&o.crashes, "crashes", 4, "SIGKILL-and-restart cycles of the local host (at least)")
 	flag.IntVar(&o.port, "port", 4580, "port of the chaos run's own emulator")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent create requests")
-	flag.DurationVar(&o.visibility, "visibility", 4*time.Second, "task queue visibility timeout while running (shorter than the lease: deliveries duplicate)")
+	// The host's pollers receive with a short visibility and extend what
+	// they hold (package poll), so a queue's visibility timeout no longer
+	// decides when a slow message is delivered again. Duplicates are
+	// forced instead by stalling heartbeats: a stalled extension outlives
+	// the visibility it was meant to extend (6 s; the call has 2 s), the
+	// message is received again while its first delivery is still being
+	// handled — typically a slow target call (see sink) — and both call
+	// the target.
+	flag.Float64Var(&o.heartbeatStall, "heartbeat-stall", 0.3, "share of visibility heartbeats (ChangeMessageVisibilityBatch) delayed by up to 6 s")
 	flag.Float64Var(&o.faultRate, "fault-rate", 0.05, "share of AWS calls that get an error or a dropped connection (latency comes on top)")
 	flag.Int64Var(&o.minFaults, "min-faults", 100, "fail the run if fewer faults were injected")
 	seed := flag.Int64("seed", 0, "random seed (0: from the clock)")
 	flag.StringVar(&o.logPath, "log", "", "host log file (default: a temporary file, named on stderr)")
-	// Claims by default: moto's conditional writes are not atomic under
-	// concurrent requests (two racing UpdateItems on one item, both
-	// conditioned on its version, both win in about 2% of tight races on
-	// moto 5.2.1; DynamoDB's never do). Without claims, the version fence
-	// on the outcome is that one conditional write, and this run's forced
-	// duplicates settle at the same moment, so moto can record two outcomes
-	// — a duplicate_effects of moto's, not Hourglass's. With claims the
-	// outcome is fenced by the lease owner, which the last claim wrote.
-	flag.StringVar(&o.claim, "claim", "lease", "the host's HOURGLASS_CLAIM (none: the product default; see the comment above)")
+	// The product default, no claims: the outcome is fenced by one write
+	// conditioned on the version the worker read, and this run's forced
+	// duplicates settle at the same moment. moto 5.2.1's conditional writes
+	// were not atomic under concurrent requests (two racing UpdateItems
+	// on one item, both conditioned on its version, both won about 2% of
+	// tight races; DynamoDB's never do), which made this mode report
+	// moto's double outcomes as duplicate_effects, so the run used claims.
+	// scripts/emulator.sh now runs moto through scripts/motoserver.py,
+	// which serialises its DynamoDB requests, so the default mode is
+	// measured as shipped; -claim lease measures the other.
+	flag.StringVar(&o.claim, "claim", "none", "the host's HOURGLASS_CLAIM (none, the product default, or lease)")
 	flag.Parse()
-	if o.tasks < 1 || o.crashes < 0 || o.concurrency < 1 || o.visibility < time.Second {
-		fmt.Fprintln(os.Stderr, "chaos: want -tasks ≥ 1, -crashes ≥ 0, -concurrency ≥ 1 and -visibility ≥ 1s")
+	if o.tasks < 1 || o.crashes < 0 || o.concurrency < 1 || o.heartbeatStall < 0 || o.heartbeatStall > 1 {
+		fmt.Fprintln(os.Stderr, "chaos: want -tasks ≥ 1, -crashes ≥ 0, -concurrency ≥ 1 and -heartbeat-stall in [0, 1]")
 		os.Exit(2)
 	}
 	o.seed = uint64(*seed)
@@ -157,8 +165,9 @@ type arrival struct {
 }
 
 // sink records every webhook call; a few answers are slow (longer than the
-// worker's execution timeout and the shortened visibility timeout), so
-// attempts time out and deliveries duplicate.
+// worker's execution timeout, and than two thirds of the pollers'
+// visibility, so that their messages need heartbeats, some of which
+// stall): attempts time out and deliveries duplicate.
 type sink struct {
 	mu       sync.Mutex
 	arrivals map[string][]arrival
@@ -235,6 +244,8 @@ func run(ctx context.Context, o options) (Summary, error) {
 		{Op: "*", Kind: faults.ServerError, Rate: r * 0.3},
 		{Op: "*", Kind: faults.DropAfter, Rate: r * 0.15},
 		{Op: "*", Kind: faults.Latency, Rate: r * 0.6, Delay: 300 * time.Millisecond},
+		// Stalled heartbeats: duplicates (see -heartbeat-stall).
+		{Op: "AmazonSQS.ChangeMessageVisibilityBatch", Kind: faults.Latency, Rate: o.heartbeatStall, Delay: 6 * time.Second},
 	}
 	pln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -256,7 +267,6 @@ func run(ctx context.Context, o options) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	sqsc := sqs.NewFromConfig(direct)
 
 	// 3. The sink.
 	sk := &sink{arrivals: map[string][]arrival{}, rnd: rand.New(rand.NewPCG(o.seed+1, 7))} //nolint:gosec // reproducible, not secret
@@ -292,7 +302,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	h := &host{bin: bin, proxyURL: proxyURL, addr: "127.0.0.1:" + strconv.Itoa(apiPort), log: logFile, sqs: sqsc, visibility: o.visibility, claim: o.claim}
+	h := &host{bin: bin, proxyURL: proxyURL, addr: "127.0.0.1:" + strconv.Itoa(apiPort), log: logFile, claim: o.claim}
 	defer h.stop()
 	if err := h.start(ctx, 0); err != nil {
 		return Summary{}, err
@@ -577,8 +587,6 @@ func create(ctx context.Context, c *http.Client, api string, body []byte) (strin
 type host struct {
 	bin, proxyURL, addr string
 	log                 *os.File
-	sqs                 *sqs.Client
-	visibility          time.Duration
 	claim               string // HOURGLASS_CLAIM
 
 	mu     sync.Mutex
@@ -586,30 +594,9 @@ type host struct {
 	exited chan struct{} // closed when cmd has been waited for
 }
 
-const taskQueue = "hourglass-tasks"
-
-func (h *host) setVisibility(ctx context.Context, d time.Duration) error {
-	u, err := h.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(taskQueue)})
-	if err != nil {
-		var nq *sqstypes.QueueDoesNotExist
-		if errors.As(err, &nq) {
-			return nil
-		}
-		return err
-	}
-	_, err = h.sqs.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: u.QueueUrl,
-		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(d / time.Second))}})
-	return err
-}
-
 // start runs the host with its clock skewed by skewMS and waits until its
-// API answers; then it shortens the task queue's visibility timeout (the
-// host provisions it at lease + 10 s).
+// API answers.
 func (h *host) start(ctx context.Context, skewMS int) error {
-	// Provisioning compares attributes: put back what the host creates.
-	if err := h.setVisibility(ctx, 15*time.Second); err != nil {
-		return fmt.Errorf("restore visibility: %w", err)
-	}
 	cmd := exec.Command(h.bin) //nolint:gosec // the host binary this run built
 	env := []string{}
 	for _, kv := range os.Environ() {
@@ -651,9 +638,6 @@ func (h *host) start(ctx context.Context, skewMS int) error {
 		}
 	}
 	logf("host up (pid %d, skew %+d ms)", cmd.Process.Pid, skewMS)
-	if err := h.setVisibility(ctx, h.visibility); err != nil {
-		return fmt.Errorf("shorten visibility: %w", err)
-	}
 	return nil
 }
 
