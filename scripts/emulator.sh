@@ -24,11 +24,14 @@
 #   HOURGLASS_EMULATOR_HOST  address to bind and probe (default 127.0.0.1)
 #   HOURGLASS_EMULATOR_PORT  default port (default 4566)
 #   HOURGLASS_EMULATOR_WAIT  seconds to wait for health (default 30)
-#   HOURGLASS_MOTO_SERVER    path of a moto_server to use instead of searching
+#   HOURGLASS_MOTO_PYTHON    a Python that imports moto, to use instead of searching
 #
-# moto_server comes from PATH when it runs there; otherwise the script creates
-# .venv-moto/ at the repository root and installs the pinned moto[server] into
-# it with pip. Logs and pid files live in .run/ at the repository root.
+# The server is scripts/motoserver.py: moto's own, with DynamoDB requests
+# serialised so that conditional writes are atomic and transactions isolated,
+# as in DynamoDB. It runs under the Python of the moto_server on PATH, or
+# python3, whichever imports moto; otherwise the script creates .venv-moto/ at
+# the repository root and installs the pinned moto[server] into it with pip.
+# Logs and pid files live in .run/ at the repository root.
 set -euo pipefail
 
 readonly MOTO_VERSION="5.2.1"
@@ -90,7 +93,7 @@ our_pid() {
 	pid="$(<"${file}")"
 	[[ "${pid}" =~ ^[0-9]+$ ]] || return 1
 	args="$(ps -o args= -p "${pid}" 2>/dev/null || true)"
-	[[ "${args}" == *moto_server* && ("${args}" == *" -p $1" || "${args}" == *" -p $1 "*) ]] || return 1
+	[[ "${args}" == *motoserver.py* && ("${args}" == *" -p $1" || "${args}" == *" -p $1 "*) ]] || return 1
 	printf '%s' "${pid}"
 }
 
@@ -112,21 +115,28 @@ wait_healthy() {
 	done
 }
 
-# moto_bin: print the path of a working moto_server, installing one into
-# .venv-moto/ when neither PATH nor the virtualenv has it.
-moto_bin() {
-	local candidate
-	for candidate in "${HOURGLASS_MOTO_SERVER:-}" "$(command -v moto_server 2>/dev/null || true)" "${venv_dir}/bin/moto_server"; do
-		# A pyenv shim exists on PATH even when the active Python lacks moto,
-		# so run --help rather than trusting that the file exists.
-		if [[ -n "${candidate}" && -x "${candidate}" ]] && "${candidate}" --help >/dev/null 2>&1; then
+# moto_python: print the path of a Python interpreter that can import moto's
+# server, installing moto into .venv-moto/ when none can. The emulator is
+# scripts/motoserver.py run by that interpreter: moto's own server with
+# DynamoDB requests serialised (see that file for why).
+moto_python() {
+	local candidate shebang server
+	local candidates=("${HOURGLASS_MOTO_PYTHON:-}")
+	# The interpreter behind a moto_server on PATH (pip, pipx), then python3.
+	if server="$(command -v moto_server 2>/dev/null)" && [[ -n "${server}" ]]; then
+		shebang="$(head -n 1 "${server}" 2>/dev/null || true)"
+		[[ "${shebang}" == '#!'*python* ]] && candidates+=("${shebang#\#!}")
+	fi
+	candidates+=("$(command -v python3 2>/dev/null || true)" "${venv_dir}/bin/python")
+	for candidate in "${candidates[@]}"; do
+		if [[ -n "${candidate}" && -x "${candidate%% *}" ]] && ${candidate} -c 'import moto.server, werkzeug' >/dev/null 2>&1; then
 			printf '%s' "${candidate}"
 			return 0
 		fi
 	done
-	[[ -z "${HOURGLASS_MOTO_SERVER:-}" ]] || die "HOURGLASS_MOTO_SERVER=${HOURGLASS_MOTO_SERVER} does not run"
+	[[ -z "${HOURGLASS_MOTO_PYTHON:-}" ]] || die "HOURGLASS_MOTO_PYTHON=${HOURGLASS_MOTO_PYTHON} cannot import moto.server"
 	install_moto
-	printf '%s' "${venv_dir}/bin/moto_server"
+	printf '%s' "${venv_dir}/bin/python"
 }
 
 install_moto() {
@@ -141,7 +151,7 @@ install_moto() {
 		--timeout 20 --retries 2 "moto[server]==${MOTO_VERSION}" >&2; then
 		die "pip could not install moto[server]==${MOTO_VERSION} (is the package index reachable? check network, proxy or PIP_INDEX_URL); or put moto_server on PATH, or set AWS_ENDPOINT_URL to a running emulator"
 	fi
-	"${venv_dir}/bin/moto_server" --help >/dev/null 2>&1 || die "installed ${venv_dir}/bin/moto_server does not run"
+	"${venv_dir}/bin/python" -c 'import moto.server, werkzeug' >/dev/null 2>&1 || die "moto installed into ${venv_dir} does not import"
 }
 
 check_port() {
@@ -156,7 +166,7 @@ warn_host() {
 }
 
 cmd_start() {
-	local port="$1" pid bin lock
+	local port="$1" pid python lock
 	check_port "${port}"
 	mkdir -p "${run_dir}"
 	# Serialise concurrent starts on one port (two `make test` runs at once).
@@ -186,7 +196,7 @@ cmd_start() {
 	if listening "${port}"; then
 		die "port ${port} on ${host} is taken by something that is not moto; choose another with HOURGLASS_EMULATOR_PORT"
 	fi
-	bin="$(moto_bin)" || exit 1
+	python="$(moto_python)" || exit 1
 	warn_host
 	: >"$(log_file "${port}")"
 	# setsid puts the server in its own session, so a Ctrl-C aimed at the
@@ -198,7 +208,8 @@ cmd_start() {
 	# A simple command (not a function) so the background child execs it and
 	# $! is the server's own pid. MOTO_ACCOUNT_ID would take precedence over
 	# the x-moto-account-id header and break per-test account isolation.
-	env -u MOTO_ACCOUNT_ID nohup "${launcher[@]}" "${bin}" -H "${host}" -p "${port}" \
+	# shellcheck disable=SC2086 # HOURGLASS_MOTO_PYTHON may carry arguments
+	env -u MOTO_ACCOUNT_ID nohup "${launcher[@]}" ${python} "${root}/scripts/motoserver.py" -H "${host}" -p "${port}" \
 		</dev/null >>"$(log_file "${port}")" 2>&1 9>&- &
 	pid=$!
 	printf '%s\n' "${pid}" >"$(pid_file "${port}")"
@@ -255,17 +266,18 @@ cmd_status() {
 }
 
 cmd_run() {
-	local port="$1" bin
+	local port="$1" python
 	check_port "${port}"
 	if healthy "${port}"; then
 		log "an emulator already answers at $(endpoint "${port}"); not starting another"
 		return 0
 	fi
 	listening "${port}" && die "port ${port} on ${host} is taken by something that is not moto"
-	bin="$(moto_bin)" || exit 1
+	python="$(moto_python)" || exit 1
 	warn_host
-	log "running moto_server on ${host}:${port} in the foreground (Ctrl-C to stop)"
-	exec env -u MOTO_ACCOUNT_ID "${bin}" -H "${host}" -p "${port}"
+	log "running moto on ${host}:${port} in the foreground (Ctrl-C to stop)"
+	# shellcheck disable=SC2086 # HOURGLASS_MOTO_PYTHON may carry arguments
+	exec env -u MOTO_ACCOUNT_ID ${python} "${root}/scripts/motoserver.py" -H "${host}" -p "${port}"
 }
 
 main() {

@@ -37,13 +37,9 @@ func TestLocalHostRunsATaskEndToEnd(t *testing.T) {
 	}))
 	defer sink.Close()
 
-	// With claims: this test checks one recorded outcome, and a task whose
-	// two deliveries arrive at once can record two on moto, whose
-	// conditional writes are not atomic under concurrent requests (a
-	// fresh-clone CI run saw it); see TestEventBridgeInAndOut's host.
-	cfg := testConfig()
-	cfg.ClaimLease = true
-	base, stop := startHost(t, env, cfg, "devhost")
+	// The product's default claim mode (none): one recorded outcome rests
+	// on a version-conditioned write, atomic on the serialised emulator.
+	base, stop := startHost(t, env, testConfig(), "devhost")
 	resp, err := http.Get(base + "/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()

@@ -90,14 +90,9 @@ func startEBHostAt(t *testing.T, level string) *ebHarness {
 	cfg := testConfig()
 	cfg.BusName, cfg.IngestSources = "hourglass", "com.example.orders=acme|globex"
 	cfg.LifecycleEvents = level
-	// With claims: these tests count each task's lifecycle events, i.e. its
-	// recorded outcomes, while tasks created as their bucket is announced
-	// get two concurrent deliveries. Without claims the one-outcome fence
-	// is a single version-conditioned write, which those deliveries race
-	// on moto, whose conditional writes are not atomic under concurrent
-	// requests (DynamoDB's are): a fresh-clone CI run saw two
-	// TaskSucceeded for one task. The other devhost tests run unclaimed.
-	cfg.ClaimLease = true
+	// The default claim mode (none): these tests count each task's
+	// lifecycle events, that is its recorded outcomes, which a single
+	// version-conditioned write fences to one.
 	h.base, _ = startHost(t, env, cfg, "hourglass")
 	h.ctx, h.bus = t.Context(), "hourglass"
 	// The user's own rule: every lifecycle event to their queue.

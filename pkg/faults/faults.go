@@ -18,12 +18,19 @@
 // AmazonSQS.ReceiveMessage, AWSEvents.PutEvents) or, for the query protocol,
 // the form field Action. scripts/faultproxy runs a Proxy as a program and the
 // chaos run (scripts/chaos) puts one in front of its emulator.
+//
+// What the proxy answers itself carries, for DynamoDB calls, the X-Amz-Crc32
+// header DynamoDB puts on every response: the SDK checks each DynamoDB body
+// against that header and takes a missing one for a checksum of 0, so an
+// answer without it reads as corrupt (a "response did not match expected
+// checksum" warning on every injected fault).
 package faults
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -252,7 +259,7 @@ func (p *Proxy) count(op string, k Kind) {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		http.Error(w, "faults: read request: "+err.Error(), http.StatusBadGateway)
+		badGateway(w, r, "faults: read request: "+err.Error())
 		return
 	}
 	op := Operation(r, body)
@@ -275,13 +282,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.forward(r, body)
 	if err != nil {
-		http.Error(w, "faults: upstream: "+err.Error(), http.StatusBadGateway)
+		badGateway(w, r, "faults: upstream: "+err.Error())
 		return
 	}
 	defer func() { _ = resp.Body.Close() }()
 	respBody, err := io.ReadAll(resp.Body)
 	if err != nil {
-		http.Error(w, "faults: upstream body: "+err.Error(), http.StatusBadGateway)
+		badGateway(w, r, "faults: upstream body: "+err.Error())
 		return
 	}
 	if hit && rule.Kind == DropAfter {
@@ -343,8 +350,7 @@ func writeError(w http.ResponseWriter, r *http.Request, k Kind) {
 	if target == "" {
 		// Query protocol: an XML ErrorResponse.
 		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(status)
-		_, _ = fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>faults</RequestId></ErrorResponse>`, code, msg)
+		answer(w, r, status, fmt.Appendf(nil, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>faults</RequestId></ErrorResponse>`, code, msg))
 		return
 	}
 	namespace := "com.amazonaws.dynamodb.v20120810"
@@ -356,8 +362,28 @@ func writeError(w http.ResponseWriter, r *http.Request, k Kind) {
 	} else if !strings.HasPrefix(target, "DynamoDB_") {
 		namespace = strings.SplitN(target, ".", 2)[0]
 	}
+	body, _ := json.Marshal(map[string]string{"__type": namespace + "#" + code, "message": msg}) // strings only: cannot fail
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.Header().Set("X-Amzn-ErrorType", code)
+	answer(w, r, status, body)
+}
+
+// badGateway answers 502 with msg, for a request the proxy could not forward.
+func badGateway(w http.ResponseWriter, r *http.Request, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	answer(w, r, http.StatusBadGateway, []byte(msg+"\n"))
+}
+
+// answer writes an answer of the proxy's own making. For a DynamoDB call it
+// adds the CRC32 of the body in X-Amz-Crc32, as DynamoDB does on every
+// response, errors included: the SDK validates every DynamoDB body against
+// that header when it closes it, and without it expects 0.
+func answer(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
+		w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": namespace + "#" + code, "message": msg})
+	_, _ = w.Write(body)
 }
