@@ -35,16 +35,19 @@ type Config struct {
 	Lease        time.Duration // HOURGLASS_LEASE_SECONDS (60); see worker.Config.Lease
 	LogLevel     string        // HOURGLASS_LOG_LEVEL (info)
 	// SweepDelay: each bucket is swept once more this long after it ends,
-	// sending any task a crash left SCHEDULED (HOURGLASS_SWEEP_SECONDS, 15).
-	// The sweep is the only way back for a task whose sender died between
-	// its write and its send (the API's fast path; a Lambda dispatcher,
-	// whose unit otherwise waits out the scan queue's visibility), so it
-	// bounds their lateness: bucket + SweepDelay + a scanner tick. It must
-	// not be shorter than a live sender may still be sending after the
-	// bucket ended — 15 s is the API function's timeout (the dispatcher
-	// sends a bucket's units a look-ahead before it starts) — or the sweep
-	// sends again what is being sent (harmless: duplicates are deduplicated,
-	// but each costs a delivery). The local host uses 5 s (DevDefaults).
+	// sending any task still SCHEDULED (HOURGLASS_SWEEP_SECONDS, 30).
+	// The sweep is the way back for a task whose sender died between its
+	// write and its send (the API's fast path), and the quicker one for a
+	// task whose dispatcher or Lambda worker died (their messages wait out
+	// the queue's visibility, 6 × the function's timeout), so it bounds
+	// their lateness: bucket + SweepDelay + a scanner tick. Shorter is not
+	// free: without claims a task is SCHEDULED until its outcome is
+	// recorded, so the sweep also re-sends a task whose target call is
+	// still running (a duplicate call, same idempotency key). In AWS the
+	// scanner ticks once a minute and buckets are 60 s, so 30 s is about a
+	// fifth of the worst case (60 + 30 + 60 s) while leaving calls up to
+	// 30 s past their bucket alone. The local host, with 5 s buckets, a
+	// 1 s tick and seconds-long calls, uses 5 s (devhost.DevDefaults).
 	SweepDelay time.Duration
 	// PollVisibility is the visibility long-polling consumers (the ECS
 	// worker, the local host) ask for in each receive, extending what they
@@ -165,7 +168,7 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.Lease = time.Duration(secs) * time.Second
-	if secs, err = envInt("HOURGLASS_SWEEP_SECONDS", 15, 1, 3600); err != nil {
+	if secs, err = envInt("HOURGLASS_SWEEP_SECONDS", 30, 1, 3600); err != nil {
 		return c, err
 	}
 	c.SweepDelay = time.Duration(secs) * time.Second

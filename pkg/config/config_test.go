@@ -54,7 +54,7 @@ func TestLoadDefaults(t *testing.T) {
 		Bucket:         60 * time.Second,
 		Lookahead:      180 * time.Second,
 		Lease:          60 * time.Second,
-		SweepDelay:     15 * time.Second,
+		SweepDelay:     30 * time.Second,
 		PollVisibility: 6 * time.Second,
 		EarlyDelivery:  0,
 		LogLevel:       "info",

@@ -39,10 +39,12 @@ var DevDefaults = map[string]string{
 	"HOURGLASS_LEASE_SECONDS":     "20",
 	// A bucket (5 s) is swept 5 s after it ends: a task whose sender died
 	// between its write and its send runs at most bucket + sweep + a tick
-	// (≈ 11 s) late. Live senders are done long before: units go out a
-	// look-ahead before their bucket, and a dead poller's are back within
-	// its 6 s visibility, before the bucket has even ended (a fast-path
-	// create slowed past the sweep is sent twice, harmlessly).
+	// (≈ 11 s) late, inside the chaos run's 15 s budget. Live senders are
+	// done long before: units go out a look-ahead before their bucket, and
+	// a dead poller's are back within its 6 s visibility, before the
+	// bucket has even ended. Without claims a call still running 5 s past
+	// its bucket is sent again (one more call, same idempotency key): use
+	// HOURGLASS_CLAIM=lease, or a longer sweep, for slow targets.
 	"HOURGLASS_SWEEP_SECONDS": "5",
 	// moto's long poll re-checks for delayed messages only once a second.
 	"HOURGLASS_EARLY_DELIVERY_MS": "1000",

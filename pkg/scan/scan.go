@@ -35,7 +35,7 @@ type Config struct {
 	Shards    int           // shard count new tasks use
 	Lookahead time.Duration // fan buckets starting up to now+Lookahead
 	// SweepDelay: a bucket is swept once it ended this long ago (default
-	// 15s; see config.Config.SweepDelay for the choice).
+	// 30s; see config.Config.SweepDelay for the choice).
 	SweepDelay time.Duration
 	// MaxBuckets bounds the buckets fanned per tick, so that after an outage
 	// the backlog drains oldest first at a bounded rate (default 60).
@@ -55,7 +55,7 @@ type Scanner struct {
 // New returns a Scanner.
 func New(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger) *Scanner {
 	if cfg.SweepDelay <= 0 {
-		cfg.SweepDelay = 15 * time.Second
+		cfg.SweepDelay = 30 * time.Second
 	}
 	if cfg.MaxBuckets <= 0 {
 		cfg.MaxBuckets = 60
