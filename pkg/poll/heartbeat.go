@@ -21,8 +21,12 @@ import (
 // costs no request in normal running.
 const DefaultVisibility = 6 * time.Second
 
-// extendBatch is the most handles one ChangeMessageVisibilityBatch takes.
-const extendBatch = 10
+// extendBatch is the most handles one ChangeMessageVisibilityBatch takes;
+// extendCalls bounds a heartbeat round's calls in flight.
+const (
+	extendBatch = 10
+	extendCalls = 4
+)
 
 // holds tracks the messages a Poller holds — received, not yet handed back
 // by their handler — with the time each becomes visible again, and extends
@@ -107,35 +111,50 @@ func (h *holds) due(now time.Time) []string {
 }
 
 // extend runs one heartbeat round: the messages due for it get a full
-// visibility again, up to 10 per call, each call bounded by the margin it
-// has (a third of the visibility).
+// visibility again, up to 10 per call, with up to extendCalls calls at once
+// (one stalled call must not make the others late), each bounded by the
+// margin it has (a third of the visibility).
 func (h *holds) extend(ctx context.Context) {
 	h.io.Lock()
 	defer h.io.Unlock()
 	handles := h.due(h.clk.Now())
+	sem := make(chan struct{}, extendCalls)
+	var wg sync.WaitGroup
 	for start := 0; start < len(handles); start += extendBatch {
 		chunk := handles[start:min(start+extendBatch, len(handles))]
-		// The new visibility runs from some moment during the call: count
-		// it from the start, the earliest.
-		from := h.clk.Now()
-		cctx, cancel := context.WithTimeout(ctx, h.vis/3)
-		failed, err := h.q.ChangeVisibilityBatch(cctx, h.url, chunk, h.vis)
-		cancel()
-		if err != nil {
-			// Left as they are: the next round retries while they last.
-			h.log.Warn().Err(err).Int("messages", len(failed)).Msg("visibility heartbeat failed")
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h.extendChunk(ctx, chunk)
+		}()
+	}
+	wg.Wait()
+}
+
+// extendChunk extends up to 10 handles with one call.
+func (h *holds) extendChunk(ctx context.Context, chunk []string) {
+	// The new visibility runs from some moment during the call: count it
+	// from the start, the earliest.
+	from := h.clk.Now()
+	cctx, cancel := context.WithTimeout(ctx, h.vis/3)
+	failed, err := h.q.ChangeVisibilityBatch(cctx, h.url, chunk, h.vis)
+	cancel()
+	if err != nil {
+		// Left as they are: the next round retries while they last.
+		h.log.Warn().Err(err).Int("messages", len(failed)).Msg("visibility heartbeat failed")
+	}
+	bad := make(map[string]bool, len(failed))
+	for _, hd := range failed {
+		bad[hd] = true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, hd := range chunk {
+		if _, still := h.at[hd]; still && !bad[hd] {
+			h.at[hd] = from.Add(h.vis)
 		}
-		bad := make(map[string]bool, len(failed))
-		for _, hd := range failed {
-			bad[hd] = true
-		}
-		h.mu.Lock()
-		for _, hd := range chunk {
-			if _, still := h.at[hd]; still && !bad[hd] {
-				h.at[hd] = from.Add(h.vis)
-			}
-		}
-		h.mu.Unlock()
 	}
 }
 
