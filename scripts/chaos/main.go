@@ -103,15 +103,15 @@ func main() {
 	flag.IntVar(&o.crashes, "crashes", 4, "SIGKILL-and-restart cycles of the local host (at least)")
 	flag.IntVar(&o.port, "port", 4580, "port of the chaos run's own emulator")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent create requests")
-	// The host's pollers receive with a short visibility and extend what
-	// they hold (package poll), so a queue's visibility timeout no longer
-	// decides when a slow message is delivered again. Duplicates are
-	// forced instead by stalling heartbeats: a stalled extension outlives
-	// the visibility it was meant to extend (6 s; the call has 2 s), the
-	// message is received again while its first delivery is still being
-	// handled — typically a slow target call (see sink) — and both call
-	// the target.
-	flag.Float64Var(&o.heartbeatStall, "heartbeat-stall", 0.3, "share of visibility heartbeats (ChangeMessageVisibilityBatch) delayed by up to 6 s")
+	// The host's pollers receive with a short visibility (6 s) and extend
+	// what they hold (package poll), so a queue's visibility timeout no
+	// longer decides when a slow message is delivered again. Duplicates
+	// are forced instead by stalling heartbeats: a stalled extension (the
+	// call has 2 s) lets the visibility run out, and the message is
+	// received again while its first delivery is still calling a slow
+	// target (see sink; the host's lease, 10 s, lets a call run past the
+	// visibility), so both call the target.
+	flag.Float64Var(&o.heartbeatStall, "heartbeat-stall", 0.5, "share of visibility heartbeats (ChangeMessageVisibilityBatch) delayed by up to 20 s")
 	flag.Float64Var(&o.faultRate, "fault-rate", 0.05, "share of AWS calls that get an error or a dropped connection (latency comes on top)")
 	flag.Int64Var(&o.minFaults, "min-faults", 100, "fail the run if fewer faults were injected")
 	seed := flag.Int64("seed", 0, "random seed (0: from the clock)")
@@ -164,10 +164,11 @@ type arrival struct {
 	key string
 }
 
-// sink records every webhook call; a few answers are slow (longer than the
-// worker's execution timeout, and than two thirds of the pollers'
-// visibility, so that their messages need heartbeats, some of which
-// stall): attempts time out and deliveries duplicate.
+// sink records every webhook call; a few answers are slow, up to 10 s:
+// most outlast two thirds of the pollers' 6 s visibility, so that their
+// messages need heartbeats, some of which stall (deliveries duplicate), and
+// a quarter outlast the worker's execution timeout (7.5 s with the host's
+// 10 s lease), so attempts time out and are retried.
 type sink struct {
 	mu       sync.Mutex
 	arrivals map[string][]arrival
@@ -181,7 +182,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.arrivals[id] = append(s.arrivals[id], arrival{at: now, key: r.Header.Get("Idempotency-Key")})
 	slow := s.rnd.Float64() < 0.02
-	hold := time.Duration(s.rnd.Int64N(int64(6 * time.Second)))
+	hold := time.Duration(s.rnd.Int64N(int64(10 * time.Second)))
 	s.mu.Unlock()
 	if slow {
 		t := time.NewTimer(hold)
@@ -239,13 +240,13 @@ func run(ctx context.Context, o options) (Summary, error) {
 	defer proxy.Close()
 	r := o.faultRate
 	rules := []faults.Rule{
+		// Stalled heartbeats: duplicates (see -heartbeat-stall).
+		{Op: "AmazonSQS.ChangeMessageVisibilityBatch", Kind: faults.Latency, Rate: o.heartbeatStall, Delay: 20 * time.Second},
 		{Op: "*", Kind: faults.Throttle, Rate: r * 0.35},
 		{Op: "DynamoDB_20120810.*", Kind: faults.Provisioned, Rate: r * 0.2},
 		{Op: "*", Kind: faults.ServerError, Rate: r * 0.3},
 		{Op: "*", Kind: faults.DropAfter, Rate: r * 0.15},
 		{Op: "*", Kind: faults.Latency, Rate: r * 0.6, Delay: 300 * time.Millisecond},
-		// Stalled heartbeats: duplicates (see -heartbeat-stall).
-		{Op: "AmazonSQS.ChangeMessageVisibilityBatch", Kind: faults.Latency, Rate: o.heartbeatStall, Delay: 6 * time.Second},
 	}
 	pln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -607,7 +608,7 @@ func (h *host) start(ctx context.Context, skewMS int) error {
 	}
 	cmd.Env = append(env,
 		"AWS_ENDPOINT_URL="+h.proxyURL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
-		"HOURGLASS_ADDR="+h.addr, "HOURGLASS_LEASE_SECONDS=5", "HOURGLASS_LOG_LEVEL=warn", "HOURGLASS_CLAIM="+h.claim,
+		"HOURGLASS_ADDR="+h.addr, "HOURGLASS_LEASE_SECONDS=10", "HOURGLASS_LOG_LEVEL=warn", "HOURGLASS_CLAIM="+h.claim,
 		"HOURGLASS_CLOCK_SKEW_MS="+strconv.Itoa(skewMS))
 	cmd.Stdout, cmd.Stderr = h.log, h.log
 	cmd.SysProcAttr = sysProcAttr()
