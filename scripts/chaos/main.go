@@ -40,6 +40,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -485,6 +486,9 @@ func run(ctx context.Context, o options) (Summary, error) {
 			logf("duplicate effect: task %s keys %v, %d final outcomes", id, keys, finals)
 		}
 	}
+	// The latest few, with the crashes' times, so a run's worst case can be
+	// traced in the host log.
+	logLatest(ids, dues, firstArr, crashes)
 	// Recovery: for each crash, how long from the kill until every task
 	// due during the outage (and the 2 s before it, whose messages the dead
 	// host may have been holding) had run.
@@ -500,6 +504,27 @@ func run(ctx context.Context, o options) (Summary, error) {
 	sum.MaxLatenessMS = round(sum.MaxLatenessMS, 1)
 	sum.DurationS = round(time.Since(started).Seconds(), 1)
 	return sum, nil
+}
+
+// logLatest logs the five tasks that ran latest after their due time.
+func logLatest(ids []string, dues []time.Time, first map[string]time.Time, crashes []outage) {
+	type late struct {
+		id       string
+		due, ran time.Time
+	}
+	var all []late
+	for i, id := range ids {
+		if f, ok := first[id]; ok {
+			all = append(all, late{id, dues[i], f})
+		}
+	}
+	sort.Slice(all, func(a, b int) bool { return all[a].ran.Sub(all[a].due) > all[b].ran.Sub(all[b].due) })
+	for _, l := range all[:min(5, len(all))] {
+		logf("late: task %s due %s ran %s late", l.id, l.due.UTC().Format("15:04:05.000"), l.ran.Sub(l.due).Round(time.Millisecond))
+	}
+	for i, c := range crashes {
+		logf("crash %d: killed %s, successor up %s", i+1, c.killed.UTC().Format("15:04:05.000"), c.up.UTC().Format("15:04:05.000"))
+	}
 }
 
 func round(v float64, digits int) float64 {
