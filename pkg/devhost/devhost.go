@@ -210,9 +210,15 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Usage: counters, MemoryMB: MemoryMB["worker"], Log: log}
 	// Delayed redeliveries go through the poller, which stops their heartbeat.
 	taskPoller.Handler = comps.Worker(func(c *worker.Config) { c.Visibility = taskPoller }).HandleSQS
+	// Scan units get half the visibility (at least 3 s): a unit is one
+	// query and a few sends, well under a second, and the units a killed
+	// host's still-open long polls take are its successor's first fan-out,
+	// whose tasks fall due within the look-ahead (5 s), so they must come
+	// back sooner than a task message.
+	scanVisibility := max(cfg.PollVisibility/2, 3*time.Second)
 	pollers := []*poll.Poller{
 		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait,
-			Visibility: cfg.PollVisibility, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
+			Visibility: scanVisibility, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
 		taskPoller,
 		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait,
 			Visibility: cfg.PollVisibility, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
