@@ -51,7 +51,7 @@ type Config struct {
 	SweepDelay time.Duration
 	// PollVisibility is the visibility long-polling consumers (the ECS
 	// worker, the local host) ask for in each receive, extending what they
-	// hold by a heartbeat (HOURGLASS_POLL_VISIBILITY_SECONDS, 6; see
+	// hold by a heartbeat (HOURGLASS_POLL_VISIBILITY_SECONDS, 5; see
 	// package poll). It bounds how long a dead poller's messages stay
 	// hidden. Lambda's event source mappings use the queues' own timeouts.
 	PollVisibility time.Duration
@@ -172,7 +172,7 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.SweepDelay = time.Duration(secs) * time.Second
-	if secs, err = envInt("HOURGLASS_POLL_VISIBILITY_SECONDS", 6, 3, 43200); err != nil {
+	if secs, err = envInt("HOURGLASS_POLL_VISIBILITY_SECONDS", 5, 3, 43200); err != nil {
 		return c, err
 	}
 	c.PollVisibility = time.Duration(secs) * time.Second

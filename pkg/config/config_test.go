@@ -55,7 +55,7 @@ func TestLoadDefaults(t *testing.T) {
 		Lookahead:      180 * time.Second,
 		Lease:          60 * time.Second,
 		SweepDelay:     30 * time.Second,
-		PollVisibility: 6 * time.Second,
+		PollVisibility: 5 * time.Second,
 		EarlyDelivery:  0,
 		LogLevel:       "info",
 		Limits:         task.DefaultLimits(),

@@ -41,7 +41,7 @@ var DevDefaults = map[string]string{
 	// between its write and its send runs at most bucket + sweep + a tick
 	// (≈ 11 s) late, inside the chaos run's 15 s budget. Live senders are
 	// done long before: units go out a look-ahead before their bucket, and
-	// a dead poller's are back within its 6 s visibility, before the
+	// a dead poller's are back within its 3 s visibility, before the
 	// bucket has even ended. Without claims a call still running 5 s past
 	// its bucket is sent again (one more call, same idempotency key): use
 	// HOURGLASS_CLAIM=lease, or a longer sweep, for slow targets.

@@ -14,12 +14,14 @@ import (
 // bounds how long a message taken by a dead process stays hidden — the
 // messages it held, and those its still-open long polls take after it died
 // (an emulator, and SQS itself, may hand a message to a long poll whose
-// client is gone) — and so a crashed host's recovery time. Short enough
-// for recovery in seconds; long enough that a task message (received about
-// a second before due, held in a one-second batching window, executed)
-// is deleted before two thirds of it have passed, so that the heartbeat
-// costs no request in normal running.
-const DefaultVisibility = 6 * time.Second
+// client is gone) — and so a crashed host's recovery time: such a message
+// runs about this much, less the early delivery, plus a receive and a
+// handling, after its due time. Short enough for the local host's ten-second
+// recovery budget; long enough that a task message (received a second or two
+// before due, held in a one-second batching window, executed) is deleted
+// before three quarters of it have passed, so that the heartbeat costs no
+// request in normal running.
+const DefaultVisibility = 5 * time.Second
 
 // extendBatch is the most handles one ChangeMessageVisibilityBatch takes;
 // extendCalls bounds a heartbeat round's calls in flight.
@@ -30,9 +32,10 @@ const (
 
 // holds tracks the messages a Poller holds — received, not yet handed back
 // by their handler — with the time each becomes visible again, and extends
-// those close to it: the heartbeat. A message is extended once two thirds
-// of its visibility have passed (the last third is the extension call's
-// margin), to a full visibility from the call. Messages whose handler
+// those close to it: the heartbeat. A message is extended once three
+// quarters of its visibility have passed (the last quarter, 1.25 s at 5 s,
+// is the extension call's margin; SQS answers in milliseconds), to a full
+// visibility from the call. Messages whose handler
 // finished (done) or that the handler sent back with a delay (release)
 // are never extended again.
 type holds struct {
@@ -103,7 +106,7 @@ func (h *holds) due(now time.Time) []string {
 		case left <= 0:
 			delete(h.at, hd)
 			h.log.Warn().Msg("a held message's visibility ran out before its extension; it may be delivered twice")
-		case left <= h.vis/3:
+		case left <= h.margin():
 			out = append(out, hd)
 		}
 	}
@@ -113,7 +116,7 @@ func (h *holds) due(now time.Time) []string {
 // extend runs one heartbeat round: the messages due for it get a full
 // visibility again, up to 10 per call, with up to extendCalls calls at once
 // (one stalled call must not make the others late), each bounded by the
-// margin it has (a third of the visibility).
+// margin.
 func (h *holds) extend(ctx context.Context) {
 	h.io.Lock()
 	defer h.io.Unlock()
@@ -138,7 +141,7 @@ func (h *holds) extendChunk(ctx context.Context, chunk []string) {
 	// The new visibility runs from some moment during the call: count it
 	// from the start, the earliest.
 	from := h.clk.Now()
-	cctx, cancel := context.WithTimeout(ctx, h.vis/3)
+	cctx, cancel := context.WithTimeout(ctx, h.margin())
 	failed, err := h.q.ChangeVisibilityBatch(cctx, h.url, chunk, h.vis)
 	cancel()
 	if err != nil {
@@ -158,10 +161,15 @@ func (h *holds) extendChunk(ctx context.Context, chunk []string) {
 	}
 }
 
-// run extends held messages every twelfth of the visibility (500 ms at
-// 6 s) until ctx ends.
+// margin is how long before a held message would become visible again the
+// heartbeat extends it, and how long one extension call may take.
+func (h *holds) margin() time.Duration { return h.vis / 4 }
+
+// run extends held messages every sixteenth of the visibility (≈ 300 ms
+// at 5 s: an extension lands with at least three quarters of its margin
+// to spare) until ctx ends.
 func (h *holds) run(ctx context.Context) {
-	t := time.NewTicker(max(h.vis/12, 50*time.Millisecond))
+	t := time.NewTicker(max(h.vis/16, 50*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {

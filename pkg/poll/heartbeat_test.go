@@ -112,8 +112,8 @@ func setupHolds(t *testing.T, vis time.Duration) (*holds, *fakeQueue, *clock.Man
 	return newHolds(q, "url", vis, clk, zerolog.Nop()), q, clk
 }
 
-// Only messages held for two thirds of the visibility are extended, and
-// to a full visibility again.
+// Only messages held for three quarters of the visibility are extended,
+// and to a full visibility again.
 func TestHeartbeatExtendsOnlyMessagesHeldLong(t *testing.T) {
 	t.Parallel()
 	h, q, clk := setupHolds(t, 6*time.Second)
@@ -124,15 +124,19 @@ func TestHeartbeatExtendsOnlyMessagesHeldLong(t *testing.T) {
 	h.add(clk.Now(), "young")
 
 	h.extend(ctx)
-	require.Empty(t, q.calls(), "nothing held for 4 s yet")
+	require.Empty(t, q.calls(), "nothing held for 4.5 s yet")
 
-	clk.Advance(time.Second) // old: 4 s held, 2 s left; young: 1 s
+	clk.Advance(time.Second) // old: 4 s held, 2 s left
+	h.extend(ctx)
+	require.Empty(t, q.calls(), "2 s left is more than the 1.5 s margin")
+
+	clk.Advance(500 * time.Millisecond) // old: 4.5 s held, 1.5 s left; young: 1.5 s
 	h.extend(ctx)
 	require.Equal(t, [][]string{{"old"}}, q.calls())
 	assert.Equal(t, 6*time.Second, q.extendTo)
 
 	// old now has a full visibility from the call; young is due next.
-	clk.Advance(3 * time.Second)
+	clk.Advance(3 * time.Second) // young: 4.5 s held; old: 3 s
 	h.extend(ctx)
 	require.Equal(t, [][]string{{"old"}, {"young"}}, q.calls())
 }
@@ -169,7 +173,7 @@ func TestHeartbeatRetriesFailuresUntilTheVisibilityRunsOut(t *testing.T) {
 	h.extend(context.Background())
 	require.Len(t, q.calls(), 1)
 
-	clk.Advance(time.Second) // a was extended; b has 0.5 s left
+	clk.Advance(time.Second) // a was extended (5 s left); b has 0.5 s left
 	h.extend(context.Background())
 	require.Equal(t, []string{"b"}, q.calls()[1], "the refused one is tried again")
 
@@ -180,7 +184,7 @@ func TestHeartbeatRetriesFailuresUntilTheVisibilityRunsOut(t *testing.T) {
 	assert.True(t, h.held("a"))
 
 	q.fail = errors.New("throttled")
-	clk.Advance(2500 * time.Millisecond) // a: 1.5 s left
+	clk.Advance(2500 * time.Millisecond) // a: 1.5 s left, the margin
 	h.extend(context.Background())
 	require.Len(t, q.calls(), 3)
 	h.extend(context.Background())
@@ -202,7 +206,7 @@ func TestHeartbeatStopsOnDoneAndRelease(t *testing.T) {
 }
 
 // A running Poller receives with its visibility, heartbeats a batch its
-// handler holds past two thirds of it, stops once the handler returns,
+// handler holds past three quarters of it, stops once the handler returns,
 // deletes what succeeded, and routes a handler's delayed redelivery
 // through ChangeVisibility so that no heartbeat overrides it.
 func TestPollerHeartbeatsWhileTheHandlerRuns(t *testing.T) {
@@ -236,7 +240,7 @@ func TestPollerHeartbeatsWhileTheHandlerRuns(t *testing.T) {
 			return false
 		}
 	})
-	clk.Advance(2500 * time.Millisecond) // past two thirds of 3 s
+	clk.Advance(2500 * time.Millisecond) // past three quarters of 3 s
 	waitUntil(t, "all 12 extended, 10 and 2", func() bool {
 		n := 0
 		for _, c := range q.calls() {

@@ -4,12 +4,12 @@
 // for the ECS long-polling worker and the local host.
 //
 // Unlike Lambda's mapping, a Poller receives with its own short visibility
-// (Poller.Visibility, default 6 s) and keeps extending what it still holds
+// (Poller.Visibility, default 5 s) and keeps extending what it still holds
 // (a heartbeat, ChangeMessageVisibilityBatch), so a process that dies —
 // SIGKILL, a lost container — strands its messages for seconds, not for
 // the queue's visibility timeout (six times a Lambda function's timeout,
-// which the event source mappings need). Messages handled within two
-// thirds of the visibility cost no heartbeat request.
+// which the event source mappings need). Messages handled within three
+// quarters of the visibility cost no heartbeat request.
 //
 // Leases. A worker's claim (worker.Config.Lease, HOURGLASS_CLAIM=lease)
 // must end before anyone else can be handed the task's message. With a
@@ -79,7 +79,7 @@ type Poller struct {
 	Wait time.Duration
 	// Visibility is asked for in every receive (whole seconds, default
 	// DefaultVisibility); the heartbeat extends held messages by as much
-	// once two thirds of it have passed. It bounds how long a dead
+	// once three quarters of it have passed. It bounds how long a dead
 	// process's messages stay hidden. A handler that asks for a delayed
 	// redelivery must do so through ChangeVisibility (the worker's
 	// Config.Visibility), so that the heartbeat leaves the message alone;

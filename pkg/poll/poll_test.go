@@ -342,7 +342,7 @@ func TestHeartbeatHoldsSlowMessagesAgainstTheEmulator(t *testing.T) {
 	var laterMu sync.Mutex
 	var laterAt []time.Time
 	p = &poll.Poller{
-		Name: "worker", Queue: q, URL: url, Concurrency: 2, Batch: 1, Wait: time.Second, Visibility: time.Second, Log: zerolog.Nop(),
+		Name: "worker", Queue: q, URL: url, Concurrency: 2, Batch: 1, Wait: time.Second, Visibility: 2 * time.Second, Log: zerolog.Nop(),
 		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 			var resp events.SQSEventResponse
 			for _, r := range ev.Records {
@@ -353,9 +353,9 @@ func TestHeartbeatHoldsSlowMessagesAgainstTheEmulator(t *testing.T) {
 				}
 				switch n := s.add(r.Body); {
 				case r.Body == "slow":
-					// Three visibilities: without the heartbeat the other
-					// loop would receive it again meanwhile.
-					t := time.NewTimer(3 * time.Second)
+					// Two and a half visibilities: without the heartbeat
+					// the other loop would receive it again meanwhile.
+					t := time.NewTimer(5 * time.Second)
 					select {
 					case <-ctx.Done():
 					case <-t.C:
@@ -383,7 +383,7 @@ func TestHeartbeatHoldsSlowMessagesAgainstTheEmulator(t *testing.T) {
 	assert.Equal(t, 1, s.count("slow"), "the held message was not delivered twice")
 	laterMu.Lock()
 	require.GreaterOrEqual(t, len(laterAt), 2)
-	assert.GreaterOrEqual(t, laterAt[1].Sub(laterAt[0]), 3500*time.Millisecond, "the delayed message stayed away for its delay, not the 1 s visibility")
+	assert.GreaterOrEqual(t, laterAt[1].Sub(laterAt[0]), 3500*time.Millisecond, "the delayed message stayed away for its delay, not the 2 s visibility")
 	laterMu.Unlock()
 	snap := counters.Snapshot()
 	assert.Positive(t, snap.Calls["SQS.ChangeMessageVisibilityBatch"], "heartbeats are counted")

@@ -104,11 +104,11 @@ func main() {
 	flag.IntVar(&o.crashes, "crashes", 4, "SIGKILL-and-restart cycles of the local host (at least)")
 	flag.IntVar(&o.port, "port", 4580, "port of the chaos run's own emulator")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent create requests")
-	// The host's pollers receive with a short visibility (6 s) and extend
+	// The host's pollers receive with a short visibility (5 s) and extend
 	// what they hold (package poll), so a queue's visibility timeout no
 	// longer decides when a slow message is delivered again. Duplicates
 	// are forced instead by stalling heartbeats: a stalled extension (the
-	// call has 2 s) lets the visibility run out, and the message is
+	// call has 1.25 s) lets the visibility run out, and the message is
 	// received again while its first delivery is still calling a slow
 	// target (see sink; the host's lease, 10 s, lets a call run past the
 	// visibility), so both call the target.
@@ -166,7 +166,7 @@ type arrival struct {
 }
 
 // sink records every webhook call; a few answers are slow, up to 10 s:
-// most outlast two thirds of the pollers' 6 s visibility, so that their
+// most outlast three quarters of the pollers' 5 s visibility, so that their
 // messages need heartbeats, some of which stall (deliveries duplicate), and
 // a quarter outlast the worker's execution timeout (7.5 s with the host's
 // 10 s lease), so attempts time out and are retried.
