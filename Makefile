@@ -8,6 +8,10 @@ GO             ?= go
 # Tests get their own emulator port so they never disturb a running `make dev`.
 TEST_EMULATOR_PORT ?= 4567
 GOLANGCI_LINT  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+# Redocly CLI, run through npx (no global install). recommended-strict is the
+# recommended ruleset with every warning raised to an error, so a warning
+# fails `make lint` instead of scrolling past.
+REDOCLY        := @redocly/cli@2.77.0
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: help
@@ -49,10 +53,11 @@ fuzz: ## fuzz every fuzz target for FUZZTIME each (default 30s)
 	@scripts/fuzz.sh $${FUZZTIME:-30s}
 
 .PHONY: lint
-lint: ## gofmt, go vet and golangci-lint (pinned, via go run)
+lint: ## gofmt, go vet, golangci-lint (pinned, via go run) and Redocly on the OpenAPI document (pinned, via npx)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(GOLANGCI_LINT) run ./...
+	npx --yes $(REDOCLY) lint --extends=recommended-strict pkg/api/openapi.json
 
 # Packages with Go benchmarks; the bench driver uses its own emulators on
 # BENCH_PORT (SQS) and BENCH_PORT+1 (DynamoDB), never the dev or test ones.

@@ -42,7 +42,7 @@ type RetryView struct {
 // View renders a task, redacting target secrets (header values).
 func View(t *task.Task) TaskView {
 	v := TaskView{
-		ID: t.ID.String(), State: t.State, DueAt: t.DueAt, Target: redactTarget(t.Target.Spec), Payload: t.Payload,
+		ID: t.ID.String(), State: t.State, DueAt: t.DueAt, Target: t.Target.Redacted(), Payload: t.Payload,
 		Retry:          RetryView{MaxAttempts: t.Retry.MaxAttempts, InitialBackoffMs: t.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: t.Retry.MaxBackoff.Milliseconds()},
 		IdempotencyKey: t.Key(), Labels: t.Labels, AttemptCount: t.AttemptN, Attempts: t.Attempts, LastError: t.LastError,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, ReplacedBy: t.ReplacedBy,
@@ -59,30 +59,4 @@ func View(t *task.Task) TaskView {
 		v.FinishedAt = &f
 	}
 	return v
-}
-
-// redactTarget hides the values of a target's "headers", which may hold
-// credentials for the receiving service.
-func redactTarget(spec json.RawMessage) json.RawMessage {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(spec, &m); err != nil {
-		return spec
-	}
-	h, ok := m["headers"]
-	if !ok {
-		return spec
-	}
-	var headers map[string]json.RawMessage
-	if err := json.Unmarshal(h, &headers); err != nil {
-		return spec
-	}
-	for k := range headers {
-		headers[k] = json.RawMessage(`"[redacted]"`)
-	}
-	m["headers"], _ = json.Marshal(headers)
-	out, err := json.Marshal(m)
-	if err != nil {
-		return spec
-	}
-	return out
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
 )
 
 // Region is the region every Env's config uses.
@@ -192,6 +194,9 @@ func loadConfig(ctx context.Context, endpoint, motoAccount string, hc aws.HTTPCl
 				o.RateLimiter = ratelimit.None
 			})
 		}),
+		// As pkg/config does for the functions: without it, the emulator's
+		// quick answers are lost now and then and applied writes retried.
+		config.WithAPIOptions([]func(*middleware.Stack) error{sdkhttp.PlainRequestBody}),
 	}
 	if motoAccount != "" {
 		opts = append(opts, config.WithAPIOptions([]func(*middleware.Stack) error{

@@ -16,8 +16,11 @@ import (
 // when its test ends. Use it as a package's TestMain body:
 //
 //	func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
-func VerifyTestMain(m *testing.M) {
+func VerifyTestMain(m *testing.M, beforeCheck ...func()) {
 	code := m.Run()
+	for _, f := range beforeCheck {
+		f()
+	}
 	if code == 0 && resolved.Backend != LocalStack {
 		// goleak retries for about 2 s; a connection whose request a test
 		// cancelled can take longer to be torn down against a loaded

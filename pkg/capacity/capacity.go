@@ -12,7 +12,7 @@
 // raw.per_task_calls, which Inputs.Measured takes.
 //
 // The formulas, and the AWS limits they respect, are spelled out on Plan's
-// fields and in the README's "Capacity model" section. The model is
+// fields and in docs/cost-and-capacity.md ("Capacity model"). The model is
 // deliberately simple and pessimistic: every create, claim and outcome write
 // of one bucket is assumed to land on that bucket's shards at the same time
 // (a burst of tasks all due at once), and nothing is cached. It counts one

@@ -17,7 +17,7 @@ import (
 )
 
 // The expectations below were computed by hand from the formulas in the
-// README's "Capacity model" section (and on Plan's fields and in design.go),
+// "Capacity model" section of docs/cost-and-capacity.md (and on Plan's fields and in design.go),
 // not by running the code. Prices: cost.List (WRU $0.625, RRU $0.125, SQS
 // $0.40, Lambda request $0.20 per million; GB-second $0.0000133334; API
 // Gateway request and EventBridge event $1.00 per million).

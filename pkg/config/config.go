@@ -16,9 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/rs/zerolog"
 
 	"github.com/hourglass-sched/hourglass/pkg/lifecycle"
+	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -60,6 +62,13 @@ type Config struct {
 	// due. An emulator whose long poll only notices delayed messages once a
 	// second needs ~1000 ms; AWS does not.
 	EarlyDelivery time.Duration
+	// AnnounceWait is how long the scanner waits after announcing buckets
+	// (raising the cursor's "dispatching") before it sends their units,
+	// and so the window within which a create whose cursor read found its
+	// bucket unannounced may rely on the dispatcher to send it
+	// (HOURGLASS_ANNOUNCE_WAIT_MS, default 1000; see package api's fast
+	// path). It must be under half the look-ahead.
+	AnnounceWait time.Duration
 	// Dev turns on development mode: "Authorization: Bearer dev-<tenant>"
 	// tokens and the local webhook allow-list. HOURGLASS_DEV=1. Never in AWS.
 	Dev bool
@@ -181,6 +190,15 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.EarlyDelivery = time.Duration(ms) * time.Millisecond
+	if ms, err = envInt("HOURGLASS_ANNOUNCE_WAIT_MS", 1000, 0, 60000); err != nil {
+		return c, err
+	}
+	c.AnnounceWait = time.Duration(ms) * time.Millisecond
+	if 2*c.AnnounceWait >= c.Lookahead {
+		// The units of a bucket go out AnnounceWait after it enters the
+		// window: the rest of the look-ahead must still cover dispatch.
+		return c, fmt.Errorf("HOURGLASS_ANNOUNCE_WAIT_MS (%d) must be under half of HOURGLASS_LOOKAHEAD_SECONDS", ms)
+	}
 	if c.ListIndex, err = envBool("HOURGLASS_LIST_INDEX", false); err != nil {
 		return c, err
 	}
@@ -246,11 +264,15 @@ func envBool(k string, def bool) (bool, error) {
 // AWS builds the SDK configuration: the default chain (which honours
 // AWS_ENDPOINT_URL and per-service AWS_ENDPOINT_URL_<SERVICE>), us-east-1
 // when no region is set, dummy credentials when an emulator endpoint is set
-// and none are given, and standard retries (6 attempts, ≤ 2 s apart). The
-// usage middleware is added by service.BuildWith.
+// and none are given, standard retries (6 attempts, ≤ 2 s apart) and
+// sdkhttp.PlainRequestBody. The usage middleware is added by
+// service.BuildWith.
 func AWS(ctx context.Context) (aws.Config, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRetryer(Retryer),
+		// Keeps answers that arrive while net/http finishes a request; see
+		// sdkhttp.PlainRequestBody.
+		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{sdkhttp.PlainRequestBody}),
 	}
 	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		opts = append(opts, awsconfig.WithRegion("us-east-1"))

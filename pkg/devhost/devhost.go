@@ -48,7 +48,14 @@ var DevDefaults = map[string]string{
 	"HOURGLASS_SWEEP_SECONDS": "5",
 	// moto's long poll re-checks for delayed messages only once a second.
 	"HOURGLASS_EARLY_DELIVERY_MS": "1000",
-	"HOURGLASS_LOG_LEVEL":         "info",
+	// moto serialises DynamoDB requests (scripts/motoserver.py): under a
+	// load run a create's cursor read and write queue behind each other for
+	// most of a second, and a create slower than this wait falls back to
+	// the rule that can send a task twice (see package api's fast path).
+	// AWS answers in milliseconds and keeps the 1 s default; 2 s still
+	// leaves 3 s of the 5 s look-ahead for dispatch.
+	"HOURGLASS_ANNOUNCE_WAIT_MS": "2000",
+	"HOURGLASS_LOG_LEVEL":        "info",
 	// Any source may put CreateTask events for any tenant, as any
 	// "Bearer dev-<tenant>" token is accepted.
 	"HOURGLASS_INGEST_SOURCES": "*=*",
@@ -207,7 +214,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// messages are back within seconds.
 	taskPoller := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
 		Visibility: cfg.PollVisibility, MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy,
-		ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Usage: counters, MemoryMB: MemoryMB["worker"], Log: log}
+		ReceivedAttr: worker.ReceivedAtAttribute, VisibleUntilAttr: worker.VisibleUntilAttribute, MaxInFlight: 64,
+		Usage: counters, MemoryMB: MemoryMB["worker"], Log: log}
 	// Delayed redeliveries go through the poller, which stops their heartbeat.
 	taskPoller.Handler = comps.Worker(func(c *worker.Config) { c.Visibility = taskPoller }).HandleSQS
 	// Scan units get half the visibility (at least 3 s): a unit is one

@@ -1,41 +1,17 @@
 package devhost_test
 
 import (
-	"fmt"
 	"net/http"
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/hourglass-sched/hourglass/pkg/awstest"
 )
 
 // TestMain fails the package if the host leaves a goroutine behind after
 // Run returned (server, scanner ticker, pollers) — awstest closes the SDK's
-// idle connections when each test ends. Where awstest may have chosen
-// LocalStack (no AWS_ENDPOINT_URL and a Docker engine configured), the
-// container's reaper goroutines live for the whole process by design, so
-// the check is left out there.
+// idle connections when each test ends. The tests call the host's API with
+// http.DefaultClient; its idle keep-alive connections belong to the tests,
+// not to the host, so they are closed before the check.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	// The tests call the host's API with http.DefaultClient; its idle
-	// keep-alive connections belong to the tests, not to the host.
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 && !mayUseLocalStack() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func mayUseLocalStack() bool {
-	if os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return false
-	}
-	if os.Getenv("DOCKER_HOST") != "" {
-		return true
-	}
-	_, err := os.Stat("/var/run/docker.sock")
-	return err == nil
+	awstest.VerifyTestMain(m, http.DefaultClient.CloseIdleConnections)
 }

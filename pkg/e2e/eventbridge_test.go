@@ -12,8 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -49,10 +47,7 @@ func TestIngestAndLifecycleBinariesUnderRIE(t *testing.T) {
 	endpoint := awstest.Endpoint(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
-	require.NoError(t, err)
-	awsCfg.BaseEndpoint = aws.String(endpoint)
+	awsCfg := defaultAccountConfig(ctx, t, endpoint)
 	prefix := "rieeb" + randomHex(4)
 	res, err := provision.Ensure(ctx, awsCfg, provision.Spec{Prefix: prefix, TaskVisibility: 10 * time.Second})
 	require.NoError(t, err)

@@ -15,9 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -45,10 +42,7 @@ func TestLambdaBinariesUnderRIE(t *testing.T) {
 	}
 	endpoint := awstest.Endpoint(t)
 	ctx := context.Background()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
-	require.NoError(t, err)
-	awsCfg.BaseEndpoint = aws.String(endpoint)
+	awsCfg := defaultAccountConfig(ctx, t, endpoint)
 	prefix := "rie" + randomHex(4)
 	res, err := provision.Ensure(ctx, awsCfg, provision.Spec{Prefix: prefix, TaskVisibility: 10 * time.Second})
 	require.NoError(t, err)

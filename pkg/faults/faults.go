@@ -385,5 +385,5 @@ func answer(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(body) //nolint:gosec // the fault proxy's own error bodies (plain text or AWS JSON) for SDK clients, never rendered as HTML
 }

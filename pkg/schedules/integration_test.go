@@ -124,7 +124,13 @@ func (e *env) work() int {
 	recv := time.Now()
 	byTask := map[string][]sqsq.Received{}
 	for _, m := range msgs {
-		byTask[m.Body] = append(byTask[m.Body], m)
+		// By task, not by body: the bodies of one task's messages differ
+		// by origin (a chain's send and a dispatcher's).
+		key := m.Body
+		if tm, _, err := task.DecodeTaskMessage(m.Body); err == nil {
+			key = tm.ID
+		}
+		byTask[key] = append(byTask[key], m)
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -562,4 +568,55 @@ func TestTenantIsolationAndCRUD(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, code)
 	code, _ = e.do(http.MethodGet, "/v1/schedules/"+id, "acme", nil)
 	assert.Equal(t, http.StatusNotFound, code)
+}
+
+// Every route that answers with a schedule redacts its webhook header
+// values, as task views do; a PATCH that leaves the target out keeps the
+// real values (it merges onto the stored definition, not the view).
+func TestScheduleViewsRedactHeaderValues(t *testing.T) {
+	e := setup(t)
+	const secret = "Bearer s3cret-token"
+	target := map[string]any{"kind": "webhook", "url": e.s.Webhook()["url"], "headers": map[string]any{"Authorization": secret}}
+	requireRedacted := func(route string, v any) {
+		t.Helper()
+		view, ok := v.(map[string]any)
+		require.True(t, ok, "%s: not a schedule: %v", route, v)
+		headers := view["target"].(map[string]any)["headers"].(map[string]any)
+		assert.Equal(t, task.RedactedValue, headers["Authorization"], "%s shows the header value", route)
+		assert.NotContains(t, fmt.Sprint(view), "s3cret", route)
+	}
+
+	created := e.create("acme", map[string]any{"expression": "rate(1 hour)", "target": target})
+	requireRedacted("POST /v1/schedules", created)
+	id := created["id"].(string)
+
+	code, v := e.do(http.MethodGet, "/v1/schedules/"+id, "acme", nil)
+	require.Equal(t, http.StatusOK, code, "%v", v)
+	requireRedacted("GET /v1/schedules/{id}", v)
+
+	code, v = e.do(http.MethodGet, "/v1/schedules", "acme", nil)
+	require.Equal(t, http.StatusOK, code, "%v", v)
+	require.Len(t, v["schedules"], 1)
+	requireRedacted("GET /v1/schedules", v["schedules"].([]any)[0])
+
+	code, v = e.do(http.MethodPatch, "/v1/schedules/"+id, "acme", map[string]any{"payload": map[string]any{"v": 2}})
+	require.Equal(t, http.StatusOK, code, "%v", v)
+	requireRedacted("PATCH /v1/schedules/{id}", v)
+
+	// The stored schedule and its new generation's occurrence still carry
+	// the real value.
+	stored, err := e.s.Comps.Store.GetSchedule(context.Background(), "acme", id)
+	require.NoError(t, err)
+	assert.Contains(t, string(stored.Target.Spec), secret, "the PATCH kept the stored header value")
+	code, v = e.do(http.MethodGet, "/v1/schedules/"+id+"/occurrences", "acme", nil)
+	require.Equal(t, http.StatusOK, code, "%v", v)
+	found := false
+	for _, o := range v["occurrences"].([]any) {
+		occ := o.(map[string]any)
+		if occ["generation"] == float64(2) {
+			found = true
+			assert.Contains(t, string(e.s.Get(occ["task_id"].(string)).Target.Spec), secret, "the new occurrence calls with the real header value")
+		}
+	}
+	assert.True(t, found, "an occurrence of the patched generation: %v", v["occurrences"])
 }

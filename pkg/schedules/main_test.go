@@ -1,36 +1,11 @@
 package schedules_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/hourglass-sched/hourglass/pkg/awstest"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind (the
-// dispatchers' chain calls, the worker, the sink). Where the emulator may be
-// LocalStack (no AWS_ENDPOINT_URL and a Docker engine configured), its
-// container's reaper goroutines live for the whole process by design, so
-// the check is left out there.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && !mayUseLocalStack() {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func mayUseLocalStack() bool {
-	if os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return false
-	}
-	if os.Getenv("DOCKER_HOST") != "" {
-		return true
-	}
-	_, err := os.Stat("/var/run/docker.sock")
-	return err == nil
-}
+// dispatchers' chain calls, the worker, the sink).
+func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }

@@ -207,8 +207,17 @@ func optTime(t time.Time) *time.Time {
 	return &u
 }
 
-// ViewOf renders a schedule.
+// ViewOf renders a schedule as every route shows it, header values
+// redacted as in task views.
 func ViewOf(s *Schedule) View {
+	v := definitionOf(s)
+	v.Target = s.Target.Redacted()
+	return v
+}
+
+// definitionOf renders a schedule with its target as stored (header values
+// in clear): the base a PATCH is merged onto, never an answer.
+func definitionOf(s *Schedule) View {
 	payload := s.Payload
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
@@ -224,10 +233,11 @@ func ViewOf(s *Schedule) View {
 }
 
 // mergePatch overlays a PATCH body (JSON merge patch, RFC 7396, one level:
-// null removes an optional field) onto the view of s, giving the raw
-// object DecodeSpec validates.
+// null removes an optional field) onto the stored definition of s (not its
+// redacted view, so a PATCH that leaves the target out keeps its real
+// header values), giving the raw object DecodeSpec validates.
 func mergePatch(s *Schedule, patch map[string]json.RawMessage) map[string]json.RawMessage {
-	b, _ := json.Marshal(ViewOf(s))
+	b, _ := json.Marshal(definitionOf(s))
 	var base map[string]json.RawMessage
 	_ = json.Unmarshal(b, &base)
 	for k := range readOnlyFields {

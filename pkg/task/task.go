@@ -104,6 +104,11 @@ type Task struct {
 	// Occurrence is set on a task that is one occurrence of a recurring
 	// schedule; nil for a one-off task.
 	Occurrence *Occurrence
+	// FastPath says that the create that wrote the task had found its
+	// bucket already announced and sends it itself (the fast path): a
+	// dispatcher skips it, so it is not sent twice. A sweep does not skip
+	// it, so a create that crashed after its write is still run.
+	FastPath bool
 }
 
 // Occurrence names the schedule a task is one occurrence of. Dispatching
@@ -130,3 +135,34 @@ func (t *Task) RunAt() time.Time {
 	}
 	return t.DueAt
 }
+
+// Redacted is the target as every door shows it: the values of its
+// "headers", which may hold credentials for the receiving service, are
+// replaced by "[redacted]". A spec that is not a JSON object comes back
+// as it is.
+func (t Target) Redacted() json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(t.Spec, &m); err != nil {
+		return t.Spec
+	}
+	h, ok := m["headers"]
+	if !ok {
+		return t.Spec
+	}
+	var headers map[string]json.RawMessage
+	if err := json.Unmarshal(h, &headers); err != nil {
+		return t.Spec
+	}
+	for k := range headers {
+		headers[k] = json.RawMessage(`"` + RedactedValue + `"`)
+	}
+	m["headers"], _ = json.Marshal(headers)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return t.Spec
+	}
+	return out
+}
+
+// RedactedValue stands in for a secret in every view.
+const RedactedValue = "[redacted]"

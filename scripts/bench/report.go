@@ -122,7 +122,8 @@ func writeSamples(path string, runs map[string][]loadtest.Sample) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644) //nolint:gosec // results are meant to be read and committed
 }
 
-// markdown renders the results table the README shows.
+// markdown renders the results that docs/numbers.md shows (between its
+// numbers:begin and numbers:end markers).
 func markdown(o Output) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }

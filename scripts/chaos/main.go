@@ -56,6 +56,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
 	"github.com/hourglass-sched/hourglass/pkg/faults"
+	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -264,7 +265,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 	// Direct, fault-free clients for the run's own checks.
 	direct, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{smithyhttp.AddHeaderValue("x-moto-account-id", account)}),
+		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{smithyhttp.AddHeaderValue("x-moto-account-id", account), sdkhttp.PlainRequestBody}),
 		awsconfig.WithBaseEndpoint(emu))
 	if err != nil {
 		return Summary{}, err

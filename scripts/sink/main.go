@@ -1,5 +1,5 @@
 // Command sink is a webhook receiver for trying Hourglass locally: it
-// listens on 127.0.0.1:9000 (the address the README's examples use), prints
+// listens on 127.0.0.1:9000 (the address the README's and docs' examples use), prints
 // every delivery — task ID, attempt, idempotency key, whether the signature
 // verifies with the dev key — and answers 204, or the status given with
 // -status to watch retries and dead-lettering.
