@@ -35,9 +35,8 @@ const (
 // those close to it: the heartbeat. A message is extended once three
 // quarters of its visibility have passed (the last quarter, 1.25 s at 5 s,
 // is the extension call's margin; SQS answers in milliseconds), to a full
-// visibility from the call. Messages whose handler
-// finished (done) or that the handler sent back with a delay (release)
-// are never extended again.
+// visibility from the call. Messages whose handler finished (done) or that
+// the handler sent back with a delay (release) are never extended again.
 type holds struct {
 	q   Queue
 	url string
