@@ -24,9 +24,10 @@ func VerifyTestMain(m *testing.M, beforeCheck ...func()) {
 	if code == 0 && resolved.Backend != LocalStack {
 		// goleak retries for about 2 s; a connection whose request a test
 		// cancelled can take longer to be torn down against a loaded
-		// emulator, so look twice more before calling it a leak.
+		// emulator (seen on a busy machine in pkg/poll and pkg/devhost), so
+		// look for up to about 15 s before calling it a leak.
 		var err error
-		for range 3 {
+		for range 5 {
 			if err = goleak.Find(); err == nil {
 				break
 			}
