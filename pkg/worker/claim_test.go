@@ -207,3 +207,42 @@ func TestRedeliveryDelayGoesThroughConfigVisibility(t *testing.T) {
 	assert.Equal(t, 11*time.Second, poller.d, "the rest of the lease and a second")
 	assert.Zero(t, q.calls.Load(), "the queue's own ChangeVisibility is not used")
 }
+
+// sameWorkerRacedStore is racedStore where the concurrent winner is another
+// delivery of the same batch: same worker ID, same millisecond.
+type sameWorkerRacedStore struct{ *memStore }
+
+func (s sameWorkerRacedStore) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+	other := a
+	other.Run = "another-delivery"
+	if _, err := s.memStore.Settle(ctx, prev, task.Succeeded, other, time.Time{}, ""); err != nil {
+		return nil, err
+	}
+	return s.memStore.Settle(ctx, prev, st, a, nextAt, lastErr)
+}
+
+// finishedEvents counts the outcomes a worker reports for lifecycle events.
+type finishedEvents struct{ n atomic.Int64 }
+
+func (e *finishedEvents) TaskFinished(*task.Task, bool) { e.n.Add(1) }
+func (e *finishedEvents) Flush(context.Context) error   { return nil }
+
+// Two deliveries of one task in one batch run in one process and may start
+// in the same millisecond: the loser of the outcome write must not take the
+// winner's attempt for its own applied write (and report a second outcome,
+// a second TaskSucceeded event, as a CI run once saw).
+func TestUnclaimedLoserInTheSameMillisecondIsFencedOff(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	ms, id, body := unclaimedTask(t, now)
+	ev := &finishedEvents{}
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", ID: "w1", Events: ev}, sameWorkerRacedStore{ms}, &sentQueue{},
+		[]target.Executor{&countingExec{}}, clock.NewManual(now), zerolog.Nop())
+
+	require.NoError(t, w.Handle(context.Background(), worker.Delivery{MessageID: "m", Body: body}))
+
+	got, _ := ms.Get(context.Background(), id)
+	require.Len(t, got.Attempts, 1, "one recorded outcome")
+	assert.Equal(t, "another-delivery", got.Attempts[0].Run)
+	assert.Zero(t, ev.n.Load(), "the fenced-off delivery reports no outcome of its own")
+}

@@ -336,7 +336,7 @@ func (w *Worker) skip(t *task.Task, now time.Time) error {
 
 func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.Delivery, log zerolog.Logger) error {
 	start := w.clock.Now()
-	attempt := task.Attempt{N: t.AttemptN, StartedAt: start, Worker: w.cfg.ID}
+	attempt := task.Attempt{N: t.AttemptN, StartedAt: start, Worker: w.cfg.ID, Run: randomHex(8)}
 	var res target.Result
 	var execErr error
 	exec, ok := w.execs[t.Target.Kind]
@@ -442,7 +442,7 @@ func (w *Worker) finish(ctx context.Context, t *task.Task, owner string, state t
 	}
 	if n := len(cur.Attempts); n > 0 && cur.Version == t.Version+1 && cur.AttemptN == t.AttemptN {
 		last := cur.Attempts[n-1]
-		if last.N == a.N && last.Worker == a.Worker && last.StartedAt.UnixMilli() == a.StartedAt.UnixMilli() {
+		if last.N == a.N && last.Run == a.Run {
 			return cur, nil
 		}
 	}
