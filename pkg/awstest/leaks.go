@@ -28,6 +28,7 @@ func VerifyTestMain(m *testing.M, beforeCheck ...func()) {
 		// look for up to about 15 s before calling it a leak.
 		var err error
 		for range 5 {
+			allTransports.closeIdle()
 			if err = goleak.Find(); err == nil {
 				break
 			}
