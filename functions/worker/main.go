@@ -13,12 +13,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/hourglass-sched/hourglass/pkg/poll"
-	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
 func main() {
-	cfg, comps := service.MustBuild("worker")
+	cfg, comps := wire.MustBuild("worker")
 	if os.Getenv("HOURGLASS_WORKER_MODE") != "poll" {
 		lambda.Start(comps.Worker().HandleSQS)
 		return

@@ -289,7 +289,7 @@ func AWS(ctx context.Context) (aws.Config, error) {
 
 // Retryer is the SDK retry policy of every Hourglass client: standard
 // retries (throttles, 5xx and connection errors, with the client-side retry
-// quota) for up to 6 attempts with at most 2 s between them. pkg/faults
+// quota) for up to 6 attempts with at most 2 s between them. pkg/testkit/faults
 // tests prove it against injected faults.
 func Retryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6; o.MaxBackoff = 2 * time.Second })

@@ -21,10 +21,10 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
-	"github.com/hourglass-sched/hourglass/pkg/provision"
-	"github.com/hourglass-sched/hourglass/pkg/service"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
 	cfg.BusName, cfg.IngestQueueURL, cfg.IngestDLQURL = res.BusName, res.IngestQueueURL, res.IngestDLQURL
 
-	comps, err := service.BuildWith(ctx, cfg, awsCfg, opts.Clock, counters)
+	comps, err := wire.BuildWith(ctx, cfg, awsCfg, opts.Clock, counters)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Command chaos is Hourglass's chaos run: it starts its own emulator (moto
-// on -port), a fault-injecting proxy in front of it (pkg/faults), a webhook
+// on -port), a fault-injecting proxy in front of it (pkg/testkit/faults), a webhook
 // sink and the local host (functions/local, built and run as a child
 // process pointed at the proxy), creates -tasks tasks due across -spread,
 // and meanwhile SIGKILLs and restarts the host at random points, restarts
@@ -55,9 +55,9 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
-	"github.com/hourglass-sched/hourglass/pkg/faults"
 	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/faults"
 )
 
 // Summary is the JSON the chaos run prints.
