@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 // TestMain fails the package if the host leaves a goroutine behind after
@@ -13,5 +13,5 @@ import (
 // http.DefaultClient; its idle keep-alive connections belong to the tests,
 // not to the host, so they are closed before the check.
 func TestMain(m *testing.M) {
-	awstest.VerifyTestMain(m, http.DefaultClient.CloseIdleConnections)
+	awstest.VerifyTestMainPooled(m, http.DefaultClient.CloseIdleConnections)
 }

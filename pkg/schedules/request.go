@@ -7,8 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hourglass-sched/hourglass/pkg/cronexpr"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
-	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -93,10 +93,10 @@ func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, 
 	}
 	expr, hasExpr := str("expression")
 	tz, _ := str("timezone")
-	var compiled schedule.Schedule
+	var compiled cronexpr.Schedule
 	if hasExpr {
-		c, err := schedule.Parse(expr, tz)
-		var se *schedule.Error
+		c, err := cronexpr.Parse(expr, tz)
+		var se *cronexpr.Error
 		switch {
 		case errors.As(err, &se):
 			add(se.Field, "%s", se.Message)
