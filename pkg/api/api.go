@@ -19,7 +19,6 @@ import (
 	"path"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -299,8 +298,8 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now().UTC().Truncate(time.Millisecond)
 	token := r.Header.Get("Idempotency-Key")
 	var fieldErrs []problem.FieldError
-	if len(token) > maxClientToken || hasControl(token) || !utf8.ValidString(token) {
-		fieldErrs = append(fieldErrs, problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 printable UTF-8 characters"})
+	if len(token) > maxClientToken || !task.Printable(token) {
+		fieldErrs = append(fieldErrs, problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 bytes of printable UTF-8 (no control, bidi or line-separator characters)"})
 	}
 	req, errs := task.DecodeCreate(body, "", now, s.cfg.Limits, s.cfg.Validate)
 	if fieldErrs = append(fieldErrs, errs...); len(fieldErrs) > 0 {
@@ -453,15 +452,6 @@ const skewMargin = 10 * time.Second
 func (s *Server) fastPathMessage(t *task.Task) task.OutMessage {
 	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
 	return task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 // view renders a task, showing a SCHEDULED task whose bucket the scanner

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/task"
@@ -53,8 +52,8 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := r.Header.Get("Idempotency-Key")
-	if len(token) > maxClientToken || hasControl(token) || !utf8.ValidString(token) {
-		problem.Invalid(problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 printable UTF-8 characters"}).Write(w)
+	if len(token) > maxClientToken || !task.Printable(token) {
+		problem.Invalid(problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 bytes of printable UTF-8 (no control, bidi or line-separator characters)"}).Write(w)
 		return
 	}
 	var env map[string]json.RawMessage

@@ -108,6 +108,12 @@ func hostileRequests(s *stacktest.Stack, id string) []hostile {
 	post("idempotency header too long", withTarget(wh), "Idempotency-Key", strings.Repeat("k", 4096))
 	post("idempotency header with control", withTarget(wh), "Idempotency-Key", "a\tb")
 	post("idempotency header not UTF-8", withTarget(wh), "Idempotency-Key", "a\xffb")
+	post("idempotency header with C1 control", withTarget(wh), "Idempotency-Key", "a\u0085b")
+	post("idempotency header with bidi override", withTarget(wh), "Idempotency-Key", "a\u202eb")
+	post("idempotency header with line separator", withTarget(wh), "Idempotency-Key", "a\u2028b")
+	post("label with bidi override", []byte(`{"due_at":"`+due+`","target":`+wh+`,"labels":{"team":"\u202epay"}}`))
+	post("label key with C1 control", []byte(`{"due_at":"`+due+`","target":`+wh+`,"labels":{"te\u0085am":"pay"}}`))
+	post("webhook header value with line separator", withTarget(`{"kind":"webhook","url":"`+s.Sink.URL+`/hook","headers":{"X-A":"a\u2028b"}}`))
 	hs = append(hs,
 		hostile{name: "body of 10 MiB", method: http.MethodPost, path: "/v1/tasks", body: bytes.Repeat([]byte(" "), 10<<20)},
 		hostile{name: "batch of 10 MiB", method: http.MethodPost, path: "/v1/tasks:batch", body: bytes.Repeat([]byte(" "), 10<<20)},

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 )
@@ -188,8 +187,8 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			add("idempotency_key", "must be a string")
-		} else if s == "" || len(s) > maxIdemKeyLen || !utf8.ValidString(s) || hasControl(s) {
-			add("idempotency_key", "must be 1-%d printable characters", maxIdemKeyLen)
+		} else if s == "" || len(s) > maxIdemKeyLen || !Printable(s) {
+			add("idempotency_key", "must be 1 to %d bytes of printable UTF-8 (no control, bidi or line-separator characters)", maxIdemKeyLen)
 		} else {
 			req.IdempotencyKey = s
 		}
@@ -209,10 +208,10 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				if k == "" || len(k) > maxLabelLen || hasControl(k) || strings.ContainsAny(k, "=#") {
-					add("labels", "key %q must be 1-%d printable characters without '=' or '#'", k, maxLabelLen)
-				} else if len(m[k]) > maxLabelLen || hasControl(m[k]) {
-					add("labels."+k, "must be at most %d printable characters", maxLabelLen)
+				if k == "" || len(k) > maxLabelLen || !Printable(k) || strings.ContainsAny(k, "=#") {
+					add("labels", "key %q must be 1 to %d bytes of printable UTF-8 (no control, bidi or line-separator characters), without '=' or '#'", k, maxLabelLen)
+				} else if len(m[k]) > maxLabelLen || !Printable(m[k]) {
+					add("labels."+k, "must be at most %d bytes of printable UTF-8 (no control, bidi or line-separator characters)", maxLabelLen)
 				}
 			}
 			if len(m) > 0 {
@@ -251,15 +250,6 @@ func compact(v json.RawMessage) json.RawMessage {
 		return append(json.RawMessage(nil), v...)
 	}
 	return b.Bytes()
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 func jsonHint(err error) string {

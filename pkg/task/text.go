@@ -1,0 +1,43 @@
+package task
+
+import "unicode/utf8"
+
+// Unprintable reports whether r must not appear in text that Hourglass
+// stores and shows or forwards as a short string (labels, idempotency keys,
+// header names and values, event sources): the C0 and C1 controls and DEL,
+// and the invisible formatting characters that reorder or break the text a
+// reader sees — the bidi embeddings and overrides (U+202A–U+202E), isolates
+// (U+2066–U+2069) and marks (U+200E, U+200F, U+061C), and the line and
+// paragraph separators (U+2028, U+2029). It is the one rule every door and
+// target uses; callers that allow tab (HTTP field values) test for it first.
+func Unprintable(r rune) bool {
+	switch {
+	case r < 0x20, r >= 0x7f && r <= 0x9f:
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x200e, r == 0x200f, r == 0x061c, r == 0x2028, r == 0x2029:
+		return true
+	}
+	return false
+}
+
+// Printable reports whether s is valid UTF-8 without an Unprintable rune.
+func Printable(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || Unprintable(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
