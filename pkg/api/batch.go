@@ -56,6 +56,13 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 		problem.Invalid(problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 bytes of printable UTF-8 (no control, bidi or line-separator characters)"}).Write(w)
 		return
 	}
+	// One body, one meaning: a key named twice or bytes that are not
+	// UTF-8 anywhere in it (a task's payload included) refuse the whole
+	// batch, as a malformed envelope does.
+	if fe := task.CheckJSON(body, ""); fe != nil {
+		problem.Invalid(*fe).Write(w)
+		return
+	}
 	var env map[string]json.RawMessage
 	if err := json.Unmarshal(body, &env); err != nil || env == nil {
 		problem.Invalid(problem.FieldError{Field: "body", Reason: `must be a JSON object {"tasks": [...]}` + jsonHint(err)}).Write(w)

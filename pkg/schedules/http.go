@@ -130,9 +130,9 @@ func (h *Handler) readObject(w http.ResponseWriter, r *http.Request) (map[string
 		problem.Invalid(problem.FieldError{Field: "body", Reason: "could not be read"}).Write(w)
 		return nil, false
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
-		problem.Invalid(problem.FieldError{Field: "body", Reason: "must be a JSON object"}).Write(w)
+	raw, fe := DecodeBody(body)
+	if fe != nil {
+		problem.Invalid(*fe).Write(w)
 		return nil, false
 	}
 	return raw, true

@@ -3,7 +3,6 @@ package schedules
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -52,9 +51,9 @@ func (h *Handler) Create(ctx context.Context, log zerolog.Logger, tenant string,
 	if len(body) > lim+64<<10 {
 		return View{}, false, problem.TooLarge("the body exceeds the payload limit plus 64 KiB")
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
-		return View{}, false, problem.Invalid(problem.FieldError{Field: "body", Reason: "must be a JSON object"})
+	raw, fe := DecodeBody(body)
+	if fe != nil {
+		return View{}, false, problem.Invalid(*fe)
 	}
 	id := TokenID(tenant, token)
 	for attempt := 0; ; attempt++ {

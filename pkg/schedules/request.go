@@ -39,6 +39,22 @@ var readOnlyFields = map[string]bool{
 	"id": true, "generation": true, "version": true, "created_at": true, "updated_at": true, "paused_at": true,
 }
 
+// DecodeBody reads a schedule request body (a create, or a PATCH) as a JSON
+// object, for every door: the HTTP routes and the EventBridge ingest. A
+// body that is not one unambiguous JSON object — bytes that are not UTF-8,
+// a key named twice anywhere (task.CheckJSON) — is refused, naming the
+// place.
+func DecodeBody(body []byte) (map[string]json.RawMessage, *problem.FieldError) {
+	if fe := task.CheckJSON(body, ""); fe != nil {
+		return nil, fe
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
+		return nil, &problem.FieldError{Field: "body", Reason: "must be a JSON object"}
+	}
+	return raw, nil
+}
+
 // DecodeSpec validates a schedule object (create body, or a PATCH merged
 // onto the stored schedule's view). Every problem is reported, naming its
 // field; the target, payload, retry and labels are checked exactly as a

@@ -64,6 +64,9 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 	add := func(field, format string, args ...any) {
 		errs = append(errs, problem.FieldError{Field: prefix + field, Reason: fmt.Sprintf(format, args...)})
 	}
+	if fe := CheckJSON(body, prefix); fe != nil {
+		return req, []problem.FieldError{*fe}
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
 		field := "body"
