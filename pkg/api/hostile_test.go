@@ -141,7 +141,8 @@ func hostileRequests(s *stacktest.Stack, id string) []hostile {
 	}
 	// Hostile queries.
 	for _, q := range []string{"limit=-1", "limit=1e9", "limit=99999999999999999999", "state=SCHEDULED%00", "state=' OR 1=1", "due_after=0",
-		"due_before=-1", "label=" + strings.Repeat("k", 5000) + "=v", "page_token=" + strings.Repeat("A", 5000), "page_token=..%2F", "%zz", "limit=%00"} {
+		"due_before=-1", "label=" + strings.Repeat("k", 5000) + "=v", "page_token=" + strings.Repeat("A", 5000), "page_token=..%2F", "%zz", "limit=%00",
+		"due_after=2030-01-02T00:00:00%2B24:00", "due_before=2030-01-02T00:00:00-24:00", "due_after=2030-01-02T00:00:00%2B23:60"} {
 		hs = append(hs, hostile{name: "query " + q, method: http.MethodGet, path: "/v1/tasks?" + q})
 	}
 	return hs

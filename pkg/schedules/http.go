@@ -464,17 +464,17 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request) {
 	}
 	after := h.clock.Now()
 	if v := q.Get("after"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := task.ParseTime(v)
 		if err != nil {
-			errs = append(errs, problem.FieldError{Field: "after", Reason: strconv.Quote(v) + " is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)"})
+			errs = append(errs, problem.FieldError{Field: "after", Reason: strconv.Quote(v) + " is not an RFC 3339 time with an offset within ±23:59 (e.g. 2030-01-02T15:04:05Z)"})
 		}
 		after = t
 	}
 	var start time.Time
 	if v := q.Get("start_at"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := task.ParseTime(v)
 		if err != nil {
-			errs = append(errs, problem.FieldError{Field: "start_at", Reason: strconv.Quote(v) + " is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)"})
+			errs = append(errs, problem.FieldError{Field: "start_at", Reason: strconv.Quote(v) + " is not an RFC 3339 time with an offset within ±23:59 (e.g. 2030-01-02T15:04:05Z)"})
 		}
 		start = t
 	}

@@ -129,9 +129,9 @@ func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, 
 		dst  *time.Time
 	}{{"start_at", &sp.Start}, {"end_at", &sp.End}} {
 		if s, ok := str(f.name); ok {
-			t, err := time.Parse(time.RFC3339Nano, s)
+			t, err := task.ParseTime(s)
 			if err != nil {
-				add(f.name, "%q is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)", s)
+				add(f.name, "%q is not an RFC 3339 time with an offset within ±23:59 (e.g. 2030-01-02T15:04:05Z)", s)
 				continue
 			}
 			*f.dst = t.UTC().Truncate(time.Millisecond)

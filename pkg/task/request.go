@@ -93,8 +93,8 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			add("due_at", "must be a string in RFC 3339 format")
-		} else if t, err := time.Parse(time.RFC3339Nano, s); err != nil {
-			add("due_at", "%q is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)", s)
+		} else if t, err := ParseTime(s); err != nil {
+			add("due_at", "%q is not an RFC 3339 time with an offset within ±23:59 (e.g. 2030-01-02T15:04:05Z)", s)
 		} else {
 			t = t.UTC().Truncate(time.Millisecond)
 			switch {

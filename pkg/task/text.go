@@ -1,6 +1,10 @@
 package task
 
-import "unicode/utf8"
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
 
 // Unprintable reports whether r must not appear in text that Hourglass
 // stores and shows or forwards as a short string (labels, idempotency keys,
@@ -40,4 +44,22 @@ func Printable(s string) bool {
 		i += n
 	}
 	return true
+}
+
+// maxOffset is the largest UTC offset RFC 3339 can mean: ±23:59.
+const maxOffset = 23*3600 + 59*60
+
+// ParseTime parses an RFC 3339 time as every door reads one. time.Parse
+// also takes offsets of +24:00 through +24:59 and minute 60 (+23:60), which
+// RFC 3339 does not allow and which silently move the time by a day;
+// ParseTime refuses any offset beyond ±23:59.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if _, off := t.Zone(); off > maxOffset || off < -maxOffset {
+		return time.Time{}, fmt.Errorf("parsing time %q: UTC offset beyond ±23:59", s)
+	}
+	return t, nil
 }

@@ -2,6 +2,7 @@ package task
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -17,5 +18,27 @@ func TestPrintable(t *testing.T) {
 		"\u2028", "\u2029", "\xff", "a\xc3", "\xed\xa0\x80",
 	} {
 		require.False(t, Printable(s), "%q", s)
+	}
+}
+
+func TestParseTimeOffsets(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"2030-01-02T00:00:00+24:00", "2030-01-02T00:00:00-24:00", "2030-01-02T00:00:00+24:59",
+		"2030-01-02T00:00:00+23:60", "2030-01-02T00:00:00-23:60", "2030-01-02T00:00:00+99:00", "2030-01-02T00:00:00+00:99",
+		"2030-01-02", "2030-01-02T00:00:00", "2030-01-02T24:00:00Z",
+	} {
+		_, err := ParseTime(s)
+		require.Error(t, err, s)
+	}
+	for s, want := range map[string]time.Time{
+		"2030-01-02T00:00:00Z":          time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC),
+		"2030-01-02T00:00:00+23:59":     time.Date(2030, 1, 1, 0, 1, 0, 0, time.UTC),
+		"2030-01-02T00:00:00-23:59":     time.Date(2030, 1, 2, 23, 59, 0, 0, time.UTC),
+		"2030-01-02T00:00:00.123+01:00": time.Date(2030, 1, 1, 23, 0, 0, 123e6, time.UTC),
+	} {
+		got, err := ParseTime(s)
+		require.NoError(t, err, s)
+		require.True(t, want.Equal(got), "%s: %s", s, got)
 	}
 }
