@@ -210,7 +210,7 @@ func (h *Handler) first(s *Schedule, now time.Time, resumed bool) (*task.Task, O
 		return nil, Occ{}, nil
 	}
 	occ, ok := s.First(now, resumed)
-	if !ok {
+	if !ok || !h.chain.withinHorizon(s, occ, now) {
 		return nil, Occ{}, nil
 	}
 	t, err := s.Task(occ, h.cfg.Shards, now)

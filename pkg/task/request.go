@@ -26,6 +26,14 @@ func DefaultLimits() Limits {
 	return Limits{MaxPayloadBytes: 256 << 10, MaxHorizon: 366 * 24 * time.Hour, MaxAttempts: 25}
 }
 
+// BeyondHorizon reports whether a task due at due, asked for at now, is
+// further ahead than the limits allow (MaxHorizon; zero means only what an
+// ID can carry) — the one horizon for tasks and for the occurrences
+// schedules make.
+func (l Limits) BeyondHorizon(now, due time.Time) bool {
+	return due.UnixMilli() > maxDueMs || l.MaxHorizon > 0 && due.After(now.Add(l.MaxHorizon))
+}
+
 // Defaults for the retry policy when a request gives none.
 const (
 	DefaultMaxAttempts    = 5
@@ -100,7 +108,7 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 			switch {
 			case t.UnixMilli() < 0 || t.UnixMilli() > maxDueMs:
 				add("due_at", "is out of range")
-			case lim.MaxHorizon > 0 && t.After(now.Add(lim.MaxHorizon)):
+			case lim.BeyondHorizon(now, t):
 				add("due_at", "is more than %s ahead (the limit)", lim.MaxHorizon)
 			default:
 				req.DueAt = t
