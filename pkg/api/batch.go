@@ -44,8 +44,9 @@ type BatchResponse struct {
 // whole is refused (4xx) only when its envelope is bad or too big, or the
 // tenant's rate limit cannot cover its valid tasks (429).
 //
-// With an Idempotency-Key header K, task i is created under the key
-// "K#i": replaying the same batch returns the same tasks (each 200).
+// With an Idempotency-Key header K, task i is created under
+// task.BatchItemToken(K, i): replaying the same batch returns the same
+// tasks (each 200), and no single create's key can name one of them.
 func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r, maxBatchBody, "a batch body is limited to 4 MiB")
 	if !ok {
@@ -126,7 +127,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 			defer func() { <-sem }()
 			tok := ""
 			if token != "" {
-				tok = token + "#" + strconv.Itoa(i)
+				tok = task.BatchItemToken(token, i)
 			}
 			t, c, p := s.write(r, reqs[i], tok, task.RequestHash(bytes.TrimSpace(items[i])), now)
 			if p != nil {

@@ -2,6 +2,7 @@ package task
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -44,6 +45,17 @@ func Printable(s string) bool {
 		i += n
 	}
 	return true
+}
+
+// BatchItemToken is the client token under which item i of a batch
+// created with Idempotency-Key k is stored. Single creates store their key
+// as it is, and a key is Printable, so it never holds U+001F; batch items'
+// tokens begin with "batch" and U+001F and end with U+001F and i. So no
+// single create can name a batch item (Idempotency-Key "K#0" on a single
+// create is its own key, not task 0 of batch K), nor can two batches'
+// items meet.
+func BatchItemToken(k string, i int) string {
+	return "batch\x1f" + k + "\x1f" + strconv.Itoa(i)
 }
 
 // maxOffset is the largest UTC offset RFC 3339 can mean: ±23:59.

@@ -1,6 +1,7 @@
 package task
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -40,5 +41,23 @@ func TestParseTimeOffsets(t *testing.T) {
 		got, err := ParseTime(s)
 		require.NoError(t, err, s)
 		require.True(t, want.Equal(got), "%s: %s", s, got)
+	}
+}
+
+// TestBatchItemTokenApart: no Printable key (what a single create may
+// send) equals a batch item's token, and distinct (key, index) pairs give
+// distinct tokens.
+func TestBatchItemTokenApart(t *testing.T) {
+	t.Parallel()
+	seen := map[string]string{}
+	for _, k := range []string{"K", "K#0", "K#", "a#1", "a", "batch", ""} {
+		for i := range 3 {
+			tok := BatchItemToken(k, i)
+			require.False(t, Printable(tok), "a single create could send %q", tok)
+			require.NotEqual(t, k+"#"+strconv.Itoa(i), tok)
+			prev, dup := seen[tok]
+			require.False(t, dup, "%q and %q#%d share a token", prev, k, i)
+			seen[tok] = k + "#" + strconv.Itoa(i)
+		}
 	}
 }
