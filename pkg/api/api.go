@@ -155,14 +155,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", reqID)
 	log := s.log.With().Str("request_id", reqID).Logger()
-	// ServeMux would answer a path with "..", "//" or "." segments with a
-	// redirect to its clean form: refuse it instead, so that no spelling of
-	// a path reaches a route it does not name.
-	if p := r.URL.Path; p == "" || p[0] != '/' || (p != "/" && path.Clean(p) != p) {
+	if uncleanPath(r.URL.Path) {
 		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
 		return
 	}
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), loggerKey, log)))
+}
+
+// CleanPaths answers a request whose path is not in its clean form (with
+// "//", "." or ".." segments, or not starting with "/") with a 404 problem
+// before h sees it. Every ServeMux in front of a route needs it: a mux
+// answers such a path with a redirect (text/html) to its clean form, so
+// one route could be reached by many spellings, and the answer would not
+// be a problem document.
+func CleanPaths(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if uncleanPath(r.URL.Path) {
+			problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func uncleanPath(p string) bool {
+	return p == "" || p[0] != '/' || (p != "/" && path.Clean(p) != p)
 }
 
 func logger(r *http.Request) zerolog.Logger {

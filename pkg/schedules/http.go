@@ -49,6 +49,7 @@ type Handler struct {
 	clock clock.Clock
 	log   zerolog.Logger
 	mux   *http.ServeMux
+	serve http.Handler // mux behind api.CleanPaths
 
 	cursorMu sync.Mutex
 	cursorOK bool
@@ -70,11 +71,13 @@ func NewHandler(cfg Config, store Store, q Sender, auth api.Authenticator, clk c
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
 	})
+	h.serve = api.CleanPaths(h.mux)
 	return h
 }
 
-// ServeHTTP routes a request.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP routes a request; a path not in its clean form is a 404
+// problem, never a redirect.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve.ServeHTTP(w, r) }
 
 type tenantKey struct{}
 

@@ -1,11 +1,18 @@
 package schedules_test
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 )
 
@@ -34,4 +41,23 @@ func TestDecodeBodyRefusesAmbiguousJSON(t *testing.T) {
 	_, fe = schedules.DecodeBody([]byte(`[]`))
 	require.NotNil(t, fe)
 	assert.Equal(t, "body", fe.Field)
+}
+
+// TestHandlerRefusesUncleanPaths: the schedule API served on its own (not
+// behind service.HTTP) answers an unclean path with a 404 problem, not its
+// mux's redirect.
+func TestHandlerRefusesUncleanPaths(t *testing.T) {
+	t.Parallel()
+	h := schedules.NewHandler(schedules.Config{}, nil, nil, api.DevAuth{}, clock.NewManual(t0), zerolog.Nop())
+	for _, p := range []string{"//v1/schedules", "/v1/./schedules", "/v1/schedules/a/../b", "/v1/schedules//", "/v1//schedules:preview"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		u, err := url.ParseRequestURI(p)
+		require.NoError(t, err)
+		req.URL, req.RequestURI = u, p
+		req.Header.Set("Authorization", "Bearer dev-acme")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		assert.Equal(t, http.StatusNotFound, rec.Code, p)
+		assert.Equal(t, problem.ContentType, rec.Header().Get("Content-Type"), p)
+	}
 }

@@ -248,7 +248,7 @@ func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handle
 	mux := http.NewServeMux()
 	mux.Handle("/", c.API(auth, ready))
 	schedules.Mount(mux, c.Schedules(auth))
-	return mux
+	return api.CleanPaths(mux)
 }
 
 // MustBuild is how every function's main begins: it loads the
