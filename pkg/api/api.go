@@ -58,6 +58,12 @@ type Config struct {
 	Lookahead time.Duration
 	TaskQueue string        // URL: the fast path sends here
 	EarlyBy   time.Duration // as dispatch.Config.EarlyBy
+	// AnnounceWait is the scanner's wait between announcing buckets and
+	// sending their units (scan.Config.AnnounceWait), or less: a create
+	// whose write returned within it of a cursor read showing its bucket
+	// unannounced leaves the task to the dispatcher. Zero: every create
+	// not marked for the fast path re-reads the cursor after its write.
+	AnnounceWait time.Duration
 	// CancelCutoff is the store's cancel cut-off (see ddbstore.Options),
 	// quoted in the 409 a late cancel gets.
 	CancelCutoff time.Duration
@@ -343,7 +349,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 // create stores one validated task (idempotently under token) and sends it
 // on the fast path when its bucket is already announced.
 func (s *Server) create(r *http.Request, req task.CreateRequest, token, reqHash string, now time.Time) (TaskView, bool, *problem.Problem) {
-	saved, created, p := s.write(r, req, token, reqHash, now)
+	saved, created, plan, written, p := s.write(r, req, token, reqHash, now)
 	if p != nil {
 		return TaskView{}, false, p
 	}
@@ -351,7 +357,7 @@ func (s *Server) create(r *http.Request, req task.CreateRequest, token, reqHash 
 		return s.view(r.Context(), saved), false, nil
 	}
 	log := logger(r).With().Str("task_id", saved.ID.String()).Logger()
-	if err := s.fastPath(r.Context(), saved, now); err != nil {
+	if err := s.sendFast(r.Context(), saved, plan, written); err != nil {
 		// The task is stored: the scanner's sweep of its bucket will send
 		// it (late). Tell the caller it is accepted, and log loudly.
 		log.Error().Err(err).Msg("fast-path send failed; the sweep will dispatch the task late")
@@ -361,36 +367,46 @@ func (s *Server) create(r *http.Request, req task.CreateRequest, token, reqHash 
 }
 
 // write stores one validated task (idempotently under token): the create
-// up to, not including, the fast path. created is false when token had
+// up to, not including, the fast path's send, whose plan it returns with
+// when the write returned (time.Now). created is false when token had
 // already created the task (saved is that task).
-func (s *Server) write(r *http.Request, req task.CreateRequest, token, reqHash string, now time.Time) (saved *task.Task, created bool, p *problem.Problem) {
+func (s *Server) write(r *http.Request, req task.CreateRequest, token, reqHash string, now time.Time) (saved *task.Task, created bool, plan fastPlan, written time.Time, p *problem.Problem) {
 	id, err := task.NewID(req.DueAt, s.cfg.Shards)
 	if err != nil {
-		return nil, false, problem.Invalid(problem.FieldError{Field: "due_at", Reason: err.Error()})
+		return nil, false, plan, written, problem.Invalid(problem.FieldError{Field: "due_at", Reason: err.Error()})
 	}
 	if err := s.ensureCursor(r.Context(), now); err != nil {
-		return nil, false, storeProblem(r, err, "")
+		return nil, false, plan, written, storeProblem(r, err, "")
 	}
 	t := &task.Task{
 		ID: id, Tenant: tenantOf(r), DueAt: req.DueAt, Target: req.Target, Payload: req.Payload, Retry: req.Retry,
 		IdempotencyKey: req.IdempotencyKey, Labels: req.Labels, State: task.Scheduled, Version: 1,
 		PayloadHash: task.PayloadHash(req.Target, req.Payload), CreatedAt: now, UpdatedAt: now,
 	}
+	plan = s.planFastPath(r.Context(), t)
 	saved, created, err = s.store.Create(r.Context(), t, token, reqHash)
+	written = time.Now()
 	if err != nil {
-		return nil, false, storeProblem(r, err, "")
+		if plan.send {
+			// The write may have succeeded with its answer lost, and its
+			// item is marked: no dispatcher would send it, only the late
+			// sweep. Send it now; if the write did not happen, the worker
+			// drops a message for a task that does not exist.
+			_ = s.q.Send(r.Context(), s.cfg.TaskQueue, s.fastPathMessage(t))
+		}
+		return nil, false, plan, written, storeProblem(r, err, "")
 	}
 	if !created {
 		l := logger(r)
 		l.Info().Str("task_id", saved.ID.String()).Msg("create replayed by Idempotency-Key")
-		return saved, false, nil
+		return saved, false, plan, written, nil
 	}
 	if s.cfg.Crash != nil {
 		if err := s.cfg.Crash("after-create-write"); err != nil {
-			return nil, false, problem.Internal()
+			return nil, false, plan, written, problem.Internal()
 		}
 	}
-	return saved, true, nil
+	return saved, true, plan, written, nil
 }
 
 // ensureCursor makes sure, once per process, that the scanner cursor exists
@@ -408,45 +424,98 @@ func (s *Server) ensureCursor(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// fastPath sends a task whose bucket the scanner has already announced.
-// Whether it is announced is decided AFTER the task was written: if the
-// announcement came later, the dispatcher's query (which follows the
-// announcement) sees the task; if earlier, we see it here and send. Either
-// way it is sent (perhaps twice, which the worker absorbs). It is called
-// once the write has returned.
-func (s *Server) fastPath(ctx context.Context, t *task.Task, now time.Time) error {
-	send, err := s.onFastPath(ctx, t, time.Now())
-	if err != nil || !send {
-		return err
+// The fast path. A task whose bucket the scanner has already announced
+// (raised the cursor's "dispatching" before sending the bucket's units) may
+// be missed by the dispatcher, whose query can come before the task's
+// write: the create must then send it itself. Sending it whenever the
+// bucket is announced after the write (the old rule) sent it twice when
+// the dispatcher's query came after the write too. So the decision is
+// ordered, on this process's own monotonic clock only:
+//
+//  1. Before the write, a cursor read begun at t0 (from the cache if begun
+//     within AnnounceWait/4). Bucket announced: the item is written marked
+//     FastPath — dispatchers skip it, sweeps do not — and the create sends
+//     it after the write. Never both, never neither (a crash after the
+//     write leaves it to the sweep).
+//  2. Not announced, and the write returned at t1 with t1 − t0 <
+//     AnnounceWait: the announcement came after t0, and the scanner waits
+//     AnnounceWait after it before sending units (scan.Config.AnnounceWait),
+//     so the dispatcher's query follows the write and sees the task. Not
+//     sent here.
+//  3. Otherwise (a slow write, a failed read, AnnounceWait zero): the old
+//     rule — a read begun after the write; announced, send. Both may send
+//     then: the rare remaining overlap, which the worker absorbs.
+//
+// Tasks due beyond the horizon (pastHorizon) need none of this.
+
+// fastPlan is a create's fast-path decision taken before its write.
+type fastPlan struct {
+	// send: the bucket was announced before the write; the item is marked
+	// FastPath and the create sends the task.
+	send bool
+	// certain: the bucket cannot be announced yet; the dispatcher sends it.
+	certain bool
+	// read is when the cursor read that showed the bucket unannounced
+	// began; zero when there was none (decide after the write).
+	read time.Time
+}
+
+// planFastPath decides, before t is written, what its create will do (see
+// the rules above) and marks t.FastPath accordingly.
+func (s *Server) planFastPath(ctx context.Context, t *task.Task) fastPlan {
+	if s.pastHorizon(t) {
+		return fastPlan{certain: true}
+	}
+	if s.cfg.AnnounceWait <= 0 {
+		// No window to rely on: only a cached value covering the bucket
+		// decides before the write (no read); else the read after it.
+		if s.cursor.covers(s.cfg.Layout.BucketOf(t.ID.Due())) {
+			t.FastPath = true
+			return fastPlan{send: true}
+		}
+		return fastPlan{}
+	}
+	ok, began, err := s.announcedAt(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), readAfter(time.Now().Add(-s.cfg.AnnounceWait/4)))
+	switch {
+	case err != nil:
+		return fastPlan{} // decided after the write, by a read then
+	case ok:
+		t.FastPath = true
+		return fastPlan{send: true}
+	}
+	return fastPlan{read: began}
+}
+
+// settled reports whether plan p decides t's fast path without a read
+// after its write, which returned at written, and how.
+func (s *Server) settled(p fastPlan, written time.Time) (send, ok bool) {
+	switch {
+	case p.send:
+		return true, true
+	case p.certain:
+		return false, true
+	case !p.read.IsZero() && written.Sub(p.read) < s.cfg.AnnounceWait:
+		return false, true
+	}
+	return false, false
+}
+
+// sendFast finishes a create's fast path: t was written (the write
+// returned at written) under plan p; it is sent if p says so, or if p
+// leaves it to a read begun after the write that shows its bucket
+// announced.
+func (s *Server) sendFast(ctx context.Context, t *task.Task, p fastPlan, written time.Time) error {
+	send, ok := s.settled(p, written)
+	if !ok {
+		var err error
+		if send, err = s.announced(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), readAfter(written)); err != nil {
+			return err
+		}
+	}
+	if !send {
+		return nil
 	}
 	return s.q.Send(ctx, s.cfg.TaskQueue, s.fastPathMessage(t))
-}
-
-// onFastPath reports whether t, whose write had returned by written, must
-// be sent on the fast path. Tasks due well beyond the look-ahead window
-// need no cursor at all: the scanner cannot have reached them. Otherwise a
-// cached cursor value that covers the task's bucket answers (the cursor
-// only rises, so it covered it at the write too); one that does not is
-// checked by a read begun after written.
-//
-// A batch decides every task on one read begun after its last write: a
-// bucket the read shows announced may have been announced during the
-// batch's writes, after some of them, so both the dispatcher and this fast
-// path may send such a task — a duplicate delivery, harmless (one
-// idempotency key, one recorded outcome) and confined to the batch's write
-// phase (tens of milliseconds in AWS) as a bucket is announced.
-func (s *Server) onFastPath(ctx context.Context, t *task.Task, written time.Time) (bool, error) {
-	return s.onFastPathRead(ctx, t, readAfter(written))
-}
-
-// onFastPathRead is onFastPath with the freshness rule of the cursor read
-// given: a batch decides all its tasks on one read begun after its last
-// write (readAfter of that).
-func (s *Server) onFastPathRead(ctx context.Context, t *task.Task, fresh func(*cursorRead) bool) (bool, error) {
-	if s.pastHorizon(t) {
-		return false, nil
-	}
-	return s.announced(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), fresh)
 }
 
 // pastHorizon reports whether t's bucket cannot have been announced yet:
@@ -467,8 +536,7 @@ const skewMargin = 10 * time.Second
 // fastPathMessage is t's task-queue message, delayed until its due time
 // (less EarlyBy) from now.
 func (s *Server) fastPathMessage(t *task.Task) task.OutMessage {
-	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-	return task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}
+	return task.OutMessage{Body: task.NewTaskMessage(t, task.OriginFastPath).Encode(), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}
 }
 
 // view renders a task, showing a SCHEDULED task whose bucket the scanner

@@ -108,11 +108,12 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Write every task (batchWriters at a time), each deciding right after
-	// its own write whether it takes the fast path; then send the batch's
-	// fast-path messages together.
+	// Write every task (batchWriters at a time), each planning its fast
+	// path before its own write (see fastPlan; the writers share cursor
+	// reads); then send the batch's fast-path messages together.
 	saved := make([]*task.Task, len(items))
 	created := make([]bool, len(items))
+	plans := make([]fastPlan, len(items))
 	written := make([]time.Time, len(items))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, batchWriters)
@@ -129,16 +130,16 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 			if token != "" {
 				tok = task.BatchItemToken(token, i)
 			}
-			t, c, p := s.write(r, reqs[i], tok, task.RequestHash(bytes.TrimSpace(items[i])), now)
+			t, c, plan, at, p := s.write(r, reqs[i], tok, task.RequestHash(bytes.TrimSpace(items[i])), now)
 			if p != nil {
 				results[i] = BatchResult{Status: p.Status, Problem: p}
 				return
 			}
-			saved[i], created[i], written[i] = t, c, time.Now()
+			saved[i], created[i], plans[i], written[i] = t, c, plan, at
 		}(i)
 	}
 	wg.Wait()
-	s.fastPathBatch(r, saved, created, written)
+	s.fastPathBatch(r, saved, created, plans, written)
 	for i, t := range saved {
 		if t == nil {
 			continue
@@ -154,14 +155,15 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // fastPathBatch is a batch create's fast path, taken once every write has
-// returned: of the tasks the batch created (saved[i] with created[i], whose
-// write returned at written[i]), those onFastPath picks are sent with
-// SendMessageBatch, ten to a call, instead of with a SendMessage each. One
-// cursor read begun after the batch's last write (when the cache does not
-// answer) decides every task. A task whose
-// cursor read failed, or whose message cannot be sent, is logged and left
-// to the sweep, exactly as in create.
-func (s *Server) fastPathBatch(r *http.Request, saved []*task.Task, created []bool, written []time.Time) {
+// returned: of the tasks the batch created (saved[i] with created[i],
+// planned as plans[i], whose write returned at written[i]), those to send
+// are sent with SendMessageBatch, ten to a call, instead of with a
+// SendMessage each. A task its plan does not settle (see settled) is
+// decided by one cursor read begun after the batch's last write (when the
+// cache does not answer). A task whose cursor read failed, or whose
+// message cannot be sent, is logged and left to the sweep, exactly as in
+// create.
+func (s *Server) fastPathBatch(r *http.Request, saved []*task.Task, created []bool, plans []fastPlan, written []time.Time) {
 	ctx := r.Context()
 	log := logger(r)
 	var last time.Time
@@ -175,7 +177,11 @@ func (s *Server) fastPathBatch(r *http.Request, saved []*task.Task, created []bo
 		if t == nil || !created[i] {
 			continue
 		}
-		ok, err := s.onFastPathRead(ctx, t, readAfter(last))
+		ok, settled := s.settled(plans[i], written[i])
+		var err error
+		if !settled {
+			ok, err = s.announced(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), readAfter(last))
+		}
 		switch {
 		case err != nil:
 			log.Error().Err(err).Str("task_id", t.ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")

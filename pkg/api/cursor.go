@@ -37,24 +37,33 @@ type cursorRead struct {
 // successful read if fresh accepts it, else a read in flight that fresh
 // accepts (one read serves every caller waiting on it), else a new read.
 func (s *Server) announced(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, error) {
+	ok, _, err := s.announcedAt(ctx, bucket, fresh)
+	return ok, err
+}
+
+// announcedAt is announced, also returning, when the answer is "not
+// announced", when the read that showed it began (time.Now, monotonic):
+// the bucket was not announced at that moment.
+func (s *Server) announcedAt(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, time.Time, error) {
 	c := &s.cursor
 	for joined := false; ; joined = true {
 		c.mu.Lock()
 		if bucket <= c.max {
 			c.mu.Unlock()
-			return true, nil
+			return true, time.Time{}, nil
 		}
 		if c.last != nil && fresh(c.last) {
 			// An accepted read saw at most max, which is below bucket.
+			began := c.last.began
 			c.mu.Unlock()
-			return false, nil
+			return false, began, nil
 		}
 		if f := c.flight; f != nil && fresh(f) && !joined {
 			c.mu.Unlock()
 			select {
 			case <-f.done:
 			case <-ctx.Done():
-				return false, ctx.Err()
+				return false, time.Time{}, ctx.Err()
 			}
 			// Its answer is now max or last (or, if it failed — perhaps
 			// its own caller gave up — this caller reads for itself).
@@ -81,10 +90,21 @@ func (s *Server) announced(ctx context.Context, bucket int64, fresh func(r *curs
 		covered := bucket <= c.max
 		c.mu.Unlock()
 		if err != nil {
-			return false, err
+			return false, time.Time{}, err
 		}
-		return covered, nil
+		if covered {
+			return true, time.Time{}, nil
+		}
+		return false, f.began, nil
 	}
+}
+
+// covers reports whether the highest value read so far covers bucket (it
+// is announced, now and forever), without a read.
+func (c *cursorCache) covers(bucket int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bucket <= c.max
 }
 
 // readAfter accepts only a read that began after t (the fast path: a read

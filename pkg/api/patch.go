@@ -130,7 +130,14 @@ func (s *Server) patchTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	var plan fastPlan
+	if next.ID != prev.ID {
+		// A reschedule creates a task: its fast path is planned before
+		// its write, as a create's (and may mark next.FastPath).
+		plan = s.planFastPath(r.Context(), &next)
+	}
 	saved, err := s.store.Update(r.Context(), prev, &next, now)
+	written := time.Now()
 	switch {
 	case errors.Is(err, task.ErrConflict):
 		problem.Conflict("task " + id.String() + " was dispatched, started or changed meanwhile; read it again").Write(w)
@@ -143,7 +150,7 @@ func (s *Server) patchTask(w http.ResponseWriter, r *http.Request) {
 	v := s.view(r.Context(), saved)
 	if saved.ID != prev.ID {
 		log.Info().Str("task_id", prev.ID.String()).Str("replaced_by", saved.ID.String()).Msg("task rescheduled")
-		if err := s.fastPath(r.Context(), saved, now); err != nil {
+		if err := s.sendFast(r.Context(), saved, plan, written); err != nil {
 			log.Error().Err(err).Str("task_id", saved.ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")
 		}
 		v.Replaces = prev.ID.String()

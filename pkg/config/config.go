@@ -44,6 +44,13 @@ type Config struct {
 	// due. An emulator whose long poll only notices delayed messages once a
 	// second needs ~1000 ms; AWS does not.
 	EarlyDelivery time.Duration
+	// AnnounceWait is how long the scanner waits after announcing buckets
+	// (raising the cursor's "dispatching") before it sends their units,
+	// and so the window within which a create whose cursor read found its
+	// bucket unannounced may rely on the dispatcher to send it
+	// (HOURGLASS_ANNOUNCE_WAIT_MS, default 1000; see package api's fast
+	// path). It must be under half the look-ahead.
+	AnnounceWait time.Duration
 	// Dev turns on development mode: "Authorization: Bearer dev-<tenant>"
 	// tokens and the local webhook allow-list. HOURGLASS_DEV=1. Never in AWS.
 	Dev bool
@@ -161,6 +168,15 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.EarlyDelivery = time.Duration(ms) * time.Millisecond
+	if ms, err = envInt("HOURGLASS_ANNOUNCE_WAIT_MS", 1000, 0, 60000); err != nil {
+		return c, err
+	}
+	c.AnnounceWait = time.Duration(ms) * time.Millisecond
+	if 2*c.AnnounceWait >= c.Lookahead {
+		// The units of a bucket go out AnnounceWait after it enters the
+		// window: the rest of the look-ahead must still cover dispatch.
+		return c, fmt.Errorf("HOURGLASS_ANNOUNCE_WAIT_MS (%d) must be under half of HOURGLASS_LOOKAHEAD_SECONDS", ms)
+	}
 	if c.ListIndex, err = envBool("HOURGLASS_LIST_INDEX", false); err != nil {
 		return c, err
 	}

@@ -19,7 +19,7 @@ import (
 var vars = []string{
 	"HOURGLASS_TABLE", "HOURGLASS_SCAN_QUEUE_URL", "HOURGLASS_TASK_QUEUE_URL", "HOURGLASS_TASK_DLQ_URL",
 	"HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LEASE_SECONDS",
-	"HOURGLASS_SWEEP_SECONDS", "HOURGLASS_EARLY_DELIVERY_MS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_DEV",
+	"HOURGLASS_SWEEP_SECONDS", "HOURGLASS_EARLY_DELIVERY_MS", "HOURGLASS_ANNOUNCE_WAIT_MS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_DEV",
 	"HOURGLASS_SIGNING_KEY", "HOURGLASS_SIGNING_SECRET_ARN", "HOURGLASS_WEBHOOK_ALLOW",
 	"HOURGLASS_BUS_NAME", "HOURGLASS_INGEST_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_INGEST_SOURCES",
 	"HOURGLASS_LIFECYCLE_EVENTS",
@@ -55,6 +55,7 @@ func TestLoadDefaults(t *testing.T) {
 		Lease:         60 * time.Second,
 		SweepDelay:    30 * time.Second,
 		EarlyDelivery: 0,
+		AnnounceWait:  time.Second,
 		LogLevel:      "info",
 		Limits:        task.DefaultLimits(),
 		BusName:       "hourglass",
@@ -77,6 +78,7 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		"HOURGLASS_LEASE_SECONDS":      "45",
 		"HOURGLASS_SWEEP_SECONDS":      "12",
 		"HOURGLASS_EARLY_DELIVERY_MS":  "1000",
+		"HOURGLASS_ANNOUNCE_WAIT_MS":   "500",
 		"HOURGLASS_LOG_LEVEL":          "debug",
 		"HOURGLASS_SIGNING_KEY":        "k",
 		"HOURGLASS_SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hg",
@@ -102,6 +104,7 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		Lease:            45 * time.Second,
 		SweepDelay:       12 * time.Second,
 		EarlyDelivery:    time.Second,
+		AnnounceWait:     500 * time.Millisecond,
 		LogLevel:         "debug",
 		SigningKey:       "k",
 		SigningSecretARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:hg",
@@ -160,6 +163,8 @@ func TestLoadRejectsInvalidValues(t *testing.T) {
 		{"HOURGLASS_SWEEP_SECONDS", "-1"},
 		{"HOURGLASS_EARLY_DELIVERY_MS", "-1"},
 		{"HOURGLASS_EARLY_DELIVERY_MS", "10001"},
+		{"HOURGLASS_ANNOUNCE_WAIT_MS", "-1"},
+		{"HOURGLASS_ANNOUNCE_WAIT_MS", "60001"},
 		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.1"},
 		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.0/8,not-a-cidr"},
 		{"HOURGLASS_WEBHOOK_ALLOW", "10.0.0.0/33"},
@@ -270,4 +275,18 @@ func TestClaimModeAndCancelCutoff(t *testing.T) {
 	c, err = config.Load()
 	require.NoError(t, err)
 	assert.Equal(t, 4*time.Second, c.CancelCutoff())
+}
+
+// The scanner's wait after announcing must leave most of the look-ahead
+// for dispatch.
+func TestAnnounceWaitUnderHalfTheLookahead(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("HOURGLASS_LOOKAHEAD_SECONDS", "5")
+	t.Setenv("HOURGLASS_ANNOUNCE_WAIT_MS", "2500")
+	_, err := config.Load()
+	require.ErrorContains(t, err, "HOURGLASS_ANNOUNCE_WAIT_MS")
+	t.Setenv("HOURGLASS_ANNOUNCE_WAIT_MS", "2000")
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, c.AnnounceWait)
 }

@@ -46,6 +46,7 @@ const (
 	aSched      = "sch"         // occurrence of a schedule: the schedule ID (absent on one-off tasks)
 	aSchedGen   = "sch_gen"     // occurrence: the schedule's generation
 	aOccurAt    = "occ_ms"      // occurrence: nominal fire time, ms
+	aFastPath   = "fp"          // 1: the create sends the task itself (task.Task.FastPath); dispatchers skip it, sweeps do not
 )
 
 func sAttr(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
@@ -108,6 +109,9 @@ func (s *Store) marshalTask(t *task.Task) map[string]types.AttributeValue {
 	if t.IdempotencyKey != "" {
 		item[aIdemKey] = sAttr(t.IdempotencyKey)
 	}
+	if t.FastPath {
+		item[aFastPath] = nAttr(1)
+	}
 	if o := t.Occurrence; o != nil {
 		item[aSched], item[aSchedGen], item[aOccurAt] = sAttr(o.Schedule), nAttr(o.Generation), msAttr(o.At)
 	}
@@ -150,6 +154,7 @@ func unmarshalTask(item map[string]types.AttributeValue) (*task.Task, error) {
 		UpdatedAt:   getMs(item, aUpdated),
 		FinishedAt:  getMs(item, aFinished),
 		ReplacedBy:  getS(item, aReplacedBy),
+		FastPath:    getN(item, aFastPath) == 1,
 	}
 	if sch := getS(item, aSched); sch != "" {
 		t.Occurrence = &task.Occurrence{Schedule: sch, Generation: getN(item, aSchedGen), At: getMs(item, aOccurAt)}

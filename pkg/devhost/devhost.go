@@ -39,7 +39,14 @@ var DevDefaults = map[string]string{
 	"HOURGLASS_LEASE_SECONDS":     "20",
 	// moto's long poll re-checks for delayed messages only once a second.
 	"HOURGLASS_EARLY_DELIVERY_MS": "1000",
-	"HOURGLASS_LOG_LEVEL":         "info",
+	// moto serialises DynamoDB requests (scripts/motoserver.py): under a
+	// load run a create's cursor read and write queue behind each other for
+	// most of a second, and a create slower than this wait falls back to
+	// the rule that can send a task twice (see package api's fast path).
+	// AWS answers in milliseconds and keeps the 1 s default; 2 s still
+	// leaves 3 s of the 5 s look-ahead for dispatch.
+	"HOURGLASS_ANNOUNCE_WAIT_MS": "2000",
+	"HOURGLASS_LOG_LEVEL":        "info",
 	// Any source may put CreateTask events for any tenant, as any
 	// "Bearer dev-<tenant>" token is accepted.
 	"HOURGLASS_INGEST_SOURCES": "*=*",
@@ -200,6 +207,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
 		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
 			MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64,
+			Visibility: visibility, VisibleUntilAttr: worker.VisibleUntilAttribute,
 			Usage: counters, MemoryMB: MemoryMB["worker"], Log: log},
 		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
 	}

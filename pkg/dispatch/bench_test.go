@@ -38,7 +38,7 @@ func BenchmarkBuildMessages(b *testing.B) {
 	ts := page(b, 200, now.Add(30*time.Second))
 	b.ReportAllocs()
 	for b.Loop() {
-		if msgs := dispatch.BuildMessages(ts, now, time.Second); len(msgs) != len(ts) {
+		if msgs := dispatch.BuildMessages(ts, now, time.Second, task.OriginDispatch); len(msgs) != len(ts) {
 			b.Fatal("short page")
 		}
 	}

@@ -19,11 +19,15 @@
 // the default) or under its lease (HOURGLASS_CLAIM=lease), and refuses a
 // message whose payload hash is stale. Dynein's extra "claim" write before
 // the send would buy nothing here and cost a write per task.
+//
+// A regular unit skips the tasks their create marked as sent on its fast
+// path (task.Task.FastPath): sending them too would only make duplicates.
+// A sweep unit sends them, in case the create crashed before its send.
+// Every message names its origin (task.OriginDispatch or OriginSweep).
 package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -104,13 +108,20 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 	var st Stats
 	after := ""
 	log := d.log.With().Int64("bucket", u.Bucket).Uint16("shard", u.Shard).Bool("sweep", u.Sweep).Logger()
+	origin := task.OriginDispatch
+	if u.Sweep {
+		origin = task.OriginSweep
+	}
 	for {
 		tasks, next, err := d.store.QueryScheduled(ctx, u.Bucket, u.Shard, after, d.cfg.PageSize)
 		if err != nil {
 			return st, err
 		}
+		if !u.Sweep {
+			tasks = withoutFastPath(tasks)
+		}
 		if len(tasks) > 0 {
-			if err := d.sendPage(ctx, tasks, &st); err != nil {
+			if err := d.sendPage(ctx, tasks, origin, &st); err != nil {
 				return st, err
 			}
 		}
@@ -129,7 +140,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 	return st, nil
 }
 
-func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats) error {
+func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, origin task.Origin, st *Stats) error {
 	var chainErr error
 	if d.cfg.Chain != nil {
 		if tasks, chainErr = d.chain(ctx, tasks); len(tasks) == 0 {
@@ -141,7 +152,7 @@ func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats
 			return err
 		}
 	}
-	msgs := BuildMessages(tasks, d.clock.Now(), d.cfg.EarlyBy)
+	msgs := BuildMessages(tasks, d.clock.Now(), d.cfg.EarlyBy, origin)
 	sent := make([]bool, len(tasks))
 	for i := range sent {
 		sent[i] = true
@@ -170,6 +181,21 @@ func (d *Dispatcher) sendPage(ctx context.Context, tasks []*task.Task, st *Stats
 		return fmt.Errorf("dispatch: %w", sendErr)
 	}
 	return chainErr
+}
+
+// withoutFastPath drops the tasks whose create sends them itself
+// (task.Task.FastPath): their bucket was announced before they were
+// written, so the create decided to send them, and a dispatcher sending
+// them too would only make a duplicate. A sweep keeps them: the create may
+// have crashed between its write and its send.
+func withoutFastPath(tasks []*task.Task) []*task.Task {
+	kept := tasks[:0:0]
+	for _, t := range tasks {
+		if !t.FastPath {
+			kept = append(kept, t)
+		}
+	}
+	return kept
 }
 
 // chainConcurrency bounds the chain calls of one page in flight: each is a
@@ -221,14 +247,15 @@ func (d *Dispatcher) chain(ctx context.Context, tasks []*task.Task) ([]*task.Tas
 }
 
 // BuildMessages builds the task-queue messages for one page of tasks: the
-// task's ID and payload hash, delayed until its run time less earlyBy (the
-// queue adapter rounds the delay down to whole seconds). It is pure, so the
-// dispatcher's own cost per task can be benchmarked without a queue.
-func BuildMessages(tasks []*task.Task, now time.Time, earlyBy time.Duration) []task.OutMessage {
+// task's ID, payload hash and origin (task.OriginDispatch, or
+// task.OriginSweep for a sweep unit), delayed until its run time less
+// earlyBy (the queue adapter rounds the delay down to whole seconds). It is
+// pure, so the dispatcher's own cost per task can be benchmarked without a
+// queue.
+func BuildMessages(tasks []*task.Task, now time.Time, earlyBy time.Duration, origin task.Origin) []task.OutMessage {
 	msgs := make([]task.OutMessage, len(tasks))
 	for i, t := range tasks {
-		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-		msgs[i] = task.OutMessage{Body: string(body), Delay: t.RunAt().Sub(now) - earlyBy}
+		msgs[i] = task.OutMessage{Body: task.NewTaskMessage(t, origin).Encode(), Delay: t.RunAt().Sub(now) - earlyBy}
 	}
 	return msgs
 }

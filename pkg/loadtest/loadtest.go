@@ -43,6 +43,7 @@ const TaskIDHeader = "Hourglass-Task-Id"
 type arrival struct {
 	at  time.Time
 	key string
+	d   Delivery
 }
 
 type sink struct {
@@ -63,7 +64,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	s.arrivals[id] = append(s.arrivals[id], arrival{at: now, key: r.Header.Get("Idempotency-Key")})
+	s.arrivals[id] = append(s.arrivals[id], arrival{at: now, key: r.Header.Get("Idempotency-Key"), d: DeliveryFrom(r.Header, now)})
 	s.mu.Unlock()
 	s.total.Add(1)
 	w.WriteHeader(http.StatusNoContent)
@@ -80,22 +81,24 @@ type PerTask struct {
 
 // Summary is the JSON the load generator prints.
 type Summary struct {
-	Tasks         int             `json:"tasks"`
-	Created       int             `json:"created"`
-	CreateErrors  int             `json:"create_errors"`
-	Executed      int             `json:"executed"`
-	Lost          int             `json:"lost"`
-	Early         int             `json:"early"`
-	Duplicates    int             `json:"duplicates"`
-	BadSignature  int64           `json:"bad_signatures"`
-	CreatedLate   int             `json:"created_late"` // created after (due − 1s): lateness then measures create speed, not Hourglass
-	Lateness      Latency         `json:"lateness_ms"`
-	CreatePerS    float64         `json:"create_per_s"`
-	PerTask       *PerTask        `json:"per_task,omitempty"`
-	USDPerMillion float64         `json:"usd_per_million,omitempty"`
-	USDBreakdown  *cost.Breakdown `json:"usd_per_million_breakdown,omitempty"`
-	PricesAsOf    string          `json:"prices_as_of,omitempty"`
-	WindowS       float64         `json:"window_s"`
+	Tasks        int `json:"tasks"`
+	Created      int `json:"created"`
+	CreateErrors int `json:"create_errors"`
+	Executed     int `json:"executed"`
+	Lost         int `json:"lost"`
+	Early        int `json:"early"`
+	Duplicates   int `json:"duplicates"`
+	// DuplicatesByCause names the cause of each duplicate (see Classify).
+	DuplicatesByCause DuplicateCauses `json:"duplicates_by_cause"`
+	BadSignature      int64           `json:"bad_signatures"`
+	CreatedLate       int             `json:"created_late"` // created after (due − 1s): lateness then measures create speed, not Hourglass
+	Lateness          Latency         `json:"lateness_ms"`
+	CreatePerS        float64         `json:"create_per_s"`
+	PerTask           *PerTask        `json:"per_task,omitempty"`
+	USDPerMillion     float64         `json:"usd_per_million,omitempty"`
+	USDBreakdown      *cost.Breakdown `json:"usd_per_million_breakdown,omitempty"`
+	PricesAsOf        string          `json:"prices_as_of,omitempty"`
+	WindowS           float64         `json:"window_s"`
 
 	// CreateBatch is the most tasks one create request carried (1: a
 	// POST /v1/tasks per task; more: POST /v1/tasks:batch).
@@ -134,6 +137,9 @@ type Result struct {
 	Usage usage.Snapshot
 	// CreateStart and CreateEnd bracket the create phase.
 	CreateStart, CreateEnd time.Time
+	// OtherDuplicates counts the duplicates classified Other by what the
+	// deliveries reported ("dispatch then sweep", …), to name their cause.
+	OtherDuplicates map[string]int
 }
 
 // SubmitFunc schedules task i, due at due, to POST to hookURL with the
@@ -156,6 +162,10 @@ type Options struct {
 	Progress    bool          // progress bars on stderr
 	// Submit, when set, creates tasks instead of the Hourglass API.
 	Submit SubmitFunc
+	// Visibility is the task queue's visibility timeout, used to classify
+	// a redelivered message whose worker reported no visibility deadline
+	// (zero: unknown; see Classify).
+	Visibility time.Duration
 	// Due, when set, gives task i's due time as an offset from the start
 	// (instead of Lead + an even spread); SendAt, when set, delays task i's
 	// create until that offset from the start (pacing, e.g. a spike).
@@ -379,6 +389,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 		sum.Executed++
 		sum.Duplicates += len(arr) - 1
+		if len(arr) > 1 {
+			ds := make([]Delivery, len(arr))
+			for j, a := range arr {
+				ds[j] = a.d
+			}
+			sum.DuplicatesByCause.Add(classify(ds, o.Visibility, func(why string) {
+				if res.OtherDuplicates == nil {
+					res.OtherDuplicates = map[string]int{}
+				}
+				res.OtherDuplicates[why]++
+			}))
+		}
 		first := arr[0].at
 		for _, a := range arr[1:] {
 			if a.at.Before(first) {

@@ -62,6 +62,13 @@ type Poller struct {
 	// anchors a server clock at the receive (the worker's clock-skew guard)
 	// must not take its own start for it when a window held the message.
 	ReceivedAttr string
+	// Visibility is the queue's visibility timeout, when known, and
+	// VisibleUntilAttr, when set, names a record attribute that carries
+	// each message's visibility deadline (its receive plus Visibility,
+	// Unix nanoseconds): the worker reports it to the target so that
+	// duplicates can be classified (see target.Delivery).
+	Visibility       time.Duration
+	VisibleUntilAttr string
 	// Grace bounds how long in-flight batches may run after ctx is
 	// cancelled (SIGTERM): they finish, then the poller returns. Default 20s.
 	Grace    time.Duration
@@ -263,10 +270,15 @@ func (p *Poller) handle(ctx context.Context, msgs []sqsq.Received, log zerolog.L
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
 	for i, m := range msgs {
 		attrs := m.Attributes
-		if p.ReceivedAttr != "" && !m.ReceivedAt.IsZero() {
-			attrs = make(map[string]string, len(m.Attributes)+1)
+		if (p.ReceivedAttr != "" || p.VisibleUntilAttr != "" && p.Visibility > 0) && !m.ReceivedAt.IsZero() {
+			attrs = make(map[string]string, len(m.Attributes)+2)
 			maps.Copy(attrs, m.Attributes)
-			attrs[p.ReceivedAttr] = strconv.FormatInt(m.ReceivedAt.UnixNano(), 10)
+			if p.ReceivedAttr != "" {
+				attrs[p.ReceivedAttr] = strconv.FormatInt(m.ReceivedAt.UnixNano(), 10)
+			}
+			if p.VisibleUntilAttr != "" && p.Visibility > 0 {
+				attrs[p.VisibleUntilAttr] = strconv.FormatInt(m.ReceivedAt.Add(p.Visibility).UnixNano(), 10)
+			}
 		}
 		ev.Records[i] = events.SQSMessage{MessageId: m.MessageID, ReceiptHandle: m.ReceiptHandle, Body: m.Body,
 			Attributes: attrs, EventSource: "aws:sqs", EventSourceARN: p.ARN}

@@ -16,7 +16,6 @@ package redrive
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -172,8 +171,7 @@ func handle(ctx context.Context, cfg Config, store Store, q Queue, clk clock.Clo
 	if cfg.DryRun {
 		return true, nil
 	}
-	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-	if err := q.Send(ctx, cfg.TaskQueue, task.OutMessage{Body: string(body)}); err != nil {
+	if err := q.Send(ctx, cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRedrive).Encode()}); err != nil {
 		return false, fmt.Errorf("re-send task %s: %w", t.ID, err)
 	}
 	log.Info().Int("max_attempts", t.Retry.MaxAttempts).Msg("task redriven")

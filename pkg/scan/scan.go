@@ -40,6 +40,17 @@ type Config struct {
 	// the backlog drains oldest first at a bounded rate (default 60).
 	MaxBuckets int
 	ScanQueue  string // URL of the scan queue
+	// AnnounceWait is how long a tick waits, once it has announced buckets
+	// (raised "dispatching"), before it sends their units. A create whose
+	// cursor read began at t0 and found its bucket unannounced, and whose
+	// write returned less than AnnounceWait after t0 (both on its own
+	// monotonic clock), is then certain to be seen by the dispatcher's
+	// query: the announcement came after t0, the units at least
+	// AnnounceWait later, so after the write. Such creates need not send
+	// the task themselves (see package api). The API must use the same
+	// value or a smaller one. Zero: no wait (every create then re-reads
+	// the cursor after its write).
+	AnnounceWait time.Duration
 }
 
 // Scanner fans partitions into the scan queue.
@@ -103,6 +114,11 @@ func (s *Scanner) Tick(ctx context.Context) (Result, error) {
 		if err := s.store.SetCursorField(ctx, "dispatching", through); err != nil {
 			return res, err
 		}
+		// Measured from the raise's answer on this process's monotonic
+		// clock: no clock is compared with another machine's.
+		if err := wait(ctx, s.cfg.AnnounceWait); err != nil {
+			return res, err
+		}
 		n, err := s.fan(ctx, res.From, through, shards, false)
 		res.Units = n
 		if err != nil {
@@ -148,4 +164,19 @@ func (s *Scanner) fan(ctx context.Context, from, through int64, shards int, swee
 		return 0, fmt.Errorf("fan out buckets %d-%d (sweep %v): %w", from, through, sweep, err)
 	}
 	return len(msgs), nil
+}
+
+// wait waits d, or until ctx ends (its error).
+func wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -2,7 +2,6 @@ package schedules
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -142,8 +141,7 @@ func (c *Chain) advance(ctx context.Context, s *Schedule, occ Occ, stored *task.
 		// Whatever happened later, the occurrences whose successor is stored
 		// may go (a failed send leaves them to the sweep).
 		for _, t := range send {
-			body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-			if err := c.q.Send(ctx, c.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: t.DueAt.Sub(c.clock.Now()) - c.cfg.EarlyBy}); err != nil {
+			if err := c.q.Send(ctx, c.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginChain).Encode(), Delay: t.DueAt.Sub(c.clock.Now()) - c.cfg.EarlyBy}); err != nil {
 				c.log.Error().Err(err).Str("task_id", t.ID.String()).Msg("occurrence send failed; the sweep will dispatch it late")
 			}
 		}

@@ -124,7 +124,13 @@ func (e *env) work() int {
 	recv := time.Now()
 	byTask := map[string][]sqsq.Received{}
 	for _, m := range msgs {
-		byTask[m.Body] = append(byTask[m.Body], m)
+		// By task, not by body: the bodies of one task's messages differ
+		// by origin (a chain's send and a dispatcher's).
+		key := m.Body
+		if tm, _, err := task.DecodeTaskMessage(m.Body); err == nil {
+			key = tm.ID
+		}
+		byTask[key] = append(byTask[key], m)
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -155,6 +155,8 @@ func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func
 		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready, PageTokenKey: c.pageTokenKey,
 		// Listing reads the index only the store's own writes fill.
 		ListIndex: c.Store.ListIndex(),
+		// No larger than the scanner's wait: the same setting.
+		AnnounceWait: c.Cfg.AnnounceWait,
 	}
 	if c.Events != nil {
 		cfg.Events = c.Events
@@ -167,7 +169,8 @@ func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func
 
 // Scanner builds the scanner.
 func (c *Components) Scanner() *scan.Scanner {
-	return scan.New(scan.Config{Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, SweepDelay: c.Cfg.SweepDelay, ScanQueue: c.Cfg.ScanQueueURL},
+	return scan.New(scan.Config{Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, SweepDelay: c.Cfg.SweepDelay, ScanQueue: c.Cfg.ScanQueueURL,
+		AnnounceWait: c.Cfg.AnnounceWait},
 		c.Store, c.Queue, c.Clock, c.Log)
 }
 

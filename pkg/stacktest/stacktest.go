@@ -296,8 +296,7 @@ func (s *Stack) Until(timeout time.Duration, what string, cond func() bool, step
 
 // TaskMessage builds the queue message body for a task.
 func TaskMessage(t *task.Task) string {
-	b, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-	return string(b)
+	return task.NewTaskMessage(t, task.OriginUnknown).Encode()
 }
 
 // DLQ receives what is in the task dead-letter queue now.

@@ -23,6 +23,23 @@ type Invocation struct {
 	Payload        json.RawMessage
 	// Spec is the kind-specific target configuration, exactly as the task stores it.
 	Spec json.RawMessage
+	// Delivery says how this attempt reached the worker, so that a receiver
+	// can tell a duplicate's cause (see Delivery).
+	Delivery Delivery
+}
+
+// Delivery is what the worker knows of the queue message behind an
+// attempt. Zero fields are unknown.
+type Delivery struct {
+	MessageID string // the queue's message ID
+	// Origin is what sent the message (task.TaskMessage.Describe:
+	// "dispatch", "fast", "requeue:dispatch", "unknown", …).
+	Origin string
+	// ReceivedAt is when the worker's process received the message.
+	ReceivedAt time.Time
+	// VisibleUntil is when the message becomes visible again unless it is
+	// deleted (the receive's visibility deadline), when known.
+	VisibleUntil time.Time
 }
 
 // Result is what an attempt produced, recorded on the task.

@@ -16,10 +16,71 @@ type ScanUnit struct {
 }
 
 // TaskMessage is the task queue's message. The ID locates the task; PH is the
-// payload hash the dispatcher saw, so a stale message is refused.
+// payload hash the dispatcher saw, so a stale message is refused. Origin
+// names what sent it, so that every duplicate delivery has a named cause;
+// a message from before origins decodes with Origin empty (OriginUnknown).
+// Build one with NewTaskMessage and encode it with Encode: no other code
+// marshals task messages.
 type TaskMessage struct {
-	ID string `json:"id"`
-	PH string `json:"ph"`
+	ID     string `json:"id"`
+	PH     string `json:"ph"`
+	Origin Origin `json:"o,omitempty"`
+	// RequeuedFrom is, on a message the worker re-queued because it came
+	// early (Origin OriginRequeue), the origin of the message it re-queued.
+	RequeuedFrom Origin `json:"rf,omitempty"`
+}
+
+// Origin names the sender of a task message.
+type Origin string
+
+// The origins of task messages.
+const (
+	OriginUnknown  Origin = ""         // a message from before origins were recorded
+	OriginFastPath Origin = "fast"     // the API's create, batch create or reschedule
+	OriginDispatch Origin = "dispatch" // the dispatcher, for a scan unit
+	OriginSweep    Origin = "sweep"    // the dispatcher, for a sweep unit
+	OriginRetry    Origin = "retry"    // the worker's backoff re-send after a failed attempt
+	OriginRedrive  Origin = "redrive"  // a redrive from the dead-letter queue (package redrive)
+	OriginChain    Origin = "chain"    // a schedule's chain sending an occurrence itself
+	OriginRequeue  Origin = "requeue"  // the worker re-queueing a message that came early
+	// OriginDeadLetter marks the worker's message to the dead-letter queue
+	// (never delivered to a target: a redrive sends a new message).
+	OriginDeadLetter Origin = "dlq"
+)
+
+// NewTaskMessage returns the task-queue message for t sent by origin.
+func NewTaskMessage(t *Task, origin Origin) TaskMessage {
+	return TaskMessage{ID: t.ID.String(), PH: t.PayloadHash, Origin: origin}
+}
+
+// Requeued returns the message that re-queues m (the worker's early
+// re-queue): same task and payload hash, origin OriginRequeue, and the
+// first origin kept in RequeuedFrom.
+func (m TaskMessage) Requeued() TaskMessage {
+	from := m.Origin
+	if m.Origin == OriginRequeue {
+		from = m.RequeuedFrom
+	}
+	return TaskMessage{ID: m.ID, PH: m.PH, Origin: OriginRequeue, RequeuedFrom: from}
+}
+
+// Describe is m's origin as a receiver is told it (the webhook's
+// Hourglass-Origin header): the origin, "requeue:<first origin>" for a
+// re-queued message, or "unknown".
+func (m TaskMessage) Describe() string {
+	switch {
+	case m.Origin == OriginUnknown:
+		return "unknown"
+	case m.Origin == OriginRequeue && m.RequeuedFrom != OriginUnknown:
+		return string(OriginRequeue) + ":" + string(m.RequeuedFrom)
+	}
+	return string(m.Origin)
+}
+
+// Encode returns m as a queue message body.
+func (m TaskMessage) Encode() string {
+	b, _ := json.Marshal(m) // strings only: cannot fail
+	return string(b)
 }
 
 // DecodeScanUnit parses a scan queue message body.

@@ -58,3 +58,31 @@ func TestDecodeTaskMessage(t *testing.T) {
 		assert.Equal(t, tc.bad, errors.Is(err, ErrBadID), tc.body)
 	}
 }
+
+func TestTaskMessageOrigin(t *testing.T) {
+	t.Parallel()
+	id := ID{DueMs: 1_893_456_000_123, Shard: 11, Random: 99}
+	tk := &Task{ID: id, PayloadHash: "abc"}
+
+	body := NewTaskMessage(tk, OriginDispatch).Encode()
+	assert.JSONEq(t, `{"id":"`+id.String()+`","ph":"abc","o":"dispatch"}`, body)
+	m, got, err := DecodeTaskMessage(body)
+	require.NoError(t, err)
+	assert.Equal(t, id, got)
+	assert.Equal(t, OriginDispatch, m.Origin)
+	assert.Equal(t, "dispatch", m.Describe())
+
+	// A message from before origins decodes, its origin unknown.
+	old, _, err := DecodeTaskMessage(`{"id":"` + id.String() + `","ph":"abc"}`)
+	require.NoError(t, err)
+	assert.Equal(t, OriginUnknown, old.Origin)
+	assert.Equal(t, "unknown", old.Describe())
+
+	// A re-queue keeps the first origin, however often it is re-queued.
+	rq := m.Requeued().Requeued()
+	assert.Equal(t, TaskMessage{ID: id.String(), PH: "abc", Origin: OriginRequeue, RequeuedFrom: OriginDispatch}, rq)
+	assert.Equal(t, "requeue:dispatch", rq.Describe())
+	back, _, err := DecodeTaskMessage(rq.Encode())
+	require.NoError(t, err)
+	assert.Equal(t, rq, back)
+}

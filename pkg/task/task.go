@@ -104,6 +104,11 @@ type Task struct {
 	// Occurrence is set on a task that is one occurrence of a recurring
 	// schedule; nil for a one-off task.
 	Occurrence *Occurrence
+	// FastPath says that the create that wrote the task had found its
+	// bucket already announced and sends it itself (the fast path): a
+	// dispatcher skips it, so it is not sent twice. A sweep does not skip
+	// it, so a create that crashed after its write is still run.
+	FastPath bool
 }
 
 // Occurrence names the schedule a task is one occurrence of. Dispatching

@@ -21,7 +21,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -155,6 +154,11 @@ type Delivery struct {
 	// ReceivedAt is when this process received the message (time.Now, with
 	// its monotonic reading).
 	ReceivedAt time.Time
+	// VisibleUntil is when the message becomes visible again unless
+	// deleted (the receive's visibility deadline); zero when unknown.
+	// Passed to the target with the message ID and origin, so that a
+	// receiver can classify duplicates.
+	VisibleUntil time.Time
 	// Task, when set, is the task as read (strongly) for this delivery's
 	// batch, saving Handle its own read. Nil: Handle reads it.
 	Task *task.Task
@@ -201,7 +205,8 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		w.log.Error().Err(err).Str("message_id", d.MessageID).Msg("dropping malformed task message")
 		return nil
 	}
-	log := w.log.With().Str("task_id", msg.ID).Str("message_id", d.MessageID).Logger()
+	log := w.log.With().Str("task_id", msg.ID).Str("message_id", d.MessageID).Str("origin", msg.Describe()).Logger()
+	dl := target.Delivery{MessageID: d.MessageID, Origin: msg.Describe(), ReceivedAt: d.ReceivedAt, VisibleUntil: d.VisibleUntil}
 	t, err := d.Task, error(nil)
 	if t == nil || t.ID != id {
 		t, err = w.store.Get(ctx, id)
@@ -229,7 +234,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 			break
 		}
 		if wait > w.cfg.MaxHold {
-			if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: d.Body, Delay: wait}); err != nil {
+			if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: msg.Requeued().Encode(), Delay: wait}); err != nil {
 				return &Redeliver{After: min(wait, time.Minute), Reason: err.Error()}
 			}
 			log.Debug().Dur("wait", wait).Msg("early message re-queued")
@@ -260,7 +265,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		// Settle fences its outcome on the version read above.
 		att := *t
 		att.AttemptN++
-		return w.run(ctx, &att, "", log)
+		return w.run(ctx, &att, "", dl, log)
 	}
 
 	// Due-ness was settled above under the skew guard. Leases are judged by
@@ -283,7 +288,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 			if err := w.crash("after-claim"); err != nil {
 				return err
 			}
-			return w.run(ctx, cur, owner, log)
+			return w.run(ctx, cur, owner, dl, log)
 		}
 		if r := w.skip(cur, now); r != nil || cur.State.Terminal() {
 			return r
@@ -296,7 +301,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 	if err := w.crash("after-claim"); err != nil {
 		return err
 	}
-	return w.run(ctx, claimed, owner, log)
+	return w.run(ctx, claimed, owner, dl, log)
 }
 
 // skip decides about a task that is not (or not yet) claimable: nil with a
@@ -313,7 +318,7 @@ func (w *Worker) skip(t *task.Task, now time.Time) error {
 	return nil
 }
 
-func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolog.Logger) error {
+func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.Delivery, log zerolog.Logger) error {
 	start := w.clock.Now()
 	attempt := task.Attempt{N: t.AttemptN, StartedAt: start, Worker: w.cfg.ID}
 	var res target.Result
@@ -326,7 +331,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 		ectx, cancel := context.WithTimeout(ctx, w.cfg.Lease-min(w.cfg.Lease/4, 5*time.Second))
 		res, execErr = exec.Execute(ectx, target.Invocation{
 			TaskID: t.ID.String(), Tenant: t.Tenant, Attempt: t.AttemptN, IdempotencyKey: t.Key(),
-			DueAt: t.DueAt, Payload: t.Payload, Spec: t.Target.Spec,
+			DueAt: t.DueAt, Payload: t.Payload, Spec: t.Target.Spec, Delivery: dl,
 		})
 		cancel()
 	}
@@ -359,8 +364,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 		attempt.Outcome = "failed"
 		// Dead-letter first: if the outcome write then fails, the retry
 		// repeats the send (a duplicate in the DLQ), never loses it.
-		body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-		if err := w.q.Send(ctx, w.cfg.DLQ, task.OutMessage{Body: string(body), Attributes: map[string]string{
+		if err := w.q.Send(ctx, w.cfg.DLQ, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginDeadLetter).Encode(), Attributes: map[string]string{
 			"error": attempt.Error, "tenant": t.Tenant, "attempts": strconv.Itoa(t.AttemptN),
 		}}); err != nil {
 			return &Redeliver{Reason: "dead-letter send failed: " + err.Error()}
@@ -392,8 +396,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, log zerolo
 	if done == nil {
 		return nil
 	}
-	body, _ := json.Marshal(task.TaskMessage{ID: t.ID.String(), PH: t.PayloadHash})
-	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: string(body), Delay: wait}); err != nil {
+	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRetry).Encode(), Delay: wait}); err != nil {
 		// The task is RETRYING; this message's redelivery will claim it.
 		return &Redeliver{After: min(wait, time.Minute), Reason: "retry send failed: " + err.Error()}
 	}
@@ -484,6 +487,9 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 				// the skew guard's server clock at the receive, not at
 				// this start.
 				d.ReceivedAt = time.Unix(0, ns)
+			}
+			if ns, err := strconv.ParseInt(rec.Attributes[VisibleUntilAttribute], 10, 64); err == nil {
+				d.VisibleUntil = time.Unix(0, ns)
 			}
 			if _, id, err := task.DecodeTaskMessage(rec.Body); err == nil {
 				d.Task = tasks[id]
@@ -579,6 +585,13 @@ const (
 // stack's mapping has no batching window), so the handler's start is a
 // fresh enough anchor.
 const ReceivedAtAttribute = "HourglassReceivedAt"
+
+// VisibleUntilAttribute is the record attribute in which a poller (see
+// poll.Poller.VisibleUntilAttr) says when the message's visibility ends
+// (Unix nanoseconds). The worker passes it on to the target (the webhook's
+// Hourglass-Visible-Until) so that a receiver can tell a redelivery within
+// the visibility (the queue's own duplicate) from one after it.
+const VisibleUntilAttribute = "HourglassVisibleUntil"
 
 // HandOverBy is a task message's batching deadline (see poll.Poller):
 // handOverMargin before the task's due time, so that a batch still

@@ -52,6 +52,10 @@ type Raw struct {
 	PutItemErrors        int64   `json:"putitem_errors"`
 	SendBatchErrors      int64   `json:"sendmessagebatch_errors"`
 	TwoEmulatorProcesses bool    `json:"two_emulator_processes"`
+	// ReceiveRace shows, on the emulator alone, concurrent receivers
+	// getting one message ID twice within its visibility: the cause the
+	// load runs count as duplicates_by_cause.emulator_receive.
+	ReceiveRace ReceiveRace `json:"receive_race"`
 }
 
 // measureRaw hammers a fresh table with PutItem and a fresh queue with
@@ -101,6 +105,9 @@ func measureRaw(ctx context.Context, cfg aws.Config, prefix string, clients int,
 	raw.SendBatchMsgsPerS, raw.SendBatchErrors = float64(10*(n-errs.Load()))/d.Seconds(), errs.Load()
 	_, _ = q.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: qo.QueueUrl})
 	_, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: &table})
+	if raw.ReceiveRace, err = measureReceiveRace(ctx, cfg, prefix+"-raw-race", 500, clients); err != nil {
+		return raw, err
+	}
 	return raw, nil
 }
 
@@ -122,4 +129,88 @@ func hammer(ctx context.Context, clients int, d time.Duration, call func(client,
 	}
 	wg.Wait()
 	return n.Load()
+}
+
+// ReceiveRace is the emulator alone, without Hourglass code, showing its
+// ReceiveMessage race: Messages sent at once to a fresh queue, received by
+// Receivers concurrent loops that never delete, all within one visibility
+// timeout. A correct queue hands each message to one receive; every
+// further receive of a message ID (DuplicateReceives) is the emulator's.
+type ReceiveRace struct {
+	Messages          int     `json:"messages"`
+	Receivers         int     `json:"receivers"`
+	VisibilityS       float64 `json:"visibility_s"`
+	Receives          int     `json:"receives"`           // messages received, duplicates included
+	Distinct          int     `json:"distinct"`           // message IDs received
+	DuplicateReceives int     `json:"duplicate_receives"` // Receives − Distinct: same ID again within its visibility
+	Seconds           float64 `json:"seconds"`
+}
+
+// measureReceiveRace runs the ReceiveRace probe on a queue of its own
+// (deleted afterwards).
+func measureReceiveRace(ctx context.Context, cfg aws.Config, name string, messages, receivers int) (ReceiveRace, error) {
+	const visibility = 30 * time.Second
+	r := ReceiveRace{Messages: messages, Receivers: receivers, VisibilityS: visibility.Seconds()}
+	q := sqs.NewFromConfig(cfg)
+	qo, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: map[string]string{
+		string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(visibility / time.Second)),
+	}})
+	if err != nil {
+		return r, fmt.Errorf("receive race: create queue: %w", err)
+	}
+	defer func() { _, _ = q.DeleteQueue(context.WithoutCancel(ctx), &sqs.DeleteQueueInput{QueueUrl: qo.QueueUrl}) }()
+	for sent := 0; sent < messages; sent += 10 {
+		entries := make([]sqstypes.SendMessageBatchRequestEntry, 0, 10)
+		for j := sent; j < min(sent+10, messages); j++ {
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(`{"n":` + strconv.Itoa(j) + `}`)})
+		}
+		if _, err := q.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: qo.QueueUrl, Entries: entries}); err != nil {
+			return r, fmt.Errorf("receive race: send: %w", err)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	// Stop well inside the visibility: any second receive of an ID is then
+	// a receive within its visibility.
+	deadline := start.Add(visibility - 10*time.Second)
+	var firstErr atomic.Value
+	for c := 0; c < receivers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for empty := 0; empty < 3 && time.Now().Before(deadline) && ctx.Err() == nil; {
+				out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: qo.QueueUrl, MaxNumberOfMessages: 10,
+					VisibilityTimeout: int32(visibility / time.Second)})
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				if len(out.Messages) == 0 {
+					empty++
+					continue
+				}
+				empty = 0
+				mu.Lock()
+				for _, m := range out.Messages {
+					seen[aws.ToString(m.MessageId)]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	r.Seconds = time.Since(start).Seconds()
+	if err, ok := firstErr.Load().(error); ok {
+		return r, fmt.Errorf("receive race: receive: %w", err)
+	}
+	for _, n := range seen {
+		r.Receives += n
+	}
+	r.Distinct = len(seen)
+	r.DuplicateReceives = r.Receives - r.Distinct
+	return r, nil
 }

@@ -82,6 +82,7 @@ func throughput(ctx context.Context, base string, n int, lead time.Duration, bat
 	if err != nil {
 		return Throughput{}, err
 	}
+	logDuplicates("throughput", res)
 	tp := Throughput{Tasks: n, CreatePerS: loadtest.Round(res.Summary.CreatePerS, 1), Summary: res.Summary}
 	if len(res.Samples) > 0 {
 		due, last := res.Samples[0].Due, res.Samples[0].Arrived
@@ -140,6 +141,7 @@ func spike(ctx context.Context, base string, steady float64, pre, burst, post, l
 		return sp, nil, err
 	}
 	sp.Refused429, sp.Summary = res.Refused, res.Summary
+	logDuplicates("spike", res)
 	if len(res.Samples) == 0 {
 		return sp, nil, nil
 	}

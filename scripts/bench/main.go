@@ -180,6 +180,16 @@ func main() {
 	fmt.Println(string(b))
 }
 
+// logDuplicates logs a run's duplicates by cause, and what the deliveries
+// of those counted "other" reported, so that their cause can be named.
+func logDuplicates(run string, res loadtest.Result) {
+	b, _ := json.Marshal(res.Summary.DuplicatesByCause)
+	logf("%s: %d duplicates, by cause %s", run, res.Summary.Duplicates, b)
+	for why, n := range res.OtherDuplicates {
+		logf("%s: %d duplicate(s) of cause other: %s", run, n, why)
+	}
+}
+
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench %s: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
@@ -252,6 +262,9 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 	}
 	o.Raw.Emulator.TwoEmulatorProcesses = len(ports) == 2
 	logf("raw: PutItem %.0f/s, SendMessageBatch %.0f msgs/s", o.Raw.Emulator.PutItemPerS, o.Raw.Emulator.SendBatchMsgsPerS)
+	rr := o.Raw.Emulator.ReceiveRace
+	logf("raw: receive race: %d messages, %d receivers: %d receives of %d IDs, %d duplicate receives within visibility",
+		rr.Messages, rr.Receivers, rr.Receives, rr.Distinct, rr.DuplicateReceives)
 
 	// The local host, with make dev's settings.
 	devhost.ApplyDevDefaults()
@@ -276,6 +289,7 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 		fail("precision", err)
 	} else {
 		o.Hourglass, precSamples = prec.Summary, prec.Samples
+		logDuplicates("precision", prec)
 		o.Raw.CostLowRate, _ = costOf(prec.Usage, prec.Summary.Created)
 		describe(&o.Raw.CostLowRate, "precision", prec.Summary)
 		logf("scenario 1: p99 %.0f ms; at %.1f tasks/s: %.2f WRU, %.2f SQS requests, $%.2f per million tasks",

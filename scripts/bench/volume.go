@@ -64,6 +64,7 @@ func volume(ctx context.Context, base string, n int, window, lead time.Duration,
 		return v, res, err
 	}
 	v.Summary = res.Summary
+	logDuplicates("volume", res)
 	v.ExecutedPerS = executedPerS(res.Samples)
 	assessVolume(&v)
 	return v, res, nil

@@ -9,6 +9,9 @@
 // says otherwise; -batch 1 measures single creates (POST /v1/tasks each).
 // The summary's create_batch says which was used.
 //
+// Every duplicate delivery is classified by the delivery facts Hourglass's
+// webhook sends (see loadtest.Classify): duplicates_by_cause.
+//
 // Lateness is arrival at the sink minus due time. AWS usage per task comes
 // from the local host's /debug/usage counters (SDK middleware on every
 // client), priced by pkg/cost. It only ever targets loopback addresses. The
@@ -39,6 +42,7 @@ func main() {
 		sinkAddr    = flag.String("sink", "127.0.0.1:0", "webhook sink listen address (loopback)")
 		signingKey  = flag.String("signing-key", "hourglass-dev-signing-key", "master signing key, to verify signatures (empty: skip)")
 		jsonOut     = flag.Bool("json", false, "print only the JSON summary on stdout")
+		visibility  = flag.Duration("visibility", 0, "the task queue's visibility timeout, to classify redeliveries whose worker reported no visibility deadline (0: unknown)")
 	)
 	flag.Parse()
 	if *batch < 1 || *batch > loadtest.MaxBatch {
@@ -47,13 +51,17 @@ func main() {
 	}
 	res, err := loadtest.Run(context.Background(), loadtest.Options{
 		API: *apiURL, Tasks: *n, Spread: *spread, Lead: *lead, Tenant: *tenant, Concurrency: *concurrency, Batch: *batch,
-		Grace: *grace, SinkAddr: *sinkAddr, SigningKey: *signingKey, Verbose: !*jsonOut, Progress: true,
+		Grace: *grace, SinkAddr: *sinkAddr, SigningKey: *signingKey, Verbose: !*jsonOut, Progress: true, Visibility: *visibility,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 	sum := res.Summary
+	for why, n := range res.OtherDuplicates {
+		// Duplicates counted "other": say what the deliveries reported.
+		fmt.Fprintf(os.Stderr, "loadgen: %d duplicate(s) of cause other: %s\n", n, why)
+	}
 	out, _ := json.Marshal(sum)
 	fmt.Println(string(out))
 	if sum.Lost > 0 || sum.Early > 0 {

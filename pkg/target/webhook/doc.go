@@ -32,6 +32,15 @@
 //	Idempotency-Key: <the invocation's idempotency key, the same on every attempt>
 //	Hourglass-Timestamp: <unix seconds>
 //	Hourglass-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+//	Hourglass-Message-Id: <the task queue's message ID>
+//	Hourglass-Origin: <what sent that message: fast, dispatch, sweep, retry, redrive, chain, requeue:<first origin>, unknown>
+//	Hourglass-Received-At: <unix ms when the worker received it>
+//	Hourglass-Visible-Until: <unix ms when it becomes visible again unless deleted; only when known>
+//
+// The last four are delivery facts (target.Delivery): a receiver that
+// de-duplicates by Idempotency-Key can also tell a duplicate's cause — the
+// same message ID again within its visibility is the queue's own
+// redelivery, after it a visibility timeout; two message IDs name two sends.
 //
 // The secret is per tenant: Config.Secret, or by default DeriveSecret(master,
 // tenant) = HMAC-SHA256(master, tenant). Receivers check a delivery with

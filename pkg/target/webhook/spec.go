@@ -44,6 +44,14 @@ const (
 	HeaderTimestamp      = "Hourglass-Timestamp"
 	HeaderSignature      = "Hourglass-Signature"
 	HeaderIdempotencyKey = "Idempotency-Key"
+	// Delivery facts (target.Delivery), so a receiver can classify
+	// duplicates: the queue message ID, its origin, and when the worker
+	// received it and its visibility ends (Unix milliseconds). Each is
+	// sent only when known.
+	HeaderMessageID    = "Hourglass-Message-Id"
+	HeaderOrigin       = "Hourglass-Origin"
+	HeaderReceivedAt   = "Hourglass-Received-At"
+	HeaderVisibleUntil = "Hourglass-Visible-Until"
 )
 
 // reservedHeaders may not be set by a task: ours, those the transport owns,

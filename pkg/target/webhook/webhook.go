@@ -181,6 +181,10 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 		HeaderTaskID:         inv.TaskID,
 		HeaderAttempt:        strconv.Itoa(inv.Attempt),
 		HeaderIdempotencyKey: inv.IdempotencyKey,
+		HeaderMessageID:      inv.Delivery.MessageID,
+		HeaderOrigin:         inv.Delivery.Origin,
+		HeaderReceivedAt:     unixMs(inv.Delivery.ReceivedAt),
+		HeaderVisibleUntil:   unixMs(inv.Delivery.VisibleUntil),
 	}
 	for k, v := range ours {
 		if !validHeaderValue(v) {
@@ -298,4 +302,12 @@ func summarize(b []byte) string {
 		s += "…"
 	}
 	return s
+}
+
+// unixMs renders t as Unix milliseconds, or "" (header left out) when zero.
+func unixMs(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
 }

@@ -53,6 +53,8 @@ func (s *sink) invoke(t *testing.T, path string, extra map[string]any) (target.R
 		DueAt:          testNow,
 		Payload:        json.RawMessage(`{"order":42}`),
 		Spec:           specJSON(t, fields),
+		Delivery: target.Delivery{MessageID: "msg-1", Origin: "requeue:dispatch",
+			ReceivedAt: testNow.Add(-1500 * time.Millisecond), VisibleUntil: testNow.Add(28500 * time.Millisecond)},
 	})
 }
 
@@ -85,6 +87,10 @@ func TestExecuteSuccessSignsAndSetsHeaders(t *testing.T) {
 	assert.Equal(t, "2", h.Get("Hourglass-Attempt"))
 	assert.Equal(t, "idem-abc", h.Get("Idempotency-Key"))
 	assert.Equal(t, "1773500966", h.Get("Hourglass-Timestamp"))
+	assert.Equal(t, "msg-1", h.Get("Hourglass-Message-Id"))
+	assert.Equal(t, "requeue:dispatch", h.Get("Hourglass-Origin"))
+	assert.Equal(t, "1773500964500", h.Get("Hourglass-Received-At"))
+	assert.Equal(t, "1773500994500", h.Get("Hourglass-Visible-Until"))
 	assert.Equal(t, "bar", h.Get("X-Foo"))
 	assert.Equal(t, "Bearer t", h.Get("Authorization"))
 	assert.Equal(t, "custom/1", h.Get("User-Agent"))
