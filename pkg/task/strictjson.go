@@ -221,11 +221,11 @@ func (w *walker) valueDone() {
 	}
 }
 
-// mayRepeat reports whether body might name a key twice in one object: it
-// does, or a key holds an escape (so its bytes may differ from its value),
-// or body is not well-formed JSON or is nested deeper than maxCheckDepth
-// (the walk, and then the caller's decoder, sort those out). It compares
-// keys as raw bytes, never allocating but for objects of more than 16 keys.
+// mayRepeat reports whether body, valid UTF-8, might name a key twice in
+// one object: it does, or body is not well-formed JSON or is nested deeper
+// than maxCheckDepth (the walk, and then the caller's decoder, sort those
+// out). It compares keys by what they mean, decoding only those with an
+// escape, and allocates for little else (objects of more than 16 keys).
 func mayRepeat(body []byte) bool {
 	type obj struct {
 		isObj, expectKey bool
@@ -271,12 +271,19 @@ func mayRepeat(body []byte) bool {
 			if n == 0 || !stack[n-1].isObj || !stack[n-1].expectKey {
 				continue
 			}
-			if escaped {
-				return true
-			}
 			f := &stack[n-1]
 			f.expectKey = false
 			k := body[start:i]
+			if escaped {
+				// Compare what the key means: "\u0075rl" is "url". Only
+				// escaped keys pay for decoding; an unescaped key's bytes
+				// are its value, as body is valid UTF-8.
+				var s string
+				if json.Unmarshal(body[start-1:i+1], &s) != nil {
+					return true
+				}
+				k = []byte(s)
+			}
 			if f.set != nil {
 				if _, ok := f.set[string(k)]; ok {
 					return true

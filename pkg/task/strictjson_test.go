@@ -17,6 +17,8 @@ func TestCheckJSONRefuses(t *testing.T) {
 		{"duplicate top-level key", `{"a":1,"a":2}`, "", "a", "named twice"},
 		{"duplicate target url", `{"target":{"kind":"webhook","url":"http://169.254.169.254/","url":"https://example.com/"}}`, "", "target.url", "named twice"},
 		{"duplicate by escape", `{"target":{"url":"x","\u0075rl":"y"}}`, "", "target.url", "named twice"},
+		{"duplicate by two escapes", `{"\u0061":1,"\u0061":2}`, "", "a", "named twice"},
+		{"duplicate by escaped solidus", `{"a/b":1,"a\/b":2}`, "", "a/b", "named twice"},
 		{"duplicate deep in payload", `{"payload":{"items":[{"id":1},{"id":2,"id":3}]}}`, "", "payload.items[1].id", "named twice"},
 		{"duplicate in nested arrays", `{"payload":[[{}],[{"k":1,"k":1}]]}`, "", "payload[1][0].k", "named twice"},
 		{"duplicate after many keys", `{` + manyKeys(40) + `,"k7":0}`, "", "k7", "named twice"},
@@ -44,7 +46,7 @@ func TestCheckJSONAccepts(t *testing.T) {
 	for _, body := range []string{
 		`{}`, `[]`, `null`, `1`, `"s"`, `{"a":1,"A":2}`, `{"a":{"a":{"a":1}}}`, `[{"a":1},{"a":1}]`,
 		`{"a":[1,2,{"b":null}],"b":"x"}`, `{` + manyKeys(100) + `}`,
-		`{"s":"café 日本 🙂"}`, `{"s":"\ud83d\ude42"}`,
+		`{"s":"café 日本 🙂"}`, `{"s":"\ud83d\ude42"}`, `{"\u0061":1,"b":2,"\"":3,"\\":4}`,
 		// Not JSON: left to the caller's decoder.
 		`{`, `{"a":}`, ``, `{"a":1}{"a":2}`,
 		strings.Repeat("[", 20000) + strings.Repeat("]", 20000),
