@@ -10,7 +10,7 @@
 # what it did for each tool.
 #
 # Tools:
-#   aws-lambda-rie   AWS Lambda Runtime Interface Emulator; pkg/lambdarie
+#   aws-lambda-rie   AWS Lambda Runtime Interface Emulator; pkg/testkit/lambdarie
 #                    runs bootstrap binaries under it (or under $HOURGLASS_RIE)
 set -euo pipefail
 

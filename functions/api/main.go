@@ -8,11 +8,11 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
-	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 )
 
 func main() {
-	cfg, comps := service.MustBuild("api")
+	cfg, comps := wire.MustBuild("api")
 	var auth api.Authenticator = api.GatewayAuth{Claim: os.Getenv("HOURGLASS_TENANT_CLAIM")}
 	if cfg.Dev {
 		auth = api.DevAuth{}

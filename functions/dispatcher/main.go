@@ -4,10 +4,10 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 )
 
 func main() {
-	_, comps := service.MustBuild("dispatcher")
+	_, comps := wire.MustBuild("dispatcher")
 	lambda.Start(comps.Dispatcher().HandleSQS)
 }

@@ -9,11 +9,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 )
 
 func main() {
-	_, comps := service.MustBuild("ingest")
+	_, comps := wire.MustBuild("ingest")
 	h, err := comps.Ingest()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingest: configuration:", err)

@@ -8,11 +8,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 )
 
 func main() {
-	_, comps := service.MustBuild("scanner")
+	_, comps := wire.MustBuild("scanner")
 	scanner := comps.Scanner()
 	lambda.Start(func(ctx context.Context, _ events.CloudWatchEvent) error {
 		_, err := scanner.Tick(ctx)

@@ -13,15 +13,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/hourglass-sched/hourglass/pkg/poll"
-	"github.com/hourglass-sched/hourglass/pkg/service"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
 func main() {
-	cfg, comps := service.MustBuild("worker")
-	w := comps.Worker()
+	cfg, comps := wire.MustBuild("worker")
 	if os.Getenv("HOURGLASS_WORKER_MODE") != "poll" {
-		lambda.Start(w.HandleSQS)
+		lambda.Start(comps.Worker().HandleSQS)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -29,8 +28,12 @@ func main() {
 	// Two receive loops: a receive returns as soon as one message is
 	// visible, so more loops mean emptier (costlier) receives; batches are
 	// gathered over the window and handled apart from the loops, 64 at once.
-	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Handler: w.HandleSQS, Concurrency: 2,
+	// Short per-receive visibility plus heartbeat (package poll): a lost
+	// task's messages are back within seconds. Delayed redeliveries go
+	// through the poller, which stops their heartbeat first.
+	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Concurrency: 2, Visibility: cfg.PollVisibility,
 		MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Log: comps.Log}
+	p.Handler = comps.Worker(func(c *worker.Config) { c.Visibility = p }).HandleSQS
 	comps.Log.Info().Msg("worker polling (SIGTERM drains and stops)")
 	p.Run(ctx)
 	// Lifecycle events a failed batch flush left buffered: last chance.

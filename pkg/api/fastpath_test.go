@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
-	"github.com/hourglass-sched/hourglass/pkg/stacktest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hourglass-sched/hourglass/pkg/stacktest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 )
 
 // FuzzCreateHandler sends arbitrary bodies and Idempotency-Keys to

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
-	"github.com/hourglass-sched/hourglass/pkg/stacktest"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 )
 
 func bodyDue(s *stacktest.Stack, due time.Time, extra map[string]any) map[string]any {

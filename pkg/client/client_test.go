@@ -15,9 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/client"
-	"github.com/hourglass-sched/hourglass/pkg/stacktest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 )
 
 // TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).

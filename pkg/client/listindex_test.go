@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/client"
-	"github.com/hourglass-sched/hourglass/pkg/stacktest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 )
 
 // TestListingNotEnabled: against a deployment without the list index (the

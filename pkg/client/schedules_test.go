@@ -11,7 +11,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/client"
-	"github.com/hourglass-sched/hourglass/pkg/stacktest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 )
 
 // setupHTTP serves a test stack's whole HTTP API (tasks and schedules, as

@@ -34,11 +34,29 @@ type Config struct {
 	Shards       int           // HOURGLASS_SHARDS (16)
 	Bucket       time.Duration // HOURGLASS_BUCKET_SECONDS (60)
 	Lookahead    time.Duration // HOURGLASS_LOOKAHEAD_SECONDS (180)
-	Lease        time.Duration // HOURGLASS_LEASE_SECONDS (60); < task queue visibility timeout
+	Lease        time.Duration // HOURGLASS_LEASE_SECONDS (60); see worker.Config.Lease
 	LogLevel     string        // HOURGLASS_LOG_LEVEL (info)
 	// SweepDelay: each bucket is swept once more this long after it ends,
-	// sending any task a crash left SCHEDULED (HOURGLASS_SWEEP_SECONDS, 30).
+	// sending any task still SCHEDULED (HOURGLASS_SWEEP_SECONDS, 30).
+	// The sweep is the way back for a task whose sender died between its
+	// write and its send (the API's fast path), and the quicker one for a
+	// task whose dispatcher or Lambda worker died (their messages wait out
+	// the queue's visibility, 6 × the function's timeout), so it bounds
+	// their lateness: bucket + SweepDelay + a scanner tick. Shorter is not
+	// free: without claims a task is SCHEDULED until its outcome is
+	// recorded, so the sweep also re-sends a task whose target call is
+	// still running (a duplicate call, same idempotency key). In AWS the
+	// scanner ticks once a minute and buckets are 60 s, so 30 s is about a
+	// fifth of the worst case (60 + 30 + 60 s) while leaving calls up to
+	// 30 s past their bucket alone. The local host, with 5 s buckets, a
+	// 1 s tick and seconds-long calls, uses 5 s (devhost.DevDefaults).
 	SweepDelay time.Duration
+	// PollVisibility is the visibility long-polling consumers (the ECS
+	// worker, the local host) ask for in each receive, extending what they
+	// hold by a heartbeat (HOURGLASS_POLL_VISIBILITY_SECONDS, 5; see
+	// package poll). It bounds how long a dead poller's messages stay
+	// hidden. Lambda's event source mappings use the queues' own timeouts.
+	PollVisibility time.Duration
 	// EarlyDelivery makes task messages visible this much before due
 	// (HOURGLASS_EARLY_DELIVERY_MS, default 0); the worker holds them until
 	// due. An emulator whose long poll only notices delayed messages once a
@@ -163,6 +181,10 @@ func Load() (Config, error) {
 		return c, err
 	}
 	c.SweepDelay = time.Duration(secs) * time.Second
+	if secs, err = envInt("HOURGLASS_POLL_VISIBILITY_SECONDS", 5, 3, 43200); err != nil {
+		return c, err
+	}
+	c.PollVisibility = time.Duration(secs) * time.Second
 	ms, err := envInt("HOURGLASS_EARLY_DELIVERY_MS", 0, 0, 10000)
 	if err != nil {
 		return c, err
@@ -267,7 +289,7 @@ func AWS(ctx context.Context) (aws.Config, error) {
 
 // Retryer is the SDK retry policy of every Hourglass client: standard
 // retries (throttles, 5xx and connection errors, with the client-side retry
-// quota) for up to 6 attempts with at most 2 s between them. pkg/faults
+// quota) for up to 6 attempts with at most 2 s between them. pkg/testkit/faults
 // tests prove it against injected faults.
 func Retryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6; o.MaxBackoff = 2 * time.Second })

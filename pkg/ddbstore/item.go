@@ -183,6 +183,7 @@ func unmarshalTask(item map[string]types.AttributeValue) (*task.Task, error) {
 				Error:      getS(a, "error"),
 				Summary:    getS(a, "summary"),
 				Worker:     getS(a, "worker"),
+				Run:        getS(a, "run"),
 			})
 		}
 	}
@@ -207,6 +208,9 @@ func marshalAttempt(a task.Attempt) types.AttributeValue {
 	}
 	if a.Worker != "" {
 		m["worker"] = sAttr(a.Worker)
+	}
+	if a.Run != "" {
+		m["run"] = sAttr(a.Run)
 	}
 	return &types.AttributeValueMemberM{Value: m}
 }

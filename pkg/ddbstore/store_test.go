@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
-	"github.com/hourglass-sched/hourglass/pkg/provision"
+	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 // TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).

@@ -21,10 +21,10 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
-	"github.com/hourglass-sched/hourglass/pkg/provision"
-	"github.com/hourglass-sched/hourglass/pkg/service"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
@@ -37,6 +37,15 @@ var DevDefaults = map[string]string{
 	"HOURGLASS_BUCKET_SECONDS":    "5",
 	"HOURGLASS_LOOKAHEAD_SECONDS": "5",
 	"HOURGLASS_LEASE_SECONDS":     "20",
+	// A bucket (5 s) is swept 5 s after it ends: a task whose sender died
+	// between its write and its send runs at most bucket + sweep + a tick
+	// (≈ 11 s) late, inside the chaos run's 15 s budget. Live senders are
+	// done long before: units go out a look-ahead before their bucket, and
+	// a dead poller's are back within its 3 s visibility, before the
+	// bucket has even ended. Without claims a call still running 5 s past
+	// its bucket is sent again (one more call, same idempotency key): use
+	// HOURGLASS_CLAIM=lease, or a longer sweep, for slow targets.
+	"HOURGLASS_SWEEP_SECONDS": "5",
 	// moto's long poll re-checks for delayed messages only once a second.
 	"HOURGLASS_EARLY_DELIVERY_MS": "1000",
 	// moto serialises DynamoDB requests (scripts/motoserver.py): under a
@@ -138,7 +147,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
 	cfg.BusName, cfg.IngestQueueURL, cfg.IngestDLQURL = res.BusName, res.IngestQueueURL, res.IngestDLQURL
 
-	comps, err := service.BuildWith(ctx, cfg, awsCfg, opts.Clock, counters)
+	comps, err := wire.BuildWith(ctx, cfg, awsCfg, opts.Clock, counters)
 	if err != nil {
 		return err
 	}
@@ -203,13 +212,27 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Each poller receives with the short visibility cfg.PollVisibility and
+	// heartbeats what it holds (see package poll): a SIGKILLed host's
+	// messages are back within seconds.
+	taskPoller := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
+		Visibility: cfg.PollVisibility, MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy,
+		ReceivedAttr: worker.ReceivedAtAttribute, VisibleUntilAttr: worker.VisibleUntilAttribute, MaxInFlight: 64,
+		Usage: counters, MemoryMB: MemoryMB["worker"], Log: log}
+	// Delayed redeliveries go through the poller, which stops their heartbeat.
+	taskPoller.Handler = comps.Worker(func(c *worker.Config) { c.Visibility = taskPoller }).HandleSQS
+	// Scan units get half the visibility (at least 3 s): a unit is one
+	// query and a few sends, well under a second, and the units a killed
+	// host's still-open long polls take are its successor's first fan-out,
+	// whose tasks fall due within the look-ahead (5 s), so they must come
+	// back sooner than a task message.
+	scanVisibility := max(cfg.PollVisibility/2, 3*time.Second)
 	pollers := []*poll.Poller{
-		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
-		{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Handler: comps.Worker().HandleSQS, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
-			MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64,
-			Visibility: visibility, VisibleUntilAttr: worker.VisibleUntilAttribute,
-			Usage: counters, MemoryMB: MemoryMB["worker"], Log: log},
-		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
+		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait,
+			Visibility: scanVisibility, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
+		taskPoller,
+		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait,
+			Visibility: cfg.PollVisibility, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},
 	}
 	for _, p := range pollers {
 		wg.Add(1)

@@ -22,9 +22,9 @@ import (
 
 	hgevents "github.com/hourglass-sched/hourglass/events"
 	"github.com/hourglass-sched/hourglass/events/eventschema"
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 	"github.com/hourglass-sched/hourglass/pkg/ingest"
-	"github.com/hourglass-sched/hourglass/pkg/provision"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 // hookSink records webhook calls by path and answers 400 on /reject.

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/devhost"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 // TestDevDefaultsListTasks: `make dev` turns the list index on (the product

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 // TestMain fails the package if the host leaves a goroutine behind after

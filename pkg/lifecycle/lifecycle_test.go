@@ -19,10 +19,10 @@ import (
 
 	"github.com/hourglass-sched/hourglass/events"
 	"github.com/hourglass-sched/hourglass/events/eventschema"
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 	"github.com/hourglass-sched/hourglass/pkg/lifecycle"
-	"github.com/hourglass-sched/hourglass/pkg/provision"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 

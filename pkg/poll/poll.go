@@ -2,6 +2,27 @@
 // does — batches (of up to 10, or gathered over a batching window), the
 // handler's partial batch response deciding which messages are deleted —
 // for the ECS long-polling worker and the local host.
+//
+// Unlike Lambda's mapping, a Poller receives with its own short visibility
+// (Poller.Visibility, default 5 s) and keeps extending what it still holds
+// (a heartbeat, ChangeMessageVisibilityBatch), so a process that dies —
+// SIGKILL, a lost container — strands its messages for seconds, not for
+// the queue's visibility timeout (six times a Lambda function's timeout,
+// which the event source mappings need). Messages handled within three
+// quarters of the visibility cost no heartbeat request.
+//
+// Leases. A worker's claim (worker.Config.Lease, HOURGLASS_CLAIM=lease)
+// must end before anyone else can be handed the task's message. With a
+// Poller that holds through the heartbeat: while the worker lives, its
+// message stays hidden however long it holds or executes it (the target
+// call itself is bounded by the lease), so no duplicate is delivered under
+// a live lease. When the worker dies, its message is back within the
+// visibility, possibly before its lease ends; the next worker then finds
+// the task running elsewhere and hides the message until the lease ends
+// (worker.Redeliver). So in lease mode a crash mid-execution is recovered
+// after the lease, not the visibility: keep the lease short where recovery
+// time matters (it also bounds every target call). Without claims (the
+// default) recovery is bounded by the visibility.
 package poll
 
 import (
@@ -9,14 +30,26 @@ import (
 	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/rs/zerolog"
 
+	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
+
+// Queue is what a Poller needs of SQS; *sqsq.Queue serves it.
+type Queue interface {
+	Receive(ctx context.Context, url string, max int32, wait, visibility time.Duration) ([]sqsq.Received, error)
+	DeleteBatch(ctx context.Context, url string, handles []string) error
+	ChangeVisibility(ctx context.Context, url, handle string, d time.Duration) error
+	ChangeVisibilityBatch(ctx context.Context, url string, handles []string, d time.Duration) (failed []string, err error)
+}
+
+var _ Queue = (*sqsq.Queue)(nil)
 
 // Handler is a Lambda SQS handler with partial batch responses.
 type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
@@ -34,7 +67,7 @@ type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventRespo
 // loops wait, so nothing is received that cannot be handled soon.
 type Poller struct {
 	Name    string // function name, for usage accounting and logs
-	Queue   *sqsq.Queue
+	Queue   Queue
 	URL     string
 	ARN     string // event source ARN put on records (informational)
 	Handler Handler
@@ -44,6 +77,17 @@ type Poller struct {
 	// are visible, so a longer wait only cuts the empty receives an idle
 	// queue costs (one per Wait per loop, each a billed SQS request).
 	Wait time.Duration
+	// Visibility is asked for in every receive (whole seconds, default
+	// DefaultVisibility); the heartbeat extends held messages by as much
+	// once three quarters of it have passed. It bounds how long a dead
+	// process's messages stay hidden. A handler that asks for a delayed
+	// redelivery must do so through ChangeVisibility (the worker's
+	// Config.Visibility), so that the heartbeat leaves the message alone;
+	// a message the handler reports as failed without one is back within
+	// this visibility.
+	Visibility time.Duration
+	// Clock paces the heartbeat (nil: the system clock).
+	Clock clock.Clock
 	// Concurrency is the number of receive loops (default 2).
 	Concurrency int
 	// MaxBatch caps the messages of one handler call (default Batch; a
@@ -62,12 +106,11 @@ type Poller struct {
 	// anchors a server clock at the receive (the worker's clock-skew guard)
 	// must not take its own start for it when a window held the message.
 	ReceivedAttr string
-	// Visibility is the queue's visibility timeout, when known, and
 	// VisibleUntilAttr, when set, names a record attribute that carries
-	// each message's visibility deadline (its receive plus Visibility,
-	// Unix nanoseconds): the worker reports it to the target so that
-	// duplicates can be classified (see target.Delivery).
-	Visibility       time.Duration
+	// each message's visibility deadline as received (its receive plus
+	// Visibility, Unix nanoseconds; the heartbeat may push it later): the
+	// worker reports it to the target so that duplicates can be classified
+	// (see target.Delivery).
 	VisibleUntilAttr string
 	// Grace bounds how long in-flight batches may run after ctx is
 	// cancelled (SIGTERM): they finish, then the poller returns. Default 20s.
@@ -75,6 +118,19 @@ type Poller struct {
 	Usage    *usage.Counters // optional: counts each batch as one invocation
 	MemoryMB int             // for GB-seconds (default 256)
 	Log      zerolog.Logger
+
+	holds atomic.Pointer[holds] // while running
+}
+
+// ChangeVisibility makes a received message visible again after d and, if
+// this Poller holds it, stops its heartbeat first (so no extension in
+// flight overrides the delay). It serves worker.Visibility: a handler's
+// delayed redelivery goes through it.
+func (p *Poller) ChangeVisibility(ctx context.Context, url, handle string, d time.Duration) error {
+	if h := p.holds.Load(); h != nil && url == p.URL {
+		return h.release(ctx, handle, d)
+	}
+	return p.Queue.ChangeVisibility(ctx, url, handle, d)
 }
 
 // Run polls until ctx is cancelled, then lets in-flight batches (and any
@@ -101,10 +157,32 @@ func (p *Poller) Run(ctx context.Context) {
 	if p.MemoryMB <= 0 {
 		p.MemoryMB = 256
 	}
+	if p.Visibility <= 0 {
+		p.Visibility = DefaultVisibility
+	}
+	p.Visibility = max(p.Visibility.Truncate(time.Second), time.Second)
+	if p.Clock == nil {
+		p.Clock = clock.System{}
+	}
 	log := p.Log.With().Str("poller", p.Name).Logger()
-	slots := make(chan struct{}, p.MaxInFlight)
+	h := newHolds(p.Queue, p.URL, p.Visibility, p.Clock, log)
+	p.holds.Store(h)
+	// The heartbeat outlives ctx: in-flight batches finish after a
+	// SIGTERM (within Grace) and must stay hidden meanwhile.
+	hbCtx, hbStop := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		h.run(hbCtx)
+	}()
 	var handlers sync.WaitGroup
-	defer handlers.Wait()
+	defer func() {
+		handlers.Wait()
+		hbStop()
+		<-hbDone
+		p.holds.Store(nil)
+	}()
+	slots := make(chan struct{}, p.MaxInFlight)
 	if p.Window <= 0 {
 		// No window: each receive is a batch, and a loop receives only
 		// with a handler slot in hand, so a process holds no more
@@ -179,7 +257,14 @@ func (p *Poller) receiveHandling(ctx context.Context, slots chan struct{}, handl
 // pause of *backoff (doubled each time, up to 5 s; reset by a success).
 // ok is false when ctx ended.
 func (p *Poller) receiveOnce(ctx context.Context, backoff *time.Duration, log zerolog.Logger) (msgs []sqsq.Received, ok bool) {
-	msgs, err := p.Queue.Receive(ctx, p.URL, p.Batch, p.Wait, 0)
+	msgs, err := p.Queue.Receive(ctx, p.URL, p.Batch, p.Wait, p.Visibility)
+	if len(msgs) > 0 {
+		handles := make([]string, len(msgs))
+		for i, m := range msgs {
+			handles[i] = m.ReceiptHandle
+		}
+		p.holds.Load().add(p.Clock.Now(), handles...)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false
@@ -288,6 +373,14 @@ func (p *Poller) handle(ctx context.Context, msgs []sqsq.Received, log zerolog.L
 	if p.Usage != nil {
 		p.Usage.Invocation(p.Name, time.Since(start), p.MemoryMB)
 	}
+	// The handler is done with every message: no more heartbeats. Those
+	// it failed come back within the visibility (or after the delay it
+	// set through ChangeVisibility); the others are deleted now.
+	all := make([]string, len(msgs))
+	for i, m := range msgs {
+		all[i] = m.ReceiptHandle
+	}
+	p.holds.Load().done(all...)
 	if err != nil {
 		// A handler error fails the whole batch, as in Lambda.
 		log.Error().Err(err).Int("messages", len(msgs)).Msg("batch failed")

@@ -18,10 +18,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 
@@ -317,4 +317,78 @@ func TestRunFinishesInFlightBatchAfterCancel(t *testing.T) {
 	visible, inflight, delayed, err := q.Depth(context.Background(), url)
 	require.NoError(t, err)
 	assert.Zero(t, visible+inflight+delayed, "the batch that finished after cancellation was deleted")
+}
+
+// A handler that holds its message for longer than the poller's
+// visibility gets no duplicate meanwhile (the heartbeat extends it); the
+// extensions are SQS requests the usage counters see; a message its
+// handler sends back with a delay through the poller stays away for that
+// delay, not for the visibility.
+func TestHeartbeatHoldsSlowMessagesAgainstTheEmulator(t *testing.T) {
+	t.Parallel()
+	env := awstest.New(t)
+	counters := &usage.Counters{}
+	cfg := env.Config.Copy()
+	cfg.APIOptions = append(cfg.APIOptions, counters.Middleware())
+	c := sqs.NewFromConfig(cfg)
+	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(env.Name("hb"))})
+	require.NoError(t, err)
+	q, url := sqsq.New(c), aws.ToString(out.QueueUrl)
+	send(t, q, url, "slow", "later")
+
+	var s seen
+	var p *poll.Poller
+	slowDone := make(chan struct{})
+	var laterMu sync.Mutex
+	var laterAt []time.Time
+	p = &poll.Poller{
+		Name: "worker", Queue: q, URL: url, Concurrency: 2, Batch: 1, Wait: time.Second, Visibility: 2 * time.Second, Log: zerolog.Nop(),
+		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			var resp events.SQSEventResponse
+			for _, r := range ev.Records {
+				if r.Body == "later" {
+					laterMu.Lock()
+					laterAt = append(laterAt, time.Now())
+					laterMu.Unlock()
+				}
+				switch n := s.add(r.Body); {
+				case r.Body == "slow":
+					// Two and a half visibilities: without the heartbeat
+					// the other loop would receive it again meanwhile.
+					t := time.NewTimer(5 * time.Second)
+					select {
+					case <-ctx.Done():
+					case <-t.C:
+					}
+					t.Stop()
+					close(slowDone)
+				case r.Body == "later" && n == 1:
+					assert.NoError(t, p.ChangeVisibility(ctx, url, r.ReceiptHandle, 4*time.Second))
+					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+				}
+			}
+			return resp, nil
+		},
+	}
+	stop := start(t, p)
+	waitFor(t, 20*time.Second, "the slow message handled and the delayed one back", func() bool {
+		select {
+		case <-slowDone:
+		default:
+			return false
+		}
+		return s.count("later") >= 2
+	})
+	stop()
+	assert.Equal(t, 1, s.count("slow"), "the held message was not delivered twice")
+	laterMu.Lock()
+	require.GreaterOrEqual(t, len(laterAt), 2)
+	assert.GreaterOrEqual(t, laterAt[1].Sub(laterAt[0]), 3500*time.Millisecond, "the delayed message stayed away for its delay, not the 2 s visibility")
+	laterMu.Unlock()
+	snap := counters.Snapshot()
+	assert.Positive(t, snap.Calls["SQS.ChangeMessageVisibilityBatch"], "heartbeats are counted")
+	assert.EqualValues(t, 1, snap.Calls["SQS.ChangeMessageVisibility"], "one delayed redelivery")
+	visible, inflight, delayed, err := q.Depth(context.Background(), url)
+	require.NoError(t, err)
+	assert.Zero(t, visible+inflight+delayed)
 }

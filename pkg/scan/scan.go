@@ -34,7 +34,8 @@ type Config struct {
 	Layout    task.Layout
 	Shards    int           // shard count new tasks use
 	Lookahead time.Duration // fan buckets starting up to now+Lookahead
-	// SweepDelay: a bucket is swept once it ended this long ago (default 30s).
+	// SweepDelay: a bucket is swept once it ended this long ago (default
+	// 30s; see config.Config.SweepDelay for the choice).
 	SweepDelay time.Duration
 	// MaxBuckets bounds the buckets fanned per tick, so that after an outage
 	// the backlog drains oldest first at a bounded rate (default 60).

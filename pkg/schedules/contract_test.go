@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/api/apitest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/apitest"
 )
 
 // contract and checkContract are apitest's, under this suite's names.

@@ -16,8 +16,8 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/cronexpr"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
-	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -481,13 +481,13 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request) {
 		}
 		start = t
 	}
-	var c schedule.Schedule
+	var c cronexpr.Schedule
 	if expr := q.Get("expression"); expr == "" {
 		errs = append(errs, problem.FieldError{Field: "expression", Reason: "is required, e.g. cron(0 9 ? * MON-FRI *), rate(5 minutes) or at(2030-01-02T15:04:05)"})
 	} else {
 		var err error
-		c, err = schedule.Parse(expr, q.Get("timezone"))
-		var se *schedule.Error
+		c, err = cronexpr.Parse(expr, q.Get("timezone"))
+		var se *cronexpr.Error
 		if errors.As(err, &se) {
 			errs = append(errs, problem.FieldError{Field: se.Field, Reason: se.Message})
 		} else if err != nil {

@@ -23,8 +23,8 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
-	"github.com/hourglass-sched/hourglass/pkg/stacktest"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 

@@ -3,7 +3,7 @@ package schedules_test
 import (
 	"testing"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind (the

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hourglass-sched/hourglass/pkg/cronexpr"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
-	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -130,10 +130,10 @@ func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, 
 	}
 	expr, hasExpr := str("expression")
 	tz, _ := str("timezone")
-	var compiled schedule.Schedule
+	var compiled cronexpr.Schedule
 	if hasExpr {
-		c, err := schedule.Parse(expr, tz)
-		var se *schedule.Error
+		c, err := cronexpr.Parse(expr, tz)
+		var se *cronexpr.Error
 		switch {
 		case errors.As(err, &se):
 			add(se.Field, "%s", se.Message)

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hourglass-sched/hourglass/pkg/schedule"
+	"github.com/hourglass-sched/hourglass/pkg/cronexpr"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -48,7 +48,7 @@ const MaxFlexWindow = 24 * time.Hour
 type Schedule struct {
 	ID         string
 	Tenant     string
-	Expression string // canonical (schedule.Schedule.String)
+	Expression string // canonical (cronexpr.Schedule.String)
 	Timezone   string // IANA name; "UTC" when none was given
 	Target     task.Target
 	Payload    json.RawMessage
@@ -75,15 +75,15 @@ type Schedule struct {
 // A rate() schedule without a start is anchored at its creation (rounded up
 // to a whole second), so it fires first when it is created, as in
 // EventBridge Scheduler.
-func (s *Schedule) Compile() (schedule.Schedule, error) {
-	c, err := schedule.Parse(s.Expression, s.Timezone)
+func (s *Schedule) Compile() (cronexpr.Schedule, error) {
+	c, err := cronexpr.Parse(s.Expression, s.Timezone)
 	if err != nil {
-		return schedule.Schedule{}, err
+		return cronexpr.Schedule{}, err
 	}
 	switch {
 	case !s.Start.IsZero():
 		c = c.WithStart(s.Start)
-	case c.Kind() == schedule.KindRate:
+	case c.Kind() == cronexpr.KindRate:
 		c = c.WithStart(s.CreatedAt.Add(time.Second - 1).Truncate(time.Second))
 	}
 	if !s.End.IsZero() {

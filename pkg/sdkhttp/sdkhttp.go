@@ -1,7 +1,7 @@
 // Package sdkhttp owns how Hourglass's AWS SDK clients hand request bodies to
 // net/http. It holds one fix, PlainRequestBody, which every SDK config
 // Hourglass builds (pkg/config for the functions and the local host,
-// pkg/awstest for tests) installs.
+// pkg/testkit/awstest for tests) installs.
 package sdkhttp
 
 import (

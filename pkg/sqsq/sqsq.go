@@ -210,6 +210,39 @@ func (q *Queue) ChangeVisibility(ctx context.Context, url, handle string, d time
 	return nil
 }
 
+// ChangeVisibilityBatch sets the visibility of received messages to d from
+// now, up to 10 per ChangeMessageVisibilityBatch call (the long-polling
+// consumers' heartbeat: see package poll). It returns the handles whose
+// change did not apply — every handle of a call that failed as a whole, and
+// the entries SQS refused (a handle whose message was deleted or received
+// again) — with the errors joined.
+func (q *Queue) ChangeVisibilityBatch(ctx context.Context, url string, handles []string, d time.Duration) (failed []string, err error) {
+	var errs []error
+	for start := 0; start < len(handles); start += 10 {
+		end := min(start+10, len(handles))
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, 0, end-start)
+		for i := start; i < end; i++ {
+			entries = append(entries, types.ChangeMessageVisibilityBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(handles[i]), VisibilityTimeout: int32(d / time.Second)})
+		}
+		out, err := q.c.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: &url, Entries: entries})
+		if err != nil {
+			failed = append(failed, handles[start:end]...)
+			errs = append(errs, fmt.Errorf("change visibility in %s: %w", queueName(url), err))
+			continue
+		}
+		for _, f := range out.Failed {
+			i, convErr := strconv.Atoi(aws.ToString(f.Id))
+			if convErr != nil || i < start || i >= end {
+				continue
+			}
+			failed = append(failed, handles[i])
+			errs = append(errs, fmt.Errorf("change visibility in %s: %s %s", queueName(url), aws.ToString(f.Code), aws.ToString(f.Message)))
+		}
+	}
+	return failed, errors.Join(errs...)
+}
+
 // Depth returns the approximate visible, in-flight and delayed counts.
 func (q *Queue) Depth(ctx context.Context, url string) (visible, inflight, delayed int, err error) {
 	out, err := q.c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})

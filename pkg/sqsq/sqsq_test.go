@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 // TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
@@ -137,4 +137,46 @@ func TestSendBatchReportsUnsent(t *testing.T) {
 		// out would be marked DISPATCHED by the dispatcher without a message.
 		assert.Equal(t, all, be.Unsent())
 	})
+}
+
+// ChangeVisibilityBatch keeps received messages hidden past the visibility
+// they were received with (12 handles: two calls), and names the handles it
+// could not change.
+func TestChangeVisibilityBatchExtends(t *testing.T) {
+	t.Parallel()
+	q, url := setup(t)
+	ctx := context.Background()
+	msgs := make([]task.OutMessage, 12)
+	for i := range msgs {
+		msgs[i] = task.OutMessage{Body: strconv.Itoa(i)}
+	}
+	require.NoError(t, q.SendBatch(ctx, url, msgs))
+
+	var handles []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(handles) < len(msgs) && time.Now().Before(deadline) {
+		got, err := q.Receive(ctx, url, 10, time.Second, time.Second)
+		require.NoError(t, err)
+		for _, m := range got {
+			handles = append(handles, m.ReceiptHandle)
+		}
+	}
+	require.Len(t, handles, len(msgs))
+
+	failed, err := q.ChangeVisibilityBatch(ctx, url, handles, time.Minute)
+	require.NoError(t, err)
+	assert.Empty(t, failed)
+
+	// Received with a 1 s visibility, extended to a minute: 3 s on, none
+	// is back (an observation window, not a wait for a condition).
+	seenUntil := time.Now().Add(3 * time.Second)
+	for time.Now().Before(seenUntil) {
+		got, err := q.Receive(ctx, url, 10, time.Second, time.Minute)
+		require.NoError(t, err)
+		require.Empty(t, got, "an extended message came back")
+	}
+
+	failed, err = q.ChangeVisibilityBatch(ctx, url+"-missing", handles[:3], time.Minute)
+	require.Error(t, err)
+	assert.Equal(t, handles[:3], failed, "a failed call names all its handles")
 }

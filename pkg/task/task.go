@@ -73,6 +73,12 @@ type Attempt struct {
 	Error      string    `json:"error,omitempty"`
 	Summary    string    `json:"summary,omitempty"`
 	Worker     string    `json:"worker,omitempty"`
+	// Run is a random token of the delivery that made this attempt, never
+	// shown: without claims a worker whose outcome write lost its answer
+	// recognises its own applied write by it. Worker and StartedAt cannot
+	// tell two deliveries of one batch apart: they run in one process and
+	// may start in the same millisecond.
+	Run string `json:"-"`
 }
 
 // Task is one scheduled execution of a target.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -153,4 +154,95 @@ func TestUnclaimedOutcomeIsFencedByAConcurrentOne(t *testing.T) {
 	// A later duplicate finds the task finished and calls nothing.
 	require.NoError(t, w.Handle(context.Background(), worker.Delivery{MessageID: "m2", Body: body}))
 	assert.Equal(t, int64(1), exec.n.Load())
+}
+
+// recordingVisibility records ChangeVisibility calls.
+type recordingVisibility struct {
+	url, handle string
+	d           time.Duration
+	calls       atomic.Int64
+}
+
+func (v *recordingVisibility) ChangeVisibility(_ context.Context, url, handle string, d time.Duration) error {
+	v.url, v.handle, v.d = url, handle, d
+	v.calls.Add(1)
+	return nil
+}
+
+// visQueue is a queue that can change visibility itself; Config.Visibility
+// must win over it.
+type visQueue struct {
+	nopQueue
+	recordingVisibility
+}
+
+// A task running under another worker's lease is sent back for the rest of
+// the lease plus a second, through Config.Visibility when set (a poller,
+// which stops its heartbeat first), not through the queue.
+func TestRedeliveryDelayGoesThroughConfigVisibility(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
+	payload := json.RawMessage(`{}`)
+	ph := task.PayloadHash(tgt, payload)
+	id, err := task.NewID(now.Add(-time.Second), 4)
+	require.NoError(t, err)
+	ms := &memStore{tasks: map[task.ID]task.Task{id: {ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
+		State: task.Running, LeaseOwner: "other", LeaseUntil: now.Add(10 * time.Second), PayloadHash: ph, Retry: task.Retry{MaxAttempts: 3}}}}
+	q := &visQueue{}
+	poller := &recordingVisibility{}
+	exec := &countingExec{}
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", Lease: 20 * time.Second, Claim: true, Visibility: poller}, ms, q,
+		[]target.Executor{exec}, clock.NewManual(now), zerolog.Nop())
+	body, _ := json.Marshal(task.TaskMessage{ID: id.String(), PH: ph})
+
+	resp, err := w.HandleSQS(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", ReceiptHandle: "rh", Body: string(body)}}})
+
+	require.NoError(t, err)
+	require.Len(t, resp.BatchItemFailures, 1, "the message stays on the queue")
+	assert.Zero(t, exec.n.Load())
+	assert.EqualValues(t, 1, poller.calls.Load())
+	assert.Equal(t, "q", poller.url)
+	assert.Equal(t, "rh", poller.handle)
+	assert.Equal(t, 11*time.Second, poller.d, "the rest of the lease and a second")
+	assert.Zero(t, q.calls.Load(), "the queue's own ChangeVisibility is not used")
+}
+
+// sameWorkerRacedStore is racedStore where the concurrent winner is another
+// delivery of the same batch: same worker ID, same millisecond.
+type sameWorkerRacedStore struct{ *memStore }
+
+func (s sameWorkerRacedStore) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+	other := a
+	other.Run = "another-delivery"
+	if _, err := s.memStore.Settle(ctx, prev, task.Succeeded, other, time.Time{}, ""); err != nil {
+		return nil, err
+	}
+	return s.memStore.Settle(ctx, prev, st, a, nextAt, lastErr)
+}
+
+// finishedEvents counts the outcomes a worker reports for lifecycle events.
+type finishedEvents struct{ n atomic.Int64 }
+
+func (e *finishedEvents) TaskFinished(*task.Task, bool) { e.n.Add(1) }
+func (e *finishedEvents) Flush(context.Context) error   { return nil }
+
+// Two deliveries of one task in one batch run in one process and may start
+// in the same millisecond: the loser of the outcome write must not take the
+// winner's attempt for its own applied write (and report a second outcome,
+// a second TaskSucceeded event, as a CI run once saw).
+func TestUnclaimedLoserInTheSameMillisecondIsFencedOff(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	ms, id, body := unclaimedTask(t, now)
+	ev := &finishedEvents{}
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", ID: "w1", Events: ev}, sameWorkerRacedStore{ms}, &sentQueue{},
+		[]target.Executor{&countingExec{}}, clock.NewManual(now), zerolog.Nop())
+
+	require.NoError(t, w.Handle(context.Background(), worker.Delivery{MessageID: "m", Body: body}))
+
+	got, _ := ms.Get(context.Background(), id)
+	require.Len(t, got.Attempts, 1, "one recorded outcome")
+	assert.Equal(t, "another-delivery", got.Attempts[0].Run)
+	assert.Zero(t, ev.n.Load(), "the fenced-off delivery reports no outcome of its own")
 }

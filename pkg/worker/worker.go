@@ -63,10 +63,21 @@ type Config struct {
 	// writes per task instead of two; see the package comment).
 	Claim bool
 	// Lease is how long a claim holds the task (with Claim), and bounds
-	// every target call either way. It must be shorter than the
-	// task queue's visibility timeout, so a crashed worker's lease expires
-	// before its message is redelivered. Default 60s.
+	// every target call either way. Under Lambda it must be shorter than
+	// the task queue's visibility timeout, so that a live worker's message
+	// is not redelivered under its lease and a crashed worker's lease has
+	// expired when its message comes back. Under a long-polling worker
+	// (package poll) the heartbeat keeps the message hidden for as long as
+	// the worker holds it, whatever the lease; a crashed worker's message
+	// is back within the poller's short visibility, and with Claim it then
+	// waits out the rest of the lease (see the poll package comment): the
+	// lease, not the visibility, bounds recovery in lease mode. Default 60s.
 	Lease time.Duration
+	// Visibility, when set, delays redeliveries instead of the task queue
+	// (see Redeliver.After): a long-polling host passes its poll.Poller,
+	// which stops extending the message before changing it. Nil: the queue
+	// passed to New, if it can.
+	Visibility Visibility
 	// MaxHold: a message that arrives up to this long before its due time
 	// is held in-process; earlier ones go back to the queue with a delay.
 	// Default 2s.
@@ -140,6 +151,9 @@ func New(cfg Config, store Store, q Queue, execs []target.Executor, clk clock.Cl
 	if v, ok := q.(Visibility); ok {
 		w.vis = v
 	}
+	if cfg.Visibility != nil {
+		w.vis = cfg.Visibility
+	}
 	return w
 }
 
@@ -172,7 +186,9 @@ type BatchGetter interface {
 }
 
 // Redeliver asks the caller to leave the message on the queue and make it
-// visible again after After (0: the queue's visibility timeout).
+// visible again after After (0: when its current visibility runs out — the
+// queue's visibility timeout under Lambda, the poller's short per-receive
+// visibility under a long-polling host).
 type Redeliver struct {
 	After  time.Duration
 	Reason string
@@ -320,7 +336,7 @@ func (w *Worker) skip(t *task.Task, now time.Time) error {
 
 func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.Delivery, log zerolog.Logger) error {
 	start := w.clock.Now()
-	attempt := task.Attempt{N: t.AttemptN, StartedAt: start, Worker: w.cfg.ID}
+	attempt := task.Attempt{N: t.AttemptN, StartedAt: start, Worker: w.cfg.ID, Run: randomHex(8)}
 	var res target.Result
 	var execErr error
 	exec, ok := w.execs[t.Target.Kind]
@@ -426,7 +442,7 @@ func (w *Worker) finish(ctx context.Context, t *task.Task, owner string, state t
 	}
 	if n := len(cur.Attempts); n > 0 && cur.Version == t.Version+1 && cur.AttemptN == t.AttemptN {
 		last := cur.Attempts[n-1]
-		if last.N == a.N && last.Worker == a.Worker && last.StartedAt.UnixMilli() == a.StartedAt.UnixMilli() {
+		if last.N == a.N && last.Run == a.Run {
 			return cur, nil
 		}
 	}

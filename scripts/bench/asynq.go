@@ -16,7 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 )
 
 // redisServer is a redis-server child process on a free loopback port,

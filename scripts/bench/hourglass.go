@@ -17,12 +17,12 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/devhost"
+	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
-	"github.com/hourglass-sched/hourglass/pkg/loadtest"
-	"github.com/hourglass-sched/hourglass/pkg/provision"
-	"github.com/hourglass-sched/hourglass/pkg/service"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
+	"github.com/hourglass-sched/hourglass/pkg/wire"
 )
 
 // host is the local host (pkg/devhost) running in this process.
@@ -234,7 +234,7 @@ func shardScaling(ctx context.Context, base config.Config, awsCfg aws.Config, pr
 		}
 		cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
 		counters := &usage.Counters{}
-		comps, err := service.BuildWith(ctx, cfg, awsCfg, nil, counters)
+		comps, err := wire.BuildWith(ctx, cfg, awsCfg, nil, counters)
 		if err != nil {
 			return out, err
 		}
@@ -276,7 +276,7 @@ func shardScaling(ctx context.Context, base config.Config, awsCfg aws.Config, pr
 }
 
 // seed writes n tasks due within the minute after due, spread over shards.
-func seed(ctx context.Context, comps *service.Components, due time.Time, shards, n int) (map[uint16][]*task.Task, error) {
+func seed(ctx context.Context, comps *wire.Components, due time.Time, shards, n int) (map[uint16][]*task.Task, error) {
 	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"http://127.0.0.1:9/hook"}`)}
 	payload := json.RawMessage(`{"note":"shard-scaling"}`)
 	byShard := map[uint16][]*task.Task{}

@@ -2,7 +2,7 @@
 // bench-quick). In one run it starts its own emulators (moto through
 // scripts/emulator.sh: SQS on -port, DynamoDB on -ddb-port, two processes
 // so both cores serve), runs the local host in-process (pkg/devhost), and
-// measures, with the load generator's engine (pkg/loadtest):
+// measures, with the load generator's engine (pkg/testkit/loadtest):
 //
 //  1. precision: N tasks due evenly over a window; lateness p50/p99/max;
 //  2. throughput: N tasks due at one instant, beside the emulator's raw
@@ -12,7 +12,7 @@
 //  4. a 10× spike: steady creates, a burst at ten times the rate, recovery;
 //  5. cost at volume: a steady workload at a rate the local stack holds
 //     (quick: 20 tasks/s), run on its own; its AWS calls and capacity units
-//     per task, priced by pkg/cost, are raw.cost and the budgets' figures
+//     per task, priced by pkg/testkit/cost, are raw.cost and the budgets' figures
 //     (the precision run's, at a low rate where the local host's fixed
 //     overheads dominate, are kept as raw.cost_low_rate);
 //
@@ -37,11 +37,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hourglass-sched/hourglass/pkg/capacity"
 	"github.com/hourglass-sched/hourglass/pkg/config"
-	"github.com/hourglass-sched/hourglass/pkg/cost"
 	"github.com/hourglass-sched/hourglass/pkg/devhost"
-	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/capacity"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/cost"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 

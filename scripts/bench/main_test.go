@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 

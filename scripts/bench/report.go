@@ -15,7 +15,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 )
 
 const asynqVersion = "v0.26.0"

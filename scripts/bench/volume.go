@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 )
 
 // behindP99Ms is the p99 lateness above which the cost run counts as having

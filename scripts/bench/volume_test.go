@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/cost"
-	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/cost"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
 

@@ -1,6 +1,6 @@
 // Command capacity sizes an Hourglass deployment for a target task rate:
 // shards, DynamoDB partitions, Lambda concurrency, queue settings and monthly
-// cost, from the model in pkg/capacity.
+// cost, from the model in pkg/testkit/capacity.
 //
 //	go run ./scripts/capacity -rate 50000/s -payload 1KiB
 //
@@ -22,7 +22,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/hourglass-sched/hourglass/pkg/capacity"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/capacity"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/capacity"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/capacity"
 )
 
 func TestPerTaskDesignByDefault(t *testing.T) {

@@ -1,12 +1,13 @@
 // Command chaos is Hourglass's chaos run: it starts its own emulator (moto
-// on -port), a fault-injecting proxy in front of it (pkg/faults), a webhook
+// on -port), a fault-injecting proxy in front of it (pkg/testkit/faults), a webhook
 // sink and the local host (functions/local, built and run as a child
 // process pointed at the proxy), creates -tasks tasks due across -spread,
 // and meanwhile SIGKILLs and restarts the host at random points, restarts
-// it with its clock skewed by ±2 s, shortens the task queue's visibility
-// timeout so deliveries duplicate, and injects throttles, 500s, latency and
-// dropped-after-applied connections into every AWS call. It then checks
-// every task and prints one JSON object as its last stdout line:
+// it with its clock skewed by ±2 s, stalls some of its pollers' visibility
+// heartbeats past the visibility so deliveries duplicate, and injects
+// throttles, 500s, latency and dropped-after-applied connections into
+// every AWS call. It then checks every task and prints one JSON object as
+// its last stdout line:
 //
 //	{"tasks","executed","lost","early","duplicate_deliveries","duplicate_effects",
 //	 "crashes","faults_injected","max_lateness_ms","recovery_s", ...}
@@ -39,6 +40,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,19 +48,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
-	"github.com/hourglass-sched/hourglass/pkg/faults"
 	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/faults"
 )
 
 // Summary is the JSON the chaos run prints.
@@ -89,8 +88,8 @@ type Summary struct {
 
 type options struct {
 	tasks, crashes, port, concurrency int
-	spread, lead, grace, visibility   time.Duration
-	faultRate                         float64
+	spread, lead, grace               time.Duration
+	faultRate, heartbeatStall         float64
 	minFaults                         int64
 	seed                              uint64
 	logPath                           string
@@ -102,27 +101,37 @@ func main() {
 	flag.IntVar(&o.tasks, "tasks", 1000, "tasks to create")
 	flag.DurationVar(&o.spread, "spread", 150*time.Second, "window the due times are spread over")
 	flag.DurationVar(&o.lead, "lead", 20*time.Second, "delay before the first due time")
-	flag.DurationVar(&o.grace, "grace", 150*time.Second, "longest wait after the last due time (covers visibility timeouts and the 30 s sweep)")
+	flag.DurationVar(&o.grace, "grace", 150*time.Second, "longest wait after the last due time (covers visibility timeouts and the sweep)")
 	flag.IntVar(&o.crashes, "crashes", 4, "SIGKILL-and-restart cycles of the local host (at least)")
 	flag.IntVar(&o.port, "port", 4580, "port of the chaos run's own emulator")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent create requests")
-	flag.DurationVar(&o.visibility, "visibility", 4*time.Second, "task queue visibility timeout while running (shorter than the lease: deliveries duplicate)")
+	// The host's pollers receive with a short visibility (5 s) and extend
+	// what they hold (package poll), so a queue's visibility timeout no
+	// longer decides when a slow message is delivered again. Duplicates
+	// are forced instead by stalling heartbeats: a stalled extension (the
+	// call has 1.25 s) lets the visibility run out, and the message is
+	// received again while its first delivery is still calling a slow
+	// target (see sink; the host's lease, 10 s, lets a call run past the
+	// visibility), so both call the target.
+	flag.Float64Var(&o.heartbeatStall, "heartbeat-stall", 0.5, "share of visibility heartbeats (ChangeMessageVisibilityBatch) delayed by up to 20 s")
 	flag.Float64Var(&o.faultRate, "fault-rate", 0.05, "share of AWS calls that get an error or a dropped connection (latency comes on top)")
 	flag.Int64Var(&o.minFaults, "min-faults", 100, "fail the run if fewer faults were injected")
 	seed := flag.Int64("seed", 0, "random seed (0: from the clock)")
 	flag.StringVar(&o.logPath, "log", "", "host log file (default: a temporary file, named on stderr)")
-	// Claims by default: moto's conditional writes are not atomic under
-	// concurrent requests (two racing UpdateItems on one item, both
-	// conditioned on its version, both win in about 2% of tight races on
-	// moto 5.2.1; DynamoDB's never do). Without claims, the version fence
-	// on the outcome is that one conditional write, and this run's forced
-	// duplicates settle at the same moment, so moto can record two outcomes
-	// — a duplicate_effects of moto's, not Hourglass's. With claims the
-	// outcome is fenced by the lease owner, which the last claim wrote.
-	flag.StringVar(&o.claim, "claim", "lease", "the host's HOURGLASS_CLAIM (none: the product default; see the comment above)")
+	// The product default, no claims: the outcome is fenced by one write
+	// conditioned on the version the worker read, and this run's forced
+	// duplicates settle at the same moment. moto 5.2.1's conditional writes
+	// were not atomic under concurrent requests (two racing UpdateItems
+	// on one item, both conditioned on its version, both won about 2% of
+	// tight races; DynamoDB's never do), which made this mode report
+	// moto's double outcomes as duplicate_effects, so the run used claims.
+	// scripts/emulator.sh now runs moto through scripts/motoserver.py,
+	// which serialises its DynamoDB requests, so the default mode is
+	// measured as shipped; -claim lease measures the other.
+	flag.StringVar(&o.claim, "claim", "none", "the host's HOURGLASS_CLAIM (none, the product default, or lease)")
 	flag.Parse()
-	if o.tasks < 1 || o.crashes < 0 || o.concurrency < 1 || o.visibility < time.Second {
-		fmt.Fprintln(os.Stderr, "chaos: want -tasks ≥ 1, -crashes ≥ 0, -concurrency ≥ 1 and -visibility ≥ 1s")
+	if o.tasks < 1 || o.crashes < 0 || o.concurrency < 1 || o.heartbeatStall < 0 || o.heartbeatStall > 1 {
+		fmt.Fprintln(os.Stderr, "chaos: want -tasks ≥ 1, -crashes ≥ 0, -concurrency ≥ 1 and -heartbeat-stall in [0, 1]")
 		os.Exit(2)
 	}
 	o.seed = uint64(*seed)
@@ -157,9 +166,11 @@ type arrival struct {
 	key string
 }
 
-// sink records every webhook call; a few answers are slow (longer than the
-// worker's execution timeout and the shortened visibility timeout), so
-// attempts time out and deliveries duplicate.
+// sink records every webhook call; a few answers are slow, up to 10 s:
+// most outlast three quarters of the pollers' 5 s visibility, so that their
+// messages need heartbeats, some of which stall (deliveries duplicate), and
+// a quarter outlast the worker's execution timeout (7.5 s with the host's
+// 10 s lease), so attempts time out and are retried.
 type sink struct {
 	mu       sync.Mutex
 	arrivals map[string][]arrival
@@ -173,7 +184,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.arrivals[id] = append(s.arrivals[id], arrival{at: now, key: r.Header.Get("Idempotency-Key")})
 	slow := s.rnd.Float64() < 0.02
-	hold := time.Duration(s.rnd.Int64N(int64(6 * time.Second)))
+	hold := time.Duration(s.rnd.Int64N(int64(10 * time.Second)))
 	s.mu.Unlock()
 	if slow {
 		t := time.NewTimer(hold)
@@ -231,6 +242,8 @@ func run(ctx context.Context, o options) (Summary, error) {
 	defer proxy.Close()
 	r := o.faultRate
 	rules := []faults.Rule{
+		// Stalled heartbeats: duplicates (see -heartbeat-stall).
+		{Op: "AmazonSQS.ChangeMessageVisibilityBatch", Kind: faults.Latency, Rate: o.heartbeatStall, Delay: 20 * time.Second},
 		{Op: "*", Kind: faults.Throttle, Rate: r * 0.35},
 		{Op: "DynamoDB_20120810.*", Kind: faults.Provisioned, Rate: r * 0.2},
 		{Op: "*", Kind: faults.ServerError, Rate: r * 0.3},
@@ -257,7 +270,6 @@ func run(ctx context.Context, o options) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	sqsc := sqs.NewFromConfig(direct)
 
 	// 3. The sink.
 	sk := &sink{arrivals: map[string][]arrival{}, rnd: rand.New(rand.NewPCG(o.seed+1, 7))} //nolint:gosec // reproducible, not secret
@@ -293,7 +305,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	h := &host{bin: bin, proxyURL: proxyURL, addr: "127.0.0.1:" + strconv.Itoa(apiPort), log: logFile, sqs: sqsc, visibility: o.visibility, claim: o.claim}
+	h := &host{bin: bin, proxyURL: proxyURL, addr: "127.0.0.1:" + strconv.Itoa(apiPort), log: logFile, claim: o.claim}
 	defer h.stop()
 	if err := h.start(ctx, 0); err != nil {
 		return Summary{}, err
@@ -475,6 +487,9 @@ func run(ctx context.Context, o options) (Summary, error) {
 			logf("duplicate effect: task %s keys %v, %d final outcomes", id, keys, finals)
 		}
 	}
+	// The latest few, with the crashes' times, so a run's worst case can be
+	// traced in the host log.
+	logLatest(ids, dues, firstArr, crashes)
 	// Recovery: for each crash, how long from the kill until every task
 	// due during the outage (and the 2 s before it, whose messages the dead
 	// host may have been holding) had run.
@@ -490,6 +505,27 @@ func run(ctx context.Context, o options) (Summary, error) {
 	sum.MaxLatenessMS = round(sum.MaxLatenessMS, 1)
 	sum.DurationS = round(time.Since(started).Seconds(), 1)
 	return sum, nil
+}
+
+// logLatest logs the five tasks that ran latest after their due time.
+func logLatest(ids []string, dues []time.Time, first map[string]time.Time, crashes []outage) {
+	type late struct {
+		id       string
+		due, ran time.Time
+	}
+	var all []late
+	for i, id := range ids {
+		if f, ok := first[id]; ok {
+			all = append(all, late{id, dues[i], f})
+		}
+	}
+	sort.Slice(all, func(a, b int) bool { return all[a].ran.Sub(all[a].due) > all[b].ran.Sub(all[b].due) })
+	for _, l := range all[:min(5, len(all))] {
+		logf("late: task %s due %s ran %s late", l.id, l.due.UTC().Format("15:04:05.000"), l.ran.Sub(l.due).Round(time.Millisecond))
+	}
+	for i, c := range crashes {
+		logf("crash %d: killed %s, successor up %s", i+1, c.killed.UTC().Format("15:04:05.000"), c.up.UTC().Format("15:04:05.000"))
+	}
 }
 
 func round(v float64, digits int) float64 {
@@ -578,8 +614,6 @@ func create(ctx context.Context, c *http.Client, api string, body []byte) (strin
 type host struct {
 	bin, proxyURL, addr string
 	log                 *os.File
-	sqs                 *sqs.Client
-	visibility          time.Duration
 	claim               string // HOURGLASS_CLAIM
 
 	mu     sync.Mutex
@@ -587,30 +621,9 @@ type host struct {
 	exited chan struct{} // closed when cmd has been waited for
 }
 
-const taskQueue = "hourglass-tasks"
-
-func (h *host) setVisibility(ctx context.Context, d time.Duration) error {
-	u, err := h.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(taskQueue)})
-	if err != nil {
-		var nq *sqstypes.QueueDoesNotExist
-		if errors.As(err, &nq) {
-			return nil
-		}
-		return err
-	}
-	_, err = h.sqs.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: u.QueueUrl,
-		Attributes: map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(d / time.Second))}})
-	return err
-}
-
 // start runs the host with its clock skewed by skewMS and waits until its
-// API answers; then it shortens the task queue's visibility timeout (the
-// host provisions it at lease + 10 s).
+// API answers.
 func (h *host) start(ctx context.Context, skewMS int) error {
-	// Provisioning compares attributes: put back what the host creates.
-	if err := h.setVisibility(ctx, 15*time.Second); err != nil {
-		return fmt.Errorf("restore visibility: %w", err)
-	}
 	cmd := exec.Command(h.bin) //nolint:gosec // the host binary this run built
 	env := []string{}
 	for _, kv := range os.Environ() {
@@ -621,7 +634,7 @@ func (h *host) start(ctx context.Context, skewMS int) error {
 	}
 	cmd.Env = append(env,
 		"AWS_ENDPOINT_URL="+h.proxyURL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
-		"HOURGLASS_ADDR="+h.addr, "HOURGLASS_LEASE_SECONDS=5", "HOURGLASS_LOG_LEVEL=warn", "HOURGLASS_CLAIM="+h.claim,
+		"HOURGLASS_ADDR="+h.addr, "HOURGLASS_LEASE_SECONDS=10", "HOURGLASS_LOG_LEVEL=warn", "HOURGLASS_CLAIM="+h.claim,
 		"HOURGLASS_CLOCK_SKEW_MS="+strconv.Itoa(skewMS))
 	cmd.Stdout, cmd.Stderr = h.log, h.log
 	cmd.SysProcAttr = sysProcAttr()
@@ -652,9 +665,6 @@ func (h *host) start(ctx context.Context, skewMS int) error {
 		}
 	}
 	logf("host up (pid %d, skew %+d ms)", cmd.Process.Pid, skewMS)
-	if err := h.setVisibility(ctx, h.visibility); err != nil {
-		return fmt.Errorf("shorten visibility: %w", err)
-	}
 	return nil
 }
 

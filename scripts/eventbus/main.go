@@ -28,7 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/hourglass-sched/hourglass/pkg/config"
-	"github.com/hourglass-sched/hourglass/pkg/provision"
+	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 )
 
 func main() {

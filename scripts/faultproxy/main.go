@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hourglass-sched/hourglass/pkg/faults"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/faults"
 )
 
 func main() {

@@ -14,8 +14,8 @@
 //
 // Lateness is arrival at the sink minus due time. AWS usage per task comes
 // from the local host's /debug/usage counters (SDK middleware on every
-// client), priced by pkg/cost. It only ever targets loopback addresses. The
-// engine lives in pkg/loadtest, shared with the benchmark driver.
+// client), priced by pkg/testkit/cost. It only ever targets loopback addresses. The
+// engine lives in pkg/testkit/loadtest, shared with the benchmark driver.
 package main
 
 import (
@@ -26,7 +26,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/hourglass-sched/hourglass/pkg/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 )
 
 func main() {

@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
-	"github.com/hourglass-sched/hourglass/pkg/provision"
+	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/target/ebtarget"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 func TestValidate(t *testing.T) {

@@ -3,7 +3,7 @@ package ebtarget_test
 import (
 	"testing"
 
-	"github.com/hourglass-sched/hourglass/pkg/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
 )
 
 // TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).

@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/lambdarie"
 	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/target/lambdatarget"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/lambdarie"
 )
 
 func TestValidate(t *testing.T) {

@@ -1,0 +1,267 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+// fakeAPI is a Hourglass API on loopback that runs each task it creates
+// itself (POSTs the task's webhook at its due time) and counts requests as
+// API Gateway would in /debug/usage.
+type fakeAPI struct {
+	t        *testing.T
+	srv      *httptest.Server
+	counters usage.Counters
+	runs     sync.WaitGroup
+
+	mu      sync.Mutex
+	next    int
+	singles int
+	batches []int                // tasks per batch request, in arrival order
+	arrived map[int]time.Time    // payload n → when its create arrived
+	answer  func(n, try int) int // status for task n on its try-th create (nil: 201)
+	tries   map[int]int
+}
+
+func newFakeAPI(t *testing.T) *fakeAPI {
+	f := &fakeAPI{t: t, arrived: map[int]time.Time{}, tries: map[int]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/usage", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(f.counters.Snapshot())
+	})
+	mux.HandleFunc("POST /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
+		f.counters.APIRequest()
+		var in map[string]any
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&in))
+		f.mu.Lock()
+		f.singles++
+		f.mu.Unlock()
+		status, task := f.create(in)
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(task)
+	})
+	mux.HandleFunc("POST /v1/tasks:batch", func(w http.ResponseWriter, r *http.Request) {
+		f.counters.APIRequest()
+		var in struct {
+			Tasks []map[string]any `json:"tasks"`
+		}
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&in))
+		if len(in.Tasks) < 1 || len(in.Tasks) > api.MaxBatch {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		f.batches = append(f.batches, len(in.Tasks))
+		f.mu.Unlock()
+		var out struct {
+			Results []map[string]any `json:"results"`
+		}
+		for _, tk := range in.Tasks {
+			status, task := f.create(tk)
+			res := map[string]any{"status": status}
+			if status < 300 {
+				res["task"] = task
+			} else {
+				res["problem"] = map[string]any{"status": status, "title": http.StatusText(status), "type": "about:blank"}
+			}
+			out.Results = append(out.Results, res)
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(func() { f.srv.Close(); f.runs.Wait() })
+	return f
+}
+
+// create answers one task and, when it is created, runs it at its time.
+func (f *fakeAPI) create(in map[string]any) (int, map[string]any) {
+	payload, _ := in["payload"].(map[string]any)
+	n := int(payload["n"].(float64))
+	due, err := time.Parse(time.RFC3339Nano, in["due_at"].(string))
+	require.NoError(f.t, err)
+	hook := in["target"].(map[string]any)["url"].(string)
+	f.mu.Lock()
+	f.tries[n]++
+	try := f.tries[n]
+	if _, ok := f.arrived[n]; !ok {
+		f.arrived[n] = time.Now()
+	}
+	status := http.StatusCreated
+	if f.answer != nil {
+		status = f.answer(n, try)
+	}
+	if status != http.StatusCreated {
+		f.mu.Unlock()
+		return status, nil
+	}
+	f.next++
+	id := fmt.Sprintf("task-%d", f.next)
+	f.mu.Unlock()
+	f.runs.Add(1)
+	go func() {
+		defer f.runs.Done()
+		time.Sleep(time.Until(due.Add(5 * time.Millisecond)))
+		req, _ := http.NewRequest(http.MethodPost, hook, bytes.NewReader([]byte(`{}`)))
+		req.Header.Set(loadtest.TaskIDHeader, id)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+		}
+	}()
+	return status, map[string]any{"id": id, "state": "SCHEDULED"}
+}
+
+func (f *fakeAPI) counts() (singles int, batches []int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := append([]int(nil), f.batches...)
+	sort.Ints(b)
+	return f.singles, b
+}
+
+func quick(api string, tasks int) loadtest.Options {
+	return loadtest.Options{API: api, Tasks: tasks, Lead: 500 * time.Millisecond, Spread: 300 * time.Millisecond, Grace: 2 * time.Second, Tenant: "t"}
+}
+
+func TestMaxBatchIsTheAPIs(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, api.MaxBatch, loadtest.MaxBatch)
+	assert.LessOrEqual(t, loadtest.DefaultBatch, api.MaxBatch)
+}
+
+// By default tasks go 100 to a request: 250 tasks are 3 batch requests
+// (100, 100, 50), no single creates, and the API requests per task say so.
+func TestRunCreatesInBatchesByDefault(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	res, err := loadtest.Run(context.Background(), quick(f.srv.URL, 250))
+	require.NoError(t, err)
+	s := res.Summary
+	singles, batches := f.counts()
+	assert.Zero(t, singles)
+	assert.Equal(t, []int{50, 100, 100}, batches)
+	assert.Equal(t, 100, s.CreateBatch)
+	assert.EqualValues(t, 3, s.CreateRequests)
+	assert.Equal(t, 250, s.Created)
+	assert.Equal(t, 250, s.Executed)
+	assert.Zero(t, s.Lost)
+	assert.Zero(t, s.Early)
+	assert.Zero(t, s.Duplicates)
+	assert.Zero(t, s.CreateErrors)
+	require.NotNil(t, s.PerTask)
+	assert.InDelta(t, 3.0/250, s.PerTask.APIRequests, 1e-9)
+	require.NotNil(t, s.USDBreakdown)
+	assert.InDelta(t, 3.0/250*1e6*1.00/1e6, s.USDBreakdown.APIGateway, 1e-9, "API Gateway: $1 per million requests")
+
+	out, err := json.Marshal(s)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"create_batch":100`)
+}
+
+// Batch 1 measures single creates: a POST /v1/tasks per task.
+func TestRunSingleCreates(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	o := quick(f.srv.URL, 30)
+	o.Batch = 1
+	res, err := loadtest.Run(context.Background(), o)
+	require.NoError(t, err)
+	s := res.Summary
+	singles, batches := f.counts()
+	assert.Equal(t, 30, singles)
+	assert.Empty(t, batches)
+	assert.Equal(t, 1, s.CreateBatch)
+	assert.EqualValues(t, 30, s.CreateRequests)
+	assert.Equal(t, 30, s.Executed)
+	require.NotNil(t, s.PerTask)
+	assert.InDelta(t, 1.0, s.PerTask.APIRequests, 1e-9)
+}
+
+// Other batch sizes split the tasks accordingly; sizes above the API's
+// limit are capped at it.
+func TestRunBatchSizes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		batch, tasks int
+		want         []int
+		createBatch  int
+	}{
+		{batch: 7, tasks: 20, want: []int{6, 7, 7}, createBatch: 7},
+		{batch: 500, tasks: 120, want: []int{20, 100}, createBatch: 100},
+	} {
+		t.Run(fmt.Sprint(tc.batch), func(t *testing.T) {
+			t.Parallel()
+			f := newFakeAPI(t)
+			o := quick(f.srv.URL, tc.tasks)
+			o.Batch = tc.batch
+			res, err := loadtest.Run(context.Background(), o)
+			require.NoError(t, err)
+			_, batches := f.counts()
+			assert.Equal(t, tc.want, batches)
+			assert.Equal(t, tc.createBatch, res.Summary.CreateBatch)
+			assert.Equal(t, tc.tasks, res.Summary.Executed)
+		})
+	}
+}
+
+// A task answered 5xx inside a batch is sent again (in one request for all
+// such tasks); one answered 4xx is a create error. Lost and early count
+// only created tasks.
+func TestRunBatchRetriesServerErrors(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	f.answer = func(n, try int) int {
+		switch {
+		case n == 3:
+			return http.StatusBadRequest
+		case n%5 == 0 && try == 1:
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusCreated
+	}
+	res, err := loadtest.Run(context.Background(), quick(f.srv.URL, 40))
+	require.NoError(t, err)
+	s := res.Summary
+	_, batches := f.counts()
+	assert.Equal(t, []int{8, 40}, batches, "the 8 tasks answered 503 went again together")
+	assert.EqualValues(t, 2, s.CreateRequests)
+	assert.Equal(t, 1, s.CreateErrors)
+	assert.Equal(t, 39, s.Created)
+	assert.Equal(t, 39, s.Executed)
+	assert.Zero(t, s.Lost)
+}
+
+// With SendAt (pacing), a batch carries only tasks whose send time has
+// come: no task reaches the API before its send time.
+func TestRunBatchesKeepPacing(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	o := quick(f.srv.URL, 40)
+	at := func(i int) time.Duration { return time.Duration(i/10) * 150 * time.Millisecond } // 4 bursts of 10
+	o.SendAt = at
+	o.Due = func(i int) time.Duration { return at(i) + 500*time.Millisecond }
+	res, err := loadtest.Run(context.Background(), o)
+	require.NoError(t, err)
+	assert.Equal(t, 40, res.Summary.Executed)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := 0; i < 40; i++ {
+		assert.False(t, f.arrived[i].Before(res.CreateStart.Add(at(i))), "task %d created before its send time", i)
+	}
+	assert.Less(t, len(f.batches), 40, "tasks ready together share a request")
+	assert.GreaterOrEqual(t, len(f.batches), 4, "tasks not yet ready never join an earlier request")
+}

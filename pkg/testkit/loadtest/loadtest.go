@@ -1,0 +1,627 @@
+// Package loadtest is the load generator's engine, shared by scripts/loadgen
+// and the benchmark driver (scripts/bench): it starts a webhook sink on
+// loopback, creates tasks due at known times (through Hourglass's HTTP API,
+// or through any other scheduler via Options.Submit), waits for them to
+// arrive at the sink and summarises lateness, losses, duplicates and — when
+// the API serves /debug/usage — AWS usage per task priced by pkg/testkit/cost.
+//
+// Tasks are created in batches (POST /v1/tasks:batch, Options.Batch tasks a
+// request, 100 by default), as a client creating many tasks would: one API
+// Gateway request then serves a hundred tasks instead of one. Batch 1
+// measures single creates (POST /v1/tasks per task).
+//
+// Lateness is arrival at the sink minus due time, for every system measured
+// the same way. Load runs only ever target loopback addresses.
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hourglass-sched/hourglass/pkg/client"
+	"github.com/hourglass-sched/hourglass/pkg/target/webhook"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/cost"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
+)
+
+// TaskIDHeader names the task at the sink; Hourglass's webhook sends it, and
+// other systems' handlers must send it too.
+const TaskIDHeader = "Hourglass-Task-Id"
+
+type arrival struct {
+	at  time.Time
+	key string
+	d   Delivery
+}
+
+type sink struct {
+	mu       sync.Mutex
+	arrivals map[string][]arrival // task ID → arrivals
+	total    atomic.Int64
+	badSig   atomic.Int64
+	secret   []byte
+}
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	id := r.Header.Get(TaskIDHeader)
+	if s.secret != nil {
+		if err := webhook.Verify(s.secret, r.Header.Get("Hourglass-Timestamp"), body, r.Header.Get("Hourglass-Signature"), now, 5*time.Minute); err != nil {
+			s.badSig.Add(1)
+		}
+	}
+	s.mu.Lock()
+	s.arrivals[id] = append(s.arrivals[id], arrival{at: now, key: r.Header.Get("Idempotency-Key"), d: DeliveryFrom(r.Header, now)})
+	s.mu.Unlock()
+	s.total.Add(1)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// PerTask is AWS usage divided by the number of tasks created.
+type PerTask struct {
+	DDBWRU            float64 `json:"ddb_wru"`
+	DDBRRU            float64 `json:"ddb_rru"`
+	SQSRequests       float64 `json:"sqs_requests"`
+	LambdaInvocations float64 `json:"lambda_invocations"`
+	APIRequests       float64 `json:"api_requests"`
+}
+
+// Summary is the JSON the load generator prints.
+type Summary struct {
+	Tasks        int `json:"tasks"`
+	Created      int `json:"created"`
+	CreateErrors int `json:"create_errors"`
+	Executed     int `json:"executed"`
+	Lost         int `json:"lost"`
+	Early        int `json:"early"`
+	Duplicates   int `json:"duplicates"`
+	// DuplicatesByCause names the cause of each duplicate (see Classify).
+	DuplicatesByCause DuplicateCauses `json:"duplicates_by_cause"`
+	BadSignature      int64           `json:"bad_signatures"`
+	CreatedLate       int             `json:"created_late"` // created after (due − 1s): lateness then measures create speed, not Hourglass
+	Lateness          Latency         `json:"lateness_ms"`
+	CreatePerS        float64         `json:"create_per_s"`
+	PerTask           *PerTask        `json:"per_task,omitempty"`
+	USDPerMillion     float64         `json:"usd_per_million,omitempty"`
+	USDBreakdown      *cost.Breakdown `json:"usd_per_million_breakdown,omitempty"`
+	PricesAsOf        string          `json:"prices_as_of,omitempty"`
+	WindowS           float64         `json:"window_s"`
+
+	// CreateBatch is the most tasks one create request carried (1: a
+	// POST /v1/tasks per task; more: POST /v1/tasks:batch).
+	CreateBatch int `json:"create_batch"`
+	// CreateRequests counts the create requests sent, retries included.
+	CreateRequests int64 `json:"create_requests"`
+}
+
+// Latency summarises lateness in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Sample is one executed task: when it was due and when it first arrived.
+type Sample struct {
+	Due     time.Time
+	Arrived time.Time
+}
+
+// LatenessMs is the sample's lateness in milliseconds.
+func (s Sample) LatenessMs() float64 { return float64(s.Arrived.Sub(s.Due).Microseconds()) / 1000 }
+
+// Result is a Summary plus what the benchmark driver needs beyond it.
+type Result struct {
+	Summary Summary
+	// Samples are the executed tasks, in creation order.
+	Samples []Sample
+	// Refused counts create requests answered 429 (each retried up to 3
+	// times); a refused batch request counts once.
+	Refused int64
+	// Usage is the AWS usage between the start and the end of the run
+	// (zero when the API does not serve /debug/usage).
+	Usage usage.Snapshot
+	// CreateStart and CreateEnd bracket the create phase.
+	CreateStart, CreateEnd time.Time
+	// OtherDuplicates counts the duplicates classified Other by what the
+	// deliveries reported ("dispatch then sweep", …), to name their cause.
+	OtherDuplicates map[string]int
+}
+
+// SubmitFunc schedules task i, due at due, to POST to hookURL with the
+// TaskIDHeader set to the returned ID. It replaces the Hourglass API create
+// (Options.API) for other schedulers.
+type SubmitFunc func(ctx context.Context, i int, due time.Time, hookURL string) (id string, err error)
+
+// Options configures a run. Zero values take the load generator's defaults.
+type Options struct {
+	API         string        // Hourglass API base URL (loopback only); ignored when Submit is set
+	Tasks       int           // number of tasks (default 1000)
+	Spread      time.Duration // window the due times are spread over
+	Lead        time.Duration // delay before the first due time (default 10s)
+	Tenant      string        // tenant (dev token; default "loadgen")
+	Concurrency int           // concurrent create requests (default 16)
+	Grace       time.Duration // wait after the last due time (default 30s)
+	SinkAddr    string        // webhook sink listen address (default 127.0.0.1:0)
+	SigningKey  string        // master signing key, to verify signatures (empty: skip)
+	Verbose     bool          // the first create error on stderr
+	Progress    bool          // progress bars on stderr
+	// Submit, when set, creates tasks instead of the Hourglass API.
+	Submit SubmitFunc
+	// Visibility is the task queue's visibility timeout, used to classify
+	// a redelivered message whose worker reported no visibility deadline
+	// (zero: unknown; see Classify).
+	Visibility time.Duration
+	// Due, when set, gives task i's due time as an offset from the start
+	// (instead of Lead + an even spread); SendAt, when set, delays task i's
+	// create until that offset from the start (pacing, e.g. a spike).
+	Due    func(i int) time.Duration
+	SendAt func(i int) time.Duration
+
+	// Batch is how many tasks one create request carries: up to MaxBatch
+	// in a POST /v1/tasks:batch, or 1 for a POST /v1/tasks per task. Zero
+	// takes DefaultBatch. With SendAt, a request carries only tasks whose
+	// send time has come. Submit creates one task a call whatever Batch is.
+	Batch int
+}
+
+// DefaultBatch is Options.Batch's default, and MaxBatch its ceiling: the
+// most tasks POST /v1/tasks:batch accepts (api.MaxBatch).
+const (
+	DefaultBatch = 100
+	MaxBatch     = 100
+)
+
+func (o *Options) defaults() {
+	if o.Tasks <= 0 {
+		o.Tasks = 1000
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	o.Batch = min(o.Batch, MaxBatch)
+	if o.Submit != nil {
+		o.Batch = 1
+	}
+	if o.Lead == 0 {
+		o.Lead = 10 * time.Second
+	}
+	if o.Tenant == "" {
+		o.Tenant = "loadgen"
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.Grace == 0 {
+		o.Grace = 30 * time.Second
+	}
+	if o.SinkAddr == "" {
+		o.SinkAddr = "127.0.0.1:0"
+	}
+}
+
+// Loopback reports whether host names a loopback address.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Run performs one load run.
+func Run(ctx context.Context, o Options) (Result, error) {
+	o.defaults()
+	n := o.Tasks
+	if o.Submit == nil {
+		u, err := url.Parse(o.API)
+		if err != nil || !Loopback(u.Hostname()) {
+			return Result{}, fmt.Errorf("-api %q: load runs only target loopback addresses", o.API)
+		}
+	}
+	sh, _, _ := net.SplitHostPort(o.SinkAddr)
+	if !Loopback(sh) {
+		return Result{}, fmt.Errorf("-sink %q must be a loopback address", o.SinkAddr)
+	}
+	sk := &sink{arrivals: make(map[string][]arrival, n)}
+	if o.SigningKey != "" {
+		sk.secret = webhook.DeriveSecret([]byte(o.SigningKey), o.Tenant)
+	}
+	ln, err := net.Listen("tcp", o.SinkAddr)
+	if err != nil {
+		return Result{}, fmt.Errorf("sink: %w", err)
+	}
+	srv := &http.Server{Handler: sk, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Close() }()
+	hookURL := "http://" + ln.Addr().String() + "/hook"
+
+	httpc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}
+	var before usage.Snapshot
+	haveUsage := false
+	if o.Submit == nil {
+		before, haveUsage = fetchUsage(httpc, o.API)
+	}
+
+	t0 := time.Now()
+	dues := make([]time.Time, n)
+	for i := range dues {
+		var off time.Duration
+		if o.Due != nil {
+			off = o.Due(i)
+		} else {
+			step := time.Duration(0)
+			if n > 1 {
+				step = o.Spread * time.Duration(i) / time.Duration(n-1)
+			}
+			off = o.Lead + step
+		}
+		dues[i] = t0.Add(off).Truncate(time.Millisecond)
+	}
+	ids := make([]string, n)
+	var created, createErrs, createdLate, refused, requests atomic.Int64
+	var firstErr atomic.Value
+	done := func(i int, id string, err error) {
+		if err != nil {
+			createErrs.Add(1)
+			firstErr.CompareAndSwap(nil, err)
+			return
+		}
+		if time.Now().After(dues[i].Add(-time.Second)) {
+			createdLate.Add(1)
+		}
+		ids[i] = id
+		created.Add(1)
+	}
+	var hc *client.Client
+	if o.Submit == nil {
+		// pkg/client: 3 retries with backoff on 429 (honouring
+		// Retry-After), and on 5xx and network errors too (no
+		// Idempotency-Key: a key would add a transaction and a write per
+		// task to what the run measures).
+		if hc, err = client.New(o.API, client.Options{HTTPClient: httpc, DevTenant: o.Tenant, MaxRetries: 3, RetryUnkeyedCreates: true,
+			OnRetry: func(status int, _ time.Duration) {
+				requests.Add(1)
+				if status == http.StatusTooManyRequests {
+					refused.Add(1)
+				}
+			}}); err != nil {
+			return Result{}, fmt.Errorf("create: %w", err)
+		}
+	}
+	spec := func(i int) client.CreateTask {
+		return client.CreateTask{DueAt: dues[i], Target: client.Webhook(hookURL),
+			Payload: map[string]any{"n": i, "note": "loadgen"}, Retry: &client.Retry{MaxAttempts: 5}}
+	}
+	var sendAt func(i int) time.Time
+	if o.SendAt != nil {
+		sendAt = func(i int) time.Time { return t0.Add(o.SendAt(i)) }
+	}
+	groups := make(chan []int)
+	go batches(ctx, n, o.Batch, sendAt, groups)
+	var wg sync.WaitGroup
+	stopBar := progress(o.Progress, "create", n, func() int { return int(created.Load() + createErrs.Load()) })
+	for w := 0; w < o.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := range groups {
+				switch {
+				case o.Submit != nil:
+					for _, i := range g {
+						requests.Add(1)
+						id, err := o.Submit(ctx, i, dues[i], hookURL)
+						done(i, id, err)
+					}
+				case len(g) == 1 && o.Batch == 1:
+					i := g[0]
+					body, _ := json.Marshal(spec(i))
+					requests.Add(1)
+					id, err := create(ctx, hc, body, &refused)
+					done(i, id, err)
+				default:
+					createBatch(ctx, hc, g, spec, &requests, &refused, done)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	createEnd := time.Now()
+	createDur := createEnd.Sub(t0)
+	stopBar()
+	if e, ok := firstErr.Load().(error); ok && o.Verbose {
+		fmt.Fprintln(os.Stderr, "first create error:", e)
+	}
+	if created.Load() == 0 {
+		return Result{}, fmt.Errorf("no task could be created: %v", firstErr.Load())
+	}
+
+	// Wait for every created task to arrive, or the grace after the last due.
+	last := dues[0]
+	for _, d := range dues {
+		if d.After(last) {
+			last = d
+		}
+	}
+	deadline := last.Add(o.Grace)
+	want := int(created.Load())
+	arrived := func() int {
+		sk.mu.Lock()
+		defer sk.mu.Unlock()
+		return len(sk.arrivals)
+	}
+	stopBar = progress(o.Progress, "execute", want, arrived)
+	for time.Now().Before(deadline) && arrived() < want && ctx.Err() == nil {
+		sleep(ctx, 100*time.Millisecond)
+	}
+	// A short settle catches late duplicates.
+	sleep(ctx, 2*time.Second)
+	stopBar()
+
+	res := Result{Refused: refused.Load(), CreateStart: t0, CreateEnd: createEnd}
+	sum := Summary{Tasks: n, Created: want, CreateErrors: int(createErrs.Load()), CreatedLate: int(createdLate.Load()),
+		CreatePerS: float64(want) / createDur.Seconds(), CreateBatch: o.Batch, CreateRequests: requests.Load(),
+		BadSignature: sk.badSig.Load(), WindowS: o.Spread.Seconds()}
+	sk.mu.Lock()
+	var late []float64
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		arr := sk.arrivals[id]
+		if len(arr) == 0 {
+			sum.Lost++
+			continue
+		}
+		sum.Executed++
+		sum.Duplicates += len(arr) - 1
+		if len(arr) > 1 {
+			ds := make([]Delivery, len(arr))
+			for j, a := range arr {
+				ds[j] = a.d
+			}
+			sum.DuplicatesByCause.Add(classify(ds, o.Visibility, func(why string) {
+				if res.OtherDuplicates == nil {
+					res.OtherDuplicates = map[string]int{}
+				}
+				res.OtherDuplicates[why]++
+			}))
+		}
+		first := arr[0].at
+		for _, a := range arr[1:] {
+			if a.at.Before(first) {
+				first = a.at
+			}
+		}
+		if first.Before(dues[i]) {
+			sum.Early++
+		}
+		s := Sample{Due: dues[i], Arrived: first}
+		res.Samples = append(res.Samples, s)
+		late = append(late, s.LatenessMs())
+	}
+	sk.mu.Unlock()
+	sum.Lateness = Percentiles(late)
+	if haveUsage {
+		after, _ := fetchUsage(httpc, o.API)
+		d := after.Sub(before)
+		res.Usage = d
+		f := float64(want)
+		sum.PerTask = &PerTask{d.DynamoDBWRU / f, d.DynamoDBRRU / f, float64(d.SQSRequests) / f, float64(d.TotalInvocations()) / f, float64(d.APIRequests) / f}
+		b := cost.List.PerMillion(d, want)
+		sum.USDPerMillion = Round(b.Total, 4)
+		sum.USDBreakdown = &b
+		sum.PricesAsOf = cost.List.Region + " " + cost.List.AsOf
+	}
+	res.Summary = sum
+	return res, nil
+}
+
+// Round rounds v to digits decimal places.
+func Round(v float64, digits int) float64 {
+	p := 1.0
+	for i := 0; i < digits; i++ {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+// errRefused marks a create the API refused with 429 after every retry.
+var errRefused = errors.New("refused (429)")
+
+// create creates one task with POST /v1/tasks.
+func create(ctx context.Context, hc *client.Client, body []byte, refused *atomic.Int64) (string, error) {
+	t, _, err := hc.CreateJSON(ctx, body, "")
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests {
+		refused.Add(1)
+		return "", fmt.Errorf("create: %w: %s", errRefused, ce.Detail)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create: %w", err)
+	}
+	if t.ID == "" {
+		return "", errors.New("create: the answer has no task ID")
+	}
+	return t.ID, nil
+}
+
+// batchRetries is how many times a batch's tasks answered 5xx (each is
+// created on its own in the batch) are sent again, as pkg/client retries a
+// single create on 5xx.
+const batchRetries = 3
+
+// createBatch creates tasks idx with POST /v1/tasks:batch and reports each
+// to done. Tasks answered 5xx are sent again, in one request, up to
+// batchRetries times; a request that fails as a whole (after the client's
+// own retries) fails all its tasks.
+func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i int) client.CreateTask, requests, refused *atomic.Int64, done func(i int, id string, err error)) {
+	pending := idx
+	for attempt := 0; ; attempt++ {
+		tasks := make([]client.CreateTask, len(pending))
+		for j, i := range pending {
+			tasks[j] = spec(i)
+		}
+		requests.Add(1)
+		res, err := hc.CreateBatch(ctx, tasks, "")
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests {
+			refused.Add(1)
+			err = fmt.Errorf("%w: %s", errRefused, ce.Detail)
+		}
+		if err == nil && len(res) != len(pending) {
+			err = fmt.Errorf("the answer has %d results for %d tasks", len(res), len(pending))
+		}
+		if err != nil {
+			for _, i := range pending {
+				done(i, "", fmt.Errorf("create batch: %w", err))
+			}
+			return
+		}
+		var again []int
+		for j, r := range res {
+			i := pending[j]
+			switch {
+			case (r.Status == http.StatusCreated || r.Status == http.StatusOK) && r.Task != nil && r.Task.ID != "":
+				done(i, r.Task.ID, nil)
+			case r.Status >= 500 && attempt < batchRetries && ctx.Err() == nil:
+				again = append(again, i)
+			case r.Err != nil:
+				done(i, "", fmt.Errorf("create batch: task %d: %w", i, r.Err))
+			default:
+				done(i, "", fmt.Errorf("create batch: task %d: status %d without a task ID", i, r.Status))
+			}
+		}
+		if len(again) == 0 {
+			return
+		}
+		pending = again
+		sleep(ctx, time.Duration(200<<attempt)*time.Millisecond)
+	}
+}
+
+// batches hands the task indexes 0..n-1 to out in order, in groups of at
+// most size, then closes out. With sendAt, a task joins a group only once
+// its send time has come, and a group goes out as soon as a sender takes
+// it: pacing holds, and groups fill only as fast as tasks come due (a
+// steady trickle goes one by one, a burst in full batches).
+func batches(ctx context.Context, n, size int, sendAt func(i int) time.Time, out chan<- []int) {
+	defer close(out)
+	var group []int
+	next := 0
+	for next < n || len(group) > 0 {
+		for next < n && len(group) < size && (sendAt == nil || !time.Now().Before(sendAt(next))) {
+			group = append(group, next)
+			next++
+		}
+		var send chan<- []int
+		if len(group) > 0 {
+			send = out
+		}
+		var wake <-chan time.Time
+		var timer *time.Timer
+		if next < n && len(group) < size && sendAt != nil {
+			timer = time.NewTimer(time.Until(sendAt(next)))
+			wake = timer.C
+		}
+		select {
+		case send <- group:
+			group = nil
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// FetchUsage reads the local host's usage counters from /debug/usage.
+func FetchUsage(apiURL string) (usage.Snapshot, bool) {
+	return fetchUsage(&http.Client{Timeout: 10 * time.Second}, apiURL)
+}
+
+func fetchUsage(c *http.Client, apiURL string) (usage.Snapshot, bool) {
+	resp, err := c.Get(strings.TrimRight(apiURL, "/") + "/debug/usage")
+	if err != nil {
+		return usage.Snapshot{}, false
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var s usage.Snapshot
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&s) != nil {
+		return usage.Snapshot{}, false
+	}
+	return s, true
+}
+
+// Percentiles summarises v (sorted in place) by nearest rank.
+func Percentiles(v []float64) Latency {
+	if len(v) == 0 {
+		return Latency{}
+	}
+	sort.Float64s(v)
+	at := func(p float64) float64 {
+		i := int(p*float64(len(v))+0.5) - 1
+		i = max(0, min(i, len(v)-1))
+		return v[i]
+	}
+	return Latency{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: v[len(v)-1]}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// progress draws a bar on stderr until the returned stop is called.
+func progress(on bool, label string, total int, done func() int) (stop func()) {
+	if !on {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	draw := func() {
+		d := done()
+		width := 30
+		fill := 0
+		if total > 0 {
+			fill = d * width / total
+		}
+		fmt.Fprintf(os.Stderr, "\r%-8s [%s%s] %d/%d", label, strings.Repeat("#", min(fill, width)), strings.Repeat(".", width-min(fill, width)), d, total)
+	}
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				draw()
+				fmt.Fprintln(os.Stderr)
+				return
+			case <-t.C:
+				draw()
+			}
+		}
+	}()
+	return func() { cancel(); <-finished }
+}
