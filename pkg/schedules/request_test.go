@@ -44,7 +44,7 @@ func TestDecodeBodyRefusesAmbiguousJSON(t *testing.T) {
 }
 
 // TestHandlerRefusesUncleanPaths: the schedule API served on its own (not
-// behind service.HTTP) answers an unclean path with a 404 problem, not its
+// behind wire.HTTP) answers an unclean path with a 404 problem, not its
 // mux's redirect.
 func TestHandlerRefusesUncleanPaths(t *testing.T) {
 	t.Parallel()
