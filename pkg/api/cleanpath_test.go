@@ -29,7 +29,7 @@ func serve(h http.Handler, method, path string) *httptest.ResponseRecorder {
 }
 
 // TestCleanPathsAnswersProblems: a mux in front of the routes (the one
-// service.HTTP mounts the task and schedule APIs on, the dev host's) would
+// wire.HTTP mounts the task and schedule APIs on, the dev host's) would
 // redirect an unclean path with a text/html 301/307; behind CleanPaths it
 // is a 404 problem.
 func TestCleanPathsAnswersProblems(t *testing.T) {
