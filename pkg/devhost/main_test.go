@@ -13,5 +13,5 @@ import (
 // http.DefaultClient; its idle keep-alive connections belong to the tests,
 // not to the host, so they are closed before the check.
 func TestMain(m *testing.M) {
-	awstest.VerifyTestMain(m, http.DefaultClient.CloseIdleConnections)
+	awstest.VerifyTestMainPooled(m, http.DefaultClient.CloseIdleConnections)
 }

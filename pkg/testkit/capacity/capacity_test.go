@@ -448,7 +448,7 @@ func isSelector(e ast.Expr, x, sel string) bool {
 // and the Go client send.
 func TestCreateBatchIsTheAPIs(t *testing.T) {
 	t.Parallel()
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "api", "batch.go"), nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "api", "batch.go"), nil, 0)
 	require.NoError(t, err)
 	maxBatch := -1
 	ast.Inspect(f, func(n ast.Node) bool {
