@@ -19,7 +19,6 @@ import (
 	"path"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -162,14 +161,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", reqID)
 	log := s.log.With().Str("request_id", reqID).Logger()
-	// ServeMux would answer a path with "..", "//" or "." segments with a
-	// redirect to its clean form: refuse it instead, so that no spelling of
-	// a path reaches a route it does not name.
-	if p := r.URL.Path; p == "" || p[0] != '/' || (p != "/" && path.Clean(p) != p) {
+	if uncleanPath(r.URL.Path) {
 		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
 		return
 	}
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), loggerKey, log)))
+}
+
+// CleanPaths answers a request whose path is not in its clean form (with
+// "//", "." or ".." segments, or not starting with "/") with a 404 problem
+// before h sees it. Every ServeMux in front of a route needs it: a mux
+// answers such a path with a redirect (text/html) to its clean form, so
+// one route could be reached by many spellings, and the answer would not
+// be a problem document.
+func CleanPaths(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if uncleanPath(r.URL.Path) {
+			problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func uncleanPath(p string) bool {
+	return p == "" || p[0] != '/' || (p != "/" && path.Clean(p) != p)
 }
 
 func logger(r *http.Request) zerolog.Logger {
@@ -305,8 +321,8 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now().UTC().Truncate(time.Millisecond)
 	token := r.Header.Get("Idempotency-Key")
 	var fieldErrs []problem.FieldError
-	if len(token) > maxClientToken || hasControl(token) || !utf8.ValidString(token) {
-		fieldErrs = append(fieldErrs, problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 printable UTF-8 characters"})
+	if len(token) > maxClientToken || !task.Printable(token) {
+		fieldErrs = append(fieldErrs, problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 bytes of printable UTF-8 (no control, bidi or line-separator characters)"})
 	}
 	req, errs := task.DecodeCreate(body, "", now, s.cfg.Limits, s.cfg.Validate.For(tenantOf(r)))
 	if fieldErrs = append(fieldErrs, errs...); len(fieldErrs) > 0 {
@@ -521,15 +537,6 @@ const skewMargin = 10 * time.Second
 // (less EarlyBy) from now.
 func (s *Server) fastPathMessage(t *task.Task) task.OutMessage {
 	return task.OutMessage{Body: task.NewTaskMessage(t, task.OriginFastPath).Encode(), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 // view renders a task, showing a SCHEDULED task whose bucket the scanner

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/task"
@@ -45,16 +44,24 @@ type BatchResponse struct {
 // whole is refused (4xx) only when its envelope is bad or too big, or the
 // tenant's rate limit cannot cover its valid tasks (429).
 //
-// With an Idempotency-Key header K, task i is created under the key
-// "K#i": replaying the same batch returns the same tasks (each 200).
+// With an Idempotency-Key header K, task i is created under
+// task.BatchItemToken(K, i): replaying the same batch returns the same
+// tasks (each 200), and no single create's key can name one of them.
 func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r, maxBatchBody, "a batch body is limited to 4 MiB")
 	if !ok {
 		return
 	}
 	token := r.Header.Get("Idempotency-Key")
-	if len(token) > maxClientToken || hasControl(token) || !utf8.ValidString(token) {
-		problem.Invalid(problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 printable UTF-8 characters"}).Write(w)
+	if len(token) > maxClientToken || !task.Printable(token) {
+		problem.Invalid(problem.FieldError{Field: "header:Idempotency-Key", Reason: "must be at most 255 bytes of printable UTF-8 (no control, bidi or line-separator characters)"}).Write(w)
+		return
+	}
+	// One body, one meaning: a key named twice or bytes that are not
+	// UTF-8 anywhere in it (a task's payload included) refuse the whole
+	// batch, as a malformed envelope does.
+	if fe := task.CheckJSON(body, ""); fe != nil {
+		problem.Invalid(*fe).Write(w)
 		return
 	}
 	var env map[string]json.RawMessage
@@ -121,7 +128,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 			defer func() { <-sem }()
 			tok := ""
 			if token != "" {
-				tok = token + "#" + strconv.Itoa(i)
+				tok = task.BatchItemToken(token, i)
 			}
 			t, c, plan, at, p := s.write(r, reqs[i], tok, task.RequestHash(bytes.TrimSpace(items[i])), now)
 			if p != nil {

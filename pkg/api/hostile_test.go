@@ -108,6 +108,20 @@ func hostileRequests(s *stacktest.Stack, id string) []hostile {
 	post("idempotency header too long", withTarget(wh), "Idempotency-Key", strings.Repeat("k", 4096))
 	post("idempotency header with control", withTarget(wh), "Idempotency-Key", "a\tb")
 	post("idempotency header not UTF-8", withTarget(wh), "Idempotency-Key", "a\xffb")
+	post("target url twice", []byte(`{"due_at":"`+due+`","target":{"kind":"webhook","url":"http://169.254.169.254/latest/meta-data/","url":"`+s.Sink.URL+`/hook"}}`))
+	post("target url twice by escape", []byte(`{"due_at":"`+due+`","target":{"kind":"webhook","url":"`+s.Sink.URL+`/a","\u0075rl":"`+s.Sink.URL+`/b"}}`))
+	post("due_at twice", []byte(`{"due_at":"`+due+`","due_at":"`+due+`","target":`+wh+`}`))
+	post("payload key twice", []byte(`{"due_at":"`+due+`","target":`+wh+`,"payload":{"amount":1,"amount":1000}}`))
+	post("payload not UTF-8", []byte("{\"due_at\":\""+due+"\",\"target\":"+wh+",\"payload\":\"\xff\xfe\"}"))
+	post("label value not UTF-8", []byte("{\"due_at\":\""+due+"\",\"target\":"+wh+",\"labels\":{\"a\":\"\xc3\"}}"))
+	post("due_at offset +24:00", []byte(`{"due_at":"`+time.Now().Add(48*time.Hour).UTC().Format("2006-01-02T15:04:05")+`+24:00","target":`+wh+`}`))
+	post("due_at offset -23:60", []byte(`{"due_at":"`+time.Now().Add(48*time.Hour).UTC().Format("2006-01-02T15:04:05")+`-23:60","target":`+wh+`}`))
+	post("idempotency header with C1 control", withTarget(wh), "Idempotency-Key", "a\u0085b")
+	post("idempotency header with bidi override", withTarget(wh), "Idempotency-Key", "a\u202eb")
+	post("idempotency header with line separator", withTarget(wh), "Idempotency-Key", "a\u2028b")
+	post("label with bidi override", []byte(`{"due_at":"`+due+`","target":`+wh+`,"labels":{"team":"\u202epay"}}`))
+	post("label key with C1 control", []byte(`{"due_at":"`+due+`","target":`+wh+`,"labels":{"te\u0085am":"pay"}}`))
+	post("webhook header value with line separator", withTarget(`{"kind":"webhook","url":"`+s.Sink.URL+`/hook","headers":{"X-A":"a\u2028b"}}`))
 	hs = append(hs,
 		hostile{name: "body of 10 MiB", method: http.MethodPost, path: "/v1/tasks", body: bytes.Repeat([]byte(" "), 10<<20)},
 		hostile{name: "batch of 10 MiB", method: http.MethodPost, path: "/v1/tasks:batch", body: bytes.Repeat([]byte(" "), 10<<20)},
@@ -127,7 +141,8 @@ func hostileRequests(s *stacktest.Stack, id string) []hostile {
 	}
 	// Hostile queries.
 	for _, q := range []string{"limit=-1", "limit=1e9", "limit=99999999999999999999", "state=SCHEDULED%00", "state=' OR 1=1", "due_after=0",
-		"due_before=-1", "label=" + strings.Repeat("k", 5000) + "=v", "page_token=" + strings.Repeat("A", 5000), "page_token=..%2F", "%zz", "limit=%00"} {
+		"due_before=-1", "label=" + strings.Repeat("k", 5000) + "=v", "page_token=" + strings.Repeat("A", 5000), "page_token=..%2F", "%zz", "limit=%00",
+		"due_after=2030-01-02T00:00:00%2B24:00", "due_before=2030-01-02T00:00:00-24:00", "due_after=2030-01-02T00:00:00%2B23:60"} {
 		hs = append(hs, hostile{name: "query " + q, method: http.MethodGet, path: "/v1/tasks?" + q})
 	}
 	return hs

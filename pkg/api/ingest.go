@@ -30,8 +30,8 @@ func (s *Server) Create(ctx context.Context, log zerolog.Logger, tenant string, 
 	}
 	now := s.clock.Now().UTC().Truncate(time.Millisecond)
 	var fieldErrs []problem.FieldError
-	if len(token) > maxClientToken || hasControl(token) {
-		fieldErrs = append(fieldErrs, problem.FieldError{Field: "idempotency token", Reason: "must be at most 255 printable characters"})
+	if len(token) > maxClientToken || !task.Printable(token) {
+		fieldErrs = append(fieldErrs, problem.FieldError{Field: "idempotency token", Reason: "must be at most 255 bytes of printable UTF-8 (no control, bidi or line-separator characters)"})
 	}
 	req, errs := task.DecodeCreate(body, "", now, s.cfg.Limits, s.cfg.Validate.For(tenant))
 	if fieldErrs = append(fieldErrs, errs...); len(fieldErrs) > 0 {

@@ -85,9 +85,9 @@ func (s *Server) parseList(r *http.Request) (listFilter, []problem.FieldError) {
 	slices.Sort(f.states)
 	for _, k := range []string{"due_after", "due_before"} {
 		if v, ok := single(k); ok {
-			t, err := time.Parse(time.RFC3339Nano, v)
+			t, err := task.ParseTime(v)
 			if err != nil {
-				bad(k, "must be an RFC 3339 time, e.g. 2030-01-02T15:04:05Z")
+				bad(k, "must be an RFC 3339 time with an offset within ±23:59, e.g. 2030-01-02T15:04:05Z")
 				continue
 			}
 			if k == "due_after" {

@@ -71,6 +71,11 @@ func targetCases() []targetCase {
 		{"webhook proxy header", `{"kind":"webhook","url":"https://example.com/","headers":{"PROXY-Authorization":"x"}}`, false},
 		{"webhook header name", `{"kind":"webhook","url":"https://example.com/","headers":{"Bad Name":"x"}}`, false},
 		{"webhook header newline", `{"kind":"webhook","url":"https://example.com/","headers":{"X-A":"a\nb"}}`, false},
+		{"webhook header C1 control", `{"kind":"webhook","url":"https://example.com/","headers":{"X-A":"a\u0085b"}}`, false},
+		{"webhook header bidi override", `{"kind":"webhook","url":"https://example.com/","headers":{"X-A":"\u202eab"}}`, false},
+		{"webhook header bidi isolate", `{"kind":"webhook","url":"https://example.com/","headers":{"X-A":"a\u2069b"}}`, false},
+		{"webhook header line separator", `{"kind":"webhook","url":"https://example.com/","headers":{"X-A":"a\u2028b"}}`, false},
+		{"webhook header non-ASCII", `{"kind":"webhook","url":"https://example.com/","headers":{"X-A":"café"}}`, true},
 		{"webhook header too long", `{"kind":"webhook","url":"https://example.com/","headers":{"X-A":"` + long(4097) + `"}}`, false},
 		{"webhook 33 headers", `{"kind":"webhook","url":"https://example.com/","headers":` + headers(33) + `}`, false},
 		{"webhook headers array", `{"kind":"webhook","url":"https://example.com/","headers":["X-A"]}`, false},
@@ -99,6 +104,8 @@ func targetCases() []targetCase {
 		{"eventbridge lifecycle source", `{"kind":"eventbridge","bus":"orders","source":"HourGlass","detail_type":"TaskFailed"}`, false},
 		{"eventbridge source hourglass-like", `{"kind":"eventbridge","bus":"orders","source":"hourglass.orders","detail_type":"d"}`, true},
 		{"eventbridge source control", `{"kind":"eventbridge","bus":"orders","source":"a\nb","detail_type":"d"}`, false},
+		{"eventbridge source bidi override", `{"kind":"eventbridge","bus":"orders","source":"a\u202eb","detail_type":"d"}`, false},
+		{"eventbridge detail_type C1 control", `{"kind":"eventbridge","bus":"orders","source":"s","detail_type":"d\u009b"}`, false},
 		{"eventbridge source too long", `{"kind":"eventbridge","bus":"orders","source":"` + long(257) + `","detail_type":"d"}`, false},
 		{"eventbridge detail_type too long", `{"kind":"eventbridge","bus":"orders","source":"s","detail_type":"` + long(129) + `"}`, false},
 		{"eventbridge bad arn", `{"kind":"eventbridge","bus":"arn:aws:events:us-east-1:123:event-bus/orders","source":"s","detail_type":"d"}`, false},
@@ -236,5 +243,50 @@ func TestOpenAPITargetRoundTrip(t *testing.T) {
 		reqErr, respErr := check(t, tg)
 		assert.Error(t, reqErr, "%s request", name)
 		assert.Error(t, respErr, "%s response", name)
+	}
+}
+
+// TestOpenAPITextFields holds the document's rules for labels and
+// idempotency_key to the service's (task.Printable): a create body is
+// accepted by the document exactly when the service accepts it.
+func TestOpenAPITextFields(t *testing.T) {
+	t.Parallel()
+	doc, _ := contract(t)
+	create := doc.Components.Schemas["CreateTask"].Value
+	now := time.Now().UTC()
+	head := `{"due_at":"` + now.Add(time.Hour).Format(time.RFC3339) + `","target":{"kind":"webhook","url":"https://example.com/"},`
+	for _, tc := range []struct {
+		name, field string
+		valid       bool
+	}{
+		{"label", `"labels":{"team":"payments","région":"é"}`, true},
+		{"label value C1", `"labels":{"team":"a\u0085b"}`, false},
+		{"label value bidi override", `"labels":{"team":"\u202epay"}`, false},
+		{"label value line separator", `"labels":{"team":"a\u2028b"}`, false},
+		{"label value tab", `"labels":{"team":"a\tb"}`, false},
+		{"label key bidi isolate", `"labels":{"a\u2066b":"v"}`, false},
+		{"label key with =", `"labels":{"a=b":"v"}`, false},
+		{"label key with #", `"labels":{"a#b":"v"}`, false},
+		{"label key empty", `"labels":{"":"v"}`, false},
+		{"idempotency_key", `"idempotency_key":"order-42 é"`, true},
+		{"idempotency_key C1", `"idempotency_key":"a\u009bb"`, false},
+		{"idempotency_key right-to-left mark", `"idempotency_key":"a\u200fb"`, false},
+		{"idempotency_key paragraph separator", `"idempotency_key":"a\u2029b"`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := []byte(head + tc.field + `}`)
+			var v any
+			require.NoError(t, json.Unmarshal(body, &v))
+			docErr := create.VisitJSON(v, openapi3.EnableJSONSchema2020())
+			_, errs := task.DecodeCreate(body, "", now, task.DefaultLimits(), nil)
+			if tc.valid {
+				assert.NoError(t, docErr, "the document refuses %s", tc.field)
+				assert.Empty(t, errs, "the service refuses %s", tc.field)
+			} else {
+				assert.Error(t, docErr, "the document accepts %s", tc.field)
+				assert.NotEmpty(t, errs, "the service accepts %s", tc.field)
+			}
+		})
 	}
 }

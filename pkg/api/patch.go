@@ -37,6 +37,10 @@ func (s *Server) patchTask(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if fe := task.CheckJSON(body, ""); fe != nil {
+		problem.Invalid(*fe).Write(w)
+		return
+	}
 	var patch map[string]json.RawMessage
 	if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
 		problem.Invalid(problem.FieldError{Field: "body", Reason: "must be a JSON object with any of due_at, target, payload, retry, labels" + jsonHint(err)}).Write(w)

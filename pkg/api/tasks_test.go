@@ -114,6 +114,19 @@ func TestBatch(t *testing.T) {
 		other := results(t, call(t, s, http.MethodPost, "/v1/tasks:batch", "idem-other", batch, "Idempotency-Key", "b-1"))
 		assert.EqualValues(t, 201, other[0]["status"], "keys are per tenant")
 	})
+
+	t.Run("single and batch keys apart", func(t *testing.T) {
+		t.Parallel()
+		item := bodyDue(s, base, map[string]any{"labels": map[string]string{"from": "batch"}})
+		b := results(t, call(t, s, http.MethodPost, "/v1/tasks:batch", "apart", mustJSON(t, map[string]any{"tasks": []any{item}}), "Idempotency-Key", "K"))
+		require.EqualValues(t, 201, b[0]["status"])
+		batchID := b[0]["task"].(map[string]any)["id"]
+		// The same body as the batch's item, under the spelling the batch
+		// once used for it: a new task, not the batch's.
+		single := call(t, s, http.MethodPost, "/v1/tasks", "apart", mustJSON(t, item), "Idempotency-Key", "K#0")
+		require.Equal(t, http.StatusCreated, single.code, "body: %s", single.raw)
+		assert.NotEqual(t, batchID, single.body["id"])
+	})
 }
 
 // listAll pages through GET /v1/tasks with query q, returning the IDs in

@@ -172,7 +172,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			return fmt.Errorf("listen on %s (set HOURGLASS_ADDR to change it): %w", opts.Addr, err)
 		}
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A header block beyond MaxHeaderBytes (Go's default, 1 MiB) is answered
+	// by net/http itself, before any handler: 431 in text/plain (see
+	// docs/api.md). Every other answer is a problem document.
+	srv := &http.Server{Handler: api.CleanPaths(mux), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: http.DefaultMaxHeaderBytes}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -44,6 +44,7 @@ func TestLocalHostRunsATaskEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	checkRouting(t, base)
 
 	due := time.Now().Add(3 * time.Second).UTC().Truncate(time.Millisecond)
 	body := fmt.Sprintf(`{"due_at":%q,"target":{"kind":"webhook","url":%q}}`, due.Format(time.RFC3339Nano), sink.URL+"/hook")

@@ -205,6 +205,12 @@ func (h *Handler) process(ctx context.Context, body []byte, ev *envelope, id *st
 		}
 		return "", &Rejection{Reason: fmt.Sprintf("detail-type %q is not supported (supported: %s)", ev.DetailType, supported)}
 	}
+	// The detail is read into a map below, which would keep only the last
+	// of two "tenant" or "target" keys: refuse a detail that does not mean
+	// one thing (task.CheckJSON) before that, as the HTTP doors do.
+	if fe := task.CheckJSON(ev.Detail, "detail."); fe != nil {
+		return "", &Rejection{Reason: fe.Field + ": " + fe.Reason}
+	}
 	var detail map[string]json.RawMessage
 	if err := json.Unmarshal(ev.Detail, &detail); err != nil || detail == nil {
 		return "", &Rejection{Reason: fmt.Sprintf("detail: must be a JSON object (the body of POST %s plus tenant)", route)}

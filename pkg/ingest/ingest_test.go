@@ -145,6 +145,8 @@ func TestRejectionsGoToTheDLQWithTheReason(t *testing.T) {
 		"other type":      {body: `{"id":"e","detail-type":"CreateWidget","source":"com.example.orders","detail":{}}`, reason: `detail-type "CreateWidget" is not supported`},
 		"detail array":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":[]}`, reason: "detail: must be a JSON object"},
 		"no tenant":       {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":{}}`, reason: "detail.tenant: is required"},
+		"tenant twice":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":{"tenant":"globex","tenant":"acme"}}`, reason: "detail.tenant: is named twice"},
+		"target twice":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":{"tenant":"acme","target":{"kind":"webhook","url":"http://169.254.169.254/"},"target":{"kind":"webhook","url":"https://example.com/"}}}`, reason: "detail.target: is named twice"},
 		"wrong tenant":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":{"tenant":"globex"}}`, reason: `may not create tasks for tenant "globex"`},
 		"wrong source":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.evil","detail":{"tenant":"acme"}}`, reason: `source "com.example.evil" may not`},
 		"invalid request": {body: good, p: problem.Invalid(problem.FieldError{Field: "target.url", Reason: "is required"}), reason: "detail.target.url: is required"},

@@ -123,7 +123,7 @@ func (c *Chain) Next(ctx context.Context, t *task.Task) error {
 	}
 	now := c.clock.Now()
 	next, ok := s.After(o.At, now)
-	if !ok {
+	if !ok || !c.withinHorizon(s, next, now) {
 		return nil
 	}
 	return c.advance(ctx, s, next, nil, now)
@@ -187,12 +187,27 @@ func (c *Chain) advance(ctx context.Context, s *Schedule, occ Occ, stored *task.
 			return nil // left for the sweep, whose dispatch chains it
 		}
 		next, ok := s.After(t.Occurrence.At, now)
-		if !ok {
+		if !ok || !c.withinHorizon(s, next, now) {
 			send = append(send, t) // the last occurrence: nothing to chain
 			return nil
 		}
 		prev, occ = t, next
 	}
+}
+
+// withinHorizon reports whether occurrence occ of s may become a task now:
+// no occurrence is made due further ahead than a task may be
+// (task.Limits.BeyondHorizon). Creation refuses a schedule whose first
+// occurrence is beyond it; a later fire time beyond it (a cron with a
+// sparse year list) ends the chain, as the last fire time does, and says so
+// in the log.
+func (c *Chain) withinHorizon(s *Schedule, occ Occ, now time.Time) bool {
+	if !c.cfg.Limits.BeyondHorizon(now, occ.Due) {
+		return true
+	}
+	c.log.Warn().Str("tenant", s.Tenant).Str("schedule", s.ID).Time("next", occ.Due).
+		Msg("next occurrence is beyond the task horizon; the schedule makes no more occurrences")
+	return false
 }
 
 // Admit is the worker's check before it claims an occurrence: the

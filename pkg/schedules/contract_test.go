@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -35,7 +36,8 @@ func TestContractCoversEveryScheduleRoute(t *testing.T) {
 		require.NotNil(t, doc.Paths.Find(p), "path %s is documented", p)
 	}
 	v := e.create("acme", map[string]any{"expression": "cron(0 9 ? * MON-FRI *)", "timezone": "Europe/Berlin", "payload": map[string]any{"a": 1},
-		"start_at": "2030-01-01T00:00:00Z", "end_at": "2031-01-01T00:00:00Z", "flexible_window_minutes": 5, "labels": map[string]string{"team": "x"}})
+		// start_at may be at most the task horizon (366 days) ahead.
+		"start_at": time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339), "end_at": "2031-01-01T00:00:00Z", "flexible_window_minutes": 5, "labels": map[string]string{"team": "x"}})
 	id := v["id"].(string)
 	for _, rt := range []struct {
 		method, path string

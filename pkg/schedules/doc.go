@@ -94,4 +94,12 @@
 // fires first when it is created (rounded up to a whole second), as
 // EventBridge Scheduler's does; the preview endpoint anchors rate() at
 // start_at when given and at the Unix epoch otherwise.
+//
+// # Horizon
+//
+// Every occurrence is a task, so none is made due further ahead than a
+// task may be (task.Limits.BeyondHorizon, 366 days by default): start_at
+// is bounded by it, a schedule whose first fire time (flexible window
+// included) lies beyond it is refused, and a chain whose next fire time lies
+// beyond it ends there, as after its last fire time (Chain.withinHorizon).
 package schedules

@@ -49,6 +49,7 @@ type Handler struct {
 	clock clock.Clock
 	log   zerolog.Logger
 	mux   *http.ServeMux
+	serve http.Handler // mux behind api.CleanPaths
 
 	cursorMu sync.Mutex
 	cursorOK bool
@@ -70,11 +71,13 @@ func NewHandler(cfg Config, store Store, q Sender, auth api.Authenticator, clk c
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
 	})
+	h.serve = api.CleanPaths(h.mux)
 	return h
 }
 
-// ServeHTTP routes a request.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP routes a request; a path not in its clean form is a 404
+// problem, never a redirect.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve.ServeHTTP(w, r) }
 
 type tenantKey struct{}
 
@@ -130,9 +133,9 @@ func (h *Handler) readObject(w http.ResponseWriter, r *http.Request) (map[string
 		problem.Invalid(problem.FieldError{Field: "body", Reason: "could not be read"}).Write(w)
 		return nil, false
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
-		problem.Invalid(problem.FieldError{Field: "body", Reason: "must be a JSON object"}).Write(w)
+	raw, fe := DecodeBody(body)
+	if fe != nil {
+		problem.Invalid(*fe).Write(w)
 		return nil, false
 	}
 	return raw, true
@@ -210,7 +213,7 @@ func (h *Handler) first(s *Schedule, now time.Time, resumed bool) (*task.Task, O
 		return nil, Occ{}, nil
 	}
 	occ, ok := s.First(now, resumed)
-	if !ok {
+	if !ok || !h.chain.withinHorizon(s, occ, now) {
 		return nil, Occ{}, nil
 	}
 	t, err := s.Task(occ, h.cfg.Shards, now)
@@ -464,17 +467,17 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request) {
 	}
 	after := h.clock.Now()
 	if v := q.Get("after"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := task.ParseTime(v)
 		if err != nil {
-			errs = append(errs, problem.FieldError{Field: "after", Reason: strconv.Quote(v) + " is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)"})
+			errs = append(errs, problem.FieldError{Field: "after", Reason: strconv.Quote(v) + " is not an RFC 3339 time with an offset within ±23:59 (e.g. 2030-01-02T15:04:05Z)"})
 		}
 		after = t
 	}
 	var start time.Time
 	if v := q.Get("start_at"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := task.ParseTime(v)
 		if err != nil {
-			errs = append(errs, problem.FieldError{Field: "start_at", Reason: strconv.Quote(v) + " is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)"})
+			errs = append(errs, problem.FieldError{Field: "start_at", Reason: strconv.Quote(v) + " is not an RFC 3339 time with an offset within ±23:59 (e.g. 2030-01-02T15:04:05Z)"})
 		}
 		start = t
 	}

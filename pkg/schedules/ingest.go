@@ -3,7 +3,6 @@ package schedules
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -39,8 +38,8 @@ func (h *Handler) Create(ctx context.Context, log zerolog.Logger, tenant string,
 	if !api.ValidTenant(tenant) {
 		errs = append(errs, problem.FieldError{Field: "tenant", Reason: "must be 1–128 characters: letters, digits, _ . : @ / + = - (starting with a letter or digit)"})
 	}
-	if token == "" || len(token) > maxToken || hasControl(token) {
-		errs = append(errs, problem.FieldError{Field: "idempotency token", Reason: "must be 1 to 255 printable characters"})
+	if token == "" || len(token) > maxToken || !task.Printable(token) {
+		errs = append(errs, problem.FieldError{Field: "idempotency token", Reason: "must be 1 to 255 bytes of printable UTF-8 (no control, bidi or line-separator characters)"})
 	}
 	if len(errs) > 0 {
 		return View{}, false, problem.Invalid(errs...)
@@ -52,9 +51,9 @@ func (h *Handler) Create(ctx context.Context, log zerolog.Logger, tenant string,
 	if len(body) > lim+64<<10 {
 		return View{}, false, problem.TooLarge("the body exceeds the payload limit plus 64 KiB")
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
-		return View{}, false, problem.Invalid(problem.FieldError{Field: "body", Reason: "must be a JSON object"})
+	raw, fe := DecodeBody(body)
+	if fe != nil {
+		return View{}, false, problem.Invalid(*fe)
 	}
 	id := TokenID(tenant, token)
 	for attempt := 0; ; attempt++ {
@@ -106,13 +105,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func TokenID(tenant, token string) string {
 	sum := sha256.Sum256([]byte(tenant + "\x00" + token))
 	return "s" + idEncoding.EncodeToString(sum[:13])[:20]
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/hourglass-sched/hourglass/pkg/cronexpr"
@@ -37,6 +38,42 @@ var specFields = map[string]bool{
 // readOnlyFields are shown in a schedule's view but set by the service.
 var readOnlyFields = map[string]bool{
 	"id": true, "generation": true, "version": true, "created_at": true, "updated_at": true, "paused_at": true,
+}
+
+// Bounds on a schedule's start_at and end_at: neither before the Unix
+// epoch (no task can be due then); start_at no further ahead than a task's
+// due_at may be (task.Limits.MaxHorizon), since the first occurrence is a
+// task; end_at at most MaxEndAhead ahead.
+var minTime = time.Unix(0, 0).UTC()
+
+// MaxEndAhead bounds how far ahead a schedule's end_at may be.
+const MaxEndAhead = 100 * 366 * 24 * time.Hour
+
+// horizonText says how far ahead a task may be due under lim.
+func horizonText(lim task.Limits) string {
+	if lim.MaxHorizon <= 0 {
+		return "the range of a task ID"
+	}
+	if d := lim.MaxHorizon; d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + " days"
+	}
+	return lim.MaxHorizon.String()
+}
+
+// DecodeBody reads a schedule request body (a create, or a PATCH) as a JSON
+// object, for every door: the HTTP routes and the EventBridge ingest. A
+// body that is not one unambiguous JSON object — bytes that are not UTF-8,
+// a key named twice anywhere (task.CheckJSON) — is refused, naming the
+// place.
+func DecodeBody(body []byte) (map[string]json.RawMessage, *problem.FieldError) {
+	if fe := task.CheckJSON(body, ""); fe != nil {
+		return nil, fe
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
+		return nil, &problem.FieldError{Field: "body", Reason: "must be a JSON object"}
+	}
+	return raw, nil
 }
 
 // DecodeSpec validates a schedule object (create body, or a PATCH merged
@@ -113,12 +150,24 @@ func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, 
 		dst  *time.Time
 	}{{"start_at", &sp.Start}, {"end_at", &sp.End}} {
 		if s, ok := str(f.name); ok {
-			t, err := time.Parse(time.RFC3339Nano, s)
+			t, err := task.ParseTime(s)
 			if err != nil {
-				add(f.name, "%q is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)", s)
+				add(f.name, "%q is not an RFC 3339 time with an offset within ±23:59 (e.g. 2030-01-02T15:04:05Z)", s)
 				continue
 			}
-			*f.dst = t.UTC().Truncate(time.Millisecond)
+			t = t.UTC().Truncate(time.Millisecond)
+			switch {
+			case t.Before(minTime):
+				add(f.name, "must not be before 1970-01-01T00:00:00Z")
+				continue
+			case f.name == "start_at" && lim.BeyondHorizon(now, t):
+				add(f.name, "must not be more than %s ahead (the limit on a task's due_at): the first occurrence must be one a task can hold", horizonText(lim))
+				continue
+			case f.name == "end_at" && t.After(now.Add(MaxEndAhead)):
+				add(f.name, "must not be more than 100 years ahead")
+				continue
+			}
+			*f.dst = t
 		}
 	}
 	if !sp.Start.IsZero() && !sp.End.IsZero() && !sp.End.After(sp.Start) {
@@ -158,8 +207,13 @@ func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, 
 		if !sp.End.IsZero() {
 			compiled = compiled.WithEnd(sp.End)
 		}
-		if _, ok := compiled.Next(now); !ok {
+		if next, ok := compiled.Next(now); !ok {
 			add("expression", "never fires after now (an at() in the past, or end_at reached)")
+		} else if lim.BeyondHorizon(now, next.Add(sp.FlexWindow)) {
+			// Its first occurrence would be a task due beyond the horizon,
+			// which no task may be.
+			add("expression", "first fires at %s, more than %s ahead (the limit on a task's due_at, flexible window included)",
+				next.UTC().Format(time.RFC3339), horizonText(lim))
 		}
 	}
 	return sp, errs

@@ -131,6 +131,8 @@ func TestDecodeSpecNamesFields(t *testing.T) {
 	assert.Equal(t, []string{"target"}, fields(`{"expression":"rate(1 minute)"}`))
 	assert.Equal(t, []string{"expression"}, fields(`{"expression":"at(2020-01-01T00:00:00)",`+target+`}`), "never fires")
 	assert.Equal(t, []string{"end_at"}, fields(`{"expression":"rate(1 minute)","start_at":"2031-01-01T00:00:00Z","end_at":"2030-01-01T00:00:00Z",`+target+`}`))
+	assert.Equal(t, []string{"start_at"}, fields(`{"expression":"rate(1 minute)","start_at":"2030-06-01T00:00:00+24:00",`+target+`}`), "offset beyond ±23:59")
+	assert.Equal(t, []string{"end_at"}, fields(`{"expression":"rate(1 minute)","end_at":"2030-06-01T00:00:00-23:60",`+target+`}`), "offset beyond ±23:59")
 	assert.ElementsMatch(t, []string{"flexible_window_minutes", "misfire_policy", "state", "id"},
 		fields(`{"expression":"rate(1 minute)","flexible_window_minutes":1441,"misfire_policy":"later","state":"ON","id":"x",`+target+`}`))
 }

@@ -90,3 +90,50 @@ func BenchmarkDecodeCreate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckJSON prices the duplicate-key and UTF-8 check (screen,
+// and the token walk alone) on 256 KiB
+// payloads (the limit) of three shapes, beside json.Unmarshal of the same
+// body into a map, which every create already pays: compare the two as a
+// ratio in one run.
+func BenchmarkCheckJSON(b *testing.B) {
+	const size = 256 << 10
+	shapes := map[string]string{
+		"one-string": `{"payload":"` + strings.Repeat("x", size) + `"}`,
+		"numbers":    `{"payload":[` + strings.TrimSuffix(strings.Repeat("12345,", size/6), ",") + `]}`,
+		"objects":    `{"payload":[` + strings.TrimSuffix(strings.Repeat(`{"id":1,"name":"ab","ok":true},`, size/31), ",") + `]}`,
+		// Escaped keys are decoded by the screen, not left to the walk.
+		"escaped-keys": `{"payload":[` + strings.TrimSuffix(strings.Repeat(`{"\u0069d":1,"n\u0061me":"ab"},`, size/32), ",") + `]}`,
+	}
+	for name, body := range shapes {
+		data := []byte(body)
+		b.Run(name+"/check", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if fe := CheckJSON(data, ""); fe != nil {
+					b.Fatal(fe)
+				}
+			}
+		})
+		b.Run(name+"/walk", func(b *testing.B) { // the slow path: a body the screen cannot clear
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if fe := walkJSON(data, ""); fe != nil {
+					b.Fatal(fe)
+				}
+			}
+		})
+		b.Run(name+"/unmarshal", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var m map[string]json.RawMessage
+				if err := json.Unmarshal(data, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

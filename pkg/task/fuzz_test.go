@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -60,6 +61,8 @@ func FuzzDecodeCreate(f *testing.F) {
 		`{"due_at":"1969-12-31T23:59:59Z","target":"x","retry":{"bogus":1},"labels":{"a#b":"c"}}`,
 		`{"due_at":null,"target":{"kind":5},"payload":"\u0000","idempotency_key":"\u007f"}`,
 		`{"target":{"KIND":"webhook"},"retry":{"MAX_ATTEMPTS":3},"due_at":"9999-12-31T23:59:59.999999999Z"}`,
+		`{"due_at":"2030-01-02T15:04:05+24:00","target":{"kind":"webhook","url":"http://169.254.169.254/","url":"https://example.com/"}}`,
+		"{\"due_at\":\"2030-01-02T15:04:05Z\",\"target\":{\"kind\":\"sqs\"},\"payload\":\"\xff\",\"labels\":{\"a\":\"\u202e\"}}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -81,6 +84,12 @@ func FuzzDecodeCreate(f *testing.F) {
 		require.NotEmpty(t, req.Target.Kind)
 		require.True(t, json.Valid(req.Target.Spec), "spec %q", req.Target.Spec)
 		require.True(t, json.Valid(req.Payload), "payload %q", req.Payload)
+		require.True(t, utf8.Valid(req.Payload) && utf8.Valid(req.Target.Spec), "bytes that are not UTF-8 were accepted")
+		require.Nil(t, CheckJSON(body, ""), "an accepted body must mean one thing")
+		for k, v := range req.Labels {
+			require.True(t, Printable(k) && Printable(v), "label %q=%q", k, v)
+		}
+		require.True(t, Printable(req.IdempotencyKey), "idempotency_key %q", req.IdempotencyKey)
 		require.LessOrEqual(t, len(req.Payload), lim.MaxPayloadBytes)
 		require.GreaterOrEqual(t, req.Retry.MaxAttempts, 1)
 		require.LessOrEqual(t, req.Retry.MaxAttempts, lim.MaxAttempts)

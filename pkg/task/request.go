@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 )
@@ -25,6 +24,14 @@ type Limits struct {
 // DefaultLimits are the limits of a deployment that sets none.
 func DefaultLimits() Limits {
 	return Limits{MaxPayloadBytes: 256 << 10, MaxHorizon: 366 * 24 * time.Hour, MaxAttempts: 25}
+}
+
+// BeyondHorizon reports whether a task due at due, asked for at now, is
+// further ahead than the limits allow (MaxHorizon; zero means only what an
+// ID can carry) — the one horizon for tasks and for the occurrences
+// schedules make.
+func (l Limits) BeyondHorizon(now, due time.Time) bool {
+	return due.UnixMilli() > maxDueMs || l.MaxHorizon > 0 && due.After(now.Add(l.MaxHorizon))
 }
 
 // Defaults for the retry policy when a request gives none.
@@ -78,6 +85,9 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 	add := func(field, format string, args ...any) {
 		errs = append(errs, problem.FieldError{Field: prefix + field, Reason: fmt.Sprintf(format, args...)})
 	}
+	if fe := CheckJSON(body, prefix); fe != nil {
+		return req, []problem.FieldError{*fe}
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
 		field := "body"
@@ -104,14 +114,14 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			add("due_at", "must be a string in RFC 3339 format")
-		} else if t, err := time.Parse(time.RFC3339Nano, s); err != nil {
-			add("due_at", "%q is not an RFC 3339 time (e.g. 2030-01-02T15:04:05Z)", s)
+		} else if t, err := ParseTime(s); err != nil {
+			add("due_at", "%q is not an RFC 3339 time with an offset within ±23:59 (e.g. 2030-01-02T15:04:05Z)", s)
 		} else {
 			t = t.UTC().Truncate(time.Millisecond)
 			switch {
 			case t.UnixMilli() < 0 || t.UnixMilli() > maxDueMs:
 				add("due_at", "is out of range")
-			case lim.MaxHorizon > 0 && t.After(now.Add(lim.MaxHorizon)):
+			case lim.BeyondHorizon(now, t):
 				add("due_at", "is more than %s ahead (the limit)", lim.MaxHorizon)
 			default:
 				req.DueAt = t
@@ -201,8 +211,8 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			add("idempotency_key", "must be a string")
-		} else if s == "" || len(s) > maxIdemKeyLen || !utf8.ValidString(s) || hasControl(s) {
-			add("idempotency_key", "must be 1-%d printable characters", maxIdemKeyLen)
+		} else if s == "" || len(s) > maxIdemKeyLen || !Printable(s) {
+			add("idempotency_key", "must be 1 to %d bytes of printable UTF-8 (no control, bidi or line-separator characters)", maxIdemKeyLen)
 		} else {
 			req.IdempotencyKey = s
 		}
@@ -222,10 +232,10 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				if k == "" || len(k) > maxLabelLen || hasControl(k) || strings.ContainsAny(k, "=#") {
-					add("labels", "key %q must be 1-%d printable characters without '=' or '#'", k, maxLabelLen)
-				} else if len(m[k]) > maxLabelLen || hasControl(m[k]) {
-					add("labels."+k, "must be at most %d printable characters", maxLabelLen)
+				if k == "" || len(k) > maxLabelLen || !Printable(k) || strings.ContainsAny(k, "=#") {
+					add("labels", "key %q must be 1 to %d bytes of printable UTF-8 (no control, bidi or line-separator characters), without '=' or '#'", k, maxLabelLen)
+				} else if len(m[k]) > maxLabelLen || !Printable(m[k]) {
+					add("labels."+k, "must be at most %d bytes of printable UTF-8 (no control, bidi or line-separator characters)", maxLabelLen)
 				}
 			}
 			if len(m) > 0 {
@@ -264,15 +274,6 @@ func compact(v json.RawMessage) json.RawMessage {
 		return append(json.RawMessage(nil), v...)
 	}
 	return b.Bytes()
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 func jsonHint(err error) string {

@@ -116,6 +116,9 @@ func TestDecodeCreateRejects(t *testing.T) {
 		{name: "bad due_at", body: body(t, map[string]string{"due_at": `"tomorrow"`}), fields: []string{"due_at"}, reason: `"tomorrow" is not an RFC 3339 time`},
 		{name: "due_at without zone", body: body(t, map[string]string{"due_at": `"2030-01-02T15:04:05"`}), fields: []string{"due_at"}},
 		{name: "date-only due_at", body: body(t, map[string]string{"due_at": `"2030-01-02"`}), fields: []string{"due_at"}},
+		{name: "due_at offset +24:00", body: body(t, map[string]string{"due_at": `"2030-01-02T15:04:05+24:00"`}), fields: []string{"due_at"}, reason: "±23:59"},
+		{name: "due_at offset -24:00", body: body(t, map[string]string{"due_at": `"2030-01-02T15:04:05-24:00"`}), fields: []string{"due_at"}},
+		{name: "due_at offset +23:60", body: body(t, map[string]string{"due_at": `"2030-01-02T15:04:05+23:60"`}), fields: []string{"due_at"}},
 		{name: "due_at before 1970", body: body(t, map[string]string{"due_at": `"1969-12-31T23:59:59.999Z"`}), fields: []string{"due_at"}, reason: "out of range"},
 		{name: "due beyond horizon", body: body(t, map[string]string{"due_at": `"2031-01-02T00:00:00.001Z"`}), fields: []string{"due_at"}, reason: "ahead"},
 		{name: "due beyond a custom horizon", body: body(t, map[string]string{"due_at": `"2030-01-01T01:00:00.001Z"`}),
@@ -159,11 +162,14 @@ func TestDecodeCreateRejects(t *testing.T) {
 			fields: []string{"retry.max_attempts", "retry.initial_backoff_ms", "retry.max_backoff_ms"}},
 
 		// idempotency_key
-		{name: "empty idempotency_key", body: body(t, map[string]string{"idempotency_key": `""`}), fields: []string{"idempotency_key"}, reason: "1-256 printable"},
+		{name: "empty idempotency_key", body: body(t, map[string]string{"idempotency_key": `""`}), fields: []string{"idempotency_key"}, reason: "1 to 256 bytes of printable UTF-8"},
 		{name: "idempotency_key too long", body: body(t, map[string]string{"idempotency_key": long(257)}), fields: []string{"idempotency_key"}},
 		{name: "idempotency_key with tab", body: body(t, map[string]string{"idempotency_key": `"a\tb"`}), fields: []string{"idempotency_key"}},
 		{name: "idempotency_key with NUL", body: body(t, map[string]string{"idempotency_key": `"a\u0000b"`}), fields: []string{"idempotency_key"}},
 		{name: "idempotency_key with DEL", body: body(t, map[string]string{"idempotency_key": `"a\u007fb"`}), fields: []string{"idempotency_key"}},
+		{name: "idempotency_key with C1 NEL", body: body(t, map[string]string{"idempotency_key": `"a\u0085b"`}), fields: []string{"idempotency_key"}},
+		{name: "idempotency_key with bidi override", body: body(t, map[string]string{"idempotency_key": `"a\u202eb"`}), fields: []string{"idempotency_key"}},
+		{name: "idempotency_key with paragraph separator", body: body(t, map[string]string{"idempotency_key": `"a\u2029b"`}), fields: []string{"idempotency_key"}},
 		{name: "numeric idempotency_key", body: body(t, map[string]string{"idempotency_key": `42`}), fields: []string{"idempotency_key"}, reason: "must be a string"},
 
 		// labels
@@ -177,6 +183,13 @@ func TestDecodeCreateRejects(t *testing.T) {
 		{name: "label key too long", body: body(t, map[string]string{"labels": `{` + long(129) + `:"v"}`}), fields: []string{"labels"}},
 		{name: "label value too long", body: body(t, map[string]string{"labels": `{"team":` + long(129) + `}`}), fields: []string{"labels.team"}},
 		{name: "label value with control", body: body(t, map[string]string{"labels": `{"team":"a\u0001"}`}), fields: []string{"labels.team"}},
+		{name: "label value with C1 NEL", body: body(t, map[string]string{"labels": `{"team":"a\u0085b"}`}), fields: []string{"labels.team"}, reason: "at most 128 bytes"},
+		{name: "label value with bidi override", body: body(t, map[string]string{"labels": `{"team":"\u202egnp.exe"}`}), fields: []string{"labels.team"}},
+		{name: "label value with bidi isolate", body: body(t, map[string]string{"labels": `{"team":"a\u2066b"}`}), fields: []string{"labels.team"}},
+		{name: "label value with line separator", body: body(t, map[string]string{"labels": `{"team":"a\u2028b"}`}), fields: []string{"labels.team"}},
+		{name: "label value with right-to-left mark", body: body(t, map[string]string{"labels": `{"team":"a\u200fb"}`}), fields: []string{"labels.team"}},
+		{name: "label key with bidi override", body: body(t, map[string]string{"labels": `{"a\u202eb":"v"}`}), fields: []string{"labels"}, reason: `\u202e`},
+		{name: "label key with C1 control", body: body(t, map[string]string{"labels": `{"a\u009bb":"v"}`}), fields: []string{"labels"}},
 
 		// prefix
 		{name: "prefix on a field", prefix: "tasks[2].", body: body(t, map[string]string{"due_at": ""}), fields: []string{"tasks[2].due_at"}},

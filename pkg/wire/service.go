@@ -271,12 +271,13 @@ func (c *Components) CloseIdle() {
 }
 
 // HTTP is the whole HTTP API as one handler: the task API with the schedule
-// API mounted beside it. The API Lambda and the local host serve it alike.
+// API mounted beside it, behind api.CleanPaths (so no path is redirected).
+// The API Lambda and the local host serve it alike.
 func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", c.API(auth, ready))
 	schedules.Mount(mux, c.Schedules(auth))
-	return mux
+	return api.CleanPaths(mux)
 }
 
 // MustBuild is how every function's main begins: it loads the

@@ -36,6 +36,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/hourglass-sched/hourglass/pkg/target"
+	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
 // Kind is the target kind this package serves.
@@ -90,8 +91,8 @@ func parse(raw json.RawMessage) (Spec, []target.FieldError) {
 	switch {
 	case s.Source == "":
 		errs = append(errs, target.FieldError{Field: "source", Reason: "is required"})
-	case len(s.Source) > 256 || hasControl(s.Source):
-		errs = append(errs, target.FieldError{Field: "source", Reason: "must be at most 256 printable characters"})
+	case len(s.Source) > 256 || !task.Printable(s.Source):
+		errs = append(errs, target.FieldError{Field: "source", Reason: "must be at most 256 bytes of printable UTF-8 (no control, bidi or line-separator characters)"})
 	case strings.HasPrefix(s.Source, "aws."):
 		errs = append(errs, target.FieldError{Field: "source", Reason: `must not start with "aws." (reserved for AWS services)`})
 	case strings.EqualFold(s.Source, LifecycleSource):
@@ -102,8 +103,8 @@ func parse(raw json.RawMessage) (Spec, []target.FieldError) {
 	switch {
 	case s.DetailType == "":
 		errs = append(errs, target.FieldError{Field: "detail_type", Reason: "is required"})
-	case len(s.DetailType) > 128 || hasControl(s.DetailType):
-		errs = append(errs, target.FieldError{Field: "detail_type", Reason: "must be at most 128 printable characters"})
+	case len(s.DetailType) > 128 || !task.Printable(s.DetailType):
+		errs = append(errs, target.FieldError{Field: "detail_type", Reason: "must be at most 128 bytes of printable UTF-8 (no control, bidi or line-separator characters)"})
 	}
 	return s, errs
 }
@@ -179,15 +180,6 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 		return target.Result{}, target.Permanent(err)
 	}
 	return target.Result{Summary: "event " + aws.ToString(ent.EventId)}, nil
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 var _ target.Addresser = (*Executor)(nil)

@@ -33,12 +33,14 @@ func TestValidate(t *testing.T) {
 		"missing all":      {`{"kind":"eventbridge"}`, []string{"bus", "source", "detail_type"}},
 		"bad bus":          {`{"kind":"eventbridge","bus":"my bus","source":"s","detail_type":"d"}`, []string{"bus"}},
 		"aws source":       {`{"kind":"eventbridge","bus":"b","source":"aws.s3","detail_type":"d"}`, []string{"source"}},
-		"lifecycle source": {`{"kind":"eventbridge","bus":"b","source":"Hourglass","detail_type":"TaskFailed"}`, []string{"source"}},
 		"long type":        {`{"kind":"eventbridge","bus":"b","source":"s","detail_type":"` + strings.Repeat("x", 129) + `"}`, []string{"detail_type"}},
 		"control char":     {`{"kind":"eventbridge","bus":"b","source":"s\n","detail_type":"d"}`, []string{"source"}},
+		"C1 control":       {`{"kind":"eventbridge","bus":"b","source":"s","detail_type":"d\u0085"}`, []string{"detail_type"}},
+		"bidi override":    {`{"kind":"eventbridge","bus":"b","source":"s\u202e","detail_type":"d"}`, []string{"source"}},
 		"unknown field":    {`{"kind":"eventbridge","bus":"b","source":"s","detail_type":"d","resources":[]}`, []string{"resources"}},
 		"not an object":    {`[]`, []string{"bus"}},
 		"wrong bus type":   {`{"kind":"eventbridge","bus":1,"source":"s","detail_type":"d"}`, []string{"bus"}},
+		"lifecycle source": {`{"kind":"eventbridge","bus":"b","source":"Hourglass","detail_type":"TaskFailed"}`, []string{"source"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

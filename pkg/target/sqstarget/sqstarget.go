@@ -79,7 +79,7 @@ func parse(raw json.RawMessage) (Spec, []target.FieldError) {
 		errs = append(errs, target.FieldError{Field: "message_group_id", Reason: "is only allowed for FIFO queues (.fifo)"})
 	}
 	if len(s.MessageGroupID) > 128 {
-		errs = append(errs, target.FieldError{Field: "message_group_id", Reason: "must be at most 128 characters"})
+		errs = append(errs, target.FieldError{Field: "message_group_id", Reason: "must be at most 128 bytes"})
 	}
 	return s, errs
 }

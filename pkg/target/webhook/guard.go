@@ -163,7 +163,7 @@ func parseHost(raw string) (host, error) {
 		return host{}, errors.New("host is empty")
 	}
 	if len(name) > 253 {
-		return host{}, errors.New("host name is longer than 253 characters")
+		return host{}, errors.New("host name is longer than 253 bytes")
 	}
 	labels := strings.Split(name, ".")
 	for _, l := range labels {

@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hourglass-sched/hourglass/pkg/target"
+	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
 // Limits on a webhook target spec.
@@ -168,7 +170,7 @@ func checkHeaders(hs map[string]string, fail func(field, format string, args ...
 		case len(value) > MaxHeaderValue:
 			fail(field, "value is longer than %d bytes", MaxHeaderValue)
 		case !validHeaderValue(value):
-			fail(field, "value contains control characters")
+			fail(field, "value contains control, bidi or line-separator characters, or bytes that are not UTF-8")
 		default:
 			seen[canon] = name
 			out[canon] = value
@@ -194,10 +196,16 @@ func isToken(s string) bool {
 	return true
 }
 
-// validHeaderValue refuses control characters (CR/LF above all) except tab.
+// validHeaderValue refuses what task.Unprintable names (CR/LF above all,
+// and the C1 and bidi controls that would spoof the value in a log or a
+// console) except tab, which RFC 9110 allows in a field value, and bytes
+// that are not UTF-8.
 func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r != '\t' && task.Unprintable(r) {
 			return false
 		}
 	}

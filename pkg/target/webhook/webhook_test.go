@@ -397,6 +397,12 @@ func TestValidateFields(t *testing.T) {
 		{"bad name", `{"url":"` + ok + `","headers":{"Bad Header":"x"}}`, "headers.Bad Header", true},
 		{"crlf value", `{"url":"` + ok + `","headers":{"X-A":"a\r\nX-B: b"}}`, "headers.X-A", true},
 		{"nul value", `{"url":"` + ok + `","headers":{"X-A":"a\u0000"}}`, "headers.X-A", true},
+		{"C1 NEL value", `{"url":"` + ok + `","headers":{"X-A":"a\u0085b"}}`, "headers.X-A", true},
+		{"bidi override value", `{"url":"` + ok + `","headers":{"X-A":"\u202eabc"}}`, "headers.X-A", true},
+		{"bidi isolate value", `{"url":"` + ok + `","headers":{"X-A":"a\u2067b"}}`, "headers.X-A", true},
+		{"line separator value", `{"url":"` + ok + `","headers":{"X-A":"a\u2028b"}}`, "headers.X-A", true},
+		{"tab value", `{"url":"` + ok + `","headers":{"X-A":"a\tb"}}`, "", false},
+		{"non-ASCII value", `{"url":"` + ok + `","headers":{"X-A":"café"}}`, "", false},
 		{"duplicate by case", `{"url":"` + ok + `","headers":{"X-Foo":"1","x-foo":"2"}}`, "headers.x-foo", true},
 	}
 	for _, tt := range tests {

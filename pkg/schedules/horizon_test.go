@@ -1,0 +1,97 @@
+package schedules_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// putStore is memStore that also records the occurrences the chain
+// stores, with a cursor that has announced nothing.
+type putStore struct {
+	memStore
+	put []*task.Task
+}
+
+func (p *putStore) PutOccurrence(_ context.Context, t *task.Task) (bool, error) {
+	p.put = append(p.put, t)
+	return true, nil
+}
+
+func (p *putStore) GetCursor(context.Context) (task.Cursor, error) {
+	return task.Cursor{Exists: true}, nil
+}
+
+// TestChainNeverMaterialisesBeyondHorizon: a fire time further ahead than
+// a task may be due (task.Limits.MaxHorizon) is never stored as an
+// occurrence task; one inside it is.
+func TestChainNeverMaterialisesBeyondHorizon(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, expr string
+		stored     bool
+	}{
+		{"next fire 10 years ahead", "cron(0 9 4 3 ? 2030,2040)", false},
+		{"next fire in 2199", "cron(0 9 4 3 ? 2030,2199)", false},
+		{"next fire a year ahead", "cron(0 9 4 3 ? *)", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := sched(tc.expr, schedules.RunOnce)
+			st := &putStore{memStore: memStore{sched: map[string]*schedules.Schedule{s.ID: s}}}
+			c := schedules.NewChain(schedules.Config{Limits: task.DefaultLimits(), Shards: 4, Layout: task.Layout{Bucket: time.Minute}}, st, nil, clock.NewManual(t0.Add(time.Second)), zerolog.Nop())
+			occ, err := s.Task(schedules.Occ{At: t0, Due: t0}, 4, t0)
+			require.NoError(t, err)
+			require.NoError(t, c.Next(context.Background(), occ))
+			if !tc.stored {
+				assert.Empty(t, st.put)
+				return
+			}
+			require.Len(t, st.put, 1)
+			assert.Equal(t, t0.AddDate(1, 0, 0), st.put[0].DueAt)
+		})
+	}
+}
+
+func TestDecodeSpecBoundsStartAndEnd(t *testing.T) {
+	t.Parallel()
+	target := `"target":{"kind":"webhook","url":"https://example.com/h"}`
+	for _, tc := range []struct{ name, body, field string }{
+		{"start_at in year 9999", `{"expression":"rate(1 minute)","start_at":"9999-12-31T23:59:59Z",` + target + `}`, "start_at"},
+		{"start_at in year 0000", `{"expression":"rate(1 minute)","start_at":"0000-01-01T00:00:00Z",` + target + `}`, "start_at"},
+		{"start_at before 1970", `{"expression":"rate(1 minute)","start_at":"1969-12-31T23:59:59Z",` + target + `}`, "start_at"},
+		{"start_at beyond the horizon", `{"expression":"rate(1 minute)","start_at":"2031-03-05T09:00:00.001Z",` + target + `}`, "start_at"},
+		{"end_at in year 9999", `{"expression":"rate(1 minute)","end_at":"9999-12-31T23:59:59Z",` + target + `}`, "end_at"},
+		{"end_at in year 0000", `{"expression":"rate(1 minute)","state":"DISABLED","end_at":"0000-01-01T00:00:00Z",` + target + `}`, "end_at"},
+		{"at() beyond the horizon", `{"expression":"at(2035-01-01T00:00:00)",` + target + `}`, "expression"},
+		{"cron first firing in 2199", `{"expression":"cron(0 0 1 1 ? 2199)",` + target + `}`, "expression"},
+		{"first fire inside, flexible window beyond", `{"expression":"at(2031-03-05T08:00:00)","flexible_window_minutes":1440,` + target + `}`, "expression"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			raw, fe := schedules.DecodeBody([]byte(tc.body))
+			require.Nil(t, fe)
+			_, errs := schedules.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
+			require.Len(t, errs, 1, "%+v", errs)
+			assert.Equal(t, tc.field, errs[0].Field)
+		})
+	}
+	for _, body := range []string{
+		`{"expression":"rate(1 minute)","start_at":"2031-03-04T09:00:00Z","end_at":"2129-01-01T00:00:00Z",` + target + `}`,
+		`{"expression":"rate(1 minute)","start_at":"1970-01-01T00:00:00Z",` + target + `}`,
+		`{"expression":"at(2031-03-05T08:00:00)",` + target + `}`,
+	} {
+		raw, fe := schedules.DecodeBody([]byte(body))
+		require.Nil(t, fe)
+		_, errs := schedules.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
+		assert.Empty(t, errs, body)
+	}
+}
