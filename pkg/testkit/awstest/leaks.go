@@ -24,8 +24,8 @@ func VerifyTestMain(m *testing.M, beforeCheck ...func()) {
 // local host, whose own HTTP clients (the webhook executor's, say) keep
 // pooled keep-alive connections the harness cannot reach: the goroutines
 // of such a connection (net/http's persistConn read and write loops) are
-// not counted; every other goroutine still is. pkg/devhost failed a
-// fresh-clone run on one such idle connection whose transport was
+// not counted; every other goroutine still is. pkg/devhost and pkg/poll failed
+// fresh-clone runs on one such idle connection whose transport was
 // neither the harness's nor http.DefaultTransport.
 func VerifyTestMainPooled(m *testing.M, beforeCheck ...func()) {
 	verify(m, beforeCheck,
