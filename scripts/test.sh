@@ -11,21 +11,12 @@ export HOURGLASS_REQUIRE_EMULATOR=1
 export HOURGLASS_EMULATOR_PORT="$port"
 unset AWS_ENDPOINT_URL
 
-# DynamoDB gets its own emulator process on port+1: its requests are
-# serialised (scripts/motoserver.py), and on one process they queued behind
-# SQS's and EventBridge's for the same core, which made time-bound tests miss
-# their windows under load. The SDK sends DynamoDB calls there through
-# AWS_ENDPOINT_URL_DYNAMODB; tests that launch Lambda binaries pass it on.
-ddb_port=$((port + 1))
-started=()
-for p in "$port" "$ddb_port"; do
-	if ! scripts/emulator.sh status "$p" >/dev/null 2>&1; then
-		scripts/emulator.sh start "$p"
-		started+=("$p")
-	fi
-done
-trap '((${#started[@]})) && scripts/emulator.sh stop "${started[@]}" >/dev/null 2>&1 || true' EXIT
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
+started=0
+if ! scripts/emulator.sh status "$port" >/dev/null 2>&1; then
+	scripts/emulator.sh start "$port"
+	started=1
+fi
+trap '[[ $started == 1 ]] && scripts/emulator.sh stop "$port" >/dev/null 2>&1 || true' EXIT
 
 echo "test: go vet" >&2
 go vet ./...

@@ -52,7 +52,7 @@ func TestLambdaBinariesUnderRIE(t *testing.T) {
 	defer sink.Close()
 
 	env := map[string]string{
-		"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+		"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
 		"HOURGLASS_TABLE": res.Table, "HOURGLASS_SCAN_QUEUE_URL": res.ScanQueueURL, "HOURGLASS_TASK_QUEUE_URL": res.TaskQueueURL,
 		"HOURGLASS_TASK_DLQ_URL": res.TaskDLQURL, "HOURGLASS_SHARDS": "2", "HOURGLASS_BUCKET_SECONDS": "2",
 		"HOURGLASS_LOOKAHEAD_SECONDS": "4", "HOURGLASS_DEV": "1", "HOURGLASS_SIGNING_KEY": "rie-test-signing-key-0123456789",
