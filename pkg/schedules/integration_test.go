@@ -39,6 +39,11 @@ type env struct {
 	w      *worker.Worker
 	// reported holds the tasks already reported as run twice.
 	reported map[string]bool
+	// occ caches each executed task's occurrence (it never changes), so
+	// that polling runs() costs one read per new call, not one per call
+	// ever made: under a loaded emulator those reads were most of a
+	// polling loop's time.
+	occ map[string]*task.Occurrence
 }
 
 func setup(t *testing.T) *env {
@@ -48,7 +53,7 @@ func setup(t *testing.T) *env {
 		t.Skip("integration test")
 	}
 	s := stacktest.New(t, stacktest.Options{})
-	return &env{t: t, s: s, h: s.Comps.Schedules(api.DevAuth{}), d1: s.Comps.Dispatcher(), d2: s.Comps.Dispatcher(), w: s.Comps.Worker(), reported: map[string]bool{}}
+	return &env{t: t, s: s, h: s.Comps.Schedules(api.DevAuth{}), d1: s.Comps.Dispatcher(), d2: s.Comps.Dispatcher(), w: s.Comps.Worker(), reported: map[string]bool{}, occ: map[string]*task.Occurrence{}}
 }
 
 func (e *env) do(method, path, tenant string, body any) (int, map[string]any) {
@@ -173,19 +178,24 @@ func (e *env) runs(id string) []time.Time {
 	seen := map[string]bool{}
 	var ats []time.Time
 	for _, c := range e.s.Sink.Calls("") {
-		tk := e.s.Get(c.TaskID)
-		if tk.Occurrence == nil || tk.Occurrence.Schedule != id {
+		o, ok := e.occ[c.TaskID]
+		if !ok {
+			o = e.s.Get(c.TaskID).Occurrence
+			e.occ[c.TaskID] = o
+		}
+		if o == nil || o.Schedule != id {
 			continue
 		}
 		if seen[c.TaskID] {
 			if !e.reported[c.TaskID] {
 				e.reported[c.TaskID] = true
-				e.t.Errorf("task %s (occurrence %s) executed twice: attempt header %s, %d attempts %+v", c.TaskID, tk.Occurrence.At, c.Attempt, tk.AttemptN, tk.Attempts)
+				tk := e.s.Get(c.TaskID)
+				e.t.Errorf("task %s (occurrence %s) executed twice: attempt header %s, %d attempts %+v", c.TaskID, o.At, c.Attempt, tk.AttemptN, tk.Attempts)
 			}
 			continue
 		}
 		seen[c.TaskID] = true
-		ats = append(ats, tk.Occurrence.At)
+		ats = append(ats, o.At)
 	}
 	sort.Slice(ats, func(i, j int) bool { return ats[i].Before(ats[j]) })
 	return ats
@@ -208,9 +218,12 @@ func TestRateScheduleRunsEveryFireTimeOnce(t *testing.T) {
 	id := v["id"].(string)
 	anchor := parseTime(t, v["created_at"]).Add(time.Second - 1).Truncate(time.Second)
 
-	e.s.Until(40*time.Second, "6 occurrences to run", func() bool { return len(e.runs(id)) >= 6 }, e.step)
+	e.s.Until(60*time.Second, "6 consecutive fire times to run", func() bool { return ranThrough(anchor, e.runs(id)) >= 6 }, e.step)
 	ats := e.runs(id)
-	if !assertEvery2s(t, anchor, ats) || !assert.WithinDuration(t, time.Now(), ats[len(ats)-1], 6*time.Second, "keeping pace: the latest run is a recent fire time") {
+	// Keeping pace is a liveness check with a loaded machine's margin (a
+	// fresh-clone CI run once saw the harness itself 11 s behind), not a
+	// timing claim: precision is measured by the bench.
+	if !assertEvery2s(t, anchor, ats, 6) || !assert.WithinDuration(t, time.Now(), ats[len(ats)-1], 20*time.Second, "keeping pace: the latest run is a recent fire time") {
 		// Say what became of each occurrence (a fresh-clone run under load
 		// once missed one fire time; this shows where it stood).
 		_, occ := e.do(http.MethodGet, "/v1/schedules/"+id+"/occurrences?limit=100", "acme", nil)
@@ -247,13 +260,31 @@ func TestRateScheduleRunsEveryFireTimeOnce(t *testing.T) {
 	assert.NotEmpty(t, occ["upcoming"])
 }
 
-// assertEvery2s checks that ats are the fire times of rate(2 seconds) from
-// anchor: none missing, none twice.
-func assertEvery2s(t *testing.T, anchor time.Time, ats []time.Time) bool {
+// ranThrough reports how many consecutive fire times of rate(2 seconds)
+// from anchor are among ats. Waits use it rather than a count of runs: an
+// occurrence can run after the next one (its message delivered later),
+// and a count would then see a gap that is only a reordering.
+func ranThrough(anchor time.Time, ats []time.Time) int {
+	have := map[time.Time]bool{}
+	for _, at := range ats {
+		have[at.UTC()] = true
+	}
+	n := 0
+	for have[anchor.Add(time.Duration(2*n)*time.Second)] {
+		n++
+	}
+	return n
+}
+
+// assertEvery2s checks that ats are fire times of rate(2 seconds) from
+// anchor — each on the 2 s grid, none before anchor (runs() already fails
+// on a fire time run twice) — and that every one of the first n ran.
+func assertEvery2s(t *testing.T, anchor time.Time, ats []time.Time, n int) bool {
 	t.Helper()
-	ok := true
-	for i, at := range ats {
-		ok = assert.Equal(t, anchor.Add(time.Duration(2*i)*time.Second), at.UTC(), "run %d", i) && ok
+	ok := assert.GreaterOrEqual(t, ranThrough(anchor, ats), n, "the first %d fire times from %s ran: %v", n, anchor.Format("15:04:05"), ats)
+	for _, at := range ats {
+		d := at.Sub(anchor)
+		ok = assert.True(t, d >= 0 && d%(2*time.Second) == 0, "run at %s is not a fire time from %s", at.Format("15:04:05.000"), anchor.Format("15:04:05")) && ok
 	}
 	return ok
 }
@@ -289,8 +320,8 @@ func TestCrashBetweenChainAndSend(t *testing.T) {
 		}
 		e.work()
 	})
-	e.s.Until(40*time.Second, "5 occurrences to run", func() bool { return len(e.runs(id)) >= 5 }, e.step)
-	assertEvery2s(t, anchor, e.runs(id))
+	e.s.Until(60*time.Second, "5 consecutive fire times to run", func() bool { return ranThrough(anchor, e.runs(id)) >= 5 }, e.step)
+	assertEvery2s(t, anchor, e.runs(id), 5)
 }
 
 // After an outage of the whole stack (no scanner, dispatcher or worker
@@ -321,14 +352,30 @@ func TestOutageMisfire(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	recovered := time.Now()
+	var progress []string // each schedule's runs at the last poll, for a timeout's message
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("recovered at %s; runs at the last poll: %v", recovered.Format("15:04:05.000"), progress)
+		}
+	})
 	e.s.Until(60*time.Second, "every schedule to run on time again", func() bool {
-		for _, id := range ids {
+		progress = progress[:0]
+		done := true
+		for p, id := range ids {
 			ats := e.runs(id)
+			var last []string
+			for _, at := range ats[max(0, len(ats)-4):] {
+				last = append(last, at.Format("15:04:05"))
+			}
+			progress = append(progress, fmt.Sprintf("%s: %d runs, last %v", p, len(ats), last))
 			if len(ats) == 0 || ats[len(ats)-1].Before(recovered.Add(4*time.Second)) {
-				return false
+				done = false
+			}
+			if p == "run_all" && anchors[p].Add(time.Duration(2*ranThrough(anchors[p], ats))*time.Second).Before(recovered) {
+				done = false // a missed fire time has not run yet
 			}
 		}
-		return true
+		return done
 	}, e.step)
 
 	// The fire times of the outage proper (margins for the harness's own
@@ -371,7 +418,8 @@ func TestOutageMisfire(t *testing.T) {
 	ran, cancelled = tally(ids["run_all"])
 	assert.GreaterOrEqual(t, ran, 3, "run_all: every missed fire time runs")
 	assert.Zero(t, cancelled, "run_all")
-	assertEvery2s(t, anchors["run_all"], e.runs(ids["run_all"]))
+	ats := e.runs(ids["run_all"])
+	assertEvery2s(t, anchors["run_all"], ats, int(recovered.Sub(anchors["run_all"])/(2*time.Second)))
 }
 
 // Pausing stops a schedule at once; resuming continues it, and what runs
