@@ -12,6 +12,11 @@
 // Every duplicate delivery is classified by the delivery facts Hourglass's
 // webhook sends (see loadtest.Classify): duplicates_by_cause.
 //
+// A task that has not arrived when the run stops waiting is read back
+// through the API: "pending" if it can still run, "lost" only if its state
+// says it never will (or it is gone). executed_per_s and fell_behind_at_s
+// say how fast the stack executed and when lateness first passed 1 s.
+//
 // Lateness is arrival at the sink minus due time. AWS usage per task comes
 // from the local host's /debug/usage counters (SDK middleware on every
 // client), priced by pkg/testkit/cost. It only ever targets loopback addresses. The
@@ -61,6 +66,9 @@ func main() {
 	for why, n := range res.OtherDuplicates {
 		// Duplicates counted "other": say what the deliveries reported.
 		fmt.Fprintf(os.Stderr, "loadgen: %d duplicate(s) of cause other: %s\n", n, why)
+	}
+	if sum.Pending > 0 {
+		fmt.Fprintf(os.Stderr, "loadgen: %d task(s) had not run when the run stopped waiting and can still run (pending, not lost); raise -grace to wait longer\n", sum.Pending)
 	}
 	out, _ := json.Marshal(sum)
 	fmt.Println(string(out))

@@ -36,11 +36,27 @@ type fakeAPI struct {
 	arrived map[int]time.Time    // payload n → when its create arrived
 	answer  func(n, try int) int // status for task n on its try-th create (nil: 201)
 	tries   map[int]int
+	// hold, when set, names the state task n stays in instead of running
+	// ("" runs it; "gone" answers 404 when it is read back).
+	hold   func(n int) string
+	states map[string]string // task ID → held state
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
-	f := &fakeAPI{t: t, arrived: map[int]time.Time{}, tries: map[int]int{}}
+	f := &fakeAPI{t: t, arrived: map[int]time.Time{}, tries: map[int]int{}, states: map[string]string{}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		st, ok := f.states[r.PathValue("id")]
+		f.mu.Unlock()
+		if !ok || st == "gone" {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"type":"about:blank","title":"Not Found","status":404}`))
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": r.PathValue("id"), "state": st})
+	})
 	mux.HandleFunc("GET /debug/usage", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(f.counters.Snapshot())
 	})
@@ -111,6 +127,14 @@ func (f *fakeAPI) create(in map[string]any) (int, map[string]any) {
 	}
 	f.next++
 	id := fmt.Sprintf("task-%d", f.next)
+	if f.hold != nil {
+		if st := f.hold(n); st != "" {
+			f.states[id] = st
+			f.mu.Unlock()
+			return status, map[string]any{"id": id, "state": "SCHEDULED"}
+		}
+	}
+	f.states[id] = "SUCCEEDED"
 	f.mu.Unlock()
 	f.runs.Add(1)
 	go func() {
@@ -264,4 +288,40 @@ func TestRunBatchesKeepPacing(t *testing.T) {
 	}
 	assert.Less(t, len(f.batches), 40, "tasks ready together share a request")
 	assert.GreaterOrEqual(t, len(f.batches), 4, "tasks not yet ready never join an earlier request")
+}
+
+// A task that has not arrived when the run stops waiting is pending if the
+// API says it can still run, and lost only if its state says it never will
+// (or it is gone). Lateness past 1 s (here: the pending task) gives
+// fell_behind_at_s; the executed rate is over the execution span.
+func TestRunTellsPendingFromLost(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	f.hold = func(n int) string {
+		return map[int]string{0: "SCHEDULED", 1: "RUNNING", 2: "CANCELLED", 3: "FAILED", 4: "gone"}[n]
+	}
+	res, err := loadtest.Run(context.Background(), quick(f.srv.URL, 20))
+	require.NoError(t, err)
+	s := res.Summary
+	assert.Equal(t, 20, s.Created)
+	assert.Equal(t, 15, s.Executed)
+	assert.Equal(t, 2, s.Pending, "SCHEDULED and RUNNING can still run")
+	assert.Equal(t, 3, s.Lost, "CANCELLED, FAILED and a task that is gone never will")
+	assert.Positive(t, s.ExecutedPerS)
+	require.NotNil(t, s.FellBehindAtS, "the pending tasks are more than 1 s late")
+	assert.InDelta(t, 1.5, *s.FellBehindAtS, 0.2, "task 0 was due 0.5 s into the run")
+}
+
+// On time throughout: no fell_behind_at_s in the JSON.
+func TestRunOnTimeHasNoFellBehind(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	res, err := loadtest.Run(context.Background(), quick(f.srv.URL, 10))
+	require.NoError(t, err)
+	assert.Zero(t, res.Summary.Pending)
+	assert.Nil(t, res.Summary.FellBehindAtS)
+	out, err := json.Marshal(res.Summary)
+	require.NoError(t, err)
+	assert.NotContains(t, string(out), "fell_behind_at_s")
+	assert.Contains(t, string(out), `"pending":0`)
 }

@@ -85,20 +85,34 @@ type Summary struct {
 	Created      int `json:"created"`
 	CreateErrors int `json:"create_errors"`
 	Executed     int `json:"executed"`
-	Lost         int `json:"lost"`
-	Early        int `json:"early"`
-	Duplicates   int `json:"duplicates"`
+	// Pending counts tasks not yet run when the run stopped waiting that
+	// can still run (read back through the API: SCHEDULED, DISPATCHED or
+	// RUNNING). Lost counts only tasks that never arrived and never will:
+	// their state is final (SUCCEEDED without a delivery, FAILED,
+	// CANCELLED) or they are gone. Without an API to read back (other
+	// schedulers, Options.Submit), every task that did not arrive is lost.
+	Pending    int `json:"pending"`
+	Lost       int `json:"lost"`
+	Early      int `json:"early"`
+	Duplicates int `json:"duplicates"`
 	// DuplicatesByCause names the cause of each duplicate (see Classify).
 	DuplicatesByCause DuplicateCauses `json:"duplicates_by_cause"`
 	BadSignature      int64           `json:"bad_signatures"`
 	CreatedLate       int             `json:"created_late"` // created after (due − 1s): lateness then measures create speed, not Hourglass
 	Lateness          Latency         `json:"lateness_ms"`
 	CreatePerS        float64         `json:"create_per_s"`
-	PerTask           *PerTask        `json:"per_task,omitempty"`
-	USDPerMillion     float64         `json:"usd_per_million,omitempty"`
-	USDBreakdown      *cost.Breakdown `json:"usd_per_million_breakdown,omitempty"`
-	PricesAsOf        string          `json:"prices_as_of,omitempty"`
-	WindowS           float64         `json:"window_s"`
+	// ExecutedPerS is executed tasks over the span from the first due time
+	// to the last first arrival.
+	ExecutedPerS float64 `json:"executed_per_s"`
+	// FellBehindAtS is the seconds from the run's start until lateness
+	// first passed 1 s (the due time of the earliest task that arrived
+	// more than 1 s late, or is pending, plus 1 s); absent if it never did.
+	FellBehindAtS *float64        `json:"fell_behind_at_s,omitempty"`
+	PerTask       *PerTask        `json:"per_task,omitempty"`
+	USDPerMillion float64         `json:"usd_per_million,omitempty"`
+	USDBreakdown  *cost.Breakdown `json:"usd_per_million_breakdown,omitempty"`
+	PricesAsOf    string          `json:"prices_as_of,omitempty"`
+	WindowS       float64         `json:"window_s"`
 
 	// CreateBatch is the most tasks one create request carried (1: a
 	// POST /v1/tasks per task; more: POST /v1/tasks:batch).
@@ -377,14 +391,43 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		CreatePerS: float64(want) / createDur.Seconds(), CreateBatch: o.Batch, CreateRequests: requests.Load(),
 		BadSignature: sk.badSig.Load(), WindowS: o.Spread.Seconds()}
 	sk.mu.Lock()
+	var missing []int // created tasks that never arrived
+	for i, id := range ids {
+		if id != "" && len(sk.arrivals[id]) == 0 {
+			missing = append(missing, i)
+		}
+	}
+	sk.mu.Unlock()
+	pending := map[int]bool{}
+	if hc != nil && len(missing) > 0 {
+		pending = stillPending(ctx, hc, ids, missing, o.Concurrency)
+	}
+	sk.mu.Lock()
 	var late []float64
+	behind := time.Time{} // the earliest due time of a task more than 1 s late
+	fellBehind := func(due time.Time) {
+		if behind.IsZero() || due.Before(behind) {
+			behind = due
+		}
+	}
+	var firstDue, lastArrival time.Time
 	for i, id := range ids {
 		if id == "" {
 			continue
 		}
+		if firstDue.IsZero() || dues[i].Before(firstDue) {
+			firstDue = dues[i]
+		}
 		arr := sk.arrivals[id]
 		if len(arr) == 0 {
-			sum.Lost++
+			if pending[i] {
+				sum.Pending++
+				if time.Now().After(dues[i].Add(time.Second)) {
+					fellBehind(dues[i])
+				}
+			} else {
+				sum.Lost++
+			}
 			continue
 		}
 		sum.Executed++
@@ -413,9 +456,22 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		s := Sample{Due: dues[i], Arrived: first}
 		res.Samples = append(res.Samples, s)
 		late = append(late, s.LatenessMs())
+		if first.After(lastArrival) {
+			lastArrival = first
+		}
+		if first.Sub(dues[i]) > time.Second {
+			fellBehind(dues[i])
+		}
 	}
 	sk.mu.Unlock()
 	sum.Lateness = Percentiles(late)
+	if span := lastArrival.Sub(firstDue); sum.Executed > 0 && span > 0 {
+		sum.ExecutedPerS = Round(float64(sum.Executed)/span.Seconds(), 2)
+	}
+	if !behind.IsZero() {
+		at := Round(behind.Add(time.Second).Sub(t0).Seconds(), 2)
+		sum.FellBehindAtS = &at
+	}
 	if haveUsage {
 		after, _ := fetchUsage(httpc, o.API)
 		d := after.Sub(before)
@@ -429,6 +485,45 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	res.Summary = sum
 	return res, nil
+}
+
+// stillPending reads back the tasks at missing (indexes into ids) and
+// returns those whose state says they can still run. A task that cannot be
+// read for another reason than 404 counts as pending: the run cannot tell.
+func stillPending(ctx context.Context, hc *client.Client, ids []string, missing []int, concurrency int) map[int]bool {
+	out := map[int]bool{}
+	var mu sync.Mutex
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < max(1, concurrency); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				t, err := hc.Get(ctx, ids[i])
+				var ce *client.Error
+				can := false
+				switch {
+				case errors.As(err, &ce) && ce.Status == http.StatusNotFound:
+				case err != nil:
+					can = true
+				default:
+					can = t.State == "SCHEDULED" || t.State == "DISPATCHED" || t.State == "RUNNING"
+				}
+				if can {
+					mu.Lock()
+					out[i] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, i := range missing {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out
 }
 
 // Round rounds v to digits decimal places.
