@@ -98,7 +98,7 @@ synth: build ## synthesize the CDK app (real Lambda binaries) into infra/cdk.out
 
 .PHONY: emulator-stop
 emulator-stop: ## stop emulators these scripts started
-	@scripts/emulator.sh stop 4566 $(TEST_EMULATOR_PORT) || true
+	@scripts/emulator.sh stop 4566 4568 $(TEST_EMULATOR_PORT) || true
 
 .PHONY: clean
 clean: ## remove build outputs
