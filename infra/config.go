@@ -33,15 +33,21 @@ func (m WorkerMode) ecs() bool    { return m == WorkerModeECS || m == WorkerMode
 // Defaults for every setting. infra/README.md lists them in a table; keep the
 // two in step.
 const (
-	DefaultStackName             = "Hourglass"
-	DefaultShards                = 16
-	DefaultBucketSeconds         = 60
-	DefaultLookaheadSeconds      = 180
-	DefaultWorkerMode            = WorkerModeLambda
-	DefaultLogRetentionDays      = 30
-	DefaultBillingMode           = awsdynamodb.BillingMode_PAY_PER_REQUEST
-	DefaultReadCapacity          = 5
-	DefaultWriteCapacity         = 5
+	DefaultStackName        = "Hourglass"
+	DefaultShards           = 16
+	DefaultBucketSeconds    = 60
+	DefaultLookaheadSeconds = 180
+	DefaultWorkerMode       = WorkerModeLambda
+	DefaultLogRetentionDays = 30
+	DefaultBillingMode      = awsdynamodb.BillingMode_PAY_PER_REQUEST
+	DefaultReadCapacity     = 5
+	DefaultWriteCapacity    = 5
+	// With PROVISIONED billing, auto scaling keeps consumption at
+	// DefaultTargetUtilization percent of the capacity, between
+	// Read/WriteCapacity and the Max (default: DynamoDB's default
+	// per-table quota of 40,000 units a second).
+	DefaultTargetUtilization     = 70
+	DefaultMaxCapacity           = 40000
 	DefaultTableEncryption       = awsdynamodb.TableEncryption_AWS_MANAGED
 	DefaultBusName               = "hourglass"
 	DefaultTenantClaim           = "sub"
@@ -81,6 +87,13 @@ type HourglassStackProps struct {
 	// ReadCapacity and WriteCapacity apply to the table and its index when
 	// BillingMode is PROVISIONED.
 	ReadCapacity, WriteCapacity int
+	// MaxReadCapacity and MaxWriteCapacity bound auto scaling, which keeps
+	// the consumed capacity at TargetUtilization percent (20–90) of the
+	// provisioned one; ReadCapacity and WriteCapacity are the floors. The
+	// capacity model prices this configuration: go run ./scripts/capacity
+	// -billing provisioned -target-utilization 0.7.
+	MaxReadCapacity, MaxWriteCapacity int
+	TargetUtilization                 int
 	// TableEncryption is AWS_MANAGED (an AWS managed KMS key) or
 	// CUSTOMER_MANAGED (a customer managed key with rotation, created here).
 	TableEncryption awsdynamodb.TableEncryption
@@ -189,6 +202,9 @@ func (p *HourglassStackProps) withDefaults() (*HourglassStackProps, error) {
 	setInt(&r.LogRetentionDays, DefaultLogRetentionDays)
 	setInt(&r.ReadCapacity, DefaultReadCapacity)
 	setInt(&r.WriteCapacity, DefaultWriteCapacity)
+	setInt(&r.MaxReadCapacity, max(DefaultMaxCapacity, r.ReadCapacity))
+	setInt(&r.MaxWriteCapacity, max(DefaultMaxCapacity, r.WriteCapacity))
+	setInt(&r.TargetUtilization, DefaultTargetUtilization)
 	setInt(&r.TaskMaxReceiveCount, DefaultTaskMaxReceiveCount)
 	setInt(&r.WorkerConcurrency, DefaultWorkerConcurrency)
 	setInt(&r.DispatcherConcurrency, DefaultDispatcherConcurrency)
@@ -248,6 +264,13 @@ func (p *HourglassStackProps) validate() error {
 	}
 	if p.ReadCapacity < 1 || p.WriteCapacity < 1 {
 		bad("readCapacity and writeCapacity must be at least 1")
+	}
+	if p.MaxReadCapacity < p.ReadCapacity || p.MaxWriteCapacity < p.WriteCapacity {
+		bad("maxReadCapacity and maxWriteCapacity must be at least readCapacity and writeCapacity, got %d < %d or %d < %d",
+			p.MaxReadCapacity, p.ReadCapacity, p.MaxWriteCapacity, p.WriteCapacity)
+	}
+	if p.TargetUtilization < 20 || p.TargetUtilization > 90 {
+		bad("targetUtilization must be a percentage within 20..90 (DynamoDB auto scaling's range), got %d", p.TargetUtilization)
 	}
 	switch p.TableEncryption {
 	case awsdynamodb.TableEncryption_AWS_MANAGED, awsdynamodb.TableEncryption_CUSTOMER_MANAGED:
@@ -342,6 +365,9 @@ const (
 	CtxBillingMode           = "billingMode"
 	CtxReadCapacity          = "readCapacity"
 	CtxWriteCapacity         = "writeCapacity"
+	CtxMaxReadCapacity       = "maxReadCapacity"
+	CtxMaxWriteCapacity      = "maxWriteCapacity"
+	CtxTargetUtilization     = "targetUtilization"
 	CtxTableEncryption       = "tableEncryption"
 	CtxDeletionProtection    = "deletionProtection"
 	CtxBusName               = "busName"
@@ -384,6 +410,9 @@ func PropsFromContext(node constructs.Node) (*HourglassStackProps, string, error
 		BillingMode:           awsdynamodb.BillingMode(strings.ToUpper(c.string(CtxBillingMode))),
 		ReadCapacity:          c.int(CtxReadCapacity),
 		WriteCapacity:         c.int(CtxWriteCapacity),
+		MaxReadCapacity:       c.int(CtxMaxReadCapacity),
+		MaxWriteCapacity:      c.int(CtxMaxWriteCapacity),
+		TargetUtilization:     c.int(CtxTargetUtilization),
 		TableEncryption:       awsdynamodb.TableEncryption(strings.ToUpper(c.string(CtxTableEncryption))),
 		DeletionProtection:    c.bool(CtxDeletionProtection),
 		BusName:               c.string(CtxBusName),

@@ -192,6 +192,26 @@ func (b *builder) addTable() {
 	}
 	b.table = awsdynamodb.NewTable(b.stack, jsii.String("Table"), tableProps)
 	b.table.AddGlobalSecondaryIndex(gsi)
+	if p.BillingMode == awsdynamodb.BillingMode_PROVISIONED {
+		b.autoScaleTable(*gsi.IndexName)
+	}
+}
+
+// autoScaleTable scales the provisioned table's and its indexes' read and
+// write capacity between the configured floors and ceilings, keeping the
+// consumed share at TargetUtilization percent: the configuration that the
+// capacity model prices (scripts/capacity -billing provisioned).
+func (b *builder) autoScaleTable(indexes ...string) {
+	p := b.props
+	target := &awsdynamodb.UtilizationScalingProps{TargetUtilizationPercent: jsii.Number(p.TargetUtilization)}
+	read := &awsdynamodb.EnableScalingProps{MinCapacity: jsii.Number(p.ReadCapacity), MaxCapacity: jsii.Number(p.MaxReadCapacity)}
+	write := &awsdynamodb.EnableScalingProps{MinCapacity: jsii.Number(p.WriteCapacity), MaxCapacity: jsii.Number(p.MaxWriteCapacity)}
+	b.table.AutoScaleReadCapacity(read).ScaleOnUtilization(target)
+	b.table.AutoScaleWriteCapacity(write).ScaleOnUtilization(target)
+	for _, ix := range indexes {
+		b.table.AutoScaleGlobalSecondaryIndexReadCapacity(jsii.String(ix), read).ScaleOnUtilization(target)
+		b.table.AutoScaleGlobalSecondaryIndexWriteCapacity(jsii.String(ix), write).ScaleOnUtilization(target)
+	}
 }
 
 func (b *builder) addQueues() {

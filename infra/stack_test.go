@@ -125,6 +125,56 @@ func TestTableCustomSettings(t *testing.T) {
 	})
 }
 
+func TestProvisionedTableAutoScales(t *testing.T) {
+	// GIVEN provisioned billing with floors of 7 RCU and 3 WCU
+	s := customStack(t)
+
+	// WHEN its scaling is inspected
+	targets := s.resources("AWS::ApplicationAutoScaling::ScalableTarget")
+	policies := s.resources("AWS::ApplicationAutoScaling::ScalingPolicy")
+
+	// THEN the table and its index scale reads and writes between the floors
+	// and the default ceiling (the per-table quota), each tracking 70 %
+	// utilisation: what scripts/capacity -billing provisioned prices
+	dims := map[string]int{}
+	for _, r := range targets {
+		p := r["Properties"].(map[string]any)
+		if p["ServiceNamespace"] != "dynamodb" {
+			continue
+		}
+		dim := p["ScalableDimension"].(string)
+		dims[dim]++
+		require.EqualValues(t, DefaultMaxCapacity, p["MaxCapacity"], dim)
+		if strings.HasSuffix(dim, "ReadCapacityUnits") {
+			require.EqualValues(t, 7, p["MinCapacity"], dim)
+		} else {
+			require.EqualValues(t, 3, p["MinCapacity"], dim)
+		}
+	}
+	require.Equal(t, map[string]int{
+		"dynamodb:table:ReadCapacityUnits": 1, "dynamodb:table:WriteCapacityUnits": 1,
+		"dynamodb:index:ReadCapacityUnits": 1, "dynamodb:index:WriteCapacityUnits": 1,
+	}, dims)
+	tracked := 0
+	for _, r := range policies {
+		cfg, ok := r["Properties"].(map[string]any)["TargetTrackingScalingPolicyConfiguration"].(map[string]any)
+		if !ok {
+			continue
+		}
+		metric := cfg["PredefinedMetricSpecification"].(map[string]any)["PredefinedMetricType"].(string)
+		if strings.HasPrefix(metric, "DynamoDB") {
+			tracked++
+			require.EqualValues(t, DefaultTargetUtilization, cfg["TargetValue"], metric)
+		}
+	}
+	require.Equal(t, 4, tracked)
+
+	// AND an on-demand table has no scaling at all
+	for _, r := range defaultStack(t).resources("AWS::ApplicationAutoScaling::ScalableTarget") {
+		require.NotEqual(t, "dynamodb", r["Properties"].(map[string]any)["ServiceNamespace"])
+	}
+}
+
 func TestQueuesEncryptedWithLongerLivedDLQs(t *testing.T) {
 	s := defaultStack(t)
 	queues := s.resources("AWS::SQS::Queue")

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -26,25 +27,77 @@ import (
 )
 
 func main() {
-	o, err := parseArgs(flag.NewFlagSet("capacity", flag.ExitOnError), os.Args[1:])
-	if err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fail(err)
+	}
+}
+
+// run parses args, plans, and prints the plan to w.
+func run(args []string, w io.Writer) error {
+	o, err := parseArgs(flag.NewFlagSet("capacity", flag.ExitOnError), args)
+	if err != nil {
+		return err
 	}
 	p, err := capacity.Compute(o.in)
 	if err != nil {
-		fail(err)
+		return err
 	}
+	// The same deployment with 1 KiB payloads: items over 1 KB, two write
+	// units a write.
+	in1k := o.in
+	in1k.PayloadBytes = 1024
+	p1k, err := capacity.Compute(in1k)
+	if err != nil {
+		return err
+	}
+	at1k := kib{ItemBytes: p1k.ItemBytes, WRUPerWrite: p1k.WRUPerWrite, USDPerMillion: p1k.USDPerMillionTotal}
 	if o.json {
 		out, _ := json.MarshalIndent(struct {
 			RatePerS     float64 `json:"rate_per_s"`
 			PayloadBytes int     `json:"payload_bytes"`
 			Source       string  `json:"per_task_source"`
 			capacity.Plan
-		}{o.in.RatePerS, o.in.PayloadBytes, o.source, p}, "", "  ")
-		fmt.Println(string(out))
-		return
+			At1KiB      kib      `json:"at_1kib"`
+			Assumptions []string `json:"assumptions"`
+		}{o.in.RatePerS, o.in.PayloadBytes, o.source, p, at1k, assumptions(o, p)}, "", "  ")
+		_, err := fmt.Fprintln(w, string(out))
+		return err
 	}
-	fmt.Println(render(o.in.RatePerS, o.in.PayloadBytes, o.source, p))
+	fmt.Fprintln(w, render(o.in.RatePerS, o.in.PayloadBytes, o.source, p, at1k))
+	fmt.Fprintln(w, "\nassumptions:")
+	for _, a := range assumptions(o, p) {
+		fmt.Fprintln(w, "  - "+a)
+	}
+	return nil
+}
+
+// kib is the plan's cost with 1 KiB payloads.
+type kib struct {
+	ItemBytes     int     `json:"item_bytes"`
+	WRUPerWrite   float64 `json:"wru_per_write"`
+	USDPerMillion float64 `json:"usd_per_million"`
+}
+
+// assumptions lists what the figures rest on, for the reader to check
+// against their deployment.
+func assumptions(o options, p capacity.Plan) []string {
+	in := p.Inputs
+	a := []string{
+		fmt.Sprintf("per-task AWS calls: %s", o.source),
+		fmt.Sprintf("a task item is its payload + %d bytes (keys, target, state, version, one attempt): %d B here", in.ItemOverheadBytes, p.ItemBytes),
+		fmt.Sprintf("one attempt per task, which succeeds; HOURGLASS_CLAIM=%s, HOURGLASS_LIFECYCLE_EVENTS=%s, list index %v", in.Claim, in.LifecycleEvents, in.ListIndex),
+		fmt.Sprintf("creates in batches of %d (POST /v1/tasks:batch); Lambda workers take batches of %d, %.1f s an invocation, at %d MB", in.CreateBatch, in.WorkerBatch, in.InvocationSeconds, in.Memory.Worker),
+		fmt.Sprintf("the rate is sustained: %s tasks/s created and executed around the clock", fmtNum(in.RatePerS)),
+		"prices: " + in.Prices.Region + " " + in.Prices.AsOf + "; no free tier, no Savings Plans; storage is in the monthly figure, not the per-million one",
+	}
+	if in.Billing == capacity.BillingProvisioned {
+		a = append(a, fmt.Sprintf("provisioned capacity (standard table class, $%.5f per WCU-hour, $%.5f per RCU-hour), auto scaled to keep consumption at %.0f%% of it: %s WCU and %s RCU at this rate (the stack: billingMode=PROVISIONED, targetUtilization=%.0f, maxWriteCapacity ≥ %d, maxReadCapacity ≥ %d)",
+			in.Prices.DDBWCUHour, in.Prices.DDBRCUHour, in.TargetUtilization*100, fmtNum(float64(p.ProvisionedWCU)), fmtNum(float64(p.ProvisionedRCU)), in.TargetUtilization*100, p.ProvisionedWCU, p.ProvisionedRCU),
+			"auto scaling follows load within minutes, not seconds: a spike above the provisioned capacity is throttled (the SDK retries, creates may be refused with 503 and Retry-After) until it scales; reserved capacity (1 or 3 years) would cut the DynamoDB figure further and is not assumed")
+	} else {
+		a = append(a, "on-demand capacity: every request unit priced, no capacity planning, spikes absorbed up to the table's previous peak ×2 at once")
+	}
+	return a
 }
 
 // options are the command line's: the model's inputs, where the per-task
@@ -73,6 +126,8 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 		bucket      = fs.Int("bucket", 60, "bucket width, seconds")
 		lookahead   = fs.Int("lookahead", 180, "look-ahead, seconds")
 		retention   = fs.Float64("retention-days", 30, "days finished tasks are kept (TTL)")
+		billing     = fs.String("billing", capacity.BillingOnDemand, "the table's billing mode: on-demand (request units) or provisioned (capacity units by the hour, auto scaled to -target-utilization)")
+		target      = fs.Float64("target-utilization", capacity.DefaultTargetUtilization, "with -billing provisioned: the auto scaling target, 0.2 to 0.9")
 		jsonOut     = fs.Bool("json", false, "print the plan as JSON")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -95,12 +150,13 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 	}
 	return options{in: capacity.Inputs{RatePerS: r, PayloadBytes: size, Claim: *claim, ListIndex: *listIndex,
 		LifecycleEvents: *events, Measured: per, WorkerBatch: *batch, InvocationSeconds: *invSecs, CreateBatch: *createBatch,
-		ItemOverheadBytes: *overhead, BucketSeconds: *bucket, LookaheadSeconds: *lookahead, RetentionDays: *retention},
+		ItemOverheadBytes: *overhead, BucketSeconds: *bucket, LookaheadSeconds: *lookahead, RetentionDays: *retention,
+		Billing: *billing, TargetUtilization: *target},
 		source: source, json: *jsonOut}, nil
 }
 
 // render prints a plan for people.
-func render(r float64, size int, source string, p capacity.Plan) string {
+func render(r float64, size int, source string, p capacity.Plan, at1k kib) string {
 	in, per := p.Inputs, p.PerTask
 	var b strings.Builder
 	fmt.Fprintf(&b, "Hourglass capacity for %s tasks/s with %d-byte payloads\n", fmtNum(r), size)
@@ -119,10 +175,17 @@ func render(r float64, size int, source string, p capacity.Plan) string {
 	row := func(k, v string) { fmt.Fprintf(&b, "  %-38s %s\n", k, v) }
 	row("item size", fmt.Sprintf("%d B → %.0f WRU a write, %.0f RRU a read", p.ItemBytes, p.WRUPerWrite, p.RRUPerRead))
 	row("DynamoDB units per task", fmt.Sprintf("%.4g WRU, %.4g RRU", p.WRUPerTask, p.RRUPerTask))
-	row("DynamoDB capacity", fmt.Sprintf("%s WCU/s (+ %s on the list index), %s RCU/s (on demand)", fmtNum(p.WCU), fmtNum(p.IndexWCU), fmtNum(p.RCU)))
-	row("shards per bucket (HOURGLASS_SHARDS)", fmt.Sprintf("%d (each ≤ %.0f%% of a partition's %d WCU)", p.Shards, in.Headroom*100, capacity.PartitionWCU))
+	row("DynamoDB capacity", fmt.Sprintf("%s WCU/s (+ %s on the list index), %s RCU/s consumed", fmtNum(p.WCU), fmtNum(p.IndexWCU), fmtNum(p.RCU)))
+	if p.Billing == capacity.BillingProvisioned {
+		row("provisioned (auto scaled)", fmt.Sprintf("%s WCU, %s RCU = consumed / %.0f%% target utilisation", fmtNum(float64(p.ProvisionedWCU)), fmtNum(float64(p.ProvisionedRCU)), p.TargetUtilization*100))
+	} else {
+		row("billing", "on demand (request units)")
+	}
+	row("shards per bucket (HOURGLASS_SHARDS)", fmt.Sprintf("%d = ⌈max(%s WCU / (%.0f%% × %d), %s RCU / (%.0f%% × %d))⌉: a bucket's writes land on its shards at once",
+		p.Shards, fmtNum(p.WCU), in.Headroom*100, capacity.PartitionWCU, fmtNum(p.RCU), in.Headroom*100, capacity.PartitionRCU))
 	row("table size at retention", fmt.Sprintf("%s GB", fmtNum(p.StorageGB)))
-	row("physical partitions", fmt.Sprintf("%d (max of WCU/1000, RCU/3000, GB/10)", p.Partitions))
+	row("physical partitions", fmt.Sprintf("%d = max(%s WCU / %d, %s RCU / %d, %s GB / %d)",
+		p.Partitions, fmtNum(p.WCU), capacity.PartitionWCU, fmtNum(p.RCU), capacity.PartitionRCU, fmtNum(p.StorageGB), capacity.PartitionGB))
 	row("worker", fmt.Sprintf("%s invocations/s, concurrency %d = R × %.1f s / %d", fmtNum(p.WorkerInvocationsPerS), p.WorkerConcurrency, in.InvocationSeconds, p.BatchSize))
 	row("api", fmt.Sprintf("%s requests/s (API Gateway quota %d), concurrency %d = requests/s × %.2f s",
 		fmtNum(p.APIRequestsPerS), capacity.APIGatewayRPS, p.APIConcurrency, in.APIInvocationSeconds))
@@ -140,6 +203,7 @@ func render(r float64, size int, source string, p capacity.Plan) string {
 		p.MaxDelaySeconds, capacity.SQSMaxDelaySeconds, p.VisibilityTimeoutSeconds, p.BatchSize, window, fmtNum(float64(p.InFlight)), capacity.SQSMaxInFlight))
 	u := p.USDPerMillion
 	row("$ per million tasks", fmt.Sprintf("%.2f (DynamoDB %.2f, SQS %.2f, Lambda %.2f, API Gateway %.2f, EventBridge %.2f)", u.Total, u.DynamoDB, u.SQS, u.Lambda, u.APIGateway, u.EventBridge))
+	row("$ per million, 1 KiB payloads", fmt.Sprintf("%.2f (%d B items: %.0f WRU a write)", at1k.USDPerMillion, at1k.ItemBytes, at1k.WRUPerWrite))
 	row("$ per month", fmt.Sprintf("%s (requests %s + storage %s)", fmtUSD(p.USDPerMonth), fmtUSD(p.USDPerMonth-p.StorageUSDPerMonth), fmtUSD(p.StorageUSDPerMonth)))
 	row("prices", in.Prices.Region+" "+in.Prices.AsOf)
 	for _, w := range p.Warnings {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,7 +49,7 @@ func TestRenderShowsTheDefaults(t *testing.T) {
 	t.Parallel()
 	p, err := capacity.Compute(capacity.Inputs{RatePerS: 50000, PayloadBytes: 1024})
 	require.NoError(t, err)
-	out := render(50000, 1024, "design figures", p)
+	out := render(50000, 1024, "design figures", p, kib{ItemBytes: 1324, WRUPerWrite: 2, USDPerMillion: 3.03})
 	for _, want := range []string{
 		"HOURGLASS_CLAIM=none, HOURGLASS_LIST_INDEX=0, HOURGLASS_LIFECYCLE_EVENTS=failures; create batches of 100; worker batches of 10, 1.0 s an invocation",
 		"2 item writes + 0 index writes",
@@ -94,7 +97,7 @@ func TestParseArgsModelsThePollerAndSingleCreates(t *testing.T) {
 	assert.Equal(t, 1, p.BatchWindowSeconds)
 	assert.Equal(t, 20, p.WorkerConcurrency) // ⌈1,000 × 2 / 100⌉
 	assert.InDelta(t, 1, p.PerTask.APIRequests, 1e-12)
-	out := render(o.in.RatePerS, o.in.PayloadBytes, o.source, p)
+	out := render(o.in.RatePerS, o.in.PayloadBytes, o.source, p, kib{})
 	assert.Contains(t, out, "create batches of 1; worker batches of 100, 2.0 s an invocation")
 	assert.Contains(t, out, "batch 100 with a 1 s window")
 
@@ -107,4 +110,54 @@ func TestParseArgsModelsThePollerAndSingleCreates(t *testing.T) {
 	require.NoError(t, err)
 	_, err = capacity.Compute(o.in)
 	assert.ErrorContains(t, err, "at most 100")
+}
+
+// The issue's configuration: 50,000 tasks/s, 256-byte payloads, a
+// provisioned table auto scaled at 70 %: at most $1.00 per million, with
+// the 1 KiB figure (two write units a write) and the assumptions beside it.
+func TestProvisionedFiftyThousandADollarPerMillion(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"-rate", "50000/s", "-payload", "256B", "-billing", "provisioned", "-json"}, &out))
+	var v struct {
+		USDPerMillion float64 `json:"usd_per_million"`
+		Billing       string  `json:"billing"`
+		Target        float64 `json:"target_utilization"`
+		WCU           float64 `json:"wcu"`
+		ProvWCU       int     `json:"provisioned_wcu"`
+		At1KiB        kib     `json:"at_1kib"`
+		Assumptions   []string
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &v))
+	assert.Equal(t, "provisioned", v.Billing)
+	assert.InDelta(t, 0.7, v.Target, 1e-9)
+	assert.LessOrEqual(t, v.USDPerMillion, 1.00)
+	assert.Greater(t, v.USDPerMillion, 0.5, "DynamoDB, SQS and Lambda still cost something")
+	assert.Equal(t, int(math.Ceil(v.WCU/0.7)), v.ProvWCU)
+	assert.InDelta(t, 2, v.At1KiB.WRUPerWrite, 1e-9)
+	assert.Greater(t, v.At1KiB.USDPerMillion, v.USDPerMillion)
+	assert.NotEmpty(t, v.Assumptions)
+
+	// On demand with every default stays within its $2.00 budget.
+	out.Reset()
+	require.NoError(t, run([]string{"-rate", "50000/s", "-payload", "256B", "-json"}, &out))
+	require.NoError(t, json.Unmarshal(out.Bytes(), &v))
+	assert.Equal(t, "on-demand", v.Billing)
+	assert.LessOrEqual(t, v.USDPerMillion, 2.00)
+	assert.Greater(t, v.USDPerMillion, 1.00, "provisioned is the cheaper mode at a sustained rate")
+
+	for _, bad := range [][]string{{"-billing", "free"}, {"-billing", "provisioned", "-target-utilization", "0.95"}} {
+		assert.Error(t, run(append(bad, "-json"), &out), "%v", bad)
+	}
+}
+
+// 100,000 tasks/s on paper: the partition arithmetic is printed.
+func TestHundredThousandShowsThePartitionArithmetic(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"-rate", "100000/s", "-payload", "256B"}, &out))
+	s := out.String()
+	assert.Contains(t, s, "shards per bucket (HOURGLASS_SHARDS)   250 = ⌈max(200.0k WCU / (80% × 1000)")
+	assert.Contains(t, s, "physical partitions")
+	assert.Contains(t, s, "assumptions:")
 }

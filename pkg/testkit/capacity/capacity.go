@@ -38,6 +38,10 @@ const (
 	SQSMaxInFlight     = 120000
 	LambdaConcurrency  = 1000  // default account concurrency per region
 	APIGatewayRPS      = 10000 // default API Gateway requests per second per account and region
+	// TableQuotaUnits is DynamoDB's default per-table quota of write (and,
+	// separately, read) capacity units a second, on demand or provisioned;
+	// AWS raises it on request.
+	TableQuotaUnits = 40000
 	// WorkerBatch is the Lambda worker's SQS event source batch size
 	// (infra/stack.go, with no maximum batching window; checked by
 	// TestWorkerDefaultsAreTheStacks). WorkerBatchWindowSeconds is the
@@ -72,7 +76,12 @@ const (
 // Claim modes (HOURGLASS_CLAIM) and lifecycle event levels
 // (HOURGLASS_LIFECYCLE_EVENTS).
 const (
-	ClaimNone      = "none"
+	BillingOnDemand    = "on-demand"
+	BillingProvisioned = "provisioned"
+	// DefaultTargetUtilization is the provisioned table's auto scaling
+	// target (the stack's targetUtilization default, 70 %).
+	DefaultTargetUtilization = 0.7
+	ClaimNone                = "none"
 	ClaimLease     = "lease"
 	EventsFailures = "failures"
 	EventsAll      = "all"
@@ -193,6 +202,13 @@ type Inputs struct {
 	// infra/stack.go workerTimeout).
 	WorkerTimeoutSeconds int
 	Prices               cost.Prices // default cost.List
+	// Billing is the table's billing mode: BillingOnDemand (default: each
+	// request unit priced) or BillingProvisioned (capacity units by the
+	// hour, auto scaled to keep consumption at TargetUtilization of them).
+	Billing string
+	// TargetUtilization is the provisioned table's auto scaling target,
+	// 0.2–0.9 (default 0.7): capacity is bought at consumption / target.
+	TargetUtilization float64
 }
 
 // GBSeconds is Lambda compute per task, by function.
@@ -272,8 +288,18 @@ type Plan struct {
 	InvocationsPerTask float64   `json:"invocations_per_task"`
 	GBSecondsPerTask   GBSeconds `json:"gb_seconds_per_task"`
 
-	// Cost.
-	USDPerMillion      cost.Breakdown `json:"usd_per_million"`
+	// Billing is the table's billing mode priced; with provisioned
+	// capacity, ProvisionedWCU and ProvisionedRCU are what auto scaling
+	// holds at the target utilisation: ⌈(WCU + IndexWCU) / target⌉ and
+	// ⌈RCU / target⌉.
+	Billing           string  `json:"billing"`
+	TargetUtilization float64 `json:"target_utilization,omitempty"`
+	ProvisionedWCU    int     `json:"provisioned_wcu,omitempty"`
+	ProvisionedRCU    int     `json:"provisioned_rcu,omitempty"`
+
+	// Cost: USDPerMillionTotal is USDPerMillion.Total, the one figure.
+	USDPerMillionTotal float64        `json:"usd_per_million"`
+	USDPerMillion      cost.Breakdown `json:"usd_per_million_breakdown"`
 	StorageUSDPerMonth float64        `json:"storage_usd_per_month"`
 	USDPerMonth        float64        `json:"usd_per_month"` // requests + storage
 	Warnings           []string       `json:"warnings,omitempty"`
@@ -331,6 +357,12 @@ func (in *Inputs) defaults() {
 	if in.Prices == (cost.Prices{}) {
 		in.Prices = cost.List
 	}
+	if in.Billing == "" {
+		in.Billing = BillingOnDemand
+	}
+	if in.TargetUtilization <= 0 {
+		in.TargetUtilization = DefaultTargetUtilization
+	}
 }
 
 // StorageUSDPerGBMonth is DynamoDB Standard table storage in us-east-1
@@ -357,6 +389,12 @@ func Compute(in Inputs) (Plan, error) {
 	}
 	if in.WorkerBatch > 10000 {
 		return Plan{}, fmt.Errorf("capacity: worker batch %d: an SQS event source takes at most 10,000", in.WorkerBatch)
+	}
+	if in.Billing != BillingOnDemand && in.Billing != BillingProvisioned {
+		return Plan{}, fmt.Errorf("capacity: billing %q: want %s or %s", in.Billing, BillingOnDemand, BillingProvisioned)
+	}
+	if in.TargetUtilization < 0.2 || in.TargetUtilization > 0.9 {
+		return Plan{}, fmt.Errorf("capacity: target utilisation %g: DynamoDB auto scaling takes 0.2 to 0.9", in.TargetUtilization)
 	}
 	if in.CreateBatch > CreateBatch {
 		return Plan{}, fmt.Errorf("capacity: create batch %d: POST /v1/tasks:batch takes at most %d tasks", in.CreateBatch, CreateBatch)
@@ -424,8 +462,19 @@ func Compute(in Inputs) (Plan, error) {
 	p.InvocationsPerTask = per.Invocations + per.APIRequests
 
 	pr := in.Prices
+	p.Billing = in.Billing
+	ddb := (p.WRUPerTask*pr.DDBWRU + p.RRUPerTask*pr.DDBRRU) * 1e6
+	if in.Billing == BillingProvisioned {
+		// A unit-hour serves 3,600 units, of which auto scaling keeps the
+		// target share in use.
+		u := in.TargetUtilization
+		p.TargetUtilization = u
+		p.ProvisionedWCU = int(math.Ceil((p.WCU + p.IndexWCU) / u))
+		p.ProvisionedRCU = int(math.Ceil(p.RCU / u))
+		ddb = (p.WRUPerTask*pr.DDBWCUHour + p.RRUPerTask*pr.DDBRCUHour) / 3600 / u * 1e6
+	}
 	usd := cost.Breakdown{
-		DynamoDB:    (p.WRUPerTask*pr.DDBWRU + p.RRUPerTask*pr.DDBRRU) * 1e6,
+		DynamoDB:    ddb,
 		SQS:         per.SQSRequests * pr.SQSReq * 1e6,
 		Lambda:      (p.InvocationsPerTask*pr.LambdaReq + g.Total*pr.LambdaGBs) * 1e6,
 		APIGateway:  per.APIRequests * pr.APIReq * 1e6,
@@ -433,6 +482,7 @@ func Compute(in Inputs) (Plan, error) {
 	}
 	usd.Total = usd.DynamoDB + usd.SQS + usd.Lambda + usd.APIGateway + usd.EventBridge
 	p.USDPerMillion = usd
+	p.USDPerMillionTotal = usd.Total
 	p.StorageUSDPerMonth = p.StorageGB * StorageUSDPerGBMonth
 	p.USDPerMonth = r*secondsPerMonth/1e6*usd.Total + p.StorageUSDPerMonth
 
@@ -444,6 +494,9 @@ func warnings(in Inputs, p Plan) []string {
 	var w []string
 	if p.MaxDelaySeconds > SQSMaxDelaySeconds {
 		w = append(w, fmt.Sprintf("look-ahead + bucket = %d s exceeds SQS's %d s maximum delay", p.MaxDelaySeconds, SQSMaxDelaySeconds))
+	}
+	if p.WCU+p.IndexWCU > TableQuotaUnits || p.RCU > TableQuotaUnits {
+		w = append(w, fmt.Sprintf("%.0f WCU/s and %.0f RCU/s exceed DynamoDB's default per-table quota of %d each: ask for an increase before the rate gets there", p.WCU+p.IndexWCU, p.RCU, TableQuotaUnits))
 	}
 	if p.QuotaIncrease {
 		w = append(w, fmt.Sprintf("needs %d concurrent Lambda executions: ask for a concurrency quota above the default %d", p.TotalConcurrency, LambdaConcurrency))

@@ -91,9 +91,11 @@ func TestComputeFiftyThousandPerSecondOneKiB(t *testing.T) {
 	// 129,600 million tasks a month × 3.0323187074 = 392,988.50 + 171,590.4 GB × 0.25.
 	assert.InDelta(t, 42897.6, p.StorageUSDPerMonth, 1e-6)
 	assert.InDelta(t, 435886.10, p.USDPerMonth, 0.01)
-	// Only the Lambda quota: 500 API requests/s and 50,000 in flight are within limits.
-	require.Len(t, p.Warnings, 1)
-	assert.Contains(t, p.Warnings[0], "5516 concurrent Lambda executions")
+	// The table and Lambda quotas: 500 API requests/s and 50,000 in
+	// flight are within limits.
+	require.Len(t, p.Warnings, 2)
+	assert.Contains(t, p.Warnings[0], "200000 WCU/s and 82324 RCU/s exceed DynamoDB's default per-table quota of 40000")
+	assert.Contains(t, p.Warnings[1], "5516 concurrent Lambda executions")
 }
 
 func TestComputeWriteUnits(t *testing.T) {
@@ -333,20 +335,21 @@ func TestComputeWarnsPastSQSInFlight(t *testing.T) {
 	p, err := capacity.Compute(capacity.Inputs{RatePerS: 70000, Measured: measured})
 	require.NoError(t, err)
 	assert.Equal(t, 70000, p.InFlight)
-	require.Len(t, p.Warnings, 1) // the Lambda quota only
-	assert.Contains(t, p.Warnings[0], "concurrent Lambda executions")
+	require.Len(t, p.Warnings, 2) // the table's and Lambda's quotas only
+	assert.Contains(t, p.Warnings[0], "per-table quota")
+	assert.Contains(t, p.Warnings[1], "concurrent Lambda executions")
 	// 2-second batches of 100 (the ECS poller): 70,000 × 2 s = 140,000 > 120,000.
 	p, err = capacity.Compute(capacity.Inputs{RatePerS: 70000, Measured: measured, WorkerBatch: 100, InvocationSeconds: 2})
 	require.NoError(t, err)
 	assert.Equal(t, 140000, p.InFlight)
-	require.Len(t, p.Warnings, 2) // and the Lambda quota
-	assert.Contains(t, p.Warnings[1], "140000 messages in flight exceeds SQS's 120000")
+	require.Len(t, p.Warnings, 3) // and the table's and Lambda's quotas
+	assert.Contains(t, p.Warnings[2], "140000 messages in flight exceeds SQS's 120000")
 	// The Lambda worker at 130,000/s: 130,000 × 1 s > 120,000.
 	p, err = capacity.Compute(capacity.Inputs{RatePerS: 130000, Measured: measured})
 	require.NoError(t, err)
 	assert.Equal(t, 130000, p.InFlight)
-	require.Len(t, p.Warnings, 2)
-	assert.Contains(t, p.Warnings[1], "130000 messages in flight exceeds SQS's 120000")
+	require.Len(t, p.Warnings, 3)
+	assert.Contains(t, p.Warnings[2], "130000 messages in flight exceeds SQS's 120000")
 }
 
 func TestComputeWarnsAboutTheListIndexHotTenant(t *testing.T) {

@@ -16,6 +16,11 @@ type Prices struct {
 	LambdaGBs float64 // per GB-second, arm64
 	APIReq    float64 // per API Gateway HTTP API request
 	EBEvent   float64 // per EventBridge custom event published
+	// Provisioned capacity (standard table class), per unit-hour: a WCU
+	// serves one write unit a second, an RCU one strongly consistent read
+	// unit a second.
+	DDBWCUHour float64
+	DDBRCUHour float64
 }
 
 // List is the price table. The DynamoDB on-demand prices are those in force
@@ -32,6 +37,9 @@ var List = Prices{
 	LambdaGBs: 0.0000133334,
 	APIReq:    1.00 / 1e6,
 	EBEvent:   1.00 / 1e6,
+
+	DDBWCUHour: 0.00065,
+	DDBRCUHour: 0.00013,
 }
 
 // Breakdown is a priced usage, in dollars.
