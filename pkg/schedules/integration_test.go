@@ -161,6 +161,34 @@ func (e *env) work() int {
 	return len(msgs)
 }
 
+// explainOnFailure logs, if the test fails (a timeout included), what
+// became of each of schedule id's occurrences: a fresh-clone run under load
+// once missed a fire time, and this shows where it stood.
+func (e *env) explainOnFailure(id string) {
+	e.t.Cleanup(func() {
+		if !e.t.Failed() {
+			return
+		}
+		var runs []string
+		for _, at := range e.runs(id) {
+			runs = append(runs, at.Format("15:04:05"))
+		}
+		e.t.Logf("schedule %s ran at %v (now %s)", id, runs, time.Now().Format("15:04:05.000"))
+		_, occ := e.do(http.MethodGet, "/v1/schedules/"+id+"/occurrences?limit=100", "acme", nil)
+		list, _ := occ["occurrences"].([]any)
+		for _, o := range list {
+			m, _ := o.(map[string]any)
+			tid, _ := m["task_id"].(string)
+			if tid == "" {
+				e.t.Logf("occurrence %v: state %v, no task", m["at"], m["state"])
+				continue
+			}
+			tk := e.s.Get(tid)
+			e.t.Logf("occurrence %v: state %v, task %s %s attempts %d last error %q", m["at"], m["state"], tid, tk.State, tk.AttemptN, tk.LastError)
+		}
+	})
+}
+
 // runFor steps for d (a deadline, not a sleep: the stack keeps working).
 func (e *env) runFor(d time.Duration) {
 	e.t.Helper()
@@ -217,28 +245,15 @@ func TestRateScheduleRunsEveryFireTimeOnce(t *testing.T) {
 	v := e.create("acme", map[string]any{"expression": "rate(2 seconds)", "payload": map[string]any{"n": 1}})
 	id := v["id"].(string)
 	anchor := parseTime(t, v["created_at"]).Add(time.Second - 1).Truncate(time.Second)
+	e.explainOnFailure(id)
 
 	e.s.Until(60*time.Second, "6 consecutive fire times to run", func() bool { return ranThrough(anchor, e.runs(id)) >= 6 }, e.step)
 	ats := e.runs(id)
 	// Keeping pace is a liveness check with a loaded machine's margin (a
 	// fresh-clone CI run once saw the harness itself 11 s behind), not a
 	// timing claim: precision is measured by the bench.
-	if !assertEvery2s(t, anchor, ats, 6) || !assert.WithinDuration(t, time.Now(), ats[len(ats)-1], 20*time.Second, "keeping pace: the latest run is a recent fire time") {
-		// Say what became of each occurrence (a fresh-clone run under load
-		// once missed one fire time; this shows where it stood).
-		_, occ := e.do(http.MethodGet, "/v1/schedules/"+id+"/occurrences?limit=100", "acme", nil)
-		list, _ := occ["occurrences"].([]any)
-		for _, o := range list {
-			m, _ := o.(map[string]any)
-			tid, _ := m["task_id"].(string)
-			if tid == "" {
-				t.Logf("occurrence %v: state %v, no task", m["at"], m["state"])
-				continue
-			}
-			tk := e.s.Get(tid)
-			t.Logf("occurrence %v: state %v, task %s %s attempts %d last error %q", m["at"], m["state"], tid, tk.State, tk.AttemptN, tk.LastError)
-		}
-	}
+	assertEvery2s(t, anchor, ats, 6)
+	assert.WithinDuration(t, time.Now(), ats[len(ats)-1], 20*time.Second, "keeping pace: the latest run is a recent fire time")
 
 	// The occurrences endpoint lists each with its task ID, once per fire time.
 	code, occ := e.do(http.MethodGet, "/v1/schedules/"+id+"/occurrences?limit=100", "acme", nil)
@@ -298,6 +313,7 @@ func TestCrashBetweenChainAndSend(t *testing.T) {
 	v := e.create("acme", map[string]any{"expression": "rate(2 seconds)"})
 	id := v["id"].(string)
 	anchor := parseTime(t, v["created_at"]).Add(time.Second - 1).Truncate(time.Second)
+	e.explainOnFailure(id)
 	crashed := false
 	crashing := e.s.Comps.Dispatcher(func(c *dispatch.Config) {
 		c.Crash = func(point string) error {
@@ -325,12 +341,16 @@ func TestCrashBetweenChainAndSend(t *testing.T) {
 }
 
 // After an outage of the whole stack (no scanner, dispatcher or worker
-// for 10 s), the fire times missed meanwhile follow the misfire policy:
+// for 12 s), the fire times missed meanwhile follow the misfire policy:
 // skip runs none of them late, run_once runs exactly one of them late, and
 // run_all runs every one (the schedule's runs stay one per fire time).
 func TestOutageMisfire(t *testing.T) {
+	// The grace leaves room for a loaded harness's own lateness (with 1 s,
+	// a run at load average 27 skipped every fire time as missed), and the
+	// outage is long enough to miss three fire times beyond it.
+	const misfireGrace, outageFor = 3 * time.Second, 12 * time.Second
 	e := setup(t)
-	gate := schedules.NewChain(schedules.Config{Layout: e.s.Cfg.Layout(), Shards: e.s.Cfg.Shards, TaskQueue: e.s.Res.TaskQueueURL, MisfireGrace: time.Second},
+	gate := schedules.NewChain(schedules.Config{Layout: e.s.Cfg.Layout(), Shards: e.s.Cfg.Shards, TaskQueue: e.s.Res.TaskQueueURL, MisfireGrace: misfireGrace},
 		e.s.Comps.Store, e.s.Comps.Queue, clock.System{}, zerolog.Nop())
 	e.w = e.s.Comps.Worker(func(c *worker.Config) { c.Gate = gate })
 	ids, anchors := map[string]string{}, map[string]time.Time{}
@@ -348,7 +368,7 @@ func TestOutageMisfire(t *testing.T) {
 	}, e.step)
 
 	outage := time.Now()
-	for time.Since(outage) < 10*time.Second { // the outage: nothing runs
+	for time.Since(outage) < outageFor { // the outage: nothing runs
 		time.Sleep(100 * time.Millisecond)
 	}
 	recovered := time.Now()
@@ -381,7 +401,7 @@ func TestOutageMisfire(t *testing.T) {
 	// The fire times of the outage proper (margins for the harness's own
 	// lateness after the recovery): what ran and what was cancelled.
 	inOutage := func(at time.Time) bool {
-		return at.After(outage.Add(time.Second)) && at.Before(recovered.Add(-2*time.Second))
+		return at.After(outage.Add(time.Second)) && at.Before(recovered.Add(-misfireGrace-time.Second))
 	}
 	var seen []string // what each schedule stored, for failure messages
 	tally := func(id string) (ran, cancelled int) {
@@ -398,7 +418,9 @@ func TestOutageMisfire(t *testing.T) {
 			if at.Before(recovered) {
 				seen = append(seen, fmt.Sprintf("%s %s %v", id, at.Format("15:04:05"), m["state"]))
 			}
-			if m["state"] == string(task.Cancelled) && at.After(outage) && at.Before(recovered) {
+			// From 2 s before the outage: the occurrence stored when it
+			// began may be due just before it (a loaded harness runs late).
+			if m["state"] == string(task.Cancelled) && at.After(outage.Add(-2*time.Second)) && at.Before(recovered) {
 				cancelled++
 			}
 		}
@@ -411,10 +433,13 @@ func TestOutageMisfire(t *testing.T) {
 	}()
 	ran, cancelled := tally(ids["skip"])
 	assert.Zero(t, ran, "skip: no missed fire time runs")
-	assert.Positive(t, cancelled, "skip: the missed occurrences are cancelled")
-	ran, cancelled = tally(ids["run_once"])
+	assert.Positive(t, cancelled, "skip: the missed occurrence stored before the outage is cancelled")
+	// run_once: the chain stores one occurrence ahead, so what the outage
+	// leaves is one stored occurrence (run late, once) and fire times never
+	// stored (skipped); a cancelled one appears only when two were stored,
+	// which depends on how far ahead the harness was when the outage began.
+	ran, _ = tally(ids["run_once"])
 	assert.LessOrEqual(t, ran, 1, "run_once: the missed fire times run once")
-	assert.Positive(t, cancelled, "run_once: the other missed occurrences are cancelled")
 	ran, cancelled = tally(ids["run_all"])
 	assert.GreaterOrEqual(t, ran, 3, "run_all: every missed fire time runs")
 	assert.Zero(t, cancelled, "run_all")

@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -66,19 +67,24 @@ type sizes struct {
 	VolumeTasks   int           `json:"volume_tasks"`
 	VolumeWindow  time.Duration `json:"-"`
 	VolumeWindowS float64       `json:"volume_window_s"`
+	// noisy_neighbour: NoisyTasks of tenant A due at one instant, QuietTasks
+	// of tenant B due evenly over QuietSpread around it.
+	NoisyTasks  int           `json:"noisy_tasks"`
+	QuietTasks  int           `json:"quiet_tasks"`
+	QuietSpread time.Duration `json:"-"`
 }
 
 var (
 	quickSizes = sizes{Tasks: 500, Window: 45 * time.Second, Throughput: 300, ShardTasks: 320, SpikeSteady: 8,
 		SpikePre: 8 * time.Second, SpikeBurst: 2 * time.Second, SpikePost: 10 * time.Second, RawFor: 4 * time.Second,
-		VolumeTasks: 1200, VolumeWindow: 60 * time.Second}
+		VolumeTasks: 1200, VolumeWindow: 60 * time.Second, NoisyTasks: 1000, QuietTasks: 100, QuietSpread: 20 * time.Second}
 	// smokeSizes only checks that the driver works end to end.
 	smokeSizes = sizes{Tasks: 40, Window: 5 * time.Second, Throughput: 40, ShardTasks: 48, SpikeSteady: 4,
 		SpikePre: 3 * time.Second, SpikeBurst: time.Second, SpikePost: 3 * time.Second, RawFor: time.Second,
-		VolumeTasks: 150, VolumeWindow: 6 * time.Second}
+		VolumeTasks: 150, VolumeWindow: 6 * time.Second, NoisyTasks: 60, QuietTasks: 10, QuietSpread: 4 * time.Second}
 	fullSizes = sizes{Tasks: 1000, Window: 60 * time.Second, Throughput: 1000, ShardTasks: 1600, SpikeSteady: 10,
 		SpikePre: 15 * time.Second, SpikeBurst: 3 * time.Second, SpikePost: 20 * time.Second, RawFor: 10 * time.Second,
-		VolumeTasks: 3000, VolumeWindow: 120 * time.Second}
+		VolumeTasks: 3000, VolumeWindow: 120 * time.Second, NoisyTasks: 3000, QuietTasks: 100, QuietSpread: 30 * time.Second}
 )
 
 // Output is the JSON the driver prints.
@@ -100,7 +106,8 @@ type RawOut struct {
 	Shards       []ShardPoint     `json:"shards"`
 	ShardsNote   string           `json:"shards_note"`
 	Spike        Spike            `json:"spike"`
-	Volume       Volume           `json:"volume"`        // scenario 5: Cost and PerTaskCalls are priced from it
+	Volume       Volume           `json:"volume"` // scenario 5: Cost and PerTaskCalls are priced from it
+	Noisy        *Noisy           `json:"noisy_neighbour,omitempty"`
 	Cost         Cost             `json:"cost"`          // the volume run's
 	CostLowRate  Cost             `json:"cost_low_rate"` // the precision run's
 	PerTaskCalls capacity.PerTask `json:"per_task_calls"`
@@ -156,6 +163,7 @@ func main() {
 		noAsynq  = flag.Bool("no-asynq", false, "skip the asynq side")
 		asynqChk = flag.Duration("asynq-check", 0, "asynq DelayedTaskCheckInterval (0: asynq's default, 5s)")
 		batch    = flag.Int("batch", loadtest.DefaultBatch, "Hourglass tasks per create request, 1 to 100 (POST /v1/tasks:batch; 1: single creates)")
+		only     = flag.String("scenarios", "", "comma-separated scenarios to run (precision, volume, throughput, spike, noisy_neighbour, shards, asynq; empty: all); the raw emulator rates always run")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -171,7 +179,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: -batch %d: must be 1 to %d\n", *batch, loadtest.MaxBatch)
 		os.Exit(2)
 	}
-	o, err := run(ctx, mode, *out, *port, *ddbPort, *gobench, !*noAsynq, *asynqChk, *batch)
+	want, err := scenarioSet(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if !want["asynq"] {
+		*noAsynq = true
+	}
+	o, err := run(ctx, mode, *out, *port, *ddbPort, *gobench, !*noAsynq, *asynqChk, *batch, want)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -209,7 +225,29 @@ func repoRoot() (string, error) {
 	}
 }
 
-func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile string, withAsynq bool, asynqCheck time.Duration, batch int) (Output, error) {
+// scenarios are the names -scenarios takes.
+var scenarios = []string{"precision", "volume", "throughput", "spike", "noisy_neighbour", "shards", "asynq"}
+
+// scenarioSet parses -scenarios: empty selects every scenario.
+func scenarioSet(list string) (map[string]bool, error) {
+	want := map[string]bool{}
+	if strings.TrimSpace(list) == "" {
+		for _, s := range scenarios {
+			want[s] = true
+		}
+		return want, nil
+	}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(scenarios, name) {
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q (want some of %s)", name, strings.Join(scenarios, ", "))
+		}
+		want[name] = true
+	}
+	return want, nil
+}
+
+func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile string, withAsynq bool, asynqCheck time.Duration, batch int, want map[string]bool) (Output, error) {
 	sz := map[string]sizes{"full": fullSizes, "quick": quickSizes, "smoke": smokeSizes}[mode]
 	sz.WindowS = sz.Window.Seconds()
 	sz.VolumeWindowS = sz.VolumeWindow.Seconds()
@@ -281,40 +319,44 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 	logf("local host on %s (shards %d, bucket %s, look-ahead %s)", h.base, cfg.Shards, cfg.Bucket, cfg.Lookahead)
 
 	// 1: precision, with its usage for the low-rate cost.
-	logf("scenario 1 (precision): %d tasks over %s, created %d to a request", sz.Tasks, sz.Window, batch)
-	prec, err := loadtest.Run(ctx, loadtest.Options{API: h.base, Tasks: sz.Tasks, Spread: sz.Window, Lead: 10 * time.Second,
-		Grace: 30 * time.Second, SigningKey: signingKey, Tenant: "bench", Progress: true, Batch: batch})
 	var precSamples []loadtest.Sample
-	if err != nil {
-		fail("precision", err)
-	} else {
-		o.Hourglass, precSamples = prec.Summary, prec.Samples
-		logDuplicates("precision", prec)
-		o.Raw.CostLowRate, _ = costOf(prec.Usage, prec.Summary.Created)
-		describe(&o.Raw.CostLowRate, "precision", prec.Summary)
-		logf("scenario 1: p99 %.0f ms; at %.1f tasks/s: %.2f WRU, %.2f SQS requests, $%.2f per million tasks",
-			prec.Summary.Lateness.P99, o.Raw.CostLowRate.TasksPerS, o.Raw.CostLowRate.WRU, o.Raw.CostLowRate.SQSRequests, o.Raw.CostLowRate.USDPerMillion.Total)
+	if want["precision"] {
+		logf("scenario 1 (precision): %d tasks over %s, created %d to a request", sz.Tasks, sz.Window, batch)
+		prec, err := loadtest.Run(ctx, loadtest.Options{API: h.base, Tasks: sz.Tasks, Spread: sz.Window, Lead: 10 * time.Second,
+			Grace: 30 * time.Second, SigningKey: signingKey, Tenant: "bench", Progress: true, Batch: batch})
+		if err != nil {
+			fail("precision", err)
+		} else {
+			o.Hourglass, precSamples = prec.Summary, prec.Samples
+			logDuplicates("precision", prec)
+			o.Raw.CostLowRate, _ = costOf(prec.Usage, prec.Summary.Created)
+			describe(&o.Raw.CostLowRate, "precision", prec.Summary)
+			logf("scenario 1: p99 %.0f ms; at %.1f tasks/s: %.2f WRU, %.2f SQS requests, $%.2f per million tasks",
+				prec.Summary.Lateness.P99, o.Raw.CostLowRate.TasksPerS, o.Raw.CostLowRate.WRU, o.Raw.CostLowRate.SQSRequests, o.Raw.CostLowRate.USDPerMillion.Total)
+		}
 	}
 
 	// 5: cost at volume, on its own, while the host is up. Each batch is
 	// created as far ahead of its first task as the precision run's first.
-	volLead := 10 * time.Second
-	logf("scenario 5 (cost at volume): %d tasks over %s (%.0f/s), created %d to a request, each batch %s before its first task is due",
-		sz.VolumeTasks, sz.VolumeWindow, float64(sz.VolumeTasks)/sz.VolumeWindow.Seconds(), batch, volLead)
-	vol, volRes, err := volume(ctx, h.base, sz.VolumeTasks, sz.VolumeWindow, volLead, batch)
-	o.Raw.Volume = vol
 	var volSamples []loadtest.Sample
-	if err != nil {
-		fail("volume", err)
-	} else {
-		volSamples = volRes.Samples
-		o.Raw.Cost, o.Raw.PerTaskCalls = costOf(volRes.Usage, vol.Summary.Created)
-		describe(&o.Raw.Cost, "volume", vol.Summary)
-		o.Raw.Cost.Note = vol.Note
-		logf("scenario 5: executed %d/%d at %.1f/s, p99 %.0f ms; %.2f WRU, %.2f SQS requests, $%.2f per million tasks",
-			vol.Summary.Executed, vol.Summary.Created, vol.ExecutedPerS, vol.Summary.Lateness.P99, o.Raw.Cost.WRU, o.Raw.Cost.SQSRequests, o.Raw.Cost.USDPerMillion.Total)
-		if vol.FellBehind {
-			logf("scenario 5: %s", vol.Note)
+	if want["volume"] {
+		volLead := 10 * time.Second
+		logf("scenario 5 (cost at volume): %d tasks over %s (%.0f/s), created %d to a request, each batch %s before its first task is due",
+			sz.VolumeTasks, sz.VolumeWindow, float64(sz.VolumeTasks)/sz.VolumeWindow.Seconds(), batch, volLead)
+		vol, volRes, err := volume(ctx, h.base, sz.VolumeTasks, sz.VolumeWindow, volLead, batch)
+		o.Raw.Volume = vol
+		if err != nil {
+			fail("volume", err)
+		} else {
+			volSamples = volRes.Samples
+			o.Raw.Cost, o.Raw.PerTaskCalls = costOf(volRes.Usage, vol.Summary.Created)
+			describe(&o.Raw.Cost, "volume", vol.Summary)
+			o.Raw.Cost.Note = vol.Note
+			logf("scenario 5: executed %d/%d at %.1f/s, p99 %.0f ms; %.2f WRU, %.2f SQS requests, $%.2f per million tasks",
+				vol.Summary.Executed, vol.Summary.Created, vol.ExecutedPerS, vol.Summary.Lateness.P99, o.Raw.Cost.WRU, o.Raw.Cost.SQSRequests, o.Raw.Cost.USDPerMillion.Total)
+			if vol.FellBehind {
+				logf("scenario 5: %s", vol.Note)
+			}
 		}
 	}
 
@@ -323,23 +365,41 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 	if o.Hourglass.CreatePerS > 0 {
 		lead += time.Duration(float64(sz.Throughput) / o.Hourglass.CreatePerS * 1.5 * float64(time.Second))
 	}
-	logf("scenario 2 (throughput): %d tasks due at once, %s ahead", sz.Throughput, lead.Round(time.Second))
-	if o.Raw.Throughput, err = throughput(ctx, h.base, sz.Throughput, lead, batch); err != nil {
-		fail("throughput", err)
+	if want["throughput"] {
+		logf("scenario 2 (throughput): %d tasks due at once, %s ahead", sz.Throughput, lead.Round(time.Second))
+		if o.Raw.Throughput, err = throughput(ctx, h.base, sz.Throughput, lead, batch); err != nil {
+			fail("throughput", err)
+		}
 	}
 
 	// 4: spike.
-	logf("scenario 4 (spike): %.0f/s, 10× for %s", sz.SpikeSteady, sz.SpikeBurst)
 	var spikeSamples []loadtest.Sample
-	if o.Raw.Spike, spikeSamples, err = spike(ctx, h.base, sz.SpikeSteady, sz.SpikePre, sz.SpikeBurst, sz.SpikePost, 3*time.Second, batch); err != nil {
-		fail("spike", err)
+	if want["spike"] {
+		logf("scenario 4 (spike): %.0f/s, 10× for %s", sz.SpikeSteady, sz.SpikeBurst)
+		if o.Raw.Spike, spikeSamples, err = spike(ctx, h.base, sz.SpikeSteady, sz.SpikePre, sz.SpikeBurst, sz.SpikePost, 3*time.Second, batch); err != nil {
+			fail("spike", err)
+		}
+	}
+
+	// noisy_neighbour (issue 17): one tenant's burst beside another's trickle.
+	if want["noisy_neighbour"] {
+		logf("noisy_neighbour: tenant A %d tasks due at once, tenant B %d over %s around it (and B alone first)", sz.NoisyTasks, sz.QuietTasks, sz.QuietSpread)
+		if nn, err := noisyNeighbour(ctx, h.base, sz.NoisyTasks, sz.QuietTasks, sz.QuietSpread, batch); err != nil {
+			fail("noisy_neighbour", err)
+		} else {
+			o.Raw.Noisy = &nn
+			logf("noisy_neighbour: B p99 %.0f ms (alone %.0f ms), max %.0f ms; A p99 %.0f ms, drained in %.1f s; lost %d, pending %d",
+				nn.QuietP99, nn.QuietAloneP99, nn.QuietMax, nn.NoisyP99, nn.NoisyExecutedS, nn.Lost, nn.Pending)
+		}
 	}
 	h.close()
 
 	// 3: shard scaling, with the host stopped so it has the emulator alone.
-	logf("scenario 3 (shard scaling): %d tasks at 1, 4, 16 shards", sz.ShardTasks)
-	if o.Raw.Shards, err = shardScaling(ctx, cfg, awsCfg, prefix, []int{1, 4, 16}, sz.ShardTasks); err != nil {
-		fail("shards", err)
+	if want["shards"] {
+		logf("scenario 3 (shard scaling): %d tasks at 1, 4, 16 shards", sz.ShardTasks)
+		if o.Raw.Shards, err = shardScaling(ctx, cfg, awsCfg, prefix, []int{1, 4, 16}, sz.ShardTasks); err != nil {
+			fail("shards", err)
+		}
 	}
 	o.Raw.ShardsNote = "emulator_tasks_per_s is bounded by moto (SendMessageBatch and Query are serialised in one Python process per service); in_process_tasks_per_s is the dispatcher alone on this machine's cores"
 
@@ -477,6 +537,11 @@ func budgets(o Output) []Budget {
 	}
 	// The cost budgets use the volume run (raw.cost); its lateness is a
 	// budget line too, and when it fell behind every cost line says so.
+	if nn := o.Raw.Noisy; nn != nil {
+		add(fmt.Sprintf("noisy_neighbour: quiet tenant's p99 ≤ %.0f ms beside %d noisy tasks due at once", nn.BudgetQuietP99, nn.NoisyTasks), nn.BudgetQuietP99, nn.QuietP99)
+		b[len(b)-1].Met = nn.QuietBudgetMet
+		add("noisy_neighbour: tasks lost", 0, float64(nn.Lost))
+	}
 	v, c := o.Raw.Volume, o.Raw.Cost
 	if v.Summary.Executed > 0 {
 		add(fmt.Sprintf("cost run p99 lateness ≤ %d ms (volume run: %d tasks at %g/s)", behindP99Ms, v.Tasks, v.TargetPerS), behindP99Ms, v.Summary.Lateness.P99)

@@ -75,3 +75,24 @@ PASS
 	assert.Equal(t, GoBench{NsPerOp: 95320, NsPerTask: 476.6, BytesPerOp: 51334, AllocsPerOp: 801}, got["pkg/dispatch.BenchmarkBuildMessages"])
 	assert.Equal(t, GoBench{NsPerOp: 99.85}, got["pkg/task.BenchmarkNewID"])
 }
+
+func TestScenarioSet(t *testing.T) {
+	t.Parallel()
+	all, err := scenarioSet("")
+	require.NoError(t, err)
+	assert.Len(t, all, len(scenarios))
+	some, err := scenarioSet("noisy_neighbour, spike")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"noisy_neighbour": true, "spike": true}, some)
+	_, err = scenarioSet("noisy,spike")
+	assert.ErrorContains(t, err, `unknown scenario "noisy"`)
+}
+
+func TestNoisyBudgetCountsPendingAsNotMet(t *testing.T) {
+	t.Parallel()
+	o := Output{Raw: RawOut{Noisy: &Noisy{NoisyTasks: 10, QuietP99: 300, BudgetQuietP99: 1000, Pending: 1, QuietBudgetMet: false}}}
+	b := budgets(o)
+	require.Len(t, b, 2)
+	assert.False(t, b[0].Met, "a quiet p99 within budget with a task still pending is not met")
+	assert.True(t, b[1].Met)
+}

@@ -82,10 +82,10 @@ const (
 	// target (the stack's targetUtilization default, 70 %).
 	DefaultTargetUtilization = 0.7
 	ClaimNone                = "none"
-	ClaimLease     = "lease"
-	EventsFailures = "failures"
-	EventsAll      = "all"
-	EventsOff      = "off"
+	ClaimLease               = "lease"
+	EventsFailures           = "failures"
+	EventsAll                = "all"
+	EventsOff                = "off"
 )
 
 // PerTask is what one one-off task costs in AWS calls: the design's figures
