@@ -96,3 +96,17 @@ func TestNoisyBudgetCountsPendingAsNotMet(t *testing.T) {
 	assert.False(t, b[0].Met, "a quiet p99 within budget with a task still pending is not met")
 	assert.True(t, b[1].Met)
 }
+
+// A run of one scenario (-scenarios) leaves the others empty: the report
+// is still written, without the charts that have nothing to show.
+func TestWriteResultsOfAPartialRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	o := Output{Ratios: map[string]float64{}, Raw: RawOut{Mode: "quick", Noisy: &Noisy{NoisyTasks: 10, QuietTasks: 5, QuietP99: 120, BudgetQuietP99: 1000, QuietBudgetMet: true}}}
+	o.Raw.Budgets = budgets(o)
+	require.NoError(t, writeResults(dir, o, nil, nil, nil, nil, nil))
+	_, err := os.Stat(filepath.Join(dir, "results.json"))
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dir, "lateness_cdf.png"))
+	assert.True(t, os.IsNotExist(err), "no lateness chart without lateness samples")
+}

@@ -258,6 +258,9 @@ func cdf(samples []loadtest.Sample) plotter.XYs {
 }
 
 func cdfChart(path string, hg, aq, aq1 []loadtest.Sample) error {
+	if len(hg)+len(aq)+len(aq1) == 0 {
+		return nil // no lateness scenario ran (-scenarios): no chart
+	}
 	p := plot.New()
 	p.Title.Text = "Lateness CDF (same workload, same run)"
 	p.X.Label.Text = "lateness (ms after due, log scale; early or on-time tasks at 1 ms)"
