@@ -232,7 +232,7 @@ func (b *builder) addBusAndSecret() {
 		Description:  jsii.String("Hourglass ingest (CreateTask, CreateSchedule) and lifecycle events"),
 	})
 	b.signingSecret = awssecretsmanager.NewSecret(b.stack, jsii.String("SigningSecret"), &awssecretsmanager.SecretProps{
-		Description: jsii.String("Hourglass HMAC key for signing webhook deliveries"),
+		Description: jsii.String("Hourglass master key: authenticates list page tokens (webhook secrets are per tenant, in the table)"),
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
 			PasswordLength:     jsii.Number(64),
 			ExcludePunctuation: jsii.Bool(true),
