@@ -46,10 +46,11 @@ type SigningSecret struct {
 //	GET  /v1/signing-secret          read it (created on first use)
 //	POST /v1/signing-secret:rotate   replace it; the old one signs too for the grace period
 type SigningHandler struct {
-	secrets SigningSecrets
-	auth    Authenticator
-	log     zerolog.Logger
-	mux     *http.ServeMux
+	secrets  SigningSecrets
+	auth     Authenticator
+	log      zerolog.Logger
+	mux      *http.ServeMux
+	serveMux http.Handler // mux behind CleanPaths
 }
 
 // NewSigningHandler returns the signing-secret routes.
@@ -61,12 +62,13 @@ func NewSigningHandler(secrets SigningSecrets, auth Authenticator, log zerolog.L
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
 	})
+	h.serveMux = CleanPaths(h.mux)
 	return h
 }
 
 // ServeHTTP routes a request; an unclean path is a 404 problem.
 func (h *SigningHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	CleanPaths(h.mux).ServeHTTP(w, r)
+	h.serveMux.ServeHTTP(w, r)
 }
 
 func (h *SigningHandler) serve(op func(context.Context, string) (signing.Secrets, error)) http.HandlerFunc {
