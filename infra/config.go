@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -52,6 +53,7 @@ const (
 	DefaultBusName               = "hourglass"
 	DefaultTenantClaim           = "sub"
 	DefaultLogLevel              = "info"
+	DefaultSigningGrace          = "24h"
 	DefaultLifecycleEvents       = "failures"
 	DefaultClaim                 = "none"
 	DefaultTaskMaxReceiveCount   = 10
@@ -115,6 +117,10 @@ type HourglassStackProps struct {
 	IngestSources string
 	// LogLevel is the functions' log level: debug, info, warn or error.
 	LogLevel string
+	// SigningGrace is how long a rotated webhook signing secret keeps
+	// signing beside the new one (HOURGLASS_SIGNING_GRACE): a Go duration
+	// from 1m to 720h. Default 24h.
+	SigningGrace string
 	// ListIndex makes every task created also write its by_tenant index
 	// entry (HOURGLASS_LIST_INDEX=1), which GET /v1/tasks needs: one more
 	// DynamoDB write unit per task. Default false: listing answers 501.
@@ -214,6 +220,7 @@ func (p *HourglassStackProps) withDefaults() (*HourglassStackProps, error) {
 	setStr(&r.BusName, DefaultBusName)
 	setStr(&r.TenantClaim, DefaultTenantClaim)
 	setStr(&r.LogLevel, DefaultLogLevel)
+	setStr(&r.SigningGrace, DefaultSigningGrace)
 	setStr(&r.LifecycleEvents, DefaultLifecycleEvents)
 	setStr(&r.Claim, DefaultClaim)
 	setStr(&r.RepoRoot, DefaultRepoRoot)
@@ -292,6 +299,9 @@ func (p *HourglassStackProps) validate() error {
 	case "none", "lease":
 	default:
 		bad("claim must be none or lease, got %q", p.Claim)
+	}
+	if d, err := time.ParseDuration(p.SigningGrace); err != nil || d < time.Minute || d > 720*time.Hour {
+		bad("signingGrace must be a duration from 1m to 720h, got %q", p.SigningGrace)
 	}
 	if _, ok := applicationLogLevels[p.LogLevel]; !ok {
 		bad("logLevel must be debug, info, warn or error, got %q", p.LogLevel)
@@ -376,6 +386,7 @@ const (
 	CtxTenantClaim           = "tenantClaim"
 	CtxIngestSources         = "ingestSources"
 	CtxLogLevel              = "logLevel"
+	CtxSigningGrace          = "signingGrace"
 	CtxLifecycleEvents       = "lifecycleEvents"
 	CtxClaim                 = "claim"
 	CtxTaskMaxReceiveCount   = "taskMaxReceiveCount"
@@ -421,6 +432,7 @@ func PropsFromContext(node constructs.Node) (*HourglassStackProps, string, error
 		TenantClaim:           c.string(CtxTenantClaim),
 		IngestSources:         c.string(CtxIngestSources),
 		LogLevel:              c.string(CtxLogLevel),
+		SigningGrace:          c.string(CtxSigningGrace),
 		LifecycleEvents:       c.string(CtxLifecycleEvents),
 		Claim:                 c.string(CtxClaim),
 		TaskMaxReceiveCount:   c.int(CtxTaskMaxReceiveCount),

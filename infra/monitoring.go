@@ -111,7 +111,7 @@ func (b *builder) addOutputs() {
 	out("ApiUrl", b.apiURL, "Hourglass HTTP API base URL")
 	out("BusName", b.bus.EventBusName(), "Hourglass event bus (ingest and lifecycle events)")
 	out("TableName", b.table.TableName(), "Hourglass DynamoDB table")
-	out("SigningSecretArn", b.signingSecret.SecretArn(), "Secret holding the webhook HMAC key")
+	out("SigningSecretArn", b.signingSecret.SecretArn(), "Secret holding the master key (it authenticates list page tokens)")
 	out("SchemaRegistryName", b.schemaRegName, "EventBridge Schemas registry of Hourglass events")
 	for _, q := range []struct {
 		name string

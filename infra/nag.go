@@ -35,7 +35,7 @@ const (
 	reasonGSI     = "The by_tenant GSI is queried by the list API; the table grant covers the table's own indexes (table ARN/index/*), nothing else."
 	reasonKMS     = "Customer-managed table key: DynamoDB needs kms:GenerateDataKey*/ReEncrypt* variants on that one key ARN; the wildcard is in the action suffix, not the resource."
 	reasonHealthz = "GET /healthz is deliberately unauthenticated so load balancers and uptime checks can probe it; it returns no data."
-	reasonSecret  = "The webhook HMAC key is rotated by operators together with webhook receivers (both keys are accepted during the overlap); an automatic rotation Lambda would break verification at receivers."
+	reasonSecret  = "The master key authenticates list page tokens; rotating it only invalidates outstanding page tokens, which operators do by hand. Webhook signing secrets are per tenant, KMS-encrypted in the table, and rotated through the API."
 	reasonECSEnv  = "Container environment holds only non-secret configuration (resource names, URLs, tuning numbers); the signing key is read from Secrets Manager at run time by ARN."
 	reasonECR     = "ecr:GetAuthorizationToken supports no resource-level permissions; the task execution role needs it to pull the worker image."
 	reasonMetrics = "cloudwatch:PutMetricData supports no resource-level permissions; the statement is limited by the cloudwatch:namespace=Hourglass condition."

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -36,6 +37,8 @@ const (
 	EnvLookaheadSeconds = "HOURGLASS_LOOKAHEAD_SECONDS"
 	EnvLogLevel         = "HOURGLASS_LOG_LEVEL"
 	EnvSigningSecretARN = "HOURGLASS_SIGNING_SECRET_ARN"
+	EnvSigningKMSKey    = "HOURGLASS_SIGNING_KMS_KEY"
+	EnvSigningGrace     = "HOURGLASS_SIGNING_GRACE"
 	EnvAuthMode         = "HOURGLASS_AUTH_MODE"
 	EnvTenantClaim      = "HOURGLASS_TENANT_CLAIM"
 	EnvIngestSources    = "HOURGLASS_INGEST_SOURCES"
@@ -108,6 +111,8 @@ type builder struct {
 	ingest        queuePair
 	bus           awsevents.EventBus
 	signingSecret awssecretsmanager.Secret
+	// signingKey seals the tenants' webhook signing secrets in the table.
+	signingKey    awskms.Key
 	functions     map[string]awslambda.Function
 	apiURL        *string
 	healthzRoutes *[]awsapigatewayv2.HttpRoute
@@ -247,11 +252,20 @@ func (b *builder) addBusAndSecret() {
 		Description:  jsii.String("Hourglass ingest (CreateTask, CreateSchedule) and lifecycle events"),
 	})
 	b.signingSecret = awssecretsmanager.NewSecret(b.stack, jsii.String("SigningSecret"), &awssecretsmanager.SecretProps{
-		Description: jsii.String("Hourglass HMAC key for signing webhook deliveries"),
+		Description: jsii.String("Hourglass master key: authenticates list page tokens (webhook secrets are per tenant, in the table)"),
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
 			PasswordLength:     jsii.Number(64),
 			ExcludePunctuation: jsii.Bool(true),
 		},
+	})
+	// The tenants' webhook signing secrets are random per tenant and kept
+	// in the table, each encrypted under this key with the tenant as
+	// encryption context. Retained with the table: without it the stored
+	// secrets cannot be read.
+	b.signingKey = awskms.NewKey(b.stack, jsii.String("SigningKey"), &awskms.KeyProps{
+		Description:       jsii.String("Hourglass: encrypts the tenants' webhook signing secrets stored in the table"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 	})
 }
 
@@ -278,6 +292,8 @@ func (b *builder) env(names ...string) *map[string]*string {
 		EnvLookaheadSeconds: jsii.String(strconv.Itoa(p.LookaheadSeconds)),
 		EnvLogLevel:         jsii.String(p.LogLevel),
 		EnvSigningSecretARN: b.signingSecret.SecretArn(),
+		EnvSigningKMSKey:    b.signingKey.KeyArn(),
+		EnvSigningGrace:     jsii.String(p.SigningGrace),
 		EnvAuthMode:         jsii.String(authMode),
 		EnvTenantClaim:      jsii.String(p.TenantClaim),
 		EnvIngestSources:    jsii.String(p.IngestSources),
@@ -308,11 +324,11 @@ var (
 	// allow-list.
 	targetGuardEnv = []string{EnvScanQueueURL, EnvScanDLQURL, EnvTaskQueueURL, EnvTaskDLQURL, EnvIngestQueueURL, EnvIngestDLQURL, EnvBusName, EnvTargetAllow}
 	functionEnv    = map[string][]string{
-		"api":        concat([]string{EnvTable, EnvLifecycleEvents, EnvSigningSecretARN, EnvAuthMode, EnvTenantClaim, EnvTenantMap}, schedulingEnv, targetGuardEnv),
+		"api":        concat([]string{EnvTable, EnvLifecycleEvents, EnvSigningSecretARN, EnvSigningKMSKey, EnvSigningGrace, EnvAuthMode, EnvTenantClaim, EnvTenantMap}, schedulingEnv, targetGuardEnv),
 		"ingest":     concat([]string{EnvTable, EnvIngestSources}, schedulingEnv, targetGuardEnv),
 		"scanner":    concat([]string{EnvTable, EnvScanQueueURL}, schedulingEnv),
 		"dispatcher": concat([]string{EnvTable, EnvLifecycleEvents}, schedulingEnv, targetGuardEnv),
-		"worker":     concat([]string{EnvTable, EnvLifecycleEvents, EnvSigningSecretARN}, schedulingEnv, targetGuardEnv),
+		"worker":     concat([]string{EnvTable, EnvLifecycleEvents, EnvSigningSecretARN, EnvSigningKMSKey}, schedulingEnv, targetGuardEnv),
 	}
 	functionTimeouts = map[string]awscdk.Duration{
 		"api": apiTimeout, "ingest": ingestTimeout, "scanner": scannerTimeout,
@@ -392,6 +408,9 @@ func (b *builder) addFunctions() {
 	b.task.queue.GrantSendMessages(api)
 	b.grantLifecycleEvents(api)
 	b.signingSecret.GrantRead(api, nil)
+	// Reading a tenant's secret creates it on first use; rotating seals a
+	// new one: both directions.
+	b.signingKey.Grant(api, jsii.String("kms:Encrypt"), jsii.String("kms:Decrypt"))
 
 	ingest := b.newFunction("ingest")
 	b.table.GrantReadWriteData(ingest)
@@ -439,6 +458,8 @@ func (b *builder) grantWorker(grantee awsiam.IGrantable) {
 	b.task.dlq.GrantSendMessages(grantee)
 	b.grantLifecycleEvents(grantee)
 	b.signingSecret.GrantRead(grantee, nil)
+	// A tenant's first delivery may create its signing secret.
+	b.signingKey.Grant(grantee, jsii.String("kms:Encrypt"), jsii.String("kms:Decrypt"))
 	p := b.props
 	if len(p.TargetQueueArns)+len(p.TargetBusArns)+len(p.TargetFunctionArns) == 0 {
 		return

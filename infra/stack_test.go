@@ -279,11 +279,11 @@ func TestEventSourcesAndVisibilityTimeouts(t *testing.T) {
 // wantEnv is each function's exact environment (the runtime's contract).
 var wantEnv = map[string][]string{
 	"Api": concat([]string{"HOURGLASS_TABLE", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SIGNING_SECRET_ARN",
-		"HOURGLASS_AUTH_MODE", "HOURGLASS_TENANT_CLAIM", "HOURGLASS_TENANT_MAP"}, wantScheduling, wantGuard),
+		"HOURGLASS_SIGNING_KMS_KEY", "HOURGLASS_SIGNING_GRACE", "HOURGLASS_AUTH_MODE", "HOURGLASS_TENANT_CLAIM", "HOURGLASS_TENANT_MAP"}, wantScheduling, wantGuard),
 	"Ingest":     concat([]string{"HOURGLASS_TABLE", "HOURGLASS_INGEST_SOURCES"}, wantScheduling, wantGuard),
 	"Scanner":    concat([]string{"HOURGLASS_TABLE", "HOURGLASS_SCAN_QUEUE_URL"}, wantScheduling),
 	"Dispatcher": concat([]string{"HOURGLASS_TABLE", "HOURGLASS_LIFECYCLE_EVENTS"}, wantScheduling, wantGuard),
-	"Worker":     concat([]string{"HOURGLASS_TABLE", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SIGNING_SECRET_ARN"}, wantScheduling, wantGuard),
+	"Worker":     concat([]string{"HOURGLASS_TABLE", "HOURGLASS_LIFECYCLE_EVENTS", "HOURGLASS_SIGNING_SECRET_ARN", "HOURGLASS_SIGNING_KMS_KEY"}, wantScheduling, wantGuard),
 }
 
 var (
@@ -915,5 +915,51 @@ func TestTargetAllowAndTenantMapReachTheFunctions(t *testing.T) {
 				require.Equal(t, "arn:aws:iam::111111111111:role/orders=orders", api["Environment"].(map[string]any)["Variables"].(map[string]any)["HOURGLASS_TENANT_MAP"])
 			}
 		})
+	}
+}
+
+func TestSigningKeySealsTenantSecretsForAPIAndWorkerOnly(t *testing.T) {
+	// GIVEN the default stack and one with a 90-minute signing grace
+	s := defaultStack(t)
+	grace := synth(t, "grace", func(p *HourglassStackProps) { p.SigningGrace = "90m" })
+
+	// WHEN the KMS key is inspected
+	keyID, key := s.resource(t, "AWS::KMS::Key", "SigningKey")
+	// THEN it rotates and is retained (the stored secrets need it)
+	require.Equal(t, true, key["EnableKeyRotation"])
+	require.Equal(t, "Retain", s.resources("AWS::KMS::Key")[keyID]["DeletionPolicy"])
+
+	// AND the api and worker are told its ARN, the api the grace period
+	for _, fn := range []string{"ApiFunction", "WorkerFunction"} {
+		_, props := s.resource(t, "AWS::Lambda::Function", fn)
+		vars := props["Environment"].(map[string]any)["Variables"].(map[string]any)
+		require.Equal(t, keyID, getAttArn(vars["HOURGLASS_SIGNING_KMS_KEY"]), fn)
+	}
+	for st, want := range map[*synthed]string{s: "24h", grace: "90m"} {
+		_, api := st.resource(t, "AWS::Lambda::Function", "ApiFunction")
+		require.Equal(t, want, api["Environment"].(map[string]any)["Variables"].(map[string]any)["HOURGLASS_SIGNING_GRACE"])
+	}
+
+	// AND exactly the api and worker roles may encrypt and decrypt with it
+	// (those two actions: no ReEncrypt*, GenerateDataKey* wildcards)
+	keyArn := fmt.Sprintf(`{"Fn::GetAtt":[%q,"Arn"]}`, keyID)
+	granted := map[string]bool{}
+	for id, p := range s.resources("AWS::IAM::Policy") {
+		raw, err := json.Marshal(p["Properties"].(map[string]any)["PolicyDocument"])
+		require.NoError(t, err)
+		if !strings.Contains(string(raw), keyArn) {
+			continue
+		}
+		granted[strings.SplitN(id, "RoleDefaultPolicy", 2)[0]] = true
+		require.Contains(t, string(raw), `{"Action":["kms:Encrypt","kms:Decrypt"],"Effect":"Allow","Resource":`+keyArn+`}`, id)
+	}
+	require.Equal(t, map[string]bool{"Api": true, "Worker": true}, granted)
+}
+
+func TestSigningGraceValidated(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"24", "30s", "721h"} {
+		_, err := (&HourglassStackProps{SigningGrace: bad}).withDefaults()
+		require.ErrorContains(t, err, "signingGrace", bad)
 	}
 }

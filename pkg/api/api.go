@@ -3,7 +3,9 @@
 // Errors are RFC 9457 problem documents naming each bad field.
 //
 // Routes: POST /v1/tasks, POST /v1/tasks:batch, GET /v1/tasks,
-// GET|PATCH|DELETE /v1/tasks/{id}, GET /v1/openapi.json, GET /healthz. The
+// GET|PATCH|DELETE /v1/tasks/{id}, GET /v1/openapi.json, GET /healthz; and,
+// mounted beside them (MountSigning), GET /v1/signing-secret and POST
+// /v1/signing-secret:rotate (signing.go). The
 // OpenAPI 3.1 document (openapi.json, embedded) is the contract; the tests
 // validate every response against it.
 package api

@@ -136,7 +136,7 @@ func targetCases() []targetCase {
 // over the real executors.
 func serverValidator(t *testing.T) task.TargetValidator {
 	t.Helper()
-	wh, err := webhook.New(webhook.Config{MasterSecret: []byte("0123456789abcdef0123456789abcdef")})
+	wh, err := webhook.New(webhook.Config{Secret: webhook.StaticSecrets([]byte("0123456789abcdef0123456789abcdef"))})
 	require.NoError(t, err)
 	byKind := map[string]target.Executor{}
 	for _, e := range []target.Executor{wh, sqstarget.New(nil), ebtarget.New(nil), lambdatarget.New(nil)} {

@@ -73,11 +73,23 @@ type Config struct {
 	// Dev turns on development mode: "Authorization: Bearer dev-<tenant>"
 	// tokens and the local webhook allow-list. HOURGLASS_DEV=1. Never in AWS.
 	Dev bool
-	// SigningKey is the master webhook signing key (HOURGLASS_SIGNING_KEY);
-	// per-tenant keys derive from it. In AWS the stack passes a Secrets
-	// Manager ARN instead (HOURGLASS_SIGNING_SECRET_ARN).
+	// SigningKey is the deployment's master key (HOURGLASS_SIGNING_KEY):
+	// it authenticates the API's list page tokens. In AWS the stack passes
+	// a Secrets Manager ARN instead (HOURGLASS_SIGNING_SECRET_ARN).
+	// Webhook signing secrets are not derived from it: each tenant's is
+	// random and stored (package signing).
 	SigningKey       string
 	SigningSecretARN string
+	// SigningKMSKey is the KMS key (ID, ARN or alias) that seals the
+	// tenants' webhook signing secrets in the table
+	// (HOURGLASS_SIGNING_KMS_KEY). Empty stores them unsealed, for
+	// development and the emulator; the stack always sets it, and a
+	// process outside dev mode without it logs a warning.
+	SigningKMSKey string
+	// SigningGrace is how long a rotated webhook signing secret keeps
+	// signing deliveries beside the new one (HOURGLASS_SIGNING_GRACE, a Go
+	// duration from 1m to 720h, default 24h).
+	SigningGrace time.Duration
 	// WebhookAllow lists prefixes webhooks may reach despite the SSRF guard
 	// (HOURGLASS_WEBHOOK_ALLOW, comma-separated CIDRs). Dev mode adds
 	// 127.0.0.0/8 and ::1.
@@ -174,6 +186,8 @@ func Load() (Config, error) {
 		Dev:              os.Getenv("HOURGLASS_DEV") == "1",
 		SigningKey:       os.Getenv("HOURGLASS_SIGNING_KEY"),
 		SigningSecretARN: os.Getenv("HOURGLASS_SIGNING_SECRET_ARN"),
+		SigningKMSKey:    os.Getenv("HOURGLASS_SIGNING_KMS_KEY"),
+		SigningGrace:     24 * time.Hour,
 		Limits:           task.DefaultLimits(),
 		BusName:          env("HOURGLASS_BUS_NAME", "hourglass"),
 		LifecycleEvents:  env("HOURGLASS_LIFECYCLE_EVENTS", string(lifecycle.DefaultLevel)),
@@ -229,6 +243,13 @@ func Load() (Config, error) {
 		// The units of a bucket go out AnnounceWait after it enters the
 		// window: the rest of the look-ahead must still cover dispatch.
 		return c, fmt.Errorf("HOURGLASS_ANNOUNCE_WAIT_MS (%d) must be under half of HOURGLASS_LOOKAHEAD_SECONDS", ms)
+	}
+	if v := os.Getenv("HOURGLASS_SIGNING_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 720*time.Hour {
+			return c, fmt.Errorf("HOURGLASS_SIGNING_GRACE=%q: want a duration from 1m to 720h (e.g. 24h)", v)
+		}
+		c.SigningGrace = d
 	}
 	if c.ListIndex, err = envBool("HOURGLASS_LIST_INDEX", false); err != nil {
 		return c, err

@@ -22,6 +22,7 @@ var vars = []string{
 	"HOURGLASS_SHARDS", "HOURGLASS_BUCKET_SECONDS", "HOURGLASS_LOOKAHEAD_SECONDS", "HOURGLASS_LEASE_SECONDS",
 	"HOURGLASS_SWEEP_SECONDS", "HOURGLASS_EARLY_DELIVERY_MS", "HOURGLASS_ANNOUNCE_WAIT_MS", "HOURGLASS_LOG_LEVEL", "HOURGLASS_DEV",
 	"HOURGLASS_SIGNING_KEY", "HOURGLASS_SIGNING_SECRET_ARN", "HOURGLASS_WEBHOOK_ALLOW",
+	"HOURGLASS_SIGNING_KMS_KEY", "HOURGLASS_SIGNING_GRACE",
 	"HOURGLASS_BUS_NAME", "HOURGLASS_INGEST_QUEUE_URL", "HOURGLASS_INGEST_DLQ_URL", "HOURGLASS_INGEST_SOURCES",
 	"HOURGLASS_LIFECYCLE_EVENTS",
 	"HOURGLASS_LIST_INDEX",
@@ -63,6 +64,8 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel:       "info",
 		Limits:         task.DefaultLimits(),
 		BusName:        "hourglass",
+		// A rotated webhook signing secret signs beside the new one a day.
+		SigningGrace: 24 * time.Hour,
 		// Lifecycle events: failures only by default (issue 6's cost budget).
 		LifecycleEvents: "failures",
 		// Outside development mode no ARN target is allowed until
@@ -90,6 +93,8 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		"HOURGLASS_LOG_LEVEL":               "debug",
 		"HOURGLASS_SIGNING_KEY":             "k",
 		"HOURGLASS_SIGNING_SECRET_ARN":      "arn:aws:secretsmanager:us-east-1:123456789012:secret:hg",
+		"HOURGLASS_SIGNING_KMS_KEY":         "alias/hourglass-signing",
+		"HOURGLASS_SIGNING_GRACE":           "90m",
 		"HOURGLASS_WEBHOOK_ALLOW":           "10.0.0.0/8",
 		"HOURGLASS_BUS_NAME":                "scheduler",
 		"HOURGLASS_INGEST_QUEUE_URL":        "http://q/ingest",
@@ -121,6 +126,8 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		LogLevel:         "debug",
 		SigningKey:       "k",
 		SigningSecretARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:hg",
+		SigningKMSKey:    "alias/hourglass-signing",
+		SigningGrace:     90 * time.Minute,
 		WebhookAllow:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		Limits:           task.DefaultLimits(),
 		BusName:          "scheduler",
@@ -164,6 +171,15 @@ func TestLoadTargetAllowDevDefault(t *testing.T) {
 	c, err = config.Load()
 	require.NoError(t, err)
 	assert.False(t, c.TargetAllow.Allows("acme", "arn:aws:sqs:us-east-1:123456789012:q"))
+}
+
+func TestLoadRejectsBadSigningGrace(t *testing.T) {
+	for _, v := range []string{"24", "-1h", "59s", "721h", "a day"} {
+		clearEnv(t)
+		t.Setenv("HOURGLASS_SIGNING_GRACE", v)
+		_, err := config.Load()
+		assert.ErrorContains(t, err, "HOURGLASS_SIGNING_GRACE", v)
+	}
 }
 
 func TestLoadRejectsBadTargetAllowAndTenantMap(t *testing.T) {

@@ -10,6 +10,7 @@
 //	scanner      pk "meta#scanner"                sk "cursor"
 //	schedule     pk "sch#<len(tenant)>#<tenant>"  sk "<schedule id>"
 //	occurrence   pk "occ#<len(tenant)>#<tenant>#<schedule id>" sk "<fire ms>#<generation>"
+//	signing keys pk "ten#<len(tenant)>#<tenant>"  sk "signing"
 package ddbstore
 
 import (

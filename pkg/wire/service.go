@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -27,12 +28,14 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
+	"github.com/hourglass-sched/hourglass/pkg/envelope"
 	"github.com/hourglass-sched/hourglass/pkg/ingest"
 	"github.com/hourglass-sched/hourglass/pkg/lifecycle"
 	"github.com/hourglass-sched/hourglass/pkg/metrics"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/scan"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/signing"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/target/ebtarget"
@@ -63,6 +66,10 @@ type Components struct {
 	// the configured level (HOURGLASS_LIFECYCLE_EVENTS); nil when no bus is
 	// configured (HOURGLASS_BUS_NAME empty) or the level is off.
 	Events *lifecycle.Publisher
+
+	// Signing keeps the tenants' webhook signing secrets: the webhook
+	// target signs with its cached Keys, the API reads and rotates them.
+	Signing *signing.Service
 
 	// pageTokenKey authenticates the API's list page tokens; derived from
 	// the master signing key, so every instance agrees on it.
@@ -106,15 +113,26 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 		}
 		master = []byte(aws.ToString(out.SecretString))
 	}
+	if len(master) < 16 {
+		// It keys the page tokens, which must not be forgeable.
+		return nil, errors.New("master key: set HOURGLASS_SIGNING_KEY (at least 16 bytes) or HOURGLASS_SIGNING_SECRET_ARN")
+	}
 	ptk := sha256.Sum256(append([]byte("hourglass page tokens\x00"), master...))
 	c.pageTokenKey = ptk[:]
 	allow := make([]string, 0, len(cfg.WebhookAllow))
 	for _, p := range cfg.WebhookAllow {
 		allow = append(allow, p.String())
 	}
-	wh, err := webhook.New(webhook.Config{MasterSecret: master, Allow: allow, Clock: clk})
+	var seal signing.Envelope = envelope.None{}
+	if cfg.SigningKMSKey != "" {
+		seal = envelope.NewKMS(kms.NewFromConfig(awsCfg), cfg.SigningKMSKey)
+	} else if !cfg.Dev {
+		c.Log.Warn().Msg("HOURGLASS_SIGNING_KMS_KEY is not set: webhook signing secrets are stored unsealed (development only)")
+	}
+	c.Signing = signing.New(signing.Config{Grace: cfg.SigningGrace}, c.Store, seal, clk)
+	wh, err := webhook.New(webhook.Config{Secret: c.Signing.Keys, Allow: allow, Clock: clk})
 	if err != nil {
-		return nil, fmt.Errorf("webhook target (set HOURGLASS_SIGNING_KEY or HOURGLASS_SIGNING_SECRET_ARN): %w", err)
+		return nil, fmt.Errorf("webhook target: %w", err)
 	}
 	ebClient := eventbridge.NewFromConfig(awsCfg)
 	c.Policy = &target.Policy{Own: cfg.OwnResources(), Allow: cfg.TargetAllow}
@@ -271,12 +289,13 @@ func (c *Components) CloseIdle() {
 }
 
 // HTTP is the whole HTTP API as one handler: the task API with the schedule
-// API mounted beside it, behind api.CleanPaths (so no path is redirected).
+// and signing-secret routes mounted beside it, behind api.CleanPaths (so no path is redirected).
 // The API Lambda and the local host serve it alike.
 func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", c.API(auth, ready))
 	schedules.Mount(mux, c.Schedules(auth))
+	api.MountSigning(mux, api.NewSigningHandler(c.Signing, auth, c.Log))
 	return api.CleanPaths(mux)
 }
 

@@ -78,7 +78,7 @@ type Throughput struct {
 
 func throughput(ctx context.Context, base string, n int, lead time.Duration, batch int) (Throughput, error) {
 	res, err := loadtest.Run(ctx, loadtest.Options{API: base, Tasks: n, Lead: lead, Spread: 0, Grace: 60 * time.Second,
-		Concurrency: 16, SigningKey: signingKey, Tenant: "bench-tp", Progress: true, Batch: batch})
+		Concurrency: 16, VerifySignatures: true, Tenant: "bench-tp", Progress: true, Batch: batch})
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -134,7 +134,7 @@ func spike(ctx context.Context, base string, steady float64, pre, burst, post, l
 		at = append(at, t)
 	}
 	res, err := loadtest.Run(ctx, loadtest.Options{API: base, Tasks: len(at), Grace: 60 * time.Second, Concurrency: 64,
-		SigningKey: signingKey, Tenant: "bench-spike", Progress: true, Batch: batch,
+		VerifySignatures: true, Tenant: "bench-spike", Progress: true, Batch: batch,
 		SendAt: func(i int) time.Duration { return at[i] },
 		Due:    func(i int) time.Duration { return at[i] + lead }})
 	if err != nil {

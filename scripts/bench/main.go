@@ -323,7 +323,7 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 	if want["precision"] {
 		logf("scenario 1 (precision): %d tasks over %s, created %d to a request", sz.Tasks, sz.Window, batch)
 		prec, err := loadtest.Run(ctx, loadtest.Options{API: h.base, Tasks: sz.Tasks, Spread: sz.Window, Lead: 10 * time.Second,
-			Grace: 30 * time.Second, SigningKey: signingKey, Tenant: "bench", Progress: true, Batch: batch})
+			Grace: 30 * time.Second, VerifySignatures: true, Tenant: "bench", Progress: true, Batch: batch})
 		if err != nil {
 			fail("precision", err)
 		} else {

@@ -46,7 +46,7 @@ func noisyNeighbour(ctx context.Context, base string, noisy, quiet int, spread t
 	// B's tasks: due evenly from spread/2 before the instant to spread/2
 	// after, the instant being lead after the start.
 	quietOpts := func(lead time.Duration) loadtest.Options {
-		return loadtest.Options{API: base, Tasks: quiet, Tenant: "bench-quiet", SigningKey: signingKey, Batch: batch, Concurrency: 4,
+		return loadtest.Options{API: base, Tasks: quiet, Tenant: "bench-quiet", VerifySignatures: true, Batch: batch, Concurrency: 4,
 			Grace: 90 * time.Second, Due: func(i int) time.Duration {
 				return lead - spread/2 + time.Duration(float64(spread)*float64(i)/float64(max(1, quiet-1)))
 			}}
@@ -69,7 +69,7 @@ func noisyNeighbour(ctx context.Context, base string, noisy, quiet int, spread t
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		noisyRes, noisyErr = loadtest.Run(ctx, loadtest.Options{API: base, Tasks: noisy, Tenant: "bench-noisy", SigningKey: signingKey, Batch: batch,
+		noisyRes, noisyErr = loadtest.Run(ctx, loadtest.Options{API: base, Tasks: noisy, Tenant: "bench-noisy", VerifySignatures: true, Batch: batch,
 			Concurrency: 8, Lead: lead, Spread: 0, Grace: 120 * time.Second, Progress: true})
 	}()
 	go func() {

@@ -59,7 +59,7 @@ func volume(ctx context.Context, base string, n int, window, lead time.Duration,
 	}
 	due, sendAt := volumePlan(n, batch, window, lead)
 	res, err := loadtest.Run(ctx, loadtest.Options{API: base, Tasks: n, Spread: window, Grace: 30 * time.Second, Concurrency: 16,
-		SigningKey: signingKey, Tenant: "bench-volume", Progress: true, Batch: batch, Due: due, SendAt: sendAt})
+		VerifySignatures: true, Tenant: "bench-volume", Progress: true, Batch: batch, Due: due, SendAt: sendAt})
 	if err != nil {
 		return v, res, err
 	}

@@ -259,6 +259,13 @@ func newVolumeAPI(t *testing.T, delay time.Duration) *volumeAPI {
 		defer f.mu.Unlock()
 		_ = json.NewEncoder(w).Encode(f.used)
 	})
+	// The load engine reads the tenant's signing secret before its first
+	// create (the fake's deliveries are unsigned: they count as bad
+	// signatures, which these tests do not look at).
+	mux.HandleFunc("GET /v1/signing-secret", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}`))
+	})
 	mux.HandleFunc("POST /v1/tasks:batch", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Tasks []struct {

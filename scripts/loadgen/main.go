@@ -45,7 +45,7 @@ func main() {
 		batch       = flag.Int("batch", loadtest.DefaultBatch, "tasks per create request, 1 to 100: POST /v1/tasks:batch; -batch 1 measures single creates (POST /v1/tasks per task)")
 		grace       = flag.Duration("grace", 30*time.Second, "how long to wait after the last due time")
 		sinkAddr    = flag.String("sink", "127.0.0.1:0", "webhook sink listen address (loopback)")
-		signingKey  = flag.String("signing-key", "hourglass-dev-signing-key", "master signing key, to verify signatures (empty: skip)")
+		verify      = flag.Bool("verify", true, "check every delivery's Standard Webhooks signature with the tenant's secret (GET /v1/signing-secret); failures count as bad_signatures")
 		jsonOut     = flag.Bool("json", false, "print only the JSON summary on stdout")
 		visibility  = flag.Duration("visibility", 0, "the task queue's visibility timeout, to classify redeliveries whose worker reported no visibility deadline (0: unknown)")
 	)
@@ -56,7 +56,7 @@ func main() {
 	}
 	res, err := loadtest.Run(context.Background(), loadtest.Options{
 		API: *apiURL, Tasks: *n, Spread: *spread, Lead: *lead, Tenant: *tenant, Concurrency: *concurrency, Batch: *batch,
-		Grace: *grace, SinkAddr: *sinkAddr, SigningKey: *signingKey, Verbose: !*jsonOut, Progress: true, Visibility: *visibility,
+		Grace: *grace, SinkAddr: *sinkAddr, VerifySignatures: *verify, Verbose: !*jsonOut, Progress: true, Visibility: *visibility,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)

@@ -1,5 +1,5 @@
 // Package webhook is the HTTPS webhook target: it POSTs a task's payload,
-// HMAC-signed, to a URL that the SSRF guard allows, and maps the response to
+// signed per the Standard Webhooks spec, to a URL that the SSRF guard allows, and maps the response to
 // the worker's retry decisions.
 //
 // # Target spec
@@ -17,7 +17,7 @@
 // may not override Content-Type, Content-Length, Content-Encoding, Host,
 // Expect, Idempotency-Key, hop-by-hop headers (Connection, Keep-Alive, TE,
 // Trailer, Transfer-Encoding, Upgrade, Proxy-*) or anything starting with
-// Hourglass-. A task may set User-Agent. Validate names the offending field:
+// Hourglass- or Webhook-. A task may set User-Agent. Validate names the offending field:
 // "url", "headers.<Name as written>", "timeout_ms" or the unknown field; ""
 // means the spec is not a JSON object.
 //
@@ -30,8 +30,9 @@
 //	Hourglass-Task-Id: <task ID>
 //	Hourglass-Attempt: <1-based attempt>
 //	Idempotency-Key: <the invocation's idempotency key, the same on every attempt>
-//	Hourglass-Timestamp: <unix seconds>
-//	Hourglass-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+//	webhook-id: msg_<MessageID(tenant, idempotency key)>, the same on every attempt
+//	webhook-timestamp: <unix seconds, fresh on every attempt>
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)> [v1,<…previous key>]
 //	Hourglass-Message-Id: <the task queue's message ID>
 //	Hourglass-Origin: <what sent that message: fast, dispatch, sweep, retry, redrive, chain, requeue:<first origin>, unknown>
 //	Hourglass-Received-At: <unix ms when the worker received it>
@@ -42,9 +43,17 @@
 // same message ID again within its visibility is the queue's own
 // redelivery, after it a visibility timeout; two message IDs name two sends.
 //
-// The secret is per tenant: Config.Secret, or by default DeriveSecret(master,
-// tenant) = HMAC-SHA256(master, tenant). Receivers check a delivery with
-// Verify, which compares in constant time and refuses stale timestamps.
+// The three webhook-* headers are the Standard Webhooks ones
+// (https://www.standardwebhooks.com/), so the official libraries verify a
+// delivery. The key is the tenant's, from Config.Secret (pkg/signing keeps
+// one per tenant, stored): its "whsec_" form is what the tenant reads from
+// GET /v1/signing-secret. While a rotated secret's grace period lasts the
+// header carries two signatures, the current key's first. Of the
+// headers, webhook-id, webhook-timestamp and the body are signed: a
+// receiver deduplicates on webhook-id, not on the unsigned Idempotency-Key,
+// task ID or attempt headers, which are there for convenience. Receivers
+// can check a delivery with Verify, which compares in constant time and
+// refuses stale timestamps.
 //
 // # Outcomes
 //

@@ -2,7 +2,7 @@ package webhook
 
 import (
 	"context"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/netip"
@@ -141,7 +141,7 @@ func FuzzHost(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	e, err := New(Config{MasterSecret: testMaster})
+	e, err := New(Config{Secret: testSecrets})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -188,41 +188,47 @@ func FuzzHost(f *testing.F) {
 	})
 }
 
-// FuzzSignVerify: a signature verifies for its own timestamp and body and for
-// nothing else, and Verify never panics on any header.
+// FuzzSignVerify: a signature verifies for its own ID, timestamp and body
+// and for nothing else, and Verify never panics on any header.
 func FuzzSignVerify(f *testing.F) {
-	f.Add([]byte("secret"), []byte(`{"a":1}`), int64(1_700_000_000), "v1=00")
-	f.Add([]byte{}, []byte{}, int64(0), "")
-	f.Add([]byte("k"), []byte("body"), int64(1<<40), "v1=, v1=zz,v2=1")
-	f.Fuzz(func(t *testing.T, secret, body []byte, ts int64, header string) {
+	f.Add([]byte("secret"), "msg_1", []byte(`{"a":1}`), int64(1_700_000_000), "v1,AA==")
+	f.Add([]byte{}, "", []byte{}, int64(0), "")
+	f.Add([]byte("k"), "msg_x.1", []byte("body"), int64(1<<40), "v1, v1,zz v2,1")
+	f.Fuzz(func(t *testing.T, secret []byte, id string, body []byte, ts int64, header string) {
 		if ts < 0 || ts > 1<<40 {
 			ts &= 1<<40 - 1
 		}
+		if id == "" {
+			id = "msg_"
+		}
 		stamp := strconv.FormatInt(ts, 10)
 		now := time.Unix(ts, 0)
-		sig := Sign(secret, stamp, body)
-		if err := Verify(secret, stamp, body, sig, now, time.Minute); err != nil {
+		sig := Sign(id, stamp, body, secret)
+		if err := Verify(secret, id, stamp, body, sig, now, time.Minute); err != nil {
 			t.Fatalf("own signature rejected: %v", err)
 		}
-		if err := Verify(secret, stamp, body, header+","+sig, now.Add(time.Minute), time.Minute); err != nil {
+		if err := Verify(secret, id, stamp, body, header+" "+sig, now.Add(time.Minute), time.Minute); err != nil {
 			t.Fatalf("own signature among others rejected: %v", err)
 		}
-		if err := Verify(secret, stamp, append(body, 'x'), sig, now, time.Minute); !errors.Is(err, ErrBadSignature) {
+		if err := Verify(secret, id, stamp, append(body, 'x'), sig, now, time.Minute); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("tampered body: %v", err)
 		}
-		if err := Verify(secret, strconv.FormatInt(ts+1, 10), body, sig, now, time.Minute); !errors.Is(err, ErrBadSignature) {
+		if err := Verify(secret, id+"x", stamp, body, sig, now, time.Minute); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("tampered webhook-id: %v", err)
+		}
+		if err := Verify(secret, id, strconv.FormatInt(ts+1, 10), body, sig, now, time.Minute); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("tampered timestamp: %v", err)
 		}
-		if err := Verify(secret, stamp, body, sig, now.Add(time.Minute+time.Second), time.Minute); !errors.Is(err, ErrTimestampSkew) {
+		if err := Verify(secret, id, stamp, body, sig, now.Add(time.Minute+time.Second), time.Minute); !errors.Is(err, ErrTimestampSkew) {
 			t.Fatalf("stale timestamp: %v", err)
 		}
 		// Arbitrary header: accepted only if it carries the right MAC.
-		if err := Verify(secret, stamp, body, header, now, time.Minute); err == nil {
-			want, _ := hex.DecodeString(sig[3:])
+		if err := Verify(secret, id, stamp, body, header, now, time.Minute); err == nil {
+			want, _ := base64.StdEncoding.DecodeString(sig[3:])
 			found := false
-			for part := range strings.SplitSeq(header, ",") {
-				v, h, _ := strings.Cut(strings.TrimSpace(part), "=")
-				got, err := hex.DecodeString(h)
+			for part := range strings.FieldsSeq(header) {
+				v, h, _ := strings.Cut(part, ",")
+				got, err := base64.StdEncoding.DecodeString(h)
 				if v == "v1" && err == nil && string(got) == string(want) {
 					found = true
 				}
@@ -232,6 +238,6 @@ func FuzzSignVerify(f *testing.F) {
 			}
 		}
 		// Arbitrary timestamp strings never panic and never verify a foreign stamp.
-		_ = Verify(secret, header, body, sig, now, time.Minute)
+		_ = Verify(secret, id, header, body, sig, now, time.Minute)
 	})
 }

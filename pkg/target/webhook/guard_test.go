@@ -228,10 +228,10 @@ func TestValidateAccepts(t *testing.T) {
 func TestAllowListEntries(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"", "not a cidr", "sink.local", "127.0.0.1:0", "127.0.0.1:http", "2130706433:80", "10.0.0.0/33"} {
-		_, err := New(Config{MasterSecret: testMaster, Allow: []string{bad}})
+		_, err := New(Config{Secret: testSecrets, Allow: []string{bad}})
 		assert.Error(t, err, "%q", bad)
 	}
-	_, err := New(Config{MasterSecret: testMaster, Allow: []string{"10.0.0.0/8", "127.0.0.1", "[::1]:80", "Sink.Local.:80"}})
+	_, err := New(Config{Secret: testSecrets, Allow: []string{"10.0.0.0/8", "127.0.0.1", "[::1]:80", "Sink.Local.:80"}})
 	require.NoError(t, err)
 }
 

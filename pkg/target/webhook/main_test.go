@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"net"
 	"net/netip"
@@ -16,13 +17,22 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var testMaster = []byte("0123456789abcdef-test-master-secret")
+// testKey is a tenant's signing key in these tests: distinct per tenant.
+func testKey(tenant string) []byte {
+	k := sha256.Sum256([]byte("webhook test key\x00" + tenant))
+	return k[:]
+}
+
+// testSecrets gives each tenant its testKey.
+func testSecrets(_ context.Context, tenant string) ([][]byte, error) {
+	return [][]byte{testKey(tenant)}, nil
+}
 
 // setup builds an Executor whose pooled connections close with the test.
 func setup(t testing.TB, cfg Config) *Executor {
 	t.Helper()
-	if cfg.Secret == nil && cfg.MasterSecret == nil {
-		cfg.MasterSecret = testMaster
+	if cfg.Secret == nil {
+		cfg.Secret = testSecrets
 	}
 	e, err := New(cfg)
 	require.NoError(t, err)

@@ -2,60 +2,133 @@ package webhook
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// SignatureVersion prefixes each signature in the Hourglass-Signature header.
-const SignatureVersion = "v1"
-
-// DefaultTolerance is the clock skew Verify accepts when given a tolerance ≤ 0.
-const DefaultTolerance = 5 * time.Minute
-
-// Errors returned by Verify. Receivers should answer 401 for all of them.
-var (
-	ErrInvalidTimestamp = errors.New("webhook: invalid Hourglass-Timestamp")
-	ErrTimestampSkew    = errors.New("webhook: Hourglass-Timestamp outside tolerance")
-	ErrNoSignature      = errors.New("webhook: no v1 signature in Hourglass-Signature")
-	ErrBadSignature     = errors.New("webhook: signature mismatch")
+// The Standard Webhooks headers (https://www.standardwebhooks.com/) every
+// delivery carries. HTTP header names are case-insensitive; the spec
+// writes them in lower case, as here.
+const (
+	// HeaderWebhookID is the message ID: MessageID(tenant, idempotency
+	// key), the same on every attempt of a task. Receivers deduplicate
+	// on it: it is signed, unlike Idempotency-Key.
+	HeaderWebhookID = "webhook-id"
+	// HeaderWebhookTimestamp is the attempt's send time in decimal unix
+	// seconds, fresh on every attempt.
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	// HeaderWebhookSignature is one or more space-separated "v1,<base64>"
+	// signatures: two while a rotated secret's grace period lasts.
+	HeaderWebhookSignature = "webhook-signature"
 )
 
-// DeriveSecret returns the signing secret of a tenant: HMAC-SHA256(master,
-// tenant). It is the default SecretFunc's derivation, so an operator can hand
-// each tenant its own secret while storing only the master.
-func DeriveSecret(master []byte, tenant string) []byte {
-	m := hmac.New(sha256.New, master)
-	m.Write([]byte(tenant))
-	return m.Sum(nil)
+// SignatureVersion prefixes each signature in the webhook-signature header.
+const SignatureVersion = "v1"
+
+// SecretPrefix starts a signing secret in its Standard Webhooks form:
+// "whsec_" + base64 of the key bytes.
+const SecretPrefix = "whsec_"
+
+// SecretBytes is the length of the keys NewSecret makes (the spec asks
+// for 24 to 64 bytes).
+const SecretBytes = 32
+
+// DefaultTolerance is the clock skew Verify accepts when given a tolerance ≤ 0
+// (the spec's, and the official libraries', five minutes).
+const DefaultTolerance = 5 * time.Minute
+
+// Errors returned by Verify and ParseSecret. Receivers should answer 401
+// for all of Verify's.
+var (
+	ErrMissingHeaders   = errors.New("webhook: webhook-id, webhook-timestamp or webhook-signature missing")
+	ErrInvalidTimestamp = errors.New("webhook: invalid webhook-timestamp")
+	ErrTimestampSkew    = errors.New("webhook: webhook-timestamp outside tolerance")
+	ErrNoSignature      = errors.New("webhook: no v1 signature in webhook-signature")
+	ErrBadSignature     = errors.New("webhook: signature mismatch")
+	ErrBadSecret        = errors.New(`webhook: signing secret must be "whsec_" + base64 of at least 24 bytes`)
+)
+
+// NewSecret returns a fresh random signing key of SecretBytes bytes.
+func NewSecret() ([]byte, error) {
+	k := make([]byte, SecretBytes)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("webhook: new signing secret: %w", err)
+	}
+	return k, nil
 }
 
-func mac(secret []byte, timestamp string, body []byte) []byte {
-	m := hmac.New(sha256.New, secret)
+// FormatSecret renders a key in the form the official libraries take:
+// "whsec_" + standard base64.
+func FormatSecret(key []byte) string { return SecretPrefix + base64.StdEncoding.EncodeToString(key) }
+
+// ParseSecret reads a "whsec_…" secret back into its key bytes.
+func ParseSecret(s string) ([]byte, error) {
+	b64, ok := strings.CutPrefix(s, SecretPrefix)
+	if !ok {
+		return nil, ErrBadSecret
+	}
+	k, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(k) < 24 {
+		return nil, ErrBadSecret
+	}
+	return k, nil
+}
+
+// MessageID is a task's webhook-id: "msg_" + the first 128 bits, in hex,
+// of SHA-256 over the tenant and the idempotency key (length-prefixed, so
+// that no two (tenant, key) pairs share an input). An idempotency key is
+// unique per task within its tenant and the same on every attempt and
+// every duplicate delivery, so the ID is too; the tenant in the hash keeps
+// two tenants' equal keys apart.
+func MessageID(tenant, idempotencyKey string) string {
+	h := sha256.New()
+	h.Write([]byte("hourglass webhook-id\x00"))
+	h.Write([]byte(strconv.Itoa(len(tenant)) + ":" + tenant))
+	h.Write([]byte(idempotencyKey))
+	return "msg_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func mac(key []byte, id, timestamp string, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id))
+	m.Write([]byte{'.'})
 	m.Write([]byte(timestamp))
 	m.Write([]byte{'.'})
 	m.Write(body)
 	return m.Sum(nil)
 }
 
-// Sign returns the Hourglass-Signature header value for body sent at
-// timestamp (decimal unix seconds): "v1=" + hex(HMAC-SHA256(secret,
-// timestamp + "." + body)).
-func Sign(secret []byte, timestamp string, body []byte) string {
-	return SignatureVersion + "=" + hex.EncodeToString(mac(secret, timestamp, body))
+// Sign returns the webhook-signature header value for a message: for each
+// key, "v1," + base64(HMAC-SHA256(key, id + "." + timestamp + "." +
+// body)), space-separated, in the order given (the current secret first,
+// then a rotated one still in its grace period).
+func Sign(id, timestamp string, body []byte, keys ...[]byte) string {
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, SignatureVersion+","+base64.StdEncoding.EncodeToString(mac(k, id, timestamp, body)))
+	}
+	return strings.Join(parts, " ")
 }
 
-// Verify checks a webhook delivery as a receiver sees it: timestamp is the
-// Hourglass-Timestamp header, body the raw request body, signatureHeader the
-// Hourglass-Signature header. The header may carry several comma-separated
-// signatures (e.g. during a secret rotation); one valid v1 signature suffices,
-// and other versions are ignored. The timestamp must lie within tolerance of
-// now (DefaultTolerance when tolerance ≤ 0), which bounds replays.
-// Signatures are compared in constant time.
-func Verify(secret []byte, timestamp string, body []byte, signatureHeader string, now time.Time, tolerance time.Duration) error {
+// Verify checks a delivery as a receiver sees it, per the Standard
+// Webhooks spec: id, timestamp and signatureHeader are the webhook-id,
+// webhook-timestamp and webhook-signature headers, body the raw request
+// body. One valid v1 signature among the space-separated ones suffices;
+// other versions are ignored. The timestamp must lie within tolerance of
+// now (DefaultTolerance when tolerance ≤ 0), which bounds replays; a
+// receiver that also remembers the webhook-ids it has seen for that long
+// refuses every replay. Signatures are compared in constant time.
+func Verify(key []byte, id, timestamp string, body []byte, signatureHeader string, now time.Time, tolerance time.Duration) error {
+	if id == "" || timestamp == "" || signatureHeader == "" {
+		return ErrMissingHeaders
+	}
 	ts, err := parseTimestamp(timestamp)
 	if err != nil {
 		return err
@@ -71,16 +144,15 @@ func Verify(secret []byte, timestamp string, body []byte, signatureHeader string
 	if skew < 0 || skew > int64(tolerance/time.Second) {
 		return ErrTimestampSkew
 	}
-	want := mac(secret, timestamp, body)
-	found := false
-	ok := false
-	for part := range strings.SplitSeq(signatureHeader, ",") {
-		v, sig, has := strings.Cut(strings.TrimSpace(part), "=")
+	want := mac(key, id, timestamp, body)
+	found, ok := false, false
+	for part := range strings.FieldsSeq(signatureHeader) {
+		v, sig, has := strings.Cut(part, ",")
 		if !has || v != SignatureVersion {
 			continue
 		}
 		found = true
-		got, err := hex.DecodeString(sig)
+		got, err := base64.StdEncoding.DecodeString(sig)
 		if err != nil {
 			continue
 		}

@@ -41,8 +41,6 @@ type Spec struct {
 const (
 	HeaderTaskID         = "Hourglass-Task-Id"
 	HeaderAttempt        = "Hourglass-Attempt"
-	HeaderTimestamp      = "Hourglass-Timestamp"
-	HeaderSignature      = "Hourglass-Signature"
 	HeaderIdempotencyKey = "Idempotency-Key"
 	// Delivery facts (target.Delivery), so a receiver can classify
 	// duplicates: the queue message ID, its origin, and when the worker
@@ -55,8 +53,8 @@ const (
 )
 
 // reservedHeaders may not be set by a task: ours, those the transport owns,
-// and the hop-by-hop ones (RFC 9110 §7.6.1). "hourglass-" and "proxy-" are
-// reserved as prefixes.
+// and the hop-by-hop ones (RFC 9110 §7.6.1). "hourglass-", "webhook-" (the
+// Standard Webhooks headers) and "proxy-" are reserved as prefixes.
 var reservedHeaders = map[string]bool{
 	"idempotency-key":   true,
 	"content-type":      true,
@@ -163,7 +161,7 @@ func checkHeaders(hs map[string]string, fail func(field, format string, args ...
 		switch {
 		case name == "" || len(name) > MaxHeaderName || !isToken(name):
 			fail(field, "is not a valid header name")
-		case reservedHeaders[lower] || strings.HasPrefix(lower, "hourglass-") || strings.HasPrefix(lower, "proxy-"):
+		case reservedHeaders[lower] || strings.HasPrefix(lower, "hourglass-") || strings.HasPrefix(lower, "webhook-") || strings.HasPrefix(lower, "proxy-"):
 			fail(field, "is set by Hourglass or the transport and may not be overridden")
 		case seen[canon] != "":
 			fail(field, "duplicates headers.%s", seen[canon])

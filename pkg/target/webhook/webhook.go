@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,26 +33,23 @@ const (
 // UserAgent is sent unless the task sets its own User-Agent header.
 const UserAgent = "Hourglass-Webhook/1"
 
-// SecretFunc returns the signing secret of a tenant. Returning an error
-// wrapped with target.Permanent fails the task; any other error is retried.
-type SecretFunc func(ctx context.Context, tenant string) ([]byte, error)
+// SecretFunc returns the signing keys of a tenant: its current secret
+// first, then a rotated one still in its grace period (each delivery
+// carries one signature per key). Returning an error wrapped with
+// target.Permanent fails the task; any other error is retried.
+type SecretFunc func(ctx context.Context, tenant string) ([][]byte, error)
 
-// DerivedSecrets is the default SecretFunc: each tenant's secret is
-// DeriveSecret(master, tenant).
-func DerivedSecrets(master []byte) SecretFunc {
-	master = bytes.Clone(master)
-	return func(_ context.Context, tenant string) ([]byte, error) {
-		return DeriveSecret(master, tenant), nil
-	}
+// StaticSecrets is a SecretFunc that gives every tenant the same keys
+// (tests and tools; Hourglass itself stores a secret per tenant).
+func StaticSecrets(keys ...[]byte) SecretFunc {
+	keys = slices.Clone(keys)
+	return func(context.Context, string) ([][]byte, error) { return keys, nil }
 }
 
 // Config builds an Executor.
 type Config struct {
-	// Secret returns a tenant's signing secret. When nil, MasterSecret is
-	// required and secrets are derived from it with DeriveSecret.
+	// Secret returns a tenant's signing keys; required.
 	Secret SecretFunc
-	// MasterSecret is used when Secret is nil; at least 16 bytes.
-	MasterSecret []byte
 	// Allow lists destinations the SSRF guard lets through even though they
 	// are internal, and the only ones plain http may reach. Entries are CIDRs
 	// ("10.1.0.0/16"), IPs ("127.0.0.1", any port), IP:port ("127.0.0.1:8080",
@@ -60,7 +58,7 @@ type Config struct {
 	Allow []string
 	// Resolver resolves host names at dial time; net.DefaultResolver when nil.
 	Resolver Resolver
-	// Clock stamps Hourglass-Timestamp; the system clock when nil.
+	// Clock stamps webhook-timestamp; the system clock when nil.
 	Clock clock.Clock
 	// TLSConfig, when set, is cloned for the transport (e.g. private roots).
 	TLSConfig *tls.Config
@@ -87,10 +85,7 @@ func New(cfg Config) (*Executor, error) {
 	}
 	secret := cfg.Secret
 	if secret == nil {
-		if len(cfg.MasterSecret) < 16 {
-			return nil, errors.New("webhook: Config needs Secret or a MasterSecret of at least 16 bytes")
-		}
-		secret = DerivedSecrets(cfg.MasterSecret)
+		return nil, errors.New("webhook: Config needs a Secret function (the tenants' signing secrets)")
 	}
 	var resolver Resolver = net.DefaultResolver
 	if cfg.Resolver != nil {
@@ -191,14 +186,16 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 			return target.Result{}, target.Permanent(fmt.Errorf("webhook: %s contains control characters", k))
 		}
 	}
-	secret, err := e.secret(ctx, inv.Tenant)
+	keys, err := e.secret(ctx, inv.Tenant)
 	if err != nil {
 		return target.Result{}, fmt.Errorf("webhook: signing secret for tenant %q: %w", inv.Tenant, err)
 	}
-	if len(secret) == 0 {
+	if len(keys) == 0 || slices.ContainsFunc(keys, func(k []byte) bool { return len(k) == 0 }) {
 		return target.Result{}, fmt.Errorf("webhook: empty signing secret for tenant %q", inv.Tenant)
 	}
+	// Every attempt is stamped afresh; the ID is the task's, on every one.
 	ts := strconv.FormatInt(e.clock.Now().Unix(), 10)
+	msgID := MessageID(inv.Tenant, inv.IdempotencyKey)
 
 	ctx, cancel := context.WithTimeout(ctx, ep.timeout)
 	defer cancel()
@@ -218,8 +215,11 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 			req.Header.Set(k, v)
 		}
 	}
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(secret, ts, body))
+	// Set directly: Header.Set would canonicalise to Webhook-Id, which is
+	// the same header to HTTP, but the spec spells them in lower case.
+	req.Header[HeaderWebhookID] = []string{msgID}
+	req.Header[HeaderWebhookTimestamp] = []string{ts}
+	req.Header[HeaderWebhookSignature] = []string{Sign(msgID, ts, body, keys...)}
 
 	resp, err := e.client.Do(req)
 	if err != nil {

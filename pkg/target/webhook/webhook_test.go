@@ -86,7 +86,11 @@ func TestExecuteSuccessSignsAndSetsHeaders(t *testing.T) {
 	assert.Equal(t, "tsk_123", h.Get("Hourglass-Task-Id"))
 	assert.Equal(t, "2", h.Get("Hourglass-Attempt"))
 	assert.Equal(t, "idem-abc", h.Get("Idempotency-Key"))
-	assert.Equal(t, "1773500966", h.Get("Hourglass-Timestamp"))
+	assert.Equal(t, "1773500966", h.Get("webhook-timestamp"))
+	assert.Equal(t, MessageID("tenant-a", "idem-abc"), h.Get("webhook-id"))
+	assert.Regexp(t, `^msg_[0-9a-f]{32}$`, h.Get("webhook-id"))
+	assert.Empty(t, h.Get("Hourglass-Signature"), "the old signature header is gone")
+	assert.Empty(t, h.Get("Hourglass-Timestamp"))
 	assert.Equal(t, "msg-1", h.Get("Hourglass-Message-Id"))
 	assert.Equal(t, "requeue:dispatch", h.Get("Hourglass-Origin"))
 	assert.Equal(t, "1773500964500", h.Get("Hourglass-Received-At"))
@@ -95,24 +99,25 @@ func TestExecuteSuccessSignsAndSetsHeaders(t *testing.T) {
 	assert.Equal(t, "Bearer t", h.Get("Authorization"))
 	assert.Equal(t, "custom/1", h.Get("User-Agent"))
 
-	secret := DeriveSecret(testMaster, "tenant-a")
-	require.NoError(t, Verify(secret, h.Get("Hourglass-Timestamp"), r.body, h.Get("Hourglass-Signature"), testNow.Add(10*time.Second), time.Minute))
-	require.ErrorIs(t, Verify(DeriveSecret(testMaster, "tenant-b"), h.Get("Hourglass-Timestamp"), r.body, h.Get("Hourglass-Signature"), testNow, time.Minute), ErrBadSignature,
+	id, ts, sig := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
+	require.NoError(t, Verify(testKey("tenant-a"), id, ts, r.body, sig, testNow.Add(10*time.Second), time.Minute))
+	require.ErrorIs(t, Verify(testKey("tenant-b"), id, ts, r.body, sig, testNow, time.Minute), ErrBadSignature,
 		"another tenant's secret must not verify")
 }
 
 func TestExecuteUsesSecretFunc(t *testing.T) {
 	t.Parallel()
-	var sig, ts atomic.Value
+	var sig, ts, id atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sig.Store(r.Header.Get("Hourglass-Signature"))
-		ts.Store(r.Header.Get("Hourglass-Timestamp"))
+		sig.Store(r.Header.Get("webhook-signature"))
+		ts.Store(r.Header.Get("webhook-timestamp"))
+		id.Store(r.Header.Get("webhook-id"))
 	}))
 	t.Cleanup(srv.Close)
-	secrets := map[string][]byte{"t1": []byte("one"), "t2": nil}
+	secrets := map[string][][]byte{"t1": {[]byte("one")}, "t2": nil, "t3": {[]byte("three"), nil}}
 	e := setup(t, Config{
 		Allow: []string{srv.Listener.Addr().String()},
-		Secret: func(_ context.Context, tenant string) ([]byte, error) {
+		Secret: func(_ context.Context, tenant string) ([][]byte, error) {
 			s, ok := secrets[tenant]
 			if !ok {
 				return nil, target.Permanent(errors.New("no such tenant"))
@@ -123,11 +128,14 @@ func TestExecuteUsesSecretFunc(t *testing.T) {
 	inv := target.Invocation{TaskID: "x", Tenant: "t1", Attempt: 1, Payload: json.RawMessage(`[1]`), Spec: specJSON(t, map[string]any{"url": srv.URL})}
 	_, err := e.Execute(context.Background(), inv)
 	require.NoError(t, err)
-	require.NoError(t, Verify([]byte("one"), ts.Load().(string), []byte(`[1]`), sig.Load().(string), time.Now(), time.Minute))
+	require.NoError(t, Verify([]byte("one"), id.Load().(string), ts.Load().(string), []byte(`[1]`), sig.Load().(string), time.Now(), time.Minute))
 
 	inv.Tenant = "t2"
 	_, err = e.Execute(context.Background(), inv)
-	require.Error(t, err, "an empty secret must not send an unsigned request")
+	require.Error(t, err, "no secret must not send an unsigned request")
+	inv.Tenant = "t3"
+	_, err = e.Execute(context.Background(), inv)
+	require.Error(t, err, "an empty key must not sign")
 	inv.Tenant = "nobody"
 	_, err = e.Execute(context.Background(), inv)
 	require.True(t, target.IsPermanent(err))
@@ -382,7 +390,9 @@ func TestValidateFields(t *testing.T) {
 		{"timeout huge", `{"url":"` + ok + `","timeout_ms":9223372036854775807}`, "timeout_ms", true},
 		{"headers not object", `{"url":"` + ok + `","headers":["a"]}`, "headers", true},
 		{"header not string", `{"url":"` + ok + `","headers":{"X-A":1}}`, "headers", true},
-		{"our signature", `{"url":"` + ok + `","headers":{"Hourglass-Signature":"v1=00"}}`, "headers.Hourglass-Signature", true},
+		{"our signature", `{"url":"` + ok + `","headers":{"webhook-signature":"v1,AA=="}}`, "headers.webhook-signature", true},
+		{"our webhook-id", `{"url":"` + ok + `","headers":{"Webhook-Id":"msg_x"}}`, "headers.Webhook-Id", true},
+		{"our timestamp", `{"url":"` + ok + `","headers":{"WEBHOOK-TIMESTAMP":"1"}}`, "headers.WEBHOOK-TIMESTAMP", true},
 		{"our prefix lower", `{"url":"` + ok + `","headers":{"hourglass-task-id":"x"}}`, "headers.hourglass-task-id", true},
 		{"idempotency key", `{"url":"` + ok + `","headers":{"IDEMPOTENCY-KEY":"x"}}`, "headers.IDEMPOTENCY-KEY", true},
 		{"content type", `{"url":"` + ok + `","headers":{"Content-Type":"text/plain"}}`, "headers.Content-Type", true},
@@ -435,8 +445,8 @@ func TestNewNeedsASecret(t *testing.T) {
 	t.Parallel()
 	_, err := New(Config{})
 	require.Error(t, err)
-	_, err = New(Config{MasterSecret: []byte("short")})
-	require.Error(t, err)
+	_, err = New(Config{Secret: StaticSecrets([]byte("k"))})
+	require.NoError(t, err)
 }
 
 func TestSummarize(t *testing.T) {

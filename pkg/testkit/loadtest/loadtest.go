@@ -51,15 +51,18 @@ type sink struct {
 	arrivals map[string][]arrival // task ID → arrivals
 	total    atomic.Int64
 	badSig   atomic.Int64
-	secret   []byte
+	// key is the tenant's signing key (nil: signatures not checked),
+	// set before the first task is created.
+	key atomic.Pointer[[]byte]
 }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	id := r.Header.Get(TaskIDHeader)
-	if s.secret != nil {
-		if err := webhook.Verify(s.secret, r.Header.Get("Hourglass-Timestamp"), body, r.Header.Get("Hourglass-Signature"), now, 5*time.Minute); err != nil {
+	if k := s.key.Load(); k != nil {
+		h := r.Header
+		if err := webhook.Verify(*k, h.Get(webhook.HeaderWebhookID), h.Get(webhook.HeaderWebhookTimestamp), body, h.Get(webhook.HeaderWebhookSignature), now, 5*time.Minute); err != nil {
 			s.badSig.Add(1)
 		}
 	}
@@ -171,9 +174,13 @@ type Options struct {
 	Concurrency int           // concurrent create requests (default 16)
 	Grace       time.Duration // wait after the last due time (default 30s)
 	SinkAddr    string        // webhook sink listen address (default 127.0.0.1:0)
-	SigningKey  string        // master signing key, to verify signatures (empty: skip)
-	Verbose     bool          // the first create error on stderr
-	Progress    bool          // progress bars on stderr
+	// VerifySignatures makes the sink check every delivery's Standard
+	// Webhooks signature with the tenant's secret, read from the API
+	// (GET /v1/signing-secret) before the first create; failures count
+	// as bad_signatures. Ignored with Submit.
+	VerifySignatures bool
+	Verbose          bool // the first create error on stderr
+	Progress         bool // progress bars on stderr
 	// Submit, when set, creates tasks instead of the Hourglass API.
 	Submit SubmitFunc
 	// Visibility is the task queue's visibility timeout, used to classify
@@ -252,9 +259,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("-sink %q must be a loopback address", o.SinkAddr)
 	}
 	sk := &sink{arrivals: make(map[string][]arrival, n)}
-	if o.SigningKey != "" {
-		sk.secret = webhook.DeriveSecret([]byte(o.SigningKey), o.Tenant)
-	}
 	ln, err := net.Listen("tcp", o.SinkAddr)
 	if err != nil {
 		return Result{}, fmt.Errorf("sink: %w", err)
@@ -315,6 +319,17 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				}
 			}}); err != nil {
 			return Result{}, fmt.Errorf("create: %w", err)
+		}
+		if o.VerifySignatures {
+			sec, err := hc.SigningSecret(ctx)
+			if err != nil {
+				return Result{}, fmt.Errorf("read the tenant's signing secret: %w", err)
+			}
+			key, err := webhook.ParseSecret(sec.Secret)
+			if err != nil {
+				return Result{}, fmt.Errorf("signing secret: %w", err)
+			}
+			sk.key.Store(&key)
 		}
 	}
 	spec := func(i int) client.CreateTask {

@@ -1,6 +1,7 @@
 package stacktest
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,12 +19,14 @@ var parsePrefix = netip.ParsePrefix
 
 // Call is one request the sink received.
 type Call struct {
-	TaskID   string
-	Key      string // Idempotency-Key
-	Attempt  string
-	At       time.Time
-	Body     []byte
-	SigValid bool
+	TaskID  string
+	Key     string // Idempotency-Key
+	Attempt string
+	At      time.Time
+	Body    []byte
+	// Header is the request's header: webhook-id, webhook-timestamp and
+	// webhook-signature among them (see Stack.Verify).
+	Header http.Header
 }
 
 // Sink is a webhook receiver on 127.0.0.1 that records every call.
@@ -56,9 +59,10 @@ func (s *Sink) SetHold(d time.Duration) { s.mu.Lock(); s.hold = d; s.mu.Unlock()
 // ServeHTTP records the call.
 func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	c := Call{TaskID: r.Header.Get("Hourglass-Task-Id"), Key: r.Header.Get("Idempotency-Key"), Attempt: r.Header.Get("Hourglass-Attempt"), At: time.Now(), Body: body}
-	// Tenant secrets derive from SigningKey; the sink does not know the
-	// tenant, so tests check signatures with Verify themselves when needed.
+	c := Call{TaskID: r.Header.Get("Hourglass-Task-Id"), Key: r.Header.Get("Idempotency-Key"), Attempt: r.Header.Get("Hourglass-Attempt"), At: time.Now(), Body: body,
+		Header: r.Header.Clone()}
+	// The sink does not know the tenant: tests check signatures with
+	// Stack.Verify when needed.
 	s.mu.Lock()
 	s.calls = append(s.calls, c)
 	status, hold := s.status, s.hold
@@ -86,5 +90,20 @@ func (s *Sink) Calls(taskID string) []Call {
 	return out
 }
 
-// Secret returns the signing secret of tenant in a test stack.
-func Secret(tenant string) []byte { return webhook.DeriveSecret([]byte(SigningKey), tenant) }
+// Verify checks a call's Standard Webhooks signature against every key
+// the tenant's secret holds now (current, and previous in its grace
+// period), as a receiver holding that secret would.
+func (s *Stack) Verify(tenant string, c Call) error {
+	sec, err := s.Comps.Signing.Get(context.Background(), tenant)
+	if err != nil {
+		return err
+	}
+	h := c.Header
+	for _, k := range sec.Keys(time.Now()) {
+		err = webhook.Verify(k, h.Get(webhook.HeaderWebhookID), h.Get(webhook.HeaderWebhookTimestamp), c.Body, h.Get(webhook.HeaderWebhookSignature), time.Now(), 0)
+		if err == nil {
+			return nil
+		}
+	}
+	return err
+}

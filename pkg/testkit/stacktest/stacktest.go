@@ -31,7 +31,8 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
-// SigningKey is the master webhook key of every test stack.
+// SigningKey is the master key of every test stack (it keys page tokens;
+// webhook signing secrets are per tenant, in the stack's table).
 const SigningKey = "stacktest-signing-key-0123456789"
 
 // Options tunes a test stack; zero values take the defaults shown.
