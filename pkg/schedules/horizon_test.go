@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
@@ -45,10 +46,10 @@ func TestChainNeverMaterialisesBeyondHorizon(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := sched(tc.expr, schedules.RunOnce)
-			st := &putStore{memStore: memStore{sched: map[string]*schedules.Schedule{s.ID: s}}}
+			s := sched(tc.expr, schedule.RunOnce)
+			st := &putStore{memStore: memStore{sched: map[string]*schedule.Schedule{s.ID: s}}}
 			c := schedules.NewChain(schedules.Config{Limits: task.DefaultLimits(), Shards: 4, Layout: task.Layout{Bucket: time.Minute}}, st, nil, clock.NewManual(t0.Add(time.Second)), zerolog.Nop())
-			occ, err := s.Task(schedules.Occ{At: t0, Due: t0}, 4, t0)
+			occ, err := s.Task(schedule.Occ{At: t0, Due: t0}, 4, t0)
 			require.NoError(t, err)
 			require.NoError(t, c.Next(context.Background(), occ))
 			if !tc.stored {

@@ -18,6 +18,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/cronexpr"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -161,7 +162,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s, err := h.createSchedule(r.Context(), tenantOf(r), NewID(), raw)
+	s, err := h.createSchedule(r.Context(), tenantOf(r), schedule.NewID(), raw)
 	if err != nil {
 		h.createProblem(tenantOf(r), err).Write(w)
 		return
@@ -174,14 +175,14 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 // id of tenant with its first occurrence — the one path of both the route
 // and Create. Errors: a *problem.Problem for an invalid body, or the
 // store's (task.ErrConflict when id exists).
-func (h *Handler) createSchedule(ctx context.Context, tenant, id string, raw map[string]json.RawMessage) (*Schedule, error) {
+func (h *Handler) createSchedule(ctx context.Context, tenant, id string, raw map[string]json.RawMessage) (*schedule.Schedule, error) {
 	now := h.clock.Now().UTC().Truncate(time.Millisecond)
 	sp, errs := DecodeSpec(raw, now, h.cfg.Limits, h.cfg.Validate.For(tenant))
 	if len(errs) > 0 {
 		return nil, problem.Invalid(errs...)
 	}
-	s := &Schedule{ID: id, Tenant: tenant, Generation: 1, Version: 1, CreatedAt: now, UpdatedAt: now}
-	s.apply(sp)
+	s := &schedule.Schedule{ID: id, Tenant: tenant, Generation: 1, Version: 1, CreatedAt: now, UpdatedAt: now}
+	apply(s, sp)
 	first, occ, err := h.first(s, now, false)
 	if err != nil {
 		return nil, problem.Invalid(problem.FieldError{Field: "expression", Reason: err.Error()})
@@ -208,13 +209,13 @@ func (h *Handler) createProblem(tenant string, err error) *problem.Problem {
 
 // first builds the first occurrence task of s (nil when it is disabled or
 // fires no more).
-func (h *Handler) first(s *Schedule, now time.Time, resumed bool) (*task.Task, Occ, error) {
-	if s.State != Enabled {
-		return nil, Occ{}, nil
+func (h *Handler) first(s *schedule.Schedule, now time.Time, resumed bool) (*task.Task, schedule.Occ, error) {
+	if s.State != schedule.Enabled {
+		return nil, schedule.Occ{}, nil
 	}
 	occ, ok := s.First(now, resumed)
 	if !ok || !h.chain.withinHorizon(s, occ, now) {
-		return nil, Occ{}, nil
+		return nil, schedule.Occ{}, nil
 	}
 	t, err := s.Task(occ, h.cfg.Shards, now)
 	return t, occ, err
@@ -223,7 +224,7 @@ func (h *Handler) first(s *Schedule, now time.Time, resumed bool) (*task.Task, O
 // kick continues from a first occurrence just stored with its schedule:
 // if its bucket is already announced it is sent now (after its successor
 // is stored). A failure leaves it to the sweep.
-func (h *Handler) kick(ctx context.Context, s *Schedule, occ Occ, first *task.Task, now time.Time) {
+func (h *Handler) kick(ctx context.Context, s *schedule.Schedule, occ schedule.Occ, first *task.Task, now time.Time) {
 	if first == nil {
 		return
 	}
@@ -232,9 +233,9 @@ func (h *Handler) kick(ctx context.Context, s *Schedule, occ Occ, first *task.Ta
 	}
 }
 
-func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*Schedule, bool) {
+func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*schedule.Schedule, bool) {
 	id := r.PathValue("id")
-	if !ValidID(id) {
+	if !schedule.ValidID(id) {
 		problem.NotFound("schedule " + id).Write(w)
 		return nil, false
 	}
@@ -283,10 +284,10 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		next := *prev
-		next.apply(sp)
+		apply(&next, sp)
 		next.Version, next.Generation, next.UpdatedAt = prev.Version+1, prev.Generation+1, now
-		resumed := prev.State != Enabled && next.State == Enabled
-		if prev.State == Enabled && next.State != Enabled {
+		resumed := prev.State != schedule.Enabled && next.State == schedule.Enabled
+		if prev.State == schedule.Enabled && next.State != schedule.Enabled {
 			next.PausedAt = now
 		}
 		first, occ, err := h.first(&next, now, resumed)
@@ -315,7 +316,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !ValidID(id) {
+	if !schedule.ValidID(id) {
 		problem.NotFound("schedule " + id).Write(w)
 		return
 	}
@@ -353,7 +354,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	after := ""
 	if tok := r.URL.Query().Get("page_token"); tok != "" {
 		b, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil || !ValidID(string(b)) {
+		if err != nil || !schedule.ValidID(string(b)) {
 			problem.Invalid(problem.FieldError{Field: "page_token", Reason: "is not a token this API returned"}).Write(w)
 			return
 		}
@@ -431,7 +432,7 @@ func (h *Handler) occurrences(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Occurrences = append(out.Occurrences, v)
 	}
-	if s.State == Enabled {
+	if s.State == schedule.Enabled {
 		now := h.clock.Now()
 		from := now
 		if len(recs) > 0 && recs[0].Generation == s.Generation && recs[0].At.After(from) {

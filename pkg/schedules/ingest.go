@@ -2,7 +2,6 @@ package schedules
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -55,7 +55,7 @@ func (h *Handler) Create(ctx context.Context, log zerolog.Logger, tenant string,
 	if fe != nil {
 		return View{}, false, problem.Invalid(*fe)
 	}
-	id := TokenID(tenant, token)
+	id := schedule.TokenID(tenant, token)
 	for attempt := 0; ; attempt++ {
 		s, err := h.createSchedule(ctx, tenant, id, raw)
 		if err == nil {
@@ -97,12 +97,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// TokenID is the ID of the schedule Create makes for tenant under token:
-// a hash of both, so it is the same on every delivery of one event and
-// differs across tenants.
-func TokenID(tenant, token string) string {
-	sum := sha256.Sum256([]byte(tenant + "\x00" + token))
-	return "s" + idEncoding.EncodeToString(sum[:13])[:20]
 }

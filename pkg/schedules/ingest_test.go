@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 )
 
 // TestCreateForIngest covers the path CreateSchedule events take: the
@@ -26,9 +26,9 @@ func TestCreateForIngest(t *testing.T) {
 	v, created, p := h.Create(ctx, zerolog.Nop(), "acme", body, "ev-1")
 	require.Nil(t, p)
 	assert.True(t, created)
-	assert.Equal(t, schedules.TokenID("acme", "ev-1"), v.ID)
-	assert.True(t, schedules.ValidID(v.ID))
-	assert.Equal(t, schedules.Enabled, v.State)
+	assert.Equal(t, schedule.TokenID("acme", "ev-1"), v.ID)
+	assert.True(t, schedule.ValidID(v.ID))
+	assert.Equal(t, schedule.Enabled, v.State)
 
 	again, created, p := h.Create(ctx, zerolog.Nop(), "acme", body, "ev-1")
 	require.Nil(t, p)
@@ -113,7 +113,7 @@ func TestCreateForIngestConcurrentDeliveries(t *testing.T) {
 	// was retried, or, on moto, transactions that are not atomic under
 	// concurrent requests — and then reports a replay: zero is possible.
 	assert.LessOrEqual(t, created, 1, "one delivery creates it; the others replay")
-	assert.Equal(t, map[string]bool{schedules.TokenID("acme", "ev-concurrent"): true}, ids)
+	assert.Equal(t, map[string]bool{schedule.TokenID("acme", "ev-concurrent"): true}, ids)
 	code, list := e.do(http.MethodGet, "/v1/schedules", "acme", nil)
 	require.Equal(t, http.StatusOK, code)
 	assert.Len(t, list["schedules"], 1)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/cronexpr"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -22,9 +23,9 @@ type Spec struct {
 	Payload    json.RawMessage
 	Retry      task.Retry
 	Start, End time.Time
-	State      State
+	State      schedule.State
 	FlexWindow time.Duration
-	Misfire    Misfire
+	Misfire    schedule.Misfire
 	Labels     map[string]string
 }
 
@@ -174,33 +175,33 @@ func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, 
 		add("end_at", "must be after start_at")
 	}
 
-	sp.State = Enabled
+	sp.State = schedule.Enabled
 	if s, ok := str("state"); ok {
-		switch State(s) {
-		case Enabled, Disabled:
-			sp.State = State(s)
+		switch schedule.State(s) {
+		case schedule.Enabled, schedule.Disabled:
+			sp.State = schedule.State(s)
 		default:
 			add("state", "must be ENABLED or DISABLED")
 		}
 	}
-	sp.Misfire = RunOnce
+	sp.Misfire = schedule.RunOnce
 	if s, ok := str("misfire_policy"); ok {
-		switch Misfire(s) {
-		case RunOnce, Skip, RunAll:
-			sp.Misfire = Misfire(s)
+		switch schedule.Misfire(s) {
+		case schedule.RunOnce, schedule.Skip, schedule.RunAll:
+			sp.Misfire = schedule.Misfire(s)
 		default:
 			add("misfire_policy", "must be run_once, skip or run_all")
 		}
 	}
 	if v, ok := raw["flexible_window_minutes"]; ok && string(v) != "null" {
 		var n int
-		if err := json.Unmarshal(v, &n); err != nil || n < 0 || n > int(MaxFlexWindow/time.Minute) {
-			add("flexible_window_minutes", "must be an integer from 0 (off) to %d", int(MaxFlexWindow/time.Minute))
+		if err := json.Unmarshal(v, &n); err != nil || n < 0 || n > int(schedule.MaxFlexWindow/time.Minute) {
+			add("flexible_window_minutes", "must be an integer from 0 (off) to %d", int(schedule.MaxFlexWindow/time.Minute))
 		} else {
 			sp.FlexWindow = time.Duration(n) * time.Minute
 		}
 	}
-	if compiled.Kind() != "" && len(errs) == 0 && sp.State == Enabled {
+	if compiled.Kind() != "" && len(errs) == 0 && sp.State == schedule.Enabled {
 		if !sp.Start.IsZero() {
 			compiled = compiled.WithStart(sp.Start)
 		}
@@ -220,7 +221,7 @@ func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, 
 }
 
 // apply sets s's definition from sp.
-func (s *Schedule) apply(sp Spec) {
+func apply(s *schedule.Schedule, sp Spec) {
 	s.Expression, s.Timezone, s.Target, s.Payload, s.Retry = sp.Expression, sp.Timezone, sp.Target, sp.Payload, sp.Retry
 	s.Start, s.End, s.State, s.FlexWindow, s.Misfire, s.Labels = sp.Start, sp.End, sp.State, sp.FlexWindow, sp.Misfire, sp.Labels
 }
@@ -242,9 +243,9 @@ type View struct {
 	Retry                 RetryView         `json:"retry"`
 	StartAt               *time.Time        `json:"start_at,omitempty"`
 	EndAt                 *time.Time        `json:"end_at,omitempty"`
-	State                 State             `json:"state"`
+	State                 schedule.State    `json:"state"`
 	FlexibleWindowMinutes int               `json:"flexible_window_minutes"`
-	MisfirePolicy         Misfire           `json:"misfire_policy"`
+	MisfirePolicy         schedule.Misfire  `json:"misfire_policy"`
 	Labels                map[string]string `json:"labels,omitempty"`
 	Generation            int64             `json:"generation"`
 	Version               int64             `json:"version"`
@@ -263,7 +264,7 @@ func optTime(t time.Time) *time.Time {
 
 // ViewOf renders a schedule as every route shows it, header values
 // redacted as in task views.
-func ViewOf(s *Schedule) View {
+func ViewOf(s *schedule.Schedule) View {
 	v := definitionOf(s)
 	v.Target = s.Target.Redacted()
 	return v
@@ -271,7 +272,7 @@ func ViewOf(s *Schedule) View {
 
 // definitionOf renders a schedule with its target as stored (header values
 // in clear): the base a PATCH is merged onto, never an answer.
-func definitionOf(s *Schedule) View {
+func definitionOf(s *schedule.Schedule) View {
 	payload := s.Payload
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
@@ -290,7 +291,7 @@ func definitionOf(s *Schedule) View {
 // null removes an optional field) onto the stored definition of s (not its
 // redacted view, so a PATCH that leaves the target out keeps its real
 // header values), giving the raw object DecodeSpec validates.
-func mergePatch(s *Schedule, patch map[string]json.RawMessage) map[string]json.RawMessage {
+func mergePatch(s *schedule.Schedule, patch map[string]json.RawMessage) map[string]json.RawMessage {
 	b, _ := json.Marshal(definitionOf(s))
 	var base map[string]json.RawMessage
 	_ = json.Unmarshal(b, &base)

@@ -1,7 +1,7 @@
 // Package task holds Hourglass's domain: the task, its states and the rules
 // that move it between them, its ID (which locates it in storage), request
 // validation and retry backoff. It is the leaf every other package shares and
-// imports nothing of ours but the problem format.
+// imports nothing of ours: no transport (field errors are its own type).
 package task
 
 import (
