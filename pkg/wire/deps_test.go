@@ -52,3 +52,15 @@ func TestAdaptersImportOnlyTheDomain(t *testing.T) {
 	}
 	assert.Equal(t, []string{"pkg/cronexpr", "pkg/schedule", "pkg/task"}, ownDeps(t, "pkg/ddbstore"))
 }
+
+// TestServicesHaveNoTransport holds that the application services import no
+// door or transport: net/http stays in the doors.
+func TestServicesHaveNoTransport(t *testing.T) {
+	t.Parallel()
+	p, err := build.Default.Import(module+"pkg/app", "", 0)
+	require.NoError(t, err)
+	assert.NotContains(t, p.Imports, "net/http")
+	for _, d := range ownDeps(t, "pkg/app") {
+		assert.Contains(t, []string{"pkg/task", "pkg/schedule", "pkg/cronexpr", "pkg/clock"}, d, "pkg/app depends on %s", d)
+	}
+}
