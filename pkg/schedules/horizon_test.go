@@ -78,9 +78,9 @@ func TestDecodeSpecBoundsStartAndEnd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			raw, fe := schedules.DecodeBody([]byte(tc.body))
+			raw, fe := schedule.DecodeBody([]byte(tc.body))
 			require.Nil(t, fe)
-			_, errs := schedules.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
+			_, errs := schedule.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
 			require.Len(t, errs, 1, "%+v", errs)
 			assert.Equal(t, tc.field, errs[0].Field)
 		})
@@ -90,9 +90,9 @@ func TestDecodeSpecBoundsStartAndEnd(t *testing.T) {
 		`{"expression":"rate(1 minute)","start_at":"1970-01-01T00:00:00Z",` + target + `}`,
 		`{"expression":"at(2031-03-05T08:00:00)",` + target + `}`,
 	} {
-		raw, fe := schedules.DecodeBody([]byte(body))
+		raw, fe := schedule.DecodeBody([]byte(body))
 		require.Nil(t, fe)
-		_, errs := schedules.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
+		_, errs := schedule.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
 		assert.Empty(t, errs, body)
 	}
 }

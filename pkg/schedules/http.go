@@ -134,7 +134,7 @@ func (h *Handler) readObject(w http.ResponseWriter, r *http.Request) (map[string
 		problem.Invalid(problem.FieldError{Field: "body", Reason: "could not be read"}).Write(w)
 		return nil, false
 	}
-	raw, fe := DecodeBody(body)
+	raw, fe := schedule.DecodeBody(body)
 	if fe != nil {
 		problem.Invalid(*fe).Write(w)
 		return nil, false
@@ -177,12 +177,12 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 // store's (task.ErrConflict when id exists).
 func (h *Handler) createSchedule(ctx context.Context, tenant, id string, raw map[string]json.RawMessage) (*schedule.Schedule, error) {
 	now := h.clock.Now().UTC().Truncate(time.Millisecond)
-	sp, errs := DecodeSpec(raw, now, h.cfg.Limits, h.cfg.Validate.For(tenant))
+	sp, errs := schedule.DecodeSpec(raw, now, h.cfg.Limits, h.cfg.Validate.For(tenant))
 	if len(errs) > 0 {
 		return nil, problem.Invalid(errs...)
 	}
 	s := &schedule.Schedule{ID: id, Tenant: tenant, Generation: 1, Version: 1, CreatedAt: now, UpdatedAt: now}
-	apply(s, sp)
+	s.Apply(sp)
 	first, occ, err := h.first(s, now, false)
 	if err != nil {
 		return nil, problem.Invalid(problem.FieldError{Field: "expression", Reason: err.Error()})
@@ -278,13 +278,13 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		now := h.clock.Now().UTC().Truncate(time.Millisecond)
-		sp, errs := DecodeSpec(mergePatch(prev, raw), now, h.cfg.Limits, h.cfg.Validate.For(prev.Tenant))
+		sp, errs := schedule.DecodeSpec(schedule.MergePatch(prev, raw), now, h.cfg.Limits, h.cfg.Validate.For(prev.Tenant))
 		if len(errs) > 0 {
 			problem.Invalid(errs...).Write(w)
 			return
 		}
 		next := *prev
-		apply(&next, sp)
+		next.Apply(sp)
 		next.Version, next.Generation, next.UpdatedAt = prev.Version+1, prev.Generation+1, now
 		resumed := prev.State != schedule.Enabled && next.State == schedule.Enabled
 		if prev.State == schedule.Enabled && next.State != schedule.Enabled {

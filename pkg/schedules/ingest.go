@@ -51,7 +51,7 @@ func (h *Handler) Create(ctx context.Context, log zerolog.Logger, tenant string,
 	if len(body) > lim+64<<10 {
 		return View{}, false, problem.TooLarge("the body exceeds the payload limit plus 64 KiB")
 	}
-	raw, fe := DecodeBody(body)
+	raw, fe := schedule.DecodeBody(body)
 	if fe != nil {
 		return View{}, false, problem.Invalid(*fe)
 	}

@@ -1,4 +1,4 @@
-package schedules_test
+package schedule_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/schedule"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -117,7 +116,7 @@ func TestDecodeSpecNamesFields(t *testing.T) {
 		return m
 	}
 	fields := func(body string) []string {
-		_, errs := schedules.DecodeSpec(raw(body), t0, task.DefaultLimits(), nil)
+		_, errs := schedule.DecodeSpec(raw(body), t0, task.DefaultLimits(), nil)
 		var out []string
 		for _, e := range errs {
 			out = append(out, e.Field)
