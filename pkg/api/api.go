@@ -131,9 +131,20 @@ func logger(r *http.Request) zerolog.Logger {
 
 func tenantOf(r *http.Request) string { s, _ := r.Context().Value(tenantKey).(string); return s }
 
-func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+// TenantOf is the tenant Authed found for r.
+func TenantOf(r *http.Request) string { return tenantOf(r) }
+
+// Logger is r's request-scoped logger (naming the tenant after Authed).
+func Logger(r *http.Request) zerolog.Logger { return logger(r) }
+
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc { return Authed(s.auth, h) }
+
+// Authed wraps h so that it runs only for a request auth names a tenant
+// for (else 401), with the tenant (TenantOf) and a logger that names it in
+// the request's context: every HTTP door's authentication.
+func Authed(auth Authenticator, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tenant, err := s.auth.Tenant(r)
+		tenant, err := auth.Tenant(r)
 		if err != nil {
 			problem.Unauthorized(err.Error()).Write(w)
 			return
@@ -151,6 +162,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
+
+// WriteJSON answers status with v as JSON: every HTTP door's encoding.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -178,8 +192,13 @@ func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
 	s.tasks.PublishCancelled(r.Context(), logger(r), t)
 }
 
-// readBody reads a request body of at most limit bytes, answering 413 (with
-// tooLarge as the detail) or 400 itself when it cannot.
+// ReadBody reads a request body of at most limit bytes, answering 413
+// (with tooLarge as the detail) or 400 itself when it cannot: every HTTP
+// door's body reading.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge string) ([]byte, bool) {
+	return readBody(w, r, limit, tooLarge)
+}
+
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge string) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {

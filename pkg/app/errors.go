@@ -71,3 +71,20 @@ var ErrIdempotencyMismatch = task.ErrIdempotencyMismatch
 
 // ErrCrashed: a test's crash hook stopped the request at a named point.
 var ErrCrashed = errors.New("stopped by the crash hook")
+
+// PreconditionFailed says that a conditional change (If-Match) found the
+// resource at another version.
+type PreconditionFailed struct {
+	Detail string
+}
+
+func (e *PreconditionFailed) Error() string { return "precondition failed: " + e.Detail }
+
+// Unavailable says that the service cannot answer now and the request is
+// worth retrying after RetryAfter (a creation raced by another).
+type Unavailable struct {
+	Detail     string
+	RetryAfter time.Duration
+}
+
+func (e *Unavailable) Error() string { return "unavailable: " + e.Detail }

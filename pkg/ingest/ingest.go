@@ -10,7 +10,7 @@
 // source must be allowed to act for the tenant (Sources, from
 // HOURGLASS_INGEST_SOURCES), and the rest is validated and stored by the
 // same services as the API's create (app.Tasks.Create,
-// schedules.Handler.Create). The event's ID is the idempotency token — or
+// app.Schedules.CreateWithToken). The event's ID is the idempotency token — or
 // the detail's idempotency_key when it carries one — so a duplicate
 // delivery of the same event creates one task or schedule.
 //
@@ -29,7 +29,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
@@ -37,8 +36,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/events"
 	"github.com/hourglass-sched/hourglass/pkg/app"
-	"github.com/hourglass-sched/hourglass/pkg/problem"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -48,10 +46,10 @@ type Creator interface {
 	Create(ctx context.Context, log zerolog.Logger, tenant string, req app.CreateTask) (app.Created, error)
 }
 
-// ScheduleCreator creates a schedule as the API does
-// (schedules.Handler implements it).
+// ScheduleCreator creates a schedule through the schedule service, as the
+// API does (app.Schedules implements it).
 type ScheduleCreator interface {
-	Create(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (schedules.View, bool, *problem.Problem)
+	CreateWithToken(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (*schedule.Schedule, bool, error)
 }
 
 // Queue sends one message (the dead-letter send).
@@ -97,8 +95,7 @@ func New(cfg Config, create Creator, q Queue, log zerolog.Logger) *Handler {
 type Rejection struct {
 	Reason string
 	// Err is the service's refusal, when the create refused the event
-	// (*app.Invalid, *app.TooLarge, app.ErrIdempotencyMismatch, or the
-	// schedules API's *problem.Problem).
+	// (*app.Invalid, *app.TooLarge or app.ErrIdempotencyMismatch).
 	Err error
 }
 
@@ -246,29 +243,23 @@ func (h *Handler) process(ctx context.Context, body []byte, ev *envelope, id *st
 	if err != nil {
 		return tenant, &Rejection{Reason: "detail: could not be re-encoded: " + err.Error()}
 	}
-	if what != "schedule" {
-		c, err := h.create.Create(ctx, h.log, tenant, app.CreateTask{Body: create, Token: token})
+	if what == "schedule" {
+		s, isNew, err := h.cfg.Schedules.CreateWithToken(ctx, h.log, tenant, create, token)
 		if err != nil {
 			return tenant, classify(err)
 		}
-		*id, *created = c.Task.ID.String(), c.New
+		*id, *created = s.ID, isNew
 		return tenant, nil
 	}
-	view, isNew, p := h.cfg.Schedules.Create(ctx, h.log, tenant, create, token)
-	*id = view.ID
-	if p != nil {
-		switch {
-		case p.Status == http.StatusTooManyRequests || p.Status >= 500:
-			return tenant, &retryable{err: fmt.Errorf("create: %d %s: %s", p.Status, p.Title, p.Detail)}
-		default:
-			return tenant, &Rejection{Reason: reason(p), Err: p}
-		}
+	c, err := h.create.Create(ctx, h.log, tenant, app.CreateTask{Body: create, Token: token})
+	if err != nil {
+		return tenant, classify(err)
 	}
-	*created = isNew
+	*id, *created = c.Task.ID.String(), c.New
 	return tenant, nil
 }
 
-// classify sorts the task service's refusal of a create: a request it can
+// classify sorts a service's refusal of a create: a request it can
 // never accept is a *Rejection (dead-lettered with its reason); anything
 // else — the rate limit, a store or queue failure — is worth another
 // delivery.
@@ -286,15 +277,6 @@ func classify(err error) error {
 		return &Rejection{Reason: "422 Request cannot be applied: Idempotency-Key was already used with a different request body", Err: err}
 	}
 	return &retryable{err: fmt.Errorf("create: %w", err)}
-}
-
-// reason renders a problem as "detail." field paths and reasons, so the
-// DLQ attribute points into the event's detail.
-func reason(p *problem.Problem) string {
-	if len(p.Errors) == 0 {
-		return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail)
-	}
-	return fieldReason(p.Errors)
 }
 
 // fieldReason renders field errors as "detail." field paths and reasons.

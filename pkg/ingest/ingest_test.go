@@ -15,8 +15,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/ingest"
-	"github.com/hourglass-sched/hourglass/pkg/problem"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -195,21 +194,21 @@ func TestPassingFailuresAreRedelivered(t *testing.T) {
 }
 
 // scheduler records what schedules it is asked to create and answers
-// with p.
+// with err.
 type scheduler struct {
 	mu    sync.Mutex
 	calls []call
-	p     *problem.Problem
+	err   error
 }
 
-func (c *scheduler) Create(_ context.Context, _ zerolog.Logger, tenant string, body []byte, token string) (schedules.View, bool, *problem.Problem) {
+func (c *scheduler) CreateWithToken(_ context.Context, _ zerolog.Logger, tenant string, body []byte, token string) (*schedule.Schedule, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = append(c.calls, call{tenant, string(body), token})
-	if c.p != nil {
-		return schedules.View{}, false, c.p
+	if c.err != nil {
+		return nil, false, c.err
 	}
-	return schedules.View{ID: "s0000000000000000000a"}, true, nil
+	return &schedule.Schedule{ID: "s0000000000000000000a", Tenant: tenant}, true, nil
 }
 
 func setupSchedules(t *testing.T, c *creator, s *scheduler, q *queue) *ingest.Handler {
@@ -251,19 +250,19 @@ func TestCreateScheduleRejections(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
 		body, reason string
-		p            *problem.Problem
+		err          error
 	}{
 		"no tenant":       {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{}}`, reason: "detail.tenant: is required (a string naming the tenant the schedule is for)"},
 		"wrong tenant":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{"tenant":"globex"}}`, reason: `may not create schedules for tenant "globex"`},
 		"wrong source":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.evil","detail":{"tenant":"acme"}}`, reason: `source "com.example.evil" may not`},
 		"empty key":       {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{"tenant":"acme","idempotency_key":""}}`, reason: "detail.idempotency_key: must be a non-empty string"},
 		"detail array":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":[]}`, reason: "the body of POST /v1/schedules plus tenant"},
-		"invalid request": {body: goodSchedule, p: problem.Invalid(problem.FieldError{Field: "expression", Reason: "unknown unit"}), reason: "detail.expression: unknown unit"},
+		"invalid request": {body: goodSchedule, err: &app.Invalid{Fields: []task.FieldError{{Field: "expression", Reason: "unknown unit"}}}, reason: "detail.expression: unknown unit"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			q := &queue{}
-			s := &scheduler{p: tc.p}
+			s := &scheduler{err: tc.err}
 			resp, err := setupSchedules(t, &creator{}, s, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", tc.body)}})
 			require.NoError(t, err)
 			assert.Empty(t, resp.BatchItemFailures, "a rejected event is done with")
@@ -278,7 +277,7 @@ func TestCreateScheduleRejections(t *testing.T) {
 func TestCreateScheduleStoreDownIsRedelivered(t *testing.T) {
 	t.Parallel()
 	q := &queue{}
-	resp, err := setupSchedules(t, &creator{}, &scheduler{p: problem.Unavailable("storage is unavailable", 0)}, q).
+	resp, err := setupSchedules(t, &creator{}, &scheduler{err: &app.Unavailable{Detail: "schedule is being created concurrently; retry", RetryAfter: time.Second}}, q).
 		HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", goodSchedule)}})
 	require.NoError(t, err)
 	assert.Equal(t, []awsevents.SQSBatchItemFailure{{ItemIdentifier: "m1"}}, resp.BatchItemFailures)

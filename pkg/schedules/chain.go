@@ -290,3 +290,30 @@ var (
 	_ dispatch.Chain = (*Chain)(nil)
 	_ worker.Gate    = (*Chain)(nil)
 )
+
+// First builds the first occurrence task of s, just created, changed or
+// resumed at now (nil when s is disabled, fires no more, or its next fire
+// time is beyond the horizon). It serves app.Schedules.
+func (c *Chain) First(s *schedule.Schedule, now time.Time, resumed bool) (*task.Task, schedule.Occ, error) {
+	if s.State != schedule.Enabled {
+		return nil, schedule.Occ{}, nil
+	}
+	occ, ok := s.First(now, resumed)
+	if !ok || !c.withinHorizon(s, occ, now) {
+		return nil, schedule.Occ{}, nil
+	}
+	t, err := s.Task(occ, c.cfg.Shards, now)
+	return t, occ, err
+}
+
+// Kick continues from a first occurrence just stored with its schedule:
+// if its bucket is already announced it is sent now (after its successor
+// is stored). A failure leaves it to the sweep.
+func (c *Chain) Kick(ctx context.Context, s *schedule.Schedule, occ schedule.Occ, first *task.Task, now time.Time) {
+	if first == nil {
+		return
+	}
+	if err := c.advance(ctx, s, occ, first, now); err != nil {
+		c.log.Error().Err(err).Str("schedule", s.ID).Msg("first occurrence stored; the sweep will dispatch it late")
+	}
+}

@@ -235,7 +235,7 @@ func (c *Components) Ingest() (*ingest.Handler, error) {
 		return nil, err
 	}
 	creator := c.API(refuseAuth{}, nil).Tasks()
-	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources, Schedules: c.Schedules(refuseAuth{})}, creator, c.Queue, c.Log), nil
+	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources, Schedules: c.Schedules(refuseAuth{}).Service()}, creator, c.Queue, c.Log), nil
 }
 
 // refuseAuth authenticates no HTTP request: the ingest function's API and
