@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -68,8 +67,7 @@ type Schedules struct {
 	clock clock.Clock
 	log   zerolog.Logger
 
-	cursorMu sync.Mutex
-	cursorOK bool
+	cursorReady ensured
 }
 
 // NewSchedules returns the schedule service.
@@ -104,16 +102,7 @@ func storeError(err error, what string) error {
 // ensureCursor makes sure, once per process, that the scanner cursor
 // exists and knows the shard count before the first occurrence is written.
 func (h *Schedules) ensureCursor(ctx context.Context, now time.Time) error {
-	h.cursorMu.Lock()
-	defer h.cursorMu.Unlock()
-	if h.cursorOK {
-		return nil
-	}
-	if err := h.store.EnsureCursor(ctx, h.cfg.Shards, now); err != nil {
-		return err
-	}
-	h.cursorOK = true
-	return nil
+	return h.cursorReady.do(func() error { return h.store.EnsureCursor(ctx, h.cfg.Shards, now) })
 }
 
 // Create validates body (the create document, POST /v1/schedules) and

@@ -95,8 +95,7 @@ type Tasks struct {
 	clock clock.Clock
 	log   zerolog.Logger
 
-	cursorOnce sync.Mutex
-	cursorOK   bool
+	cursorReady ensured
 
 	// cursor caches reads of the scanner cursor (fast path and views).
 	cursor cursorCache
@@ -242,15 +241,25 @@ func (s *Tasks) write(ctx context.Context, log zerolog.Logger, tenant string, re
 // ensureCursor makes sure, once per process, that the scanner cursor exists
 // and knows this process's shard count, before the first task is written.
 func (s *Tasks) ensureCursor(ctx context.Context, now time.Time) error {
-	s.cursorOnce.Lock()
-	defer s.cursorOnce.Unlock()
-	if s.cursorOK {
+	return s.cursorReady.do(func() error { return s.store.EnsureCursor(ctx, s.cfg.Shards, now) })
+}
+
+// ensured runs a step until it first succeeds, once per process.
+type ensured struct {
+	mu   sync.Mutex
+	done bool
+}
+
+func (e *ensured) do(step func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done {
 		return nil
 	}
-	if err := s.store.EnsureCursor(ctx, s.cfg.Shards, now); err != nil {
+	if err := step(); err != nil {
 		return err
 	}
-	s.cursorOK = true
+	e.done = true
 	return nil
 }
 
