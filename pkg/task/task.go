@@ -63,6 +63,17 @@ type Retry struct {
 	MaxBackoff     time.Duration // cap on any wait
 }
 
+// Outcome is what an attempt's end records: the state it leaves the task
+// in (SUCCEEDED, FAILED or RETRYING), the attempt itself, when the next
+// attempt is due (RETRYING only) and the error (empty on success). Outcome
+// writes (ddbstore.Store.Finish and Settle) take it whole.
+type Outcome struct {
+	State     State
+	Attempt   Attempt
+	NextAt    time.Time
+	LastError string
+}
+
 // Attempt records one execution attempt.
 type Attempt struct {
 	N          int       `json:"n"`

@@ -40,8 +40,12 @@ import (
 type Store interface {
 	Get(ctx context.Context, id task.ID) (*task.Task, error)
 	Claim(ctx context.Context, id task.ID, ph, owner string, now, leaseUntil time.Time) (*task.Task, error)
-	Finish(ctx context.Context, id task.ID, owner string, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error)
-	Settle(ctx context.Context, prev *task.Task, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error)
+	// Finish records the outcome of the attempt owner holds the lease of;
+	// task.ErrConflict when the lease was lost.
+	Finish(ctx context.Context, id task.ID, owner string, o task.Outcome) (*task.Task, error)
+	// Settle records the outcome of an attempt made without a claim,
+	// fenced on prev's version; task.ErrConflict when the task changed.
+	Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error)
 }
 
 // Queue sends single messages.
@@ -362,12 +366,9 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 
 	if execErr == nil {
 		attempt.Outcome = "succeeded"
-		done, err := w.finish(ctx, t, owner, task.Succeeded, attempt, time.Time{}, "")
+		done, err := w.finish(ctx, t, owner, task.Outcome{State: task.Succeeded, Attempt: attempt})
 		if err != nil {
 			return w.finishFailed(err, log)
-		}
-		if done == nil {
-			return nil // fenced off; see finish
 		}
 		w.published(done, false)
 		log.Info().Int("status", res.StatusCode).Msg("task succeeded")
@@ -385,12 +386,9 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		}}); err != nil {
 			return &Redeliver{Reason: "dead-letter send failed: " + err.Error()}
 		}
-		done, err := w.finish(ctx, t, owner, task.Failed, attempt, time.Time{}, attempt.Error)
+		done, err := w.finish(ctx, t, owner, task.Outcome{State: task.Failed, Attempt: attempt, LastError: attempt.Error})
 		if err != nil {
 			return w.finishFailed(err, log)
-		}
-		if done == nil {
-			return nil
 		}
 		w.published(done, true)
 		log.Warn().Str("error", attempt.Error).Bool("permanent", target.IsPermanent(execErr)).Msg("task failed and was dead-lettered")
@@ -405,12 +403,8 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		wait = min(ra.After, t.Retry.MaxBackoff)
 	}
 	next := end.Add(wait)
-	done, err := w.finish(ctx, t, owner, task.Retrying, attempt, next, attempt.Error)
-	if err != nil {
+	if _, err := w.finish(ctx, t, owner, task.Outcome{State: task.Retrying, Attempt: attempt, NextAt: next, LastError: attempt.Error}); err != nil {
 		return w.finishFailed(err, log)
-	}
-	if done == nil {
-		return nil
 	}
 	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRetry).Encode(), Delay: wait}); err != nil {
 		// The task is RETRYING; this message's redelivery will claim it.
@@ -421,18 +415,22 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 	return nil
 }
 
+// ErrFencedOff says that an outcome was not recorded because the task
+// changed while its target ran, without a claim: another delivery recorded
+// an outcome, or the task was cancelled, updated or redriven meanwhile.
+// That delivery or change carries the task on; this message is done with.
+var ErrFencedOff = errors.New("outcome fenced off: the task changed while its target ran")
+
 // finish records an attempt's outcome: under the claim's lease, or (no
 // claim) fenced on the version the worker read. Without a claim, a fenced
-// write returns (nil, nil) — another delivery recorded an outcome, or the
-// task was cancelled, updated or redriven meanwhile: that delivery or
-// change carries the task on, and this message is done with — unless the
-// fence was our own write, applied with its answer lost, which counts as
-// recorded.
-func (w *Worker) finish(ctx context.Context, t *task.Task, owner string, state task.State, a task.Attempt, next time.Time, lastErr string) (*task.Task, error) {
+// write is ErrFencedOff — unless the fence was our own write, applied with
+// its answer lost, which counts as recorded.
+func (w *Worker) finish(ctx context.Context, t *task.Task, owner string, o task.Outcome) (*task.Task, error) {
 	if w.cfg.Claim {
-		return w.store.Finish(ctx, t.ID, owner, state, a, next, lastErr)
+		return w.store.Finish(ctx, t.ID, owner, o)
 	}
-	done, err := w.store.Settle(ctx, t, state, a, next, lastErr)
+	a := o.Attempt
+	done, err := w.store.Settle(ctx, t, o)
 	if !errors.Is(err, task.ErrConflict) {
 		return done, err
 	}
@@ -448,10 +446,16 @@ func (w *Worker) finish(ctx context.Context, t *task.Task, owner string, state t
 	}
 	w.log.Info().Str("task_id", t.ID.String()).Str("state", string(cur.State)).
 		Msg("outcome fenced off: the task changed while its target ran (a duplicate delivery recorded it, or it was cancelled or updated)")
-	return nil, nil
+	return nil, ErrFencedOff
 }
 
+// finishFailed is what a delivery answers when its outcome was not
+// recorded: done with it when fenced off (another delivery or change
+// carries the task on), else redelivered.
 func (w *Worker) finishFailed(err error, log zerolog.Logger) error {
+	if errors.Is(err, ErrFencedOff) {
+		return nil
+	}
 	if errors.Is(err, task.ErrConflict) {
 		// Our lease expired and another worker took over: this completion
 		// is fenced off. Keep the message until the task is settled.
