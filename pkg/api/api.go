@@ -2,6 +2,11 @@
 // the local host, and in Lambda through API Gateway's HTTP API adapter.
 // Errors are RFC 9457 problem documents naming each bad field.
 //
+// It is transport only: each route decodes its request, calls the task
+// service (app.Tasks), maps the service's typed errors to problem+json
+// (Problem, the one mapping every HTTP door uses) and encodes the answer.
+// The rules live in package app.
+//
 // Routes: POST /v1/tasks, POST /v1/tasks:batch, GET /v1/tasks,
 // GET|PATCH|DELETE /v1/tasks/{id}, GET /v1/openapi.json, GET /healthz. The
 // OpenAPI 3.1 document (openapi.json, embedded) is the contract; the tests
