@@ -3,10 +3,11 @@ package api
 import (
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
 // Authenticator names the tenant a request acts for.
@@ -16,13 +17,10 @@ type Authenticator interface {
 	Tenant(r *http.Request) (string, error)
 }
 
-var tenantRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}$`)
-
-// ValidTenant reports whether s can name a tenant: 1–128 characters,
-// letters, digits and _ . : @ / + = -, starting with a letter or digit.
+// ValidTenant reports whether s can name a tenant (task.ValidTenant).
 // Callers that take a tenant from elsewhere than an Authenticator (the
 // ingest function's CreateSchedule) check it with this.
-func ValidTenant(s string) bool { return tenantRE.MatchString(s) }
+func ValidTenant(s string) bool { return task.ValidTenant(s) }
 
 // DevAuth accepts "Authorization: Bearer dev-<tenant>" — development mode
 // only; it is never wired in AWS.
@@ -36,7 +34,7 @@ func (DevAuth) Tenant(r *http.Request) (string, error) {
 		return "", errors.New(`missing "Authorization: Bearer dev-<tenant>" header`)
 	}
 	tenant, ok := strings.CutPrefix(strings.TrimSpace(tok), "dev-")
-	if !ok || !tenantRE.MatchString(tenant) {
+	if !ok || !task.ValidTenant(tenant) {
 		return "", errors.New(`token must be "dev-<tenant>" (letters, digits, _ . : @ / + = -)`)
 	}
 	return tenant, nil
@@ -81,12 +79,12 @@ func (g GatewayAuth) Tenant(r *http.Request) (string, error) {
 			return "", err
 		}
 		if t, ok := g.Map[p]; ok {
-			if !tenantRE.MatchString(t) {
+			if !task.ValidTenant(t) {
 				return "", errors.New("HOURGLASS_TENANT_MAP maps " + p + " to an invalid tenant name")
 			}
 			return t, nil
 		}
-		if !tenantRE.MatchString(p) {
+		if !task.ValidTenant(p) {
 			return "", errors.New("the principal " + p + " cannot name a tenant (over 128 characters?): map it with HOURGLASS_TENANT_MAP")
 		}
 		return p, nil

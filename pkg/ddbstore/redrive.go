@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/hourglass-sched/hourglass/pkg/redrive"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -58,4 +57,3 @@ func (s *Store) Redrive(ctx context.Context, id task.ID, now time.Time, attempts
 }
 
 // The store serves the redrive tool.
-var _ redrive.Store = (*Store)(nil)

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -44,7 +44,7 @@ func occurrencePK(tenant, id string) string {
 	return "occ#" + strconv.Itoa(len(tenant)) + "#" + tenant + "#" + id
 }
 
-func marshalSchedule(s *schedules.Schedule) map[string]types.AttributeValue {
+func marshalSchedule(s *schedule.Schedule) map[string]types.AttributeValue {
 	k := scheduleKey(s.Tenant, s.ID)
 	item := map[string]types.AttributeValue{
 		aPK: k[aPK], aSK: k[aSK],
@@ -74,8 +74,8 @@ func marshalSchedule(s *schedules.Schedule) map[string]types.AttributeValue {
 	return item
 }
 
-func unmarshalSchedule(item map[string]types.AttributeValue) *schedules.Schedule {
-	s := &schedules.Schedule{
+func unmarshalSchedule(item map[string]types.AttributeValue) *schedule.Schedule {
+	s := &schedule.Schedule{
 		ID: getS(item, aID), Tenant: getS(item, aTenant), Expression: getS(item, aExpr), Timezone: getS(item, aTZ),
 		Target:  task.Target{Kind: getS(item, aKind), Spec: json.RawMessage(getS(item, aTarget))},
 		Payload: json.RawMessage(getS(item, aPayload)),
@@ -84,8 +84,8 @@ func unmarshalSchedule(item map[string]types.AttributeValue) *schedules.Schedule
 			InitialBackoff: time.Duration(getN(item, aBackInit)) * time.Millisecond,
 			MaxBackoff:     time.Duration(getN(item, aBackMax)) * time.Millisecond,
 		},
-		Start: getMs(item, aStartMs), End: getMs(item, aEndMs), State: schedules.State(getS(item, aState)),
-		FlexWindow: time.Duration(getN(item, aFlex)) * time.Second, Misfire: schedules.Misfire(getS(item, aMisfire)),
+		Start: getMs(item, aStartMs), End: getMs(item, aEndMs), State: schedule.State(getS(item, aState)),
+		FlexWindow: time.Duration(getN(item, aFlex)) * time.Second, Misfire: schedule.Misfire(getS(item, aMisfire)),
 		Generation: getN(item, aGen), Version: getN(item, aVer), PausedAt: getMs(item, aPausedMs),
 		CreatedAt: getMs(item, aCreated), UpdatedAt: getMs(item, aUpdated),
 	}
@@ -128,7 +128,7 @@ func (s *Store) firstItems(first *task.Task) []types.TransactWriteItem {
 
 // CreateSchedule writes a new schedule and its first occurrence (if any)
 // in one transaction; an existing ID is task.ErrConflict.
-func (s *Store) CreateSchedule(ctx context.Context, sc *schedules.Schedule, first *task.Task) error {
+func (s *Store) CreateSchedule(ctx context.Context, sc *schedule.Schedule, first *task.Task) error {
 	items := append([]types.TransactWriteItem{{Put: &types.Put{
 		TableName: &s.table, Item: marshalSchedule(sc), ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	}}}, s.firstItems(first)...)
@@ -144,7 +144,7 @@ func (s *Store) CreateSchedule(ctx context.Context, sc *schedules.Schedule, firs
 }
 
 // GetSchedule reads a tenant's schedule (strongly consistent).
-func (s *Store) GetSchedule(ctx context.Context, tenant, id string) (*schedules.Schedule, error) {
+func (s *Store) GetSchedule(ctx context.Context, tenant, id string) (*schedule.Schedule, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: scheduleKey(tenant, id), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("get schedule %s: %w", id, err)
@@ -158,7 +158,7 @@ func (s *Store) GetSchedule(ctx context.Context, tenant, id string) (*schedules.
 // UpdateSchedule replaces a schedule whose stored version is prevVersion,
 // writing first (if any) in the same transaction. A moved version is
 // task.ErrConflict; a deleted schedule task.ErrNotFound.
-func (s *Store) UpdateSchedule(ctx context.Context, sc *schedules.Schedule, prevVersion int64, first *task.Task) error {
+func (s *Store) UpdateSchedule(ctx context.Context, sc *schedule.Schedule, prevVersion int64, first *task.Task) error {
 	items := append([]types.TransactWriteItem{{Put: &types.Put{
 		TableName: &s.table, Item: marshalSchedule(sc), ConditionExpression: aws.String("ver = :ver"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":ver": nAttr(prevVersion)},
@@ -193,7 +193,7 @@ func (s *Store) DeleteSchedule(ctx context.Context, tenant, id string) error {
 }
 
 // ListSchedules returns one page of a tenant's schedules in ID order.
-func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedules.Schedule, string, error) {
+func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error) {
 	pk := schedulePK(tenant)
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
@@ -208,7 +208,7 @@ func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit i
 	if err != nil {
 		return nil, "", fmt.Errorf("list schedules: %w", err)
 	}
-	list := make([]*schedules.Schedule, 0, len(out.Items))
+	list := make([]*schedule.Schedule, 0, len(out.Items))
 	for _, it := range out.Items {
 		list = append(list, unmarshalSchedule(it))
 	}
@@ -240,7 +240,7 @@ func (s *Store) PutOccurrence(ctx context.Context, t *task.Task) (bool, error) {
 }
 
 // Occurrences returns a schedule's latest occurrence records, newest first.
-func (s *Store) Occurrences(ctx context.Context, tenant, id string, limit int32) ([]schedules.OccurrenceRecord, error) {
+func (s *Store) Occurrences(ctx context.Context, tenant, id string, limit int32) ([]schedule.OccurrenceRecord, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :pk"),
@@ -252,16 +252,15 @@ func (s *Store) Occurrences(ctx context.Context, tenant, id string, limit int32)
 	if err != nil {
 		return nil, fmt.Errorf("list occurrences of %s: %w", id, err)
 	}
-	recs := make([]schedules.OccurrenceRecord, 0, len(out.Items))
+	recs := make([]schedule.OccurrenceRecord, 0, len(out.Items))
 	for _, it := range out.Items {
 		tid, err := task.ParseID(getS(it, aID))
 		if err != nil {
 			return nil, fmt.Errorf("decode occurrence %q of %s: %w", getS(it, aSK), id, err)
 		}
-		recs = append(recs, schedules.OccurrenceRecord{At: getMs(it, aOccurAt), Due: getMs(it, aDue), Generation: getN(it, aGen), TaskID: tid})
+		recs = append(recs, schedule.OccurrenceRecord{At: getMs(it, aOccurAt), Due: getMs(it, aDue), Generation: getN(it, aGen), TaskID: tid})
 	}
 	return recs, nil
 }
 
 // The store also serves the schedules' port.
-var _ schedules.Store = (*Store)(nil)

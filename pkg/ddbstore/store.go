@@ -308,7 +308,8 @@ func (s *Store) Claim(ctx context.Context, id task.ID, ph, owner string, now, le
 // it: state, version, the attempt appended, last_error and next_ms set or
 // removed, and — for a final state — finished_ms and the TTL. drop names
 // further attributes to remove (the lease, after a claimed attempt).
-func (s *Store) outcomeUpdate(state task.State, a task.Attempt, nextAt time.Time, lastErr string, drop []string) (set, remove string, vals map[string]types.AttributeValue) {
+func (s *Store) outcomeUpdate(o task.Outcome, drop []string) (set, remove string, vals map[string]types.AttributeValue) {
+	state, a, nextAt, lastErr := o.State, o.Attempt, o.NextAt, o.LastError
 	set = "SET #st = :state, ver = ver + :one, updated_ms = :now, attempts = list_append(if_not_exists(attempts, :empty), :att)"
 	vals = map[string]types.AttributeValue{
 		":state": sAttr(string(state)), ":one": nAttr(1), ":now": msAttr(a.EndedAt),
@@ -338,11 +339,11 @@ func (s *Store) outcomeUpdate(state task.State, a task.Attempt, nextAt time.Time
 }
 
 // Finish records the end of the attempt owner holds: the attempt is appended
-// and the task moves to state (SUCCEEDED, FAILED or RETRYING with nextAt).
+// and the task moves to o.State (SUCCEEDED, FAILED or RETRYING with o.NextAt).
 // If owner no longer holds the lease — it expired and another worker took
 // over — the write is fenced off with task.ErrConflict.
-func (s *Store) Finish(ctx context.Context, id task.ID, owner string, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
-	set, remove, vals := s.outcomeUpdate(state, a, nextAt, lastErr, []string{"lease_owner", "lease_ms"})
+func (s *Store) Finish(ctx context.Context, id task.ID, owner string, o task.Outcome) (*task.Task, error) {
+	set, remove, vals := s.outcomeUpdate(o, []string{"lease_owner", "lease_ms"})
 	vals[":run"], vals[":owner"] = sAttr(string(task.Running)), sAttr(owner)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
@@ -369,8 +370,8 @@ func (s *Store) Finish(ctx context.Context, id task.ID, owner string, state task
 // was read — another delivery recorded an outcome, the task was cancelled,
 // updated or redriven — it is refused with task.ErrConflict and nothing is
 // recorded, so concurrent duplicates leave one outcome.
-func (s *Store) Settle(ctx context.Context, prev *task.Task, state task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
-	set, remove, vals := s.outcomeUpdate(state, a, nextAt, lastErr, nil)
+func (s *Store) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
+	set, remove, vals := s.outcomeUpdate(o, nil)
 	set += ", att_n = :n"
 	vals[":n"], vals[":ver"] = nAttr(int64(prev.AttemptN)), nAttr(prev.Version)
 	vals[":s1"], vals[":s3"] = sAttr(string(task.Scheduled)), sAttr(string(task.Retrying))

@@ -318,8 +318,7 @@ func TestClaim(t *testing.T) {
 		tk := f.create(t, "acme", base)
 		f.claim(t, tk, "w1", now)
 		nextAt := now.Add(10 * time.Second)
-		_, err := f.store.Finish(ctx, tk.ID, "w1", task.Retrying,
-			task.Attempt{N: 1, StartedAt: now, EndedAt: now.Add(time.Second), Outcome: "retrying", Error: "boom"}, nextAt, "boom")
+		_, err := f.store.Finish(ctx, tk.ID, "w1", task.Outcome{State: task.Retrying, Attempt: task.Attempt{N: 1, StartedAt: now, EndedAt: now.Add(time.Second), Outcome: "retrying", Error: "boom"}, NextAt: nextAt, LastError: "boom"})
 		require.NoError(t, err)
 
 		_, err = f.store.Claim(ctx, tk.ID, tk.PayloadHash, "w2", nextAt.Add(-time.Millisecond), nextAt.Add(time.Minute))
@@ -338,7 +337,7 @@ func TestClaim(t *testing.T) {
 		f := setup(t)
 		done := f.create(t, "acme", base)
 		f.claim(t, done, "w1", now)
-		_, err := f.store.Finish(ctx, done.ID, "w1", task.Succeeded, task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "succeeded"}, time.Time{}, "")
+		_, err := f.store.Finish(ctx, done.ID, "w1", task.Outcome{State: task.Succeeded, Attempt: task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "succeeded"}})
 		require.NoError(t, err)
 		_, err = f.store.Claim(ctx, done.ID, done.PayloadHash, "w2", now.Add(time.Hour), now.Add(2*time.Hour))
 		require.ErrorIs(t, err, task.ErrConflict)
@@ -363,7 +362,7 @@ func TestFinish(t *testing.T) {
 		tk := f.create(t, "acme", base)
 		held := f.claim(t, tk, "w1", now)
 		a := task.Attempt{N: 1, StartedAt: now, EndedAt: now.Add(1500 * time.Millisecond), Outcome: "succeeded", StatusCode: 204, Summary: "ok", Worker: "w1"}
-		got, err := f.store.Finish(ctx, tk.ID, "w1", task.Succeeded, a, time.Time{}, "")
+		got, err := f.store.Finish(ctx, tk.ID, "w1", task.Outcome{State: task.Succeeded, Attempt: a})
 		require.NoError(t, err)
 		assert.Equal(t, task.Succeeded, got.State)
 		assert.Equal(t, []task.Attempt{a}, got.Attempts)
@@ -375,7 +374,7 @@ func TestFinish(t *testing.T) {
 		assert.Equal(t, 1, got.AttemptN)
 		assert.Equal(t, got, f.get(t, tk.ID))
 
-		_, err = f.store.Finish(ctx, tk.ID, "w1", task.Succeeded, a, time.Time{}, "")
+		_, err = f.store.Finish(ctx, tk.ID, "w1", task.Outcome{State: task.Succeeded, Attempt: a})
 		require.ErrorIs(t, err, task.ErrConflict, "a second finish is fenced")
 	})
 
@@ -388,8 +387,7 @@ func TestFinish(t *testing.T) {
 		require.Equal(t, "w2", took.LeaseOwner)
 
 		for _, st := range []task.State{task.Succeeded, task.Failed, task.Retrying} {
-			_, err := f.store.Finish(ctx, tk.ID, "w1", st,
-				task.Attempt{N: 1, StartedAt: now, EndedAt: now.Add(time.Second), Outcome: "failed", Error: "late"}, now.Add(time.Hour), "late")
+			_, err := f.store.Finish(ctx, tk.ID, "w1", task.Outcome{State: st, Attempt: task.Attempt{N: 1, StartedAt: now, EndedAt: now.Add(time.Second), Outcome: "failed", Error: "late"}, NextAt: now.Add(time.Hour), LastError: "late"})
 			require.ErrorIs(t, err, task.ErrConflict, st)
 		}
 		assert.Equal(t, took, f.get(t, tk.ID), "the stale worker changed nothing")
@@ -402,7 +400,7 @@ func TestFinish(t *testing.T) {
 		f.claim(t, tk, "w1", now)
 		nextAt := now.Add(4 * time.Second)
 		a := task.Attempt{N: 1, StartedAt: now, EndedAt: now.Add(time.Second), Outcome: "retrying", StatusCode: 503, Error: "status 503"}
-		got, err := f.store.Finish(ctx, tk.ID, "w1", task.Retrying, a, nextAt, "status 503")
+		got, err := f.store.Finish(ctx, tk.ID, "w1", task.Outcome{State: task.Retrying, Attempt: a, NextAt: nextAt, LastError: "status 503"})
 		require.NoError(t, err)
 		assert.Equal(t, task.Retrying, got.State)
 		assert.True(t, got.NextAt.Equal(nextAt))
@@ -415,7 +413,7 @@ func TestFinish(t *testing.T) {
 		// and the attempts accumulate.
 		f.claim(t, tk, "w2", nextAt)
 		b := task.Attempt{N: 2, StartedAt: nextAt, EndedAt: nextAt.Add(time.Second), Outcome: "succeeded", StatusCode: 200}
-		got, err = f.store.Finish(ctx, tk.ID, "w2", task.Succeeded, b, time.Time{}, "")
+		got, err = f.store.Finish(ctx, tk.ID, "w2", task.Outcome{State: task.Succeeded, Attempt: b})
 		require.NoError(t, err)
 		assert.Equal(t, []task.Attempt{a, b}, got.Attempts)
 		assert.Empty(t, got.LastError)
@@ -429,7 +427,7 @@ func TestFinish(t *testing.T) {
 		tk := f.create(t, "acme", base)
 		f.claim(t, tk, "w1", now)
 		a := task.Attempt{N: 1, StartedAt: now, EndedAt: now.Add(time.Second), Outcome: "failed", StatusCode: 400, Error: "status 400"}
-		got, err := f.store.Finish(ctx, tk.ID, "w1", task.Failed, a, time.Time{}, "status 400")
+		got, err := f.store.Finish(ctx, tk.ID, "w1", task.Outcome{State: task.Failed, Attempt: a, LastError: "status 400"})
 		require.NoError(t, err)
 		assert.Equal(t, task.Failed, got.State)
 		assert.Equal(t, "status 400", got.LastError)
@@ -452,7 +450,7 @@ func TestCancel(t *testing.T) {
 			switch from {
 			case task.Retrying:
 				f.claim(t, tk, "w1", now)
-				_, err := f.store.Finish(ctx, tk.ID, "w1", task.Retrying, task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "retrying"}, now.Add(time.Hour), "boom")
+				_, err := f.store.Finish(ctx, tk.ID, "w1", task.Outcome{State: task.Retrying, Attempt: task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "retrying"}, NextAt: now.Add(time.Hour), LastError: "boom"})
 				require.NoError(t, err)
 			}
 			before := f.get(t, tk.ID)
@@ -482,7 +480,7 @@ func TestCancel(t *testing.T) {
 		assert.Equal(t, task.Running, got.State)
 		assert.Equal(t, running, f.get(t, tk.ID))
 
-		done, err := f.store.Finish(ctx, tk.ID, "w1", task.Succeeded, task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "succeeded"}, time.Time{}, "")
+		done, err := f.store.Finish(ctx, tk.ID, "w1", task.Outcome{State: task.Succeeded, Attempt: task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "succeeded"}})
 		require.NoError(t, err)
 		got, err = f.store.Cancel(ctx, tk.ID, "acme", now)
 		require.ErrorIs(t, err, task.ErrConflict)

@@ -54,7 +54,7 @@ func TestIndexKeysWrittenOnce(t *testing.T) {
 	assert.Equal(t, task.SortKey(tk.ID.DueMs, tk.ID.String()), sk0)
 	now := base.Add(2 * time.Second)
 	f.claim(t, tk, "w1", now)
-	_, err := f.store.Finish(context.Background(), tk.ID, "w1", task.Succeeded, task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "succeeded"}, time.Time{}, "")
+	_, err := f.store.Finish(context.Background(), tk.ID, "w1", task.Outcome{State: task.Succeeded, Attempt: task.Attempt{N: 1, StartedAt: now, EndedAt: now, Outcome: "succeeded"}})
 	require.NoError(t, err)
 	pk1, sk1 := at()
 	assert.Equal(t, pk0, pk1)

@@ -16,7 +16,7 @@ import (
 
 	hgevents "github.com/hourglass-sched/hourglass/events"
 	"github.com/hourglass-sched/hourglass/pkg/ingest"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 )
 
 // putSchedule puts one CreateSchedule event on the Hourglass bus and
@@ -133,9 +133,9 @@ func TestCreateScheduleEventsAndScheduleFired(t *testing.T) {
 	unauthorized := h.putSchedule("com.example.orders", sched("/sched-unauthorized", map[string]any{"tenant": "initech"}))
 
 	ids := map[string]string{
-		"/sched-good":        schedules.TokenID("acme", good),
-		"/sched-key":         schedules.TokenID("acme", "nightly-report"),
-		"/sched-redelivered": schedules.TokenID("acme", "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"),
+		"/sched-good":        schedule.TokenID("acme", good),
+		"/sched-key":         schedule.TokenID("acme", "nightly-report"),
+		"/sched-redelivered": schedule.TokenID("acme", "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"),
 	}
 	for path, id := range ids {
 		v := h.waitSchedule("acme", id)

@@ -9,8 +9,8 @@
 // and an optional "idempotency_key". Each event is checked on arrival: its
 // source must be allowed to act for the tenant (Sources, from
 // HOURGLASS_INGEST_SOURCES), and the rest is validated and stored by the
-// same code as the API's create (api.Server.Create,
-// schedules.Handler.Create). The event's ID is the idempotency token — or
+// same services as the API's create (app.Tasks.Create,
+// app.Schedules.CreateWithToken). The event's ID is the idempotency token — or
 // the detail's idempotency_key when it carries one — so a duplicate
 // delivery of the same event creates one task or schedule.
 //
@@ -29,28 +29,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/rs/zerolog"
 
 	"github.com/hourglass-sched/hourglass/events"
-	"github.com/hourglass-sched/hourglass/pkg/api"
-	"github.com/hourglass-sched/hourglass/pkg/problem"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/app"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
-// Creator creates a task as the API does (api.Server implements it).
+// Creator creates a task through the task service, as the API does
+// (app.Tasks implements it).
 type Creator interface {
-	Create(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (api.TaskView, bool, *problem.Problem)
+	Create(ctx context.Context, log zerolog.Logger, tenant string, req app.CreateTask) (app.Created, error)
 }
 
-// ScheduleCreator creates a schedule as the API does
-// (schedules.Handler implements it).
+// ScheduleCreator creates a schedule through the schedule service, as the
+// API does (app.Schedules implements it).
 type ScheduleCreator interface {
-	Create(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (schedules.View, bool, *problem.Problem)
+	CreateWithToken(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (*schedule.Schedule, bool, error)
 }
 
 // Queue sends one message (the dead-letter send).
@@ -94,8 +93,10 @@ func New(cfg Config, create Creator, q Queue, log zerolog.Logger) *Handler {
 
 // Rejection is an event that can never become a task, with the reason.
 type Rejection struct {
-	Reason  string
-	Problem *problem.Problem // the API's answer, when validation failed
+	Reason string
+	// Err is the service's refusal, when the create refused the event
+	// (*app.Invalid, *app.TooLarge or app.ErrIdempotencyMismatch).
+	Err error
 }
 
 func (r *Rejection) Error() string { return "rejected: " + r.Reason }
@@ -242,37 +243,46 @@ func (h *Handler) process(ctx context.Context, body []byte, ev *envelope, id *st
 	if err != nil {
 		return tenant, &Rejection{Reason: "detail: could not be re-encoded: " + err.Error()}
 	}
-	var p *problem.Problem
-	var isNew bool
 	if what == "schedule" {
-		var view schedules.View
-		view, isNew, p = h.cfg.Schedules.Create(ctx, h.log, tenant, create, token)
-		*id = view.ID
-	} else {
-		var view api.TaskView
-		view, isNew, p = h.create.Create(ctx, h.log, tenant, create, token)
-		*id = view.ID
-	}
-	if p != nil {
-		switch {
-		case p.Status == http.StatusTooManyRequests || p.Status >= 500:
-			return tenant, &retryable{err: fmt.Errorf("create: %d %s: %s", p.Status, p.Title, p.Detail)}
-		default:
-			return tenant, &Rejection{Reason: reason(p), Problem: p}
+		s, isNew, err := h.cfg.Schedules.CreateWithToken(ctx, h.log, tenant, create, token)
+		if err != nil {
+			return tenant, classify(err)
 		}
+		*id, *created = s.ID, isNew
+		return tenant, nil
 	}
-	*created = isNew
+	c, err := h.create.Create(ctx, h.log, tenant, app.CreateTask{Body: create, Token: token})
+	if err != nil {
+		return tenant, classify(err)
+	}
+	*id, *created = c.Task.ID.String(), c.New
 	return tenant, nil
 }
 
-// reason renders a problem as "detail." field paths and reasons, so the
-// DLQ attribute points into the event's detail.
-func reason(p *problem.Problem) string {
-	if len(p.Errors) == 0 {
-		return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail)
+// classify sorts a service's refusal of a create: a request it can
+// never accept is a *Rejection (dead-lettered with its reason); anything
+// else — the rate limit, a store or queue failure — is worth another
+// delivery.
+func classify(err error) error {
+	var (
+		inv *app.Invalid
+		tl  *app.TooLarge
+	)
+	switch {
+	case errors.As(err, &inv):
+		return &Rejection{Reason: fieldReason(inv.Fields), Err: err}
+	case errors.As(err, &tl):
+		return &Rejection{Reason: "413 Request body too large: " + tl.Detail, Err: err}
+	case errors.Is(err, app.ErrIdempotencyMismatch):
+		return &Rejection{Reason: "422 Request cannot be applied: Idempotency-Key was already used with a different request body", Err: err}
 	}
+	return &retryable{err: fmt.Errorf("create: %w", err)}
+}
+
+// fieldReason renders field errors as "detail." field paths and reasons.
+func fieldReason(errs []task.FieldError) string {
 	s := ""
-	for i, fe := range p.Errors {
+	for i, fe := range errs {
 		if i > 0 {
 			s += "; "
 		}

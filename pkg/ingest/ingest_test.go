@@ -3,18 +3,19 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/ingest"
-	"github.com/hourglass-sched/hourglass/pkg/problem"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -62,23 +63,27 @@ func TestSourcesRefuseLifecycleSource(t *testing.T) {
 	assert.False(t, s.Allows("aws.s3", "acme"))
 }
 
-// creator records what it is asked to create and answers with p.
+// creator records what it is asked to create and answers with err.
 type creator struct {
 	mu    sync.Mutex
 	calls []call
-	p     *problem.Problem
+	err   error
 }
 
 type call struct{ tenant, body, token string }
 
-func (c *creator) Create(_ context.Context, _ zerolog.Logger, tenant string, body []byte, token string) (api.TaskView, bool, *problem.Problem) {
+func (c *creator) Create(_ context.Context, _ zerolog.Logger, tenant string, req app.CreateTask) (app.Created, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.calls = append(c.calls, call{tenant, string(body), token})
-	if c.p != nil {
-		return api.TaskView{}, false, c.p
+	c.calls = append(c.calls, call{tenant, string(req.Body), req.Token})
+	if c.err != nil {
+		return app.Created{}, c.err
 	}
-	return api.TaskView{ID: "06h2"}, true, nil
+	id, err := task.NewID(time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC), 1)
+	if err != nil {
+		return app.Created{}, err
+	}
+	return app.Created{Task: &task.Task{ID: id, Tenant: tenant}, New: true}, nil
 }
 
 // queue records sends, failing them when err is set.
@@ -139,7 +144,7 @@ func TestRejectionsGoToTheDLQWithTheReason(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
 		body, reason string
-		p            *problem.Problem
+		err          error
 	}{
 		"not json":        {body: `nope`, reason: "not an EventBridge event"},
 		"other type":      {body: `{"id":"e","detail-type":"CreateWidget","source":"com.example.orders","detail":{}}`, reason: `detail-type "CreateWidget" is not supported`},
@@ -149,13 +154,14 @@ func TestRejectionsGoToTheDLQWithTheReason(t *testing.T) {
 		"target twice":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":{"tenant":"acme","target":{"kind":"webhook","url":"http://169.254.169.254/"},"target":{"kind":"webhook","url":"https://example.com/"}}}`, reason: "detail.target: is named twice"},
 		"wrong tenant":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.orders","detail":{"tenant":"globex"}}`, reason: `may not create tasks for tenant "globex"`},
 		"wrong source":    {body: `{"id":"e","detail-type":"CreateTask","source":"com.example.evil","detail":{"tenant":"acme"}}`, reason: `source "com.example.evil" may not`},
-		"invalid request": {body: good, p: problem.Invalid(problem.FieldError{Field: "target.url", Reason: "is required"}), reason: "detail.target.url: is required"},
-		"key reused":      {body: good, p: problem.Unprocessable("Idempotency-Key was already used with a different request body"), reason: "422"},
+		"invalid request": {body: good, err: &app.Invalid{Fields: []task.FieldError{{Field: "target.url", Reason: "is required"}}}, reason: "detail.target.url: is required"},
+		"key reused":      {body: good, err: fmt.Errorf("create: %w", app.ErrIdempotencyMismatch), reason: "422"},
+		"too large":       {body: good, err: &app.TooLarge{Detail: "the body exceeds the payload limit plus 64 KiB"}, reason: "413"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			q := &queue{}
-			resp, err := setup(t, &creator{p: tc.p}, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", tc.body)}})
+			resp, err := setup(t, &creator{err: tc.err}, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", tc.body)}})
 			require.NoError(t, err)
 			assert.Empty(t, resp.BatchItemFailures, "a rejected event is done with")
 			require.Len(t, q.sent, 1)
@@ -168,17 +174,18 @@ func TestRejectionsGoToTheDLQWithTheReason(t *testing.T) {
 func TestPassingFailuresAreRedelivered(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
-		p   *problem.Problem
+		err error
 		dlq error
 	}{
-		"rate limited":     {p: problem.TooManyRequests("slow down", 0)},
-		"store down":       {p: problem.Unavailable("storage is unavailable", 0)},
-		"dlq send failure": {p: problem.Invalid(problem.FieldError{Field: "due_at", Reason: "bad"}), dlq: errors.New("sqs down")},
+		"rate limited":     {err: &app.LimitExceeded{Detail: "slow down", RetryAfter: time.Second}},
+		"store down":       {err: errors.New("dynamodb: connection reset")},
+		"crash hook":       {err: app.ErrCrashed},
+		"dlq send failure": {err: &app.Invalid{Fields: []task.FieldError{{Field: "due_at", Reason: "bad"}}}, dlq: errors.New("sqs down")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			q := &queue{err: tc.dlq}
-			resp, err := setup(t, &creator{p: tc.p}, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", good), record("m2", good)}})
+			resp, err := setup(t, &creator{err: tc.err}, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", good), record("m2", good)}})
 			require.NoError(t, err)
 			assert.ElementsMatch(t, []awsevents.SQSBatchItemFailure{{ItemIdentifier: "m1"}, {ItemIdentifier: "m2"}}, resp.BatchItemFailures)
 			assert.Empty(t, q.sent)
@@ -187,21 +194,21 @@ func TestPassingFailuresAreRedelivered(t *testing.T) {
 }
 
 // scheduler records what schedules it is asked to create and answers
-// with p.
+// with err.
 type scheduler struct {
 	mu    sync.Mutex
 	calls []call
-	p     *problem.Problem
+	err   error
 }
 
-func (c *scheduler) Create(_ context.Context, _ zerolog.Logger, tenant string, body []byte, token string) (schedules.View, bool, *problem.Problem) {
+func (c *scheduler) CreateWithToken(_ context.Context, _ zerolog.Logger, tenant string, body []byte, token string) (*schedule.Schedule, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = append(c.calls, call{tenant, string(body), token})
-	if c.p != nil {
-		return schedules.View{}, false, c.p
+	if c.err != nil {
+		return nil, false, c.err
 	}
-	return schedules.View{ID: "s0000000000000000000a"}, true, nil
+	return &schedule.Schedule{ID: "s0000000000000000000a", Tenant: tenant}, true, nil
 }
 
 func setupSchedules(t *testing.T, c *creator, s *scheduler, q *queue) *ingest.Handler {
@@ -243,19 +250,19 @@ func TestCreateScheduleRejections(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
 		body, reason string
-		p            *problem.Problem
+		err          error
 	}{
 		"no tenant":       {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{}}`, reason: "detail.tenant: is required (a string naming the tenant the schedule is for)"},
 		"wrong tenant":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{"tenant":"globex"}}`, reason: `may not create schedules for tenant "globex"`},
 		"wrong source":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.evil","detail":{"tenant":"acme"}}`, reason: `source "com.example.evil" may not`},
 		"empty key":       {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":{"tenant":"acme","idempotency_key":""}}`, reason: "detail.idempotency_key: must be a non-empty string"},
 		"detail array":    {body: `{"id":"e","detail-type":"CreateSchedule","source":"com.example.orders","detail":[]}`, reason: "the body of POST /v1/schedules plus tenant"},
-		"invalid request": {body: goodSchedule, p: problem.Invalid(problem.FieldError{Field: "expression", Reason: "unknown unit"}), reason: "detail.expression: unknown unit"},
+		"invalid request": {body: goodSchedule, err: &app.Invalid{Fields: []task.FieldError{{Field: "expression", Reason: "unknown unit"}}}, reason: "detail.expression: unknown unit"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			q := &queue{}
-			s := &scheduler{p: tc.p}
+			s := &scheduler{err: tc.err}
 			resp, err := setupSchedules(t, &creator{}, s, q).HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", tc.body)}})
 			require.NoError(t, err)
 			assert.Empty(t, resp.BatchItemFailures, "a rejected event is done with")
@@ -270,7 +277,7 @@ func TestCreateScheduleRejections(t *testing.T) {
 func TestCreateScheduleStoreDownIsRedelivered(t *testing.T) {
 	t.Parallel()
 	q := &queue{}
-	resp, err := setupSchedules(t, &creator{}, &scheduler{p: problem.Unavailable("storage is unavailable", 0)}, q).
+	resp, err := setupSchedules(t, &creator{}, &scheduler{err: &app.Unavailable{Detail: "schedule is being created concurrently; retry", RetryAfter: time.Second}}, q).
 		HandleSQS(context.Background(), awsevents.SQSEvent{Records: []awsevents.SQSMessage{record("m1", goodSchedule)}})
 	require.NoError(t, err)
 	assert.Equal(t, []awsevents.SQSBatchItemFailure{{ItemIdentifier: "m1"}}, resp.BatchItemFailures)

@@ -10,17 +10,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
 // ContentType is the media type of a problem document.
 const ContentType = "application/problem+json"
 
-// FieldError names one invalid request field by its JSON path ("due_at",
-// "target.url", "tasks[3].payload") and says why it is invalid.
-type FieldError struct {
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
+// FieldError is the domain's field error (task.FieldError), rendered as
+// one entry of a problem document's errors.
+type FieldError = task.FieldError
 
 // Problem is an RFC 9457 problem document. It is also an error, so a service
 // can return it and the HTTP layer can write it unchanged.

@@ -89,7 +89,7 @@ func TestInvalidDetail(t *testing.T) {
 	assert.Equal(t, "tasks[2].due_at: is required", one.Detail)
 	assert.Len(t, one.Errors, 1)
 
-	three := Invalid(FieldError{"a", "x"}, FieldError{"b", "y"}, FieldError{"c", "z"})
+	three := Invalid(FieldError{Field: "a", Reason: "x"}, FieldError{Field: "b", Reason: "y"}, FieldError{Field: "c", Reason: "z"})
 	assert.Equal(t, "3 fields are invalid", three.Detail)
 	assert.Len(t, three.Errors, 3)
 
@@ -140,7 +140,7 @@ func TestConstructors(t *testing.T) {
 
 func TestError(t *testing.T) {
 	t.Parallel()
-	var err error = Invalid(FieldError{"due_at", "is required"}, FieldError{"target", "must be an object"})
+	var err error = Invalid(FieldError{Field: "due_at", Reason: "is required"}, FieldError{Field: "target", Reason: "must be an object"})
 	assert.Equal(t, "400 Your request is not valid: 2 fields are invalid; due_at: is required; target: must be an object", err.Error())
 	assert.Equal(t, "404 Not found: task x does not exist", NotFound("task x").Error())
 	assert.Equal(t, "418 T", (&Problem{Status: 418, Title: "T"}).Error())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
@@ -20,27 +21,27 @@ type Store interface {
 	// CreateSchedule writes a new schedule and, when first is not nil, its
 	// first occurrence (task and record) in one transaction.
 	// task.ErrConflict: the ID exists.
-	CreateSchedule(ctx context.Context, s *Schedule, first *task.Task) error
+	CreateSchedule(ctx context.Context, s *schedule.Schedule, first *task.Task) error
 	// GetSchedule reads a tenant's schedule (strongly consistent);
 	// task.ErrNotFound when it does not exist.
-	GetSchedule(ctx context.Context, tenant, id string) (*Schedule, error)
+	GetSchedule(ctx context.Context, tenant, id string) (*schedule.Schedule, error)
 	// UpdateSchedule replaces a schedule if its stored version is still
 	// prevVersion, with first (if not nil) in the same transaction.
 	// task.ErrConflict: the version moved; task.ErrNotFound: gone.
-	UpdateSchedule(ctx context.Context, s *Schedule, prevVersion int64, first *task.Task) error
+	UpdateSchedule(ctx context.Context, s *schedule.Schedule, prevVersion int64, first *task.Task) error
 	// DeleteSchedule removes a schedule; task.ErrNotFound if it did not exist.
 	DeleteSchedule(ctx context.Context, tenant, id string) error
 	// ListSchedules returns one page of a tenant's schedules in ID order
 	// after the cursor after ("" first); the returned cursor is "" on the
 	// last page.
-	ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*Schedule, string, error)
+	ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error)
 	// PutOccurrence stores an occurrence's task and its record. A task that
 	// exists already is not an error (a duplicate chain collides on the
 	// derived ID): created reports whether this call wrote it.
 	PutOccurrence(ctx context.Context, t *task.Task) (created bool, err error)
 	// Occurrences returns a schedule's latest occurrence records, newest
 	// first.
-	Occurrences(ctx context.Context, tenant, id string, limit int32) ([]OccurrenceRecord, error)
+	Occurrences(ctx context.Context, tenant, id string, limit int32) ([]schedule.OccurrenceRecord, error)
 	// Get reads a task; task.ErrNotFound when it does not exist.
 	Get(ctx context.Context, id task.ID) (*task.Task, error)
 	// GetMany reads up to 100 tasks by ID; missing ones are absent.
@@ -118,7 +119,7 @@ func (c *Chain) Next(ctx context.Context, t *task.Task) error {
 	if err != nil {
 		return fmt.Errorf("chain schedule %s: %w", o.Schedule, err)
 	}
-	if s.State != Enabled || s.Generation != o.Generation {
+	if s.State != schedule.Enabled || s.Generation != o.Generation {
 		return nil
 	}
 	now := c.clock.Now()
@@ -135,7 +136,7 @@ func (c *Chain) Next(ctx context.Context, t *task.Task) error {
 // successor and then sends it itself. An occurrence is never sent before
 // its successor is stored: a crash in between leaves it SCHEDULED, and
 // the sweep's dispatch chains it.
-func (c *Chain) advance(ctx context.Context, s *Schedule, occ Occ, stored *task.Task, now time.Time) error {
+func (c *Chain) advance(ctx context.Context, s *schedule.Schedule, occ schedule.Occ, stored *task.Task, now time.Time) error {
 	var send []*task.Task
 	defer func() {
 		// Whatever happened later, the occurrences whose successor is stored
@@ -201,7 +202,7 @@ func (c *Chain) advance(ctx context.Context, s *Schedule, occ Occ, stored *task.
 // occurrence is beyond it; a later fire time beyond it (a cron with a
 // sparse year list) ends the chain, as the last fire time does, and says so
 // in the log.
-func (c *Chain) withinHorizon(s *Schedule, occ Occ, now time.Time) bool {
+func (c *Chain) withinHorizon(s *schedule.Schedule, occ schedule.Occ, now time.Time) bool {
 	if !c.cfg.Limits.BeyondHorizon(now, occ.Due) {
 		return true
 	}
@@ -228,13 +229,13 @@ func (c *Chain) Admit(ctx context.Context, t *task.Task, now time.Time) (bool, e
 		reason = "schedule deleted"
 	case err != nil:
 		return false, fmt.Errorf("admit occurrence of %s: %w", o.Schedule, err)
-	case s.State != Enabled:
+	case s.State != schedule.Enabled:
 		reason = "schedule disabled"
 	case s.Generation != o.Generation:
 		reason = "schedule changed"
-	case s.Misfire == RunAll || t.AttemptN > 0 || now.Sub(t.DueAt) <= c.cfg.MisfireGrace:
+	case s.Misfire == schedule.RunAll || t.AttemptN > 0 || now.Sub(t.DueAt) <= c.cfg.MisfireGrace:
 		return true, nil // on time (or a retry, or run_all): run it
-	case s.Misfire == Skip:
+	case s.Misfire == schedule.Skip:
 		reason = "misfire skipped"
 	default: // run_once: only the latest of the missed occurrences runs
 		later, err := c.superseded(ctx, s, o, now)
@@ -266,7 +267,7 @@ func (c *Chain) Admit(ctx context.Context, t *task.Task, now time.Time) (bool, e
 // up this way when the workers were down but the dispatcher went on
 // chaining; when the dispatcher was down too, the chain itself skipped
 // ahead, and o has no stored successor among the missed times.
-func (c *Chain) superseded(ctx context.Context, s *Schedule, o *task.Occurrence, now time.Time) (bool, error) {
+func (c *Chain) superseded(ctx context.Context, s *schedule.Schedule, o *task.Occurrence, now time.Time) (bool, error) {
 	next, ok := s.After(o.At, o.At) // the successor as an on-time chain stores it
 	if !ok || next.Due.After(now) {
 		return false, nil
@@ -289,3 +290,30 @@ var (
 	_ dispatch.Chain = (*Chain)(nil)
 	_ worker.Gate    = (*Chain)(nil)
 )
+
+// First builds the first occurrence task of s, just created, changed or
+// resumed at now (nil when s is disabled, fires no more, or its next fire
+// time is beyond the horizon). It serves app.Schedules.
+func (c *Chain) First(s *schedule.Schedule, now time.Time, resumed bool) (*task.Task, schedule.Occ, error) {
+	if s.State != schedule.Enabled {
+		return nil, schedule.Occ{}, nil
+	}
+	occ, ok := s.First(now, resumed)
+	if !ok || !c.withinHorizon(s, occ, now) {
+		return nil, schedule.Occ{}, nil
+	}
+	t, err := s.Task(occ, c.cfg.Shards, now)
+	return t, occ, err
+}
+
+// Kick continues from a first occurrence just stored with its schedule:
+// if its bucket is already announced it is sent now (after its successor
+// is stored). A failure leaves it to the sweep.
+func (c *Chain) Kick(ctx context.Context, s *schedule.Schedule, occ schedule.Occ, first *task.Task, now time.Time) {
+	if first == nil {
+		return
+	}
+	if err := c.advance(ctx, s, occ, first, now); err != nil {
+		c.log.Error().Err(err).Str("schedule", s.ID).Msg("first occurrence stored; the sweep will dispatch it late")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
@@ -19,11 +20,11 @@ import (
 // integration tests).
 type memStore struct {
 	schedules.Store // unused methods panic
-	sched           map[string]*schedules.Schedule
+	sched           map[string]*schedule.Schedule
 	tasks           map[task.ID]*task.Task
 }
 
-func (m *memStore) GetSchedule(_ context.Context, _, id string) (*schedules.Schedule, error) {
+func (m *memStore) GetSchedule(_ context.Context, _, id string) (*schedule.Schedule, error) {
 	if s, ok := m.sched[id]; ok {
 		return s, nil
 	}
@@ -52,12 +53,12 @@ func (m *memStore) Withdraw(_ context.Context, id task.ID, _ string, _ time.Time
 func TestAdmit(t *testing.T) {
 	t.Parallel()
 	const shards = 4
-	base := sched("rate(1 minute)", schedules.RunOnce)
+	base := sched("rate(1 minute)", schedule.RunOnce)
 	occAt := t0
 	grace := 30 * time.Second // rate(1 minute): successors are due 60 s after
 	for _, tc := range []struct {
 		name       string
-		change     func(s *schedules.Schedule)
+		change     func(s *schedule.Schedule)
 		attempt    int
 		late       time.Duration // now − due
 		successor  bool          // the next occurrence is stored
@@ -66,12 +67,12 @@ func TestAdmit(t *testing.T) {
 	}{
 		{name: "on time", wantAdmit: true},
 		{name: "within grace", late: grace, wantAdmit: true},
-		{name: "disabled", change: func(s *schedules.Schedule) { s.State = schedules.Disabled }, wantCancel: true},
-		{name: "changed", change: func(s *schedules.Schedule) { s.Generation++ }, wantCancel: true},
-		{name: "deleted", change: func(s *schedules.Schedule) { s.ID = "gone" }, wantCancel: true},
-		{name: "skip, late", change: func(s *schedules.Schedule) { s.Misfire = schedules.Skip }, late: 2 * grace, wantCancel: true},
-		{name: "skip, late retry", change: func(s *schedules.Schedule) { s.Misfire = schedules.Skip }, attempt: 1, late: 2 * grace, wantAdmit: true},
-		{name: "run_all, late", change: func(s *schedules.Schedule) { s.Misfire = schedules.RunAll }, late: 10 * grace, successor: true, wantAdmit: true},
+		{name: "disabled", change: func(s *schedule.Schedule) { s.State = schedule.Disabled }, wantCancel: true},
+		{name: "changed", change: func(s *schedule.Schedule) { s.Generation++ }, wantCancel: true},
+		{name: "deleted", change: func(s *schedule.Schedule) { s.ID = "gone" }, wantCancel: true},
+		{name: "skip, late", change: func(s *schedule.Schedule) { s.Misfire = schedule.Skip }, late: 2 * grace, wantCancel: true},
+		{name: "skip, late retry", change: func(s *schedule.Schedule) { s.Misfire = schedule.Skip }, attempt: 1, late: 2 * grace, wantAdmit: true},
+		{name: "run_all, late", change: func(s *schedule.Schedule) { s.Misfire = schedule.RunAll }, late: 10 * grace, successor: true, wantAdmit: true},
 		{name: "run_once, late, latest missed", late: 2 * time.Minute, wantAdmit: true},
 		{name: "run_once, late, successor due too", late: 90 * time.Second, successor: true, wantCancel: true},
 		{name: "run_once, late, successor not yet due", late: 45 * time.Second, successor: true, wantAdmit: true},
@@ -79,8 +80,8 @@ func TestAdmit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := *base
-			store := &memStore{sched: map[string]*schedules.Schedule{}, tasks: map[task.ID]*task.Task{}}
-			occ := schedules.Occ{At: occAt, Due: occAt}
+			store := &memStore{sched: map[string]*schedule.Schedule{}, tasks: map[task.ID]*task.Task{}}
+			occ := schedule.Occ{At: occAt, Due: occAt}
 			tk, err := s.Task(occ, shards, t0)
 			require.NoError(t, err)
 			tk.AttemptN = tc.attempt

@@ -1,7 +1,7 @@
-// Package schedules holds recurring schedules: the schedule entity and its
-// rules (first and next occurrence, misfire policy, flexible window), the
-// chain that turns each fire time into an ordinary task, and the HTTP API
-// under /v1/schedules. Expressions are parsed and evaluated by package
+// Package schedules holds recurring schedules: the chain that turns each
+// fire time into an ordinary task, and the HTTP API under /v1/schedules.
+// The schedule entity and its rules (first and next occurrence, misfire
+// policy, flexible window) are package schedule's. Expressions are parsed and evaluated by package
 // schedule (see its doc for the cron, rate, at and DST semantics).
 //
 // # Occurrences are tasks

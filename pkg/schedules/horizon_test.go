@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/clock"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
@@ -45,10 +46,10 @@ func TestChainNeverMaterialisesBeyondHorizon(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := sched(tc.expr, schedules.RunOnce)
-			st := &putStore{memStore: memStore{sched: map[string]*schedules.Schedule{s.ID: s}}}
+			s := sched(tc.expr, schedule.RunOnce)
+			st := &putStore{memStore: memStore{sched: map[string]*schedule.Schedule{s.ID: s}}}
 			c := schedules.NewChain(schedules.Config{Limits: task.DefaultLimits(), Shards: 4, Layout: task.Layout{Bucket: time.Minute}}, st, nil, clock.NewManual(t0.Add(time.Second)), zerolog.Nop())
-			occ, err := s.Task(schedules.Occ{At: t0, Due: t0}, 4, t0)
+			occ, err := s.Task(schedule.Occ{At: t0, Due: t0}, 4, t0)
 			require.NoError(t, err)
 			require.NoError(t, c.Next(context.Background(), occ))
 			if !tc.stored {
@@ -77,9 +78,9 @@ func TestDecodeSpecBoundsStartAndEnd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			raw, fe := schedules.DecodeBody([]byte(tc.body))
+			raw, fe := schedule.DecodeBody([]byte(tc.body))
 			require.Nil(t, fe)
-			_, errs := schedules.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
+			_, errs := schedule.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
 			require.Len(t, errs, 1, "%+v", errs)
 			assert.Equal(t, tc.field, errs[0].Field)
 		})
@@ -89,9 +90,9 @@ func TestDecodeSpecBoundsStartAndEnd(t *testing.T) {
 		`{"expression":"rate(1 minute)","start_at":"1970-01-01T00:00:00Z",` + target + `}`,
 		`{"expression":"at(2031-03-05T08:00:00)",` + target + `}`,
 	} {
-		raw, fe := schedules.DecodeBody([]byte(body))
+		raw, fe := schedule.DecodeBody([]byte(body))
 		require.Nil(t, fe)
-		_, errs := schedules.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
+		_, errs := schedule.DecodeSpec(raw, t0, task.DefaultLimits(), nil)
 		assert.Empty(t, errs, body)
 	}
 }

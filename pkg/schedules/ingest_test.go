@@ -10,7 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/app"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 )
 
 // TestCreateForIngest covers the path CreateSchedule events take: the
@@ -18,26 +19,26 @@ import (
 // delivery find the schedule the first created.
 func TestCreateForIngest(t *testing.T) {
 	e := setup(t)
-	h := e.s.Comps.Schedules(nil)
+	h := e.s.Comps.Schedules(nil).Service()
 	ctx := t.Context()
 	body, err := json.Marshal(map[string]any{"expression": "rate(1 hour)", "target": e.s.Webhook(), "labels": map[string]string{"via": "event"}})
 	require.NoError(t, err)
 
-	v, created, p := h.Create(ctx, zerolog.Nop(), "acme", body, "ev-1")
-	require.Nil(t, p)
+	v, created, err := h.CreateWithToken(ctx, zerolog.Nop(), "acme", body, "ev-1")
+	require.NoError(t, err)
 	assert.True(t, created)
-	assert.Equal(t, schedules.TokenID("acme", "ev-1"), v.ID)
-	assert.True(t, schedules.ValidID(v.ID))
-	assert.Equal(t, schedules.Enabled, v.State)
+	assert.Equal(t, schedule.TokenID("acme", "ev-1"), v.ID)
+	assert.True(t, schedule.ValidID(v.ID))
+	assert.Equal(t, schedule.Enabled, v.State)
 
-	again, created, p := h.Create(ctx, zerolog.Nop(), "acme", body, "ev-1")
-	require.Nil(t, p)
+	again, created, err := h.CreateWithToken(ctx, zerolog.Nop(), "acme", body, "ev-1")
+	require.NoError(t, err)
 	assert.False(t, created, "a redelivered event creates nothing")
 	assert.Equal(t, v.ID, again.ID)
 	assert.Equal(t, v.Version, again.Version)
 
-	other, created, p := h.Create(ctx, zerolog.Nop(), "globex", body, "ev-1")
-	require.Nil(t, p)
+	other, created, err := h.CreateWithToken(ctx, zerolog.Nop(), "globex", body, "ev-1")
+	require.NoError(t, err)
 	assert.True(t, created, "tokens are per tenant")
 	assert.NotEqual(t, v.ID, other.ID)
 
@@ -55,26 +56,25 @@ func TestCreateForIngest(t *testing.T) {
 
 	for name, tc := range map[string]struct {
 		tenant, token, body, field string
-		status                     int
 	}{
-		"bad expression": {"acme", "ev-2", `{"expression":"rate(5 fortnights)","target":{"kind":"webhook","url":"http://127.0.0.1/x"}}`, "expression", 400},
-		"no target":      {"acme", "ev-3", `{"expression":"rate(5 minutes)"}`, "target", 400},
-		"read-only id":   {"acme", "ev-4", `{"id":"s0000000000000000000a","expression":"rate(5 minutes)"}`, "id", 400},
-		"not an object":  {"acme", "ev-5", `[]`, "body", 400},
-		"bad tenant":     {"-acme", "ev-6", string(body), "tenant", 400},
-		"empty token":    {"acme", "", string(body), "idempotency token", 400},
+		"bad expression": {"acme", "ev-2", `{"expression":"rate(5 fortnights)","target":{"kind":"webhook","url":"http://127.0.0.1/x"}}`, "expression"},
+		"no target":      {"acme", "ev-3", `{"expression":"rate(5 minutes)"}`, "target"},
+		"read-only id":   {"acme", "ev-4", `{"id":"s0000000000000000000a","expression":"rate(5 minutes)"}`, "id"},
+		"not an object":  {"acme", "ev-5", `[]`, "body"},
+		"bad tenant":     {"-acme", "ev-6", string(body), "tenant"},
+		"empty token":    {"acme", "", string(body), "idempotency token"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, created, p := h.Create(ctx, zerolog.Nop(), tc.tenant, []byte(tc.body), tc.token)
-			require.NotNil(t, p)
+			_, created, err := h.CreateWithToken(ctx, zerolog.Nop(), tc.tenant, []byte(tc.body), tc.token)
+			var inv *app.Invalid
+			require.ErrorAs(t, err, &inv)
 			assert.False(t, created)
-			assert.Equal(t, tc.status, p.Status)
 			var fields []string
-			for _, fe := range p.Errors {
+			for _, fe := range inv.Fields {
 				fields = append(fields, fe.Field)
 			}
-			assert.Contains(t, fields, tc.field, "%+v", p.Errors)
+			assert.Contains(t, fields, tc.field, "%+v", inv.Fields)
 		})
 	}
 }
@@ -83,7 +83,7 @@ func TestCreateForIngest(t *testing.T) {
 // once, as the ingest poller may: one schedule, created once.
 func TestCreateForIngestConcurrentDeliveries(t *testing.T) {
 	e := setup(t)
-	h := e.s.Comps.Schedules(nil)
+	h := e.s.Comps.Schedules(nil).Service()
 	body, err := json.Marshal(map[string]any{"expression": "rate(1 hour)", "target": e.s.Webhook()})
 	require.NoError(t, err)
 	const n = 4
@@ -94,8 +94,8 @@ func TestCreateForIngestConcurrentDeliveries(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, isNew, p := h.Create(t.Context(), zerolog.Nop(), "acme", body, "ev-concurrent")
-			if !assert.Nil(t, p) {
+			v, isNew, err := h.CreateWithToken(t.Context(), zerolog.Nop(), "acme", body, "ev-concurrent")
+			if !assert.NoError(t, err) {
 				return
 			}
 			mu.Lock()
@@ -113,7 +113,7 @@ func TestCreateForIngestConcurrentDeliveries(t *testing.T) {
 	// was retried, or, on moto, transactions that are not atomic under
 	// concurrent requests — and then reports a replay: zero is possible.
 	assert.LessOrEqual(t, created, 1, "one delivery creates it; the others replay")
-	assert.Equal(t, map[string]bool{schedules.TokenID("acme", "ev-concurrent"): true}, ids)
+	assert.Equal(t, map[string]bool{schedule.TokenID("acme", "ev-concurrent"): true}, ids)
 	code, list := e.do(http.MethodGet, "/v1/schedules", "acme", nil)
 	require.Equal(t, http.StatusOK, code)
 	assert.Len(t, list["schedules"], 1)

@@ -13,6 +13,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 )
 
@@ -30,15 +31,15 @@ func TestDecodeBodyRefusesAmbiguousJSON(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, fe := schedules.DecodeBody([]byte(tc.body))
+			_, fe := schedule.DecodeBody([]byte(tc.body))
 			require.NotNil(t, fe)
 			assert.Equal(t, tc.field, fe.Field)
 		})
 	}
-	raw, fe := schedules.DecodeBody([]byte(`{"expression":"rate(1 minute)","payload":{"a":1,"A":2}}`))
+	raw, fe := schedule.DecodeBody([]byte(`{"expression":"rate(1 minute)","payload":{"a":1,"A":2}}`))
 	require.Nil(t, fe)
 	assert.Len(t, raw, 2)
-	_, fe = schedules.DecodeBody([]byte(`[]`))
+	_, fe = schedule.DecodeBody([]byte(`[]`))
 	require.NotNil(t, fe)
 	assert.Equal(t, "body", fe.Field)
 }

@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/hourglass-sched/hourglass/pkg/problem"
 )
 
 // Limits bound what one create request may ask for.
@@ -46,19 +44,19 @@ const (
 
 // TargetValidator checks a target object of a given kind; the API wires it to
 // the registered executors. Field names are relative to the target object.
-type TargetValidator func(kind string, spec json.RawMessage) []problem.FieldError
+type TargetValidator func(kind string, spec json.RawMessage) []FieldError
 
 // TenantTargetValidator checks a target object for a tenant: what a
 // target may address depends on who asks (per-tenant allow-lists). The
 // doors hold one and bind the caller's tenant with For before decoding.
-type TenantTargetValidator func(tenant, kind string, spec json.RawMessage) []problem.FieldError
+type TenantTargetValidator func(tenant, kind string, spec json.RawMessage) []FieldError
 
 // For binds tenant; a nil v gives a nil TargetValidator (no checks).
 func (v TenantTargetValidator) For(tenant string) TargetValidator {
 	if v == nil {
 		return nil
 	}
-	return func(kind string, spec json.RawMessage) []problem.FieldError { return v(tenant, kind, spec) }
+	return func(kind string, spec json.RawMessage) []FieldError { return v(tenant, kind, spec) }
 }
 
 // CreateRequest is a validated request to create a task.
@@ -79,14 +77,14 @@ var createFields = map[string]bool{
 // DecodeCreate parses and validates a create-task body. prefix is prepended
 // to field names (e.g. "tasks[3]." in a batch). Every problem found is
 // reported, each naming its field; nothing is half-accepted.
-func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validate TargetValidator) (CreateRequest, []problem.FieldError) {
+func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validate TargetValidator) (CreateRequest, []FieldError) {
 	var req CreateRequest
-	var errs []problem.FieldError
+	var errs []FieldError
 	add := func(field, format string, args ...any) {
-		errs = append(errs, problem.FieldError{Field: prefix + field, Reason: fmt.Sprintf(format, args...)})
+		errs = append(errs, FieldError{Field: prefix + field, Reason: fmt.Sprintf(format, args...)})
 	}
 	if fe := CheckJSON(body, prefix); fe != nil {
-		return req, []problem.FieldError{*fe}
+		return req, []FieldError{*fe}
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
@@ -94,7 +92,7 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 		if prefix != "" {
 			field = strings.TrimSuffix(prefix, ".")
 		}
-		return req, []problem.FieldError{{Field: field, Reason: "must be a JSON object" + jsonHint(err)}}
+		return req, []FieldError{{Field: field, Reason: "must be a JSON object" + jsonHint(err)}}
 	}
 	unknown := make([]string, 0)
 	for k := range raw {

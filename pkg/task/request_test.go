@@ -9,15 +9,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/hourglass-sched/hourglass/pkg/problem"
 )
 
 var testNow = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // testValidator stands in for the executors: webhook targets need an https
 // url; other kinds are unknown.
-func testValidator(kind string, spec json.RawMessage) []problem.FieldError {
+func testValidator(kind string, spec json.RawMessage) []FieldError {
 	switch kind {
 	case "webhook":
 		var s struct {
@@ -25,20 +23,20 @@ func testValidator(kind string, spec json.RawMessage) []problem.FieldError {
 			Timeout any `json:"timeout_ms"`
 		}
 		if err := json.Unmarshal(spec, &s); err != nil {
-			return []problem.FieldError{{Field: "", Reason: "bad"}}
+			return []FieldError{{Field: "", Reason: "bad"}}
 		}
-		var errs []problem.FieldError
+		var errs []FieldError
 		if u, _ := s.URL.(string); !strings.HasPrefix(u, "https://") {
-			errs = append(errs, problem.FieldError{Field: "url", Reason: "must be an https URL"})
+			errs = append(errs, FieldError{Field: "url", Reason: "must be an https URL"})
 		}
 		if s.Timeout != nil {
-			errs = append(errs, problem.FieldError{Field: "timeout_ms", Reason: "is not supported"})
+			errs = append(errs, FieldError{Field: "timeout_ms", Reason: "is not supported"})
 		}
 		return errs
 	case "sqs":
 		return nil
 	default:
-		return []problem.FieldError{{Field: "kind", Reason: fmt.Sprintf("%q is not a target kind", kind)}}
+		return []FieldError{{Field: "kind", Reason: fmt.Sprintf("%q is not a target kind", kind)}}
 	}
 }
 
@@ -68,7 +66,7 @@ func body(t testing.TB, replace map[string]string) []byte {
 	return b
 }
 
-func fieldsOf(errs []problem.FieldError) []string {
+func fieldsOf(errs []FieldError) []string {
 	out := make([]string, 0, len(errs))
 	for _, e := range errs {
 		out = append(out, e.Field)
@@ -354,7 +352,7 @@ func TestDecodeCreateValidator(t *testing.T) {
 	t.Parallel()
 	var gotKind string
 	var gotSpec json.RawMessage
-	v := func(kind string, spec json.RawMessage) []problem.FieldError {
+	v := func(kind string, spec json.RawMessage) []FieldError {
 		gotKind, gotSpec = kind, spec
 		return nil
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/hourglass-sched/hourglass/pkg/problem"
 )
 
 // maxCheckDepth is where CheckJSON stops descending: encoding/json refuses
@@ -33,7 +31,7 @@ const maxCheckDepth = 10000
 // bodies; see BenchmarkCheckJSON). So a body is first screened by
 // mayRepeat, a scan that allocates nothing; only a body it cannot clear is
 // walked, to confirm and name the place.
-func CheckJSON(body []byte, prefix string) *problem.FieldError {
+func CheckJSON(body []byte, prefix string) *FieldError {
 	if utf8.Valid(body) && !mayRepeat(body) {
 		return nil
 	}
@@ -41,7 +39,7 @@ func CheckJSON(body []byte, prefix string) *problem.FieldError {
 }
 
 // walkJSON is CheckJSON without the screen.
-func walkJSON(body []byte, prefix string) *problem.FieldError {
+func walkJSON(body []byte, prefix string) *FieldError {
 	bad := -1
 	if !utf8.Valid(body) {
 		bad = firstInvalidUTF8(body)
@@ -55,7 +53,7 @@ func walkJSON(body []byte, prefix string) *problem.FieldError {
 			break // io.EOF, or a syntax error the caller's decoder reports
 		}
 		if bad >= 0 && dec.InputOffset() > int64(bad) {
-			return &problem.FieldError{Field: w.field(tok), Reason: "contains bytes that are not UTF-8 (at byte " + strconv.Itoa(bad) + ")"}
+			return &FieldError{Field: w.field(tok), Reason: "contains bytes that are not UTF-8 (at byte " + strconv.Itoa(bad) + ")"}
 		}
 		if fe := w.step(tok); fe != nil {
 			return fe
@@ -65,7 +63,7 @@ func walkJSON(body []byte, prefix string) *problem.FieldError {
 		}
 	}
 	if bad >= 0 {
-		return &problem.FieldError{Field: w.root(), Reason: "contains bytes that are not UTF-8 (at byte " + strconv.Itoa(bad) + ")"}
+		return &FieldError{Field: w.root(), Reason: "contains bytes that are not UTF-8 (at byte " + strconv.Itoa(bad) + ")"}
 	}
 	return nil
 }
@@ -182,13 +180,13 @@ func (w *walker) field(tok json.Token) string {
 
 // step takes one token: a key is checked against its object's other keys;
 // a value moves its container on.
-func (w *walker) step(tok json.Token) *problem.FieldError {
+func (w *walker) step(tok json.Token) *FieldError {
 	n := len(w.stack)
 	if n > 0 {
 		if f := &w.stack[n-1]; f.obj && f.expectKey {
 			if k, ok := tok.(string); ok {
 				if f.seen(k) {
-					return &problem.FieldError{Field: w.path(true, k), Reason: "is named twice in one object; a key may appear only once"}
+					return &FieldError{Field: w.path(true, k), Reason: "is named twice in one object; a key may appear only once"}
 				}
 				f.key, f.expectKey = k, false
 				return nil

@@ -1,7 +1,7 @@
 // Package task holds Hourglass's domain: the task, its states and the rules
 // that move it between them, its ID (which locates it in storage), request
 // validation and retry backoff. It is the leaf every other package shares and
-// imports nothing of ours but the problem format.
+// imports nothing of ours: no transport (field errors are its own type).
 package task
 
 import (
@@ -61,6 +61,17 @@ type Retry struct {
 	MaxAttempts    int           // total attempts, including the first
 	InitialBackoff time.Duration // wait after the first failure
 	MaxBackoff     time.Duration // cap on any wait
+}
+
+// Outcome is what an attempt's end records: the state it leaves the task
+// in (SUCCEEDED, FAILED or RETRYING), the attempt itself, when the next
+// attempt is due (RETRYING only) and the error (empty on success). Outcome
+// writes (ddbstore.Store.Finish and Settle) take it whole.
+type Outcome struct {
+	State     State
+	Attempt   Attempt
+	NextAt    time.Time
+	LastError string
 }
 
 // Attempt records one execution attempt.

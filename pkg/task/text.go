@@ -2,6 +2,7 @@ package task
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -75,3 +76,9 @@ func ParseTime(s string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+var tenantRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}$`)
+
+// ValidTenant reports whether s can name a tenant: 1–128 characters,
+// letters, digits and _ . : @ / + = -, starting with a letter or digit.
+func ValidTenant(s string) bool { return tenantRE.MatchString(s) }

@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
@@ -193,14 +194,14 @@ func (c *Components) Validator() task.TenantTargetValidator {
 // Options (tests) adjust the component's configuration before it is built,
 // e.g. to install a crash hook.
 func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func(*api.Config)) *api.Server {
-	cfg := api.Config{
+	cfg := api.Config{TasksConfig: app.TasksConfig{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, CancelCutoff: c.Cfg.CancelCutoff(),
-		Limits: c.Cfg.Limits, Validate: c.Validator(), Ready: ready, PageTokenKey: c.pageTokenKey,
+		Limits: c.Cfg.Limits, Validate: c.Validator(), PageTokenKey: c.pageTokenKey,
 		// Listing reads the index only the store's own writes fill.
 		ListIndex: c.Store.ListIndex(),
 		// No larger than the scanner's wait: the same setting.
 		AnnounceWait: c.Cfg.AnnounceWait,
-	}
+	}, Ready: ready}
 	if c.Events != nil {
 		cfg.Events = c.Events
 	}
@@ -251,8 +252,8 @@ func (c *Components) Ingest() (*ingest.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	creator := c.API(refuseAuth{}, nil)
-	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources, Schedules: c.Schedules(refuseAuth{})}, creator, c.Queue, c.Log), nil
+	creator := c.API(refuseAuth{}, nil).Tasks()
+	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources, Schedules: c.Schedules(refuseAuth{}).Service()}, creator, c.Queue, c.Log), nil
 }
 
 // refuseAuth authenticates no HTTP request: the ingest function's API and

@@ -44,7 +44,8 @@ func (m *memStore) Claim(_ context.Context, id task.ID, ph, owner string, now, l
 	return &t, nil
 }
 
-func (m *memStore) Finish(_ context.Context, id task.ID, owner string, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+func (m *memStore) Finish(_ context.Context, id task.ID, owner string, o task.Outcome) (*task.Task, error) {
+	st, a, nextAt, lastErr := o.State, o.Attempt, o.NextAt, o.LastError
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.tasks[id]
@@ -57,7 +58,8 @@ func (m *memStore) Finish(_ context.Context, id task.ID, owner string, st task.S
 	return &t, nil
 }
 
-func (m *memStore) Settle(_ context.Context, prev *task.Task, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+func (m *memStore) Settle(_ context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
+	st, a, nextAt, lastErr := o.State, o.Attempt, o.NextAt, o.LastError
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.tasks[prev.ID]

@@ -67,8 +67,8 @@ func TestClaimWhoseAnswerWasLostStillRuns(t *testing.T) {
 // a conditional update whose first attempt was applied).
 type lostSettleStore struct{ *memStore }
 
-func (s lostSettleStore) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
-	if _, err := s.memStore.Settle(ctx, prev, st, a, nextAt, lastErr); err != nil {
+func (s lostSettleStore) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
+	if _, err := s.memStore.Settle(ctx, prev, o); err != nil {
 		return nil, err
 	}
 	return nil, task.ErrConflict
@@ -78,13 +78,14 @@ func (s lostSettleStore) Settle(ctx context.Context, prev *task.Task, st task.St
 // target call runs.
 type racedStore struct{ *memStore }
 
-func (s racedStore) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+func (s racedStore) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
+	a := o.Attempt
 	other := a
 	other.Worker = "other"
-	if _, err := s.memStore.Settle(ctx, prev, task.Succeeded, other, time.Time{}, ""); err != nil {
+	if _, err := s.memStore.Settle(ctx, prev, task.Outcome{State: task.Succeeded, Attempt: other}); err != nil {
 		return nil, err
 	}
-	return s.memStore.Settle(ctx, prev, st, a, nextAt, lastErr)
+	return s.memStore.Settle(ctx, prev, o)
 }
 
 type sentQueue struct{ sent atomic.Int64 }
@@ -212,13 +213,14 @@ func TestRedeliveryDelayGoesThroughConfigVisibility(t *testing.T) {
 // delivery of the same batch: same worker ID, same millisecond.
 type sameWorkerRacedStore struct{ *memStore }
 
-func (s sameWorkerRacedStore) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, nextAt time.Time, lastErr string) (*task.Task, error) {
+func (s sameWorkerRacedStore) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
+	a := o.Attempt
 	other := a
 	other.Run = "another-delivery"
-	if _, err := s.memStore.Settle(ctx, prev, task.Succeeded, other, time.Time{}, ""); err != nil {
+	if _, err := s.memStore.Settle(ctx, prev, task.Outcome{State: task.Succeeded, Attempt: other}); err != nil {
 		return nil, err
 	}
-	return s.memStore.Settle(ctx, prev, st, a, nextAt, lastErr)
+	return s.memStore.Settle(ctx, prev, o)
 }
 
 // finishedEvents counts the outcomes a worker reports for lifecycle events.

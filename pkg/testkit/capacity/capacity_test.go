@@ -447,11 +447,11 @@ func isSelector(e ast.Expr, x, sel string) bool {
 }
 
 // TestCreateBatchIsTheAPIs: the default create batch is the most one
-// POST /v1/tasks:batch takes (pkg/api MaxBatch), which the load generator
-// and the Go client send.
+// POST /v1/tasks:batch takes (pkg/app MaxBatch, which api.MaxBatch names),
+// which the load generator and the Go client send.
 func TestCreateBatchIsTheAPIs(t *testing.T) {
 	t.Parallel()
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "api", "batch.go"), nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "app", "batch.go"), nil, 0)
 	require.NoError(t, err)
 	maxBatch := -1
 	ast.Inspect(f, func(n ast.Node) bool {

@@ -54,16 +54,16 @@ type finishRecorder struct {
 	errs []error
 }
 
-func (r *finishRecorder) Finish(ctx context.Context, id task.ID, owner string, st task.State, a task.Attempt, next time.Time, lastErr string) (*task.Task, error) {
-	t, err := r.Store.Finish(ctx, id, owner, st, a, next, lastErr)
+func (r *finishRecorder) Finish(ctx context.Context, id task.ID, owner string, o task.Outcome) (*task.Task, error) {
+	t, err := r.Store.Finish(ctx, id, owner, o)
 	r.mu.Lock()
 	r.errs = append(r.errs, err)
 	r.mu.Unlock()
 	return t, err
 }
 
-func (r *finishRecorder) Settle(ctx context.Context, prev *task.Task, st task.State, a task.Attempt, next time.Time, lastErr string) (*task.Task, error) {
-	t, err := r.Store.Settle(ctx, prev, st, a, next, lastErr)
+func (r *finishRecorder) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
+	t, err := r.Store.Settle(ctx, prev, o)
 	r.mu.Lock()
 	r.errs = append(r.errs, err)
 	r.mu.Unlock()

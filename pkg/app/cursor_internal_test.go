@@ -1,4 +1,4 @@
-package api
+package app
 
 import (
 	"context"
@@ -38,9 +38,9 @@ func (g *gatedCursor) GetCursor(ctx context.Context) (task.Cursor, error) {
 	return task.Cursor{Dispatching: v, Exists: true}, nil
 }
 
-func newGated() (*Server, *gatedCursor) {
+func newGated() (*Tasks, *gatedCursor) {
 	g := &gatedCursor{started: make(chan chan struct{}, 8)}
-	return New(Config{}, g, nil, nil, clock.System{}, zerolog.Nop()), g
+	return NewTasks(TasksConfig{}, g, nil, clock.System{}, zerolog.Nop()), g
 }
 
 // TestAnnouncedReadOrder: a caller needing a read begun after its write

@@ -1,4 +1,4 @@
-package api
+package app
 
 import (
 	"context"
@@ -36,7 +36,7 @@ type cursorRead struct {
 // bucket. Otherwise it comes from a read accepted by fresh: the latest
 // successful read if fresh accepts it, else a read in flight that fresh
 // accepts (one read serves every caller waiting on it), else a new read.
-func (s *Server) announced(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, error) {
+func (s *Tasks) announced(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, error) {
 	ok, _, err := s.announcedAt(ctx, bucket, fresh)
 	return ok, err
 }
@@ -44,7 +44,7 @@ func (s *Server) announced(ctx context.Context, bucket int64, fresh func(r *curs
 // announcedAt is announced, also returning, when the answer is "not
 // announced", when the read that showed it began (time.Now, monotonic):
 // the bucket was not announced at that moment.
-func (s *Server) announcedAt(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, time.Time, error) {
+func (s *Tasks) announcedAt(ctx context.Context, bucket int64, fresh func(r *cursorRead) bool) (bool, time.Time, error) {
 	c := &s.cursor
 	for joined := false; ; joined = true {
 		c.mu.Lock()
@@ -119,7 +119,7 @@ const viewFreshness = time.Second
 
 // readWithin accepts a read that began less than viewFreshness ago by the
 // server clock (views: many tasks shown for one read).
-func (s *Server) readWithin() func(r *cursorRead) bool {
+func (s *Tasks) readWithin() func(r *cursorRead) bool {
 	now := s.clock.Now()
 	return func(r *cursorRead) bool { return now.Sub(r.at) < viewFreshness }
 }

@@ -1,4 +1,4 @@
-package schedules_test
+package schedule_test
 
 import (
 	"encoding/json"
@@ -8,20 +8,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
 var t0 = time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)
 
-func sched(expr string, misfire schedules.Misfire) *schedules.Schedule {
-	return &schedules.Schedule{ID: "s0123456789abcdefghij", Tenant: "acme", Expression: expr, Timezone: "UTC",
-		State: schedules.Enabled, Misfire: misfire, Generation: 1, CreatedAt: t0}
+func sched(expr string, misfire schedule.Misfire) *schedule.Schedule {
+	return &schedule.Schedule{ID: "s0123456789abcdefghij", Tenant: "acme", Expression: expr, Timezone: "UTC",
+		State: schedule.Enabled, Misfire: misfire, Generation: 1, CreatedAt: t0}
 }
 
 func TestRateAnchoredAtCreation(t *testing.T) {
 	t.Parallel()
-	s := sched("rate(2 seconds)", schedules.RunOnce)
+	s := sched("rate(2 seconds)", schedule.RunOnce)
 	s.CreatedAt = t0.Add(300 * time.Millisecond) // rounded up to the next second
 	occ, ok := s.First(s.CreatedAt, false)
 	require.True(t, ok)
@@ -35,15 +35,15 @@ func TestAfterMisfirePolicies(t *testing.T) {
 	late := prev.Add(time.Minute) // an outage: 30 fire times of rate(2 seconds) missed
 	ahead := prev.Add(-time.Second)
 	for _, tc := range []struct {
-		misfire  schedules.Misfire
+		misfire  schedule.Misfire
 		now      time.Time
 		wantNext time.Time
 	}{
-		{schedules.RunAll, late, prev.Add(2 * time.Second)},   // every missed time runs
-		{schedules.RunOnce, late, late.Add(2 * time.Second)},  // collapsed into prev
-		{schedules.Skip, late, late.Add(2 * time.Second)},     // not run
-		{schedules.RunOnce, ahead, prev.Add(2 * time.Second)}, // dispatched ahead of time, as normal
-		{schedules.Skip, ahead, prev.Add(2 * time.Second)},
+		{schedule.RunAll, late, prev.Add(2 * time.Second)},   // every missed time runs
+		{schedule.RunOnce, late, late.Add(2 * time.Second)},  // collapsed into prev
+		{schedule.Skip, late, late.Add(2 * time.Second)},     // not run
+		{schedule.RunOnce, ahead, prev.Add(2 * time.Second)}, // dispatched ahead of time, as normal
+		{schedule.Skip, ahead, prev.Add(2 * time.Second)},
 	} {
 		occ, ok := sched("rate(2 seconds)", tc.misfire).After(prev, tc.now)
 		require.True(t, ok)
@@ -56,12 +56,12 @@ func TestFirstOnResume(t *testing.T) {
 	paused := t0.Add(10 * time.Second)
 	now := paused.Add(7 * time.Second) // fires at +12, +14, +16 were missed
 	for _, tc := range []struct {
-		misfire     schedules.Misfire
+		misfire     schedule.Misfire
 		wantAt, due time.Time
 	}{
-		{schedules.RunAll, paused.Add(2 * time.Second), paused.Add(2 * time.Second)},
-		{schedules.RunOnce, paused.Add(2 * time.Second), now},
-		{schedules.Skip, now.Add(time.Second), now.Add(time.Second)},
+		{schedule.RunAll, paused.Add(2 * time.Second), paused.Add(2 * time.Second)},
+		{schedule.RunOnce, paused.Add(2 * time.Second), now},
+		{schedule.Skip, now.Add(time.Second), now.Add(time.Second)},
 	} {
 		s := sched("rate(2 seconds)", tc.misfire)
 		s.PausedAt = paused
@@ -76,8 +76,8 @@ func TestOffsetStableAndInsideWindow(t *testing.T) {
 	t.Parallel()
 	seen := map[time.Duration]bool{}
 	for i := range 200 {
-		s := sched("cron(0 9 * * ? *)", schedules.RunOnce)
-		s.ID = schedules.NewID()
+		s := sched("cron(0 9 * * ? *)", schedule.RunOnce)
+		s.ID = schedule.NewID()
 		s.FlexWindow = 15 * time.Minute
 		off := s.Offset()
 		require.Equal(t, off, s.Offset(), "stable")
@@ -94,8 +94,8 @@ func TestOffsetStableAndInsideWindow(t *testing.T) {
 
 func TestTaskIDDerivedFromOccurrence(t *testing.T) {
 	t.Parallel()
-	s := sched("rate(1 minute)", schedules.RunOnce)
-	occ := schedules.Occ{At: t0, Due: t0}
+	s := sched("rate(1 minute)", schedule.RunOnce)
+	occ := schedule.Occ{At: t0, Due: t0}
 	a, err := s.Task(occ, 16, t0)
 	require.NoError(t, err)
 	b, err := s.Task(occ, 16, t0.Add(time.Second))
@@ -116,7 +116,7 @@ func TestDecodeSpecNamesFields(t *testing.T) {
 		return m
 	}
 	fields := func(body string) []string {
-		_, errs := schedules.DecodeSpec(raw(body), t0, task.DefaultLimits(), nil)
+		_, errs := schedule.DecodeSpec(raw(body), t0, task.DefaultLimits(), nil)
 		var out []string
 		for _, e := range errs {
 			out = append(out, e.Field)

@@ -1,10 +1,9 @@
-package api
+package app
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
@@ -148,13 +147,13 @@ func (l *sendLog) of(id task.ID) []task.Origin {
 
 // orderSetup builds an API over an orderStore with the given AnnounceWait,
 // and a dispatcher over the same store; both send to one sendLog.
-func orderSetup(t *testing.T, wait time.Duration) (*Server, *orderStore, *dispatch.Dispatcher, *sendLog) {
+func orderSetup(t *testing.T, wait time.Duration) (*Tasks, *orderStore, *dispatch.Dispatcher, *sendLog) {
 	t.Helper()
 	layout := task.Layout{Bucket: time.Second}
 	st := newOrderStore(layout)
 	q := &sendLog{}
-	s := New(Config{Layout: layout, Shards: 1, Lookahead: time.Minute, TaskQueue: "tasks", AnnounceWait: wait, Limits: task.DefaultLimits()},
-		st, q, DevAuth{}, clock.System{}, zerolog.Nop())
+	s := NewTasks(TasksConfig{Layout: layout, Shards: 1, Lookahead: time.Minute, TaskQueue: "tasks", AnnounceWait: wait, Limits: task.DefaultLimits()},
+		st, q, clock.System{}, zerolog.Nop())
 	d := dispatch.New(dispatch.Config{TaskQueue: "tasks"}, st, q, clock.System{}, zerolog.Nop())
 	require.NoError(t, st.EnsureCursor(context.Background(), 1, time.Now()))
 	return s, st, d, q
@@ -165,17 +164,13 @@ func createReq(due time.Time) task.CreateRequest {
 		Payload: json.RawMessage(`{}`), Retry: task.Retry{MaxAttempts: 1}}
 }
 
-// createAt creates one task due at due through Server.create.
-func createAt(t *testing.T, s *Server, due time.Time) task.ID {
+// createAt creates one task due at due through Tasks.create.
+func createAt(t *testing.T, s *Tasks, due time.Time) task.ID {
 	t.Helper()
-	r := httptest.NewRequest("POST", "/v1/tasks", nil)
-	r = r.WithContext(context.WithValue(r.Context(), tenantKey, "acme"))
-	v, created, p := s.create(r, createReq(due), "", "h", time.Now().UTC().Truncate(time.Millisecond))
-	require.Nil(t, p)
-	require.True(t, created)
-	id, err := task.ParseID(v.ID)
+	c, err := s.create(context.Background(), zerolog.Nop(), "acme", createReq(due), "", "h", time.Now().UTC().Truncate(time.Millisecond))
 	require.NoError(t, err)
-	return id
+	require.True(t, c.New)
+	return c.Task.ID
 }
 
 func dispatchUnit(t *testing.T, d *dispatch.Dispatcher, layout task.Layout, id task.ID, sweep bool) {
@@ -212,11 +207,9 @@ func TestFastPathMarkedWriteWithLostAnswerIsStillSent(t *testing.T) {
 	due := time.Now().Add(3 * time.Second)
 	st.announce(st.layout.BucketOf(due))
 	st.lostAnswer = true
-	r := httptest.NewRequest("POST", "/v1/tasks", nil)
-	r = r.WithContext(context.WithValue(r.Context(), tenantKey, "acme"))
 
-	_, _, p := s.create(r, createReq(due), "", "h", time.Now().UTC().Truncate(time.Millisecond))
-	require.NotNil(t, p)
+	_, err := s.create(context.Background(), zerolog.Nop(), "acme", createReq(due), "", "h", time.Now().UTC().Truncate(time.Millisecond))
+	require.Error(t, err)
 	require.Len(t, st.tasks, 1, "the write was applied")
 	for id, tk := range st.tasks {
 		assert.True(t, tk.FastPath)
@@ -275,8 +268,7 @@ func TestFastPathBatchPlansEachTask(t *testing.T) {
 			st.announce(st.layout.BucketOf(late))
 		}
 	}
-	r := httptest.NewRequest("POST", "/v1/tasks:batch", nil)
-	r = r.WithContext(context.WithValue(r.Context(), tenantKey, "acme"))
+	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var (
 		saved   []*task.Task
@@ -285,11 +277,11 @@ func TestFastPathBatchPlansEachTask(t *testing.T) {
 		written []time.Time
 	)
 	for _, due := range []time.Time{early, late} {
-		tk, c, plan, at, p := s.write(r, createReq(due), "", "h", now)
-		require.Nil(t, p)
+		tk, c, plan, at, err := s.write(ctx, zerolog.Nop(), "acme", createReq(due), "", "h", now)
+		require.NoError(t, err)
 		saved, created, plans, written = append(saved, tk), append(created, c), append(plans, plan), append(written, at)
 	}
-	s.fastPathBatch(r, saved, created, plans, written)
+	s.fastPathBatch(ctx, zerolog.Nop(), saved, created, plans, written)
 
 	a, b := saved[0].ID, saved[1].ID
 	assert.True(t, st.get(a).FastPath)
@@ -316,8 +308,8 @@ func TestFastPathWithRealScannerNeitherLosesNorDoubles(t *testing.T) {
 	layout := task.Layout{Bucket: time.Second}
 	st := newOrderStore(layout)
 	q := &sendLog{}
-	s := New(Config{Layout: layout, Shards: 2, Lookahead: lookahead, TaskQueue: "tasks", AnnounceWait: wait, Limits: task.DefaultLimits()},
-		st, q, DevAuth{}, clock.System{}, zerolog.Nop())
+	s := NewTasks(TasksConfig{Layout: layout, Shards: 2, Lookahead: lookahead, TaskQueue: "tasks", AnnounceWait: wait, Limits: task.DefaultLimits()},
+		st, q, clock.System{}, zerolog.Nop())
 	d := dispatch.New(dispatch.Config{TaskQueue: "tasks"}, st, q, clock.System{}, zerolog.Nop())
 	units := unitSender(func(u task.ScanUnit) {
 		if !u.Sweep { // sweeps would resend marked tasks by design; not what this test counts

@@ -1,4 +1,10 @@
-package schedules
+// Package schedule is the schedule entity of the domain: a recurring (or
+// one-time) definition of a target and payload, and its rules — the first
+// and next occurrence, the misfire policy, the flexible window, and the
+// IDs of schedules and of their occurrences' tasks. It imports no service,
+// engine or door: the chain and the HTTP API are package schedules', the
+// expressions package cronexpr's.
+package schedule
 
 import (
 	"crypto/rand"
@@ -188,6 +194,14 @@ func NewID() string {
 	var b [13]byte
 	_, _ = rand.Read(b[:])
 	return "s" + idEncoding.EncodeToString(b[:])[:20]
+}
+
+// TokenID is the ID of the schedule Create makes for tenant under token:
+// a hash of both, so it is the same on every delivery of one event and
+// differs across tenants.
+func TokenID(tenant, token string) string {
+	sum := sha256.Sum256([]byte(tenant + "\x00" + token))
+	return "s" + idEncoding.EncodeToString(sum[:13])[:20]
 }
 
 // ValidID reports whether s can be a schedule ID (a cheap check before a

@@ -1,4 +1,4 @@
-package schedules
+package schedule
 
 import (
 	"encoding/json"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hourglass-sched/hourglass/pkg/cronexpr"
-	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -65,13 +64,13 @@ func horizonText(lim task.Limits) string {
 // body that is not one unambiguous JSON object — bytes that are not UTF-8,
 // a key named twice anywhere (task.CheckJSON) — is refused, naming the
 // place.
-func DecodeBody(body []byte) (map[string]json.RawMessage, *problem.FieldError) {
+func DecodeBody(body []byte) (map[string]json.RawMessage, *task.FieldError) {
 	if fe := task.CheckJSON(body, ""); fe != nil {
 		return nil, fe
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
-		return nil, &problem.FieldError{Field: "body", Reason: "must be a JSON object"}
+		return nil, &task.FieldError{Field: "body", Reason: "must be a JSON object"}
 	}
 	return raw, nil
 }
@@ -80,11 +79,11 @@ func DecodeBody(body []byte) (map[string]json.RawMessage, *problem.FieldError) {
 // onto the stored schedule's view). Every problem is reported, naming its
 // field; the target, payload, retry and labels are checked exactly as a
 // task's are.
-func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, validate task.TargetValidator) (Spec, []problem.FieldError) {
+func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, validate task.TargetValidator) (Spec, []task.FieldError) {
 	var sp Spec
-	var errs []problem.FieldError
+	var errs []task.FieldError
 	add := func(field, format string, args ...any) {
-		errs = append(errs, problem.FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+		errs = append(errs, task.FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
 	unknown := make([]string, 0)
 	for k := range raw {
@@ -219,38 +218,34 @@ func DecodeSpec(raw map[string]json.RawMessage, now time.Time, lim task.Limits, 
 	return sp, errs
 }
 
-// apply sets s's definition from sp.
-func (s *Schedule) apply(sp Spec) {
+// Apply sets s's definition from sp.
+func (s *Schedule) Apply(sp Spec) {
 	s.Expression, s.Timezone, s.Target, s.Payload, s.Retry = sp.Expression, sp.Timezone, sp.Target, sp.Payload, sp.Retry
 	s.Start, s.End, s.State, s.FlexWindow, s.Misfire, s.Labels = sp.Start, sp.End, sp.State, sp.FlexWindow, sp.Misfire, sp.Labels
 }
 
-// RetryView is a retry policy in JSON.
-type RetryView struct {
-	MaxAttempts      int   `json:"max_attempts"`
-	InitialBackoffMs int64 `json:"initial_backoff_ms"`
-	MaxBackoffMs     int64 `json:"max_backoff_ms"`
-}
-
-// View is a schedule as the API shows it.
-type View struct {
-	ID                    string            `json:"id"`
+// definition is a schedule's definition as a create document spells it,
+// with its target as stored (header values in clear): the base a PATCH is
+// merged onto, never an answer.
+type definition struct {
 	Expression            string            `json:"expression"`
 	Timezone              string            `json:"timezone"`
 	Target                json.RawMessage   `json:"target"`
 	Payload               json.RawMessage   `json:"payload"`
-	Retry                 RetryView         `json:"retry"`
+	Retry                 retryFields       `json:"retry"`
 	StartAt               *time.Time        `json:"start_at,omitempty"`
 	EndAt                 *time.Time        `json:"end_at,omitempty"`
 	State                 State             `json:"state"`
 	FlexibleWindowMinutes int               `json:"flexible_window_minutes"`
 	MisfirePolicy         Misfire           `json:"misfire_policy"`
 	Labels                map[string]string `json:"labels,omitempty"`
-	Generation            int64             `json:"generation"`
-	Version               int64             `json:"version"`
-	PausedAt              *time.Time        `json:"paused_at,omitempty"`
-	CreatedAt             time.Time         `json:"created_at"`
-	UpdatedAt             time.Time         `json:"updated_at"`
+}
+
+// retryFields is a retry policy as a create document spells it.
+type retryFields struct {
+	MaxAttempts      int   `json:"max_attempts"`
+	InitialBackoffMs int64 `json:"initial_backoff_ms"`
+	MaxBackoffMs     int64 `json:"max_backoff_ms"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -261,42 +256,23 @@ func optTime(t time.Time) *time.Time {
 	return &u
 }
 
-// ViewOf renders a schedule as every route shows it, header values
-// redacted as in task views.
-func ViewOf(s *Schedule) View {
-	v := definitionOf(s)
-	v.Target = s.Target.Redacted()
-	return v
-}
-
-// definitionOf renders a schedule with its target as stored (header values
-// in clear): the base a PATCH is merged onto, never an answer.
-func definitionOf(s *Schedule) View {
+// MergePatch overlays a PATCH body (JSON merge patch, RFC 7396, one level:
+// null removes an optional field) onto the stored definition of s (not its
+// redacted view, so a PATCH that leaves the target out keeps its real
+// header values), giving the raw object DecodeSpec validates.
+func MergePatch(s *Schedule, patch map[string]json.RawMessage) map[string]json.RawMessage {
 	payload := s.Payload
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
-	return View{
-		ID: s.ID, Expression: s.Expression, Timezone: s.Timezone, Target: s.Target.Spec, Payload: payload,
-		Retry:   RetryView{MaxAttempts: s.Retry.MaxAttempts, InitialBackoffMs: s.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: s.Retry.MaxBackoff.Milliseconds()},
+	b, _ := json.Marshal(definition{
+		Expression: s.Expression, Timezone: s.Timezone, Target: s.Target.Spec, Payload: payload,
+		Retry:   retryFields{MaxAttempts: s.Retry.MaxAttempts, InitialBackoffMs: s.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: s.Retry.MaxBackoff.Milliseconds()},
 		StartAt: optTime(s.Start), EndAt: optTime(s.End), State: s.State,
 		FlexibleWindowMinutes: int(s.FlexWindow / time.Minute), MisfirePolicy: s.Misfire, Labels: s.Labels,
-		Generation: s.Generation, Version: s.Version, PausedAt: optTime(s.PausedAt),
-		CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
-	}
-}
-
-// mergePatch overlays a PATCH body (JSON merge patch, RFC 7396, one level:
-// null removes an optional field) onto the stored definition of s (not its
-// redacted view, so a PATCH that leaves the target out keeps its real
-// header values), giving the raw object DecodeSpec validates.
-func mergePatch(s *Schedule, patch map[string]json.RawMessage) map[string]json.RawMessage {
-	b, _ := json.Marshal(definitionOf(s))
+	})
 	var base map[string]json.RawMessage
 	_ = json.Unmarshal(b, &base)
-	for k := range readOnlyFields {
-		delete(base, k)
-	}
 	for k, v := range patch {
 		if string(v) == "null" {
 			delete(base, k)

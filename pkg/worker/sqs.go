@@ -1,0 +1,168 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hourglass-sched/hourglass/pkg/task"
+)
+
+// HandleSQS is the Lambda entry point: records run concurrently; failures
+// are reported per record (ReportBatchItemFailures) and, where the worker
+// asked for a delay, the record's visibility is changed accordingly.
+func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	received := time.Now()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		resp events.SQSEventResponse
+	)
+	tasks := w.prefetch(ctx, ev.Records)
+	for _, rec := range ev.Records {
+		wg.Add(1)
+		go func(rec events.SQSMessage) {
+			defer wg.Done()
+			d := Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received}
+			if ns, err := strconv.ParseInt(rec.Attributes[ReceivedAtAttribute], 10, 64); err == nil {
+				// A poller's batching window held it since then: anchor
+				// the skew guard's server clock at the receive, not at
+				// this start.
+				d.ReceivedAt = time.Unix(0, ns)
+			}
+			if ns, err := strconv.ParseInt(rec.Attributes[VisibleUntilAttribute], 10, 64); err == nil {
+				d.VisibleUntil = time.Unix(0, ns)
+			}
+			if _, id, err := task.DecodeTaskMessage(rec.Body); err == nil {
+				d.Task = tasks[id]
+			}
+			err := w.safeHandle(ctx, d)
+			if err == nil {
+				return
+			}
+			var r *Redeliver
+			if errors.As(err, &r) && r.After > 0 && w.vis != nil && rec.ReceiptHandle != "" {
+				if verr := w.vis.ChangeVisibility(ctx, w.cfg.TaskQueue, rec.ReceiptHandle, r.After); verr != nil {
+					w.log.Warn().Err(verr).Msg("could not delay redelivery")
+				}
+			}
+			mu.Lock()
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			mu.Unlock()
+		}(rec)
+	}
+	wg.Wait()
+	// Send this batch's lifecycle events before returning: in Lambda the
+	// environment may freeze right after. Bounded; never fails the batch.
+	if w.cfg.Events != nil {
+		if err := w.cfg.Events.Flush(ctx); err != nil {
+			w.log.Warn().Err(err).Msg("lifecycle events not all sent; the next batch retries them")
+		}
+	}
+	return resp, nil
+}
+
+// prefetch reads the tasks of a batch's messages with one BatchGetItem per
+// 100 (when the store can), so that a batch of many costs a request, not
+// one per message. A failed read only loses the saving: each Handle then
+// reads its task itself.
+func (w *Worker) prefetch(ctx context.Context, recs []events.SQSMessage) map[task.ID]*task.Task {
+	bg, ok := w.store.(BatchGetter)
+	if !ok || len(recs) < 2 {
+		return nil
+	}
+	ids := make([]task.ID, 0, len(recs))
+	for _, rec := range recs {
+		if _, id, err := task.DecodeTaskMessage(rec.Body); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	all := make(map[task.ID]*task.Task, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 100)
+		got, err := bg.GetMany(ctx, ids[:n])
+		if err != nil {
+			w.log.Warn().Err(err).Msg("batch read failed; reading tasks one by one")
+			return all
+		}
+		for id, t := range got {
+			all[id] = t
+		}
+		ids = ids[n:]
+	}
+	return all
+}
+
+// safeHandle is Handle with a panic turned into a redelivery, so one bad
+// task cannot take down the other records of its batch; a task that panics
+// every time reaches the DLQ through the queue's redrive policy.
+func (w *Worker) safeHandle(ctx context.Context, d Delivery) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error().Str("message_id", d.MessageID).Interface("panic", p).Msg("task handler panicked; message will be redelivered")
+			err = &Redeliver{Reason: fmt.Sprintf("panic: %v", p)}
+		}
+	}()
+	return w.Handle(ctx, d)
+}
+
+// Batching is how the long-polling worker (and the local host) batch task
+// messages, as the stack's event source mapping does: up to BatchMax
+// messages gathered for up to BatchWindow. Messages become visible a little
+// before due (the early delivery), so the wait happens while gathering —
+// free in an event source mapping — and one invocation holds many tasks
+// for the rest of their sub-second remainder.
+const (
+	BatchMax    = 100
+	BatchWindow = time.Second
+	// handOverMargin leaves a batch time for its one read of its tasks
+	// before the first is due (milliseconds in AWS; the emulator takes
+	// hundreds for a read of 100).
+	handOverMargin = 500 * time.Millisecond
+)
+
+// ReceivedAtAttribute is the record attribute in which a poller (see
+// poll.Poller.ReceivedAttr) says when it received a message. Lambda's
+// event source mapping sets none: its batches are not windowed (the
+// stack's mapping has no batching window), so the handler's start is a
+// fresh enough anchor.
+const ReceivedAtAttribute = "HourglassReceivedAt"
+
+// VisibleUntilAttribute is the record attribute in which a poller (see
+// poll.Poller.VisibleUntilAttr) says when the message's visibility ends
+// (Unix nanoseconds). The worker passes it on to the target (the webhook's
+// Hourglass-Visible-Until) so that a receiver can tell a redelivery within
+// the visibility (the queue's own duplicate) from one after it.
+const VisibleUntilAttribute = "HourglassVisibleUntil"
+
+// HandOverBy is a task message's batching deadline (see poll.Poller):
+// handOverMargin before the task's due time, so that a batch still
+// gathering is handed over in time to read its tasks and run them on time.
+// Retries, due later than the ID says, are handed over at once.
+func HandOverBy(body string) (time.Time, bool) {
+	_, id, err := task.DecodeTaskMessage(body)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return id.Due().Add(-handOverMargin), true
+}
+
+// ServerTime extracts the clock-skew guard's server time from SQS system
+// attributes: the later of SentTimestamp and ApproximateFirstReceiveTimestamp.
+func ServerTime(attrs map[string]string) time.Time {
+	var best int64
+	for _, k := range []string{"SentTimestamp", "ApproximateFirstReceiveTimestamp"} {
+		if v, err := strconv.ParseInt(attrs[k], 10, 64); err == nil && v > best {
+			best = v
+		}
+	}
+	if best == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(best)
+}
