@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/hourglass-sched/hourglass/pkg/signing"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -25,39 +24,37 @@ const (
 	aSigPrevExp = "prev_exp_ms" // N: when the previous key stops signing (Unix ms)
 )
 
-var _ signing.Store = (*Store)(nil)
-
 func signingKey(tenant string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{aPK: sAttr(tenantIndexKey(tenant)), aSK: sAttr(signingSK)}
 }
 
 // GetSigningSecret reads a tenant's signing secret record (strongly
 // consistent), or task.ErrNotFound.
-func (s *Store) GetSigningSecret(ctx context.Context, tenant string) (signing.Record, error) {
+func (s *Store) GetSigningSecret(ctx context.Context, tenant string) (task.SigningSecret, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: signingKey(tenant), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return signing.Record{}, fmt.Errorf("get signing secret: %w", err)
+		return task.SigningSecret{}, fmt.Errorf("get signing secret: %w", err)
 	}
 	if out.Item == nil {
-		return signing.Record{}, fmt.Errorf("signing secret of %q: %w", tenant, task.ErrNotFound)
+		return task.SigningSecret{}, fmt.Errorf("signing secret of %q: %w", tenant, task.ErrNotFound)
 	}
 	it := out.Item
 	if getS(it, aTenant) != tenant {
-		return signing.Record{}, fmt.Errorf("signing secret of %q: item names tenant %q", tenant, getS(it, aTenant))
+		return task.SigningSecret{}, fmt.Errorf("signing secret of %q: item names tenant %q", tenant, getS(it, aTenant))
 	}
-	r := signing.Record{Tenant: tenant, Current: getB(it, aSigCur), Previous: getB(it, aSigPrev), Version: getN(it, aVer)}
+	r := task.SigningSecret{Tenant: tenant, Current: getB(it, aSigCur), Previous: getB(it, aSigPrev), Version: getN(it, aVer)}
 	if ms := getN(it, aSigPrevExp); ms > 0 {
 		r.PreviousExpiresAt = time.UnixMilli(ms).UTC()
 	}
 	if len(r.Current) == 0 {
-		return signing.Record{}, fmt.Errorf("signing secret of %q: item has no current key", tenant)
+		return task.SigningSecret{}, fmt.Errorf("signing secret of %q: item has no current key", tenant)
 	}
 	return r, nil
 }
 
 // PutSigningSecret writes r when the stored record's version is
 // prevVersion (0: when there is none), else task.ErrConflict.
-func (s *Store) PutSigningSecret(ctx context.Context, r signing.Record, prevVersion int64) error {
+func (s *Store) PutSigningSecret(ctx context.Context, r task.SigningSecret, prevVersion int64) error {
 	item := signingKey(r.Tenant)
 	item[aTenant] = sAttr(r.Tenant)
 	item[aVer] = nAttr(r.Version)

@@ -31,17 +31,9 @@ const DefaultCacheTTL = 30 * time.Second
 // maxCached bounds the cache; past it the cache starts afresh.
 const maxCached = 10_000
 
-// Record is a tenant's secrets as stored: keys sealed by the Envelope.
-type Record struct {
-	Tenant string
-	// Current signs every delivery.
-	Current []byte
-	// Previous, when set, signs too until PreviousExpiresAt.
-	Previous          []byte
-	PreviousExpiresAt time.Time
-	// Version fences writes: 1 when created, +1 on each rotation.
-	Version int64
-}
+// Record is a tenant's secrets as stored: the domain type, kept in task
+// so that the DynamoDB adapter imports only the domain.
+type Record = task.SigningSecret
 
 // Store keeps one Record per tenant.
 type Store interface {

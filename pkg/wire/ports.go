@@ -7,6 +7,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/redrive"
 	"github.com/hourglass-sched/hourglass/pkg/scan"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
+	"github.com/hourglass-sched/hourglass/pkg/signing"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
@@ -23,6 +24,7 @@ var (
 	_ worker.Store    = (*ddbstore.Store)(nil)
 	_ redrive.Store   = (*ddbstore.Store)(nil)
 	_ schedules.Store = (*ddbstore.Store)(nil)
+	_ signing.Store   = (*ddbstore.Store)(nil)
 
 	// The queue serves every port that sends messages.
 	_ api.Queue         = (*sqsq.Queue)(nil)
