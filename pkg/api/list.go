@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -192,6 +193,10 @@ const listIndexOff = "listing tasks needs the by_tenant index, which this deploy
 	"It costs one more DynamoDB write unit per task created, and lists only the tasks created after it is on."
 
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
+	if s.failedOnly(r) {
+		s.listFailed(w, r) // the by_failed index answers, list index or not
+		return
+	}
 	if !s.cfg.ListIndex {
 		problem.NotImplemented(listIndexOff).Write(w)
 		return
@@ -201,6 +206,11 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 		problem.Invalid(errs...).Write(w)
 		return
 	}
+	s.listPage(w, r, f, s.store.ListIDs)
+}
+
+// listPage answers one page of a listing whose entries lister reads.
+func (s *Server) listPage(w http.ResponseWriter, r *http.Request, f listFilter, lister func(context.Context, task.ListQuery) ([]task.ListEntry, bool, error)) {
 	out := TaskList{Tasks: []TaskView{}}
 	filtered := len(f.states) > 0 || len(f.labels) > 0
 	pos, examined, done := f.after, 0, false
@@ -211,7 +221,7 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 		if filtered {
 			q.Limit = maxListLimit
 		}
-		entries, more, err := s.store.ListIDs(r.Context(), q)
+		entries, more, err := lister(r.Context(), q)
 		if err == nil && len(entries) == 0 {
 			done = true
 			break
