@@ -87,7 +87,7 @@ alone. With --all, a progress bar is drawn on stderr when it is a terminal.`,
 					if a.output == "json" {
 						return a.printJSON(map[string]any{"tasks": []client.Task{}})
 					}
-					fmt.Fprintln(a.stderr, "no FAILED tasks")
+					_, _ = fmt.Fprintln(a.stderr, "no FAILED tasks")
 					return nil
 				}
 			}

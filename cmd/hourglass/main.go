@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return ee.code
 	}
 	// Everything else comes from parsing the command line.
-	fmt.Fprintf(stderr, "hourglass: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+	_, _ = fmt.Fprintf(stderr, "hourglass: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 	return exitUsage
 }
 
@@ -117,18 +117,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 func (a *app) report(err error) {
 	var pe *client.Error
 	if !errors.As(err, &pe) {
-		fmt.Fprintf(a.stderr, "hourglass: %v\n", err)
+		_, _ = fmt.Fprintf(a.stderr, "hourglass: %v\n", err)
 		return
 	}
-	fmt.Fprintf(a.stderr, "hourglass: %s (HTTP %d)", pe.Title, pe.Status)
+	_, _ = fmt.Fprintf(a.stderr, "hourglass: %s (HTTP %d)", pe.Title, pe.Status)
 	if pe.Detail != "" {
-		fmt.Fprintf(a.stderr, ": %s", pe.Detail)
+		_, _ = fmt.Fprintf(a.stderr, ": %s", pe.Detail)
 	}
-	fmt.Fprintln(a.stderr)
+	_, _ = fmt.Fprintln(a.stderr)
 	// One bad field is the detail already; several are listed.
 	if len(pe.Errors) > 1 || (len(pe.Errors) == 1 && pe.Detail != pe.Errors[0].Field+": "+pe.Errors[0].Reason) {
 		for _, f := range pe.Errors {
-			fmt.Fprintf(a.stderr, "  %s: %s\n", f.Field, f.Reason)
+			_, _ = fmt.Fprintf(a.stderr, "  %s: %s\n", f.Field, f.Reason)
 		}
 	}
 }

@@ -23,9 +23,9 @@ func (a *app) printJSON(v any) error {
 // table writes rows under a header, aligned.
 func (a *app) table(header []string, rows [][]string) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	_, _ = fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		_, _ = fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	_ = tw.Flush()
 }
@@ -35,7 +35,7 @@ func (a *app) fields(kv [][2]string) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	for _, f := range kv {
 		if f[1] != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+			_, _ = fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
 		}
 	}
 	_ = tw.Flush()
@@ -105,11 +105,11 @@ func (p *progress) step() {
 		return
 	}
 	full := barWidth * p.done / p.total
-	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d", p.label, strings.Repeat("#", full), strings.Repeat(".", barWidth-full), p.done, p.total)
+	_, _ = fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d", p.label, strings.Repeat("#", full), strings.Repeat(".", barWidth-full), p.done, p.total)
 }
 
 func (p *progress) finish() {
 	if p.on && p.total > 0 {
-		fmt.Fprintln(p.w)
+		_, _ = fmt.Fprintln(p.w)
 	}
 }

@@ -138,7 +138,7 @@ func (a *app) schedulesListCmd() *cobra.Command {
 			}
 			a.table([]string{"ID", "STATE", "EXPRESSION", "TIMEZONE", "TARGET"}, rows)
 			if out.NextPageToken != "" {
-				fmt.Fprintf(a.stderr, "more: --page-token %s (or --all)\n", out.NextPageToken)
+				_, _ = fmt.Fprintf(a.stderr, "more: --page-token %s (or --all)\n", out.NextPageToken)
 			}
 			return nil
 		},
@@ -186,7 +186,7 @@ func (a *app) schedulesDeleteCmd() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(map[string]any{"id": args[0], "deleted": true})
 			}
-			fmt.Fprintf(a.stdout, "deleted %s\n", args[0])
+			_, _ = fmt.Fprintf(a.stdout, "deleted %s\n", args[0])
 			return nil
 		},
 	}

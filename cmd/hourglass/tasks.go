@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -174,7 +175,7 @@ func (a *app) showTask(t *client.Task) error {
 		{"replaced_by", t.ReplacedBy}, {"replaces", t.Replaces},
 	})
 	if len(t.Attempts) > 0 {
-		fmt.Fprintln(a.stdout)
+		_, _ = fmt.Fprintln(a.stdout)
 		rows := make([][]string, 0, len(t.Attempts))
 		for _, at := range t.Attempts {
 			status := ""
@@ -231,7 +232,7 @@ func (a *app) listTasks(lf listFlags, page func(client.ListOptions) (*client.Pag
 	}
 	a.taskTable(out.Tasks)
 	if out.NextPageToken != "" {
-		fmt.Fprintf(a.stderr, "more: --page-token %s (or --all)\n", out.NextPageToken)
+		_, _ = fmt.Fprintf(a.stderr, "more: --page-token %s (or --all)\n", out.NextPageToken)
 	}
 	return nil
 }
@@ -331,8 +332,9 @@ func (a *app) eachTask(ids []string, op func(id string) (*client.Task, error), b
 			bar.step()
 		}
 		if err != nil {
-			fe := apiFailure(err).(*exitError)
-			fmt.Fprintf(a.stderr, "%s: ", id)
+			var fe *exitError
+			errors.As(apiFailure(err), &fe)
+			_, _ = fmt.Fprintf(a.stderr, "%s: ", id)
 			a.report(err)
 			if code == exitOK || (code == exitNotFound && fe.code != exitNotFound) {
 				code = fe.code
