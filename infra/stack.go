@@ -200,9 +200,11 @@ func (b *builder) addTable() {
 		tableProps.WriteCapacity = jsii.Number(p.WriteCapacity)
 		gsi.ReadCapacity = jsii.Number(p.ReadCapacity)
 		gsi.WriteCapacity = jsii.Number(p.WriteCapacity)
-		// Failures are rare: one unit each way is plenty for the index.
-		failed.ReadCapacity = jsii.Number(1)
-		failed.WriteCapacity = jsii.Number(1)
+		// As the table's: failures come in bursts (a target's outage fails
+		// its tasks together), and a GSI short of write capacity throttles
+		// the table's own writes.
+		failed.ReadCapacity = jsii.Number(p.ReadCapacity)
+		failed.WriteCapacity = jsii.Number(p.WriteCapacity)
 	}
 	b.table = awsdynamodb.NewTable(b.stack, jsii.String("Table"), tableProps)
 	b.table.AddGlobalSecondaryIndex(gsi)

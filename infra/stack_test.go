@@ -130,7 +130,7 @@ func TestTableCustomSettings(t *testing.T) {
 					"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 7, "WriteCapacityUnits": 3},
 				}), assertions.Match_ObjectLike(&map[string]any{
 					"IndexName":             "by_failed",
-					"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+					"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 7, "WriteCapacityUnits": 3},
 				})},
 			},
 		})

@@ -152,7 +152,7 @@ func (s *Server) decodeRetry(body []byte) (int, *problem.FieldError) {
 	if err := dec.Decode(&req); err != nil {
 		var ute *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &ute):
+		case errors.As(err, &ute) && ute.Field == "attempts":
 			return 0, &problem.FieldError{Field: "attempts", Reason: "must be an integer"}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return 0, &problem.FieldError{Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Reason: "unknown field (attempts)"}

@@ -99,7 +99,7 @@ func TestDeadLetters(t *testing.T) {
 		`{"attempts": 26}`:    "attempts",
 		`{"attempts": "two"}`: "attempts",
 		`{"tries": 2}`:        "tries",
-		`[1]`:                 "attempts",
+		`[1]`:                 "body",
 		`{`:                   "body",
 	} {
 		r := call(t, s, http.MethodPost, "/v1/tasks/"+dead+":retry", "acme", []byte(body))
