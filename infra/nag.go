@@ -32,7 +32,7 @@ func suppression(id, reason string, appliesTo ...string) *cdknag.NagPackSuppress
 // Reasons for every accepted finding, shared with the tests and README.
 const (
 	reasonXRay    = "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; AWS requires Resource '*'."
-	reasonGSI     = "The by_tenant GSI is queried by the list API; the table grant covers the table's own indexes (table ARN/index/*), nothing else."
+	reasonGSI     = "The by_tenant and by_failed GSIs are queried by the list API; the table grant covers the table's own indexes (table ARN/index/*), nothing else."
 	reasonKMS     = "Customer-managed table key: DynamoDB needs kms:GenerateDataKey*/ReEncrypt* variants on that one key ARN; the wildcard is in the action suffix, not the resource."
 	reasonHealthz = "GET /healthz is deliberately unauthenticated so load balancers and uptime checks can probe it; it returns no data."
 	reasonSecret  = "The master key authenticates list page tokens; rotating it only invalidates outstanding page tokens, which operators do by hand. Webhook signing secrets are per tenant, KMS-encrypted in the table, and rotated through the API."

@@ -189,16 +189,33 @@ func (b *builder) addTable() {
 		// later without a table change (it then lists new tasks only).
 		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
 	}
+	// by_failed lists a tenant's FAILED tasks (GET /v1/tasks?state=FAILED,
+	// the dead letters), in every deployment: sparse, since only the
+	// outcome write that fails a task sets its sort key failed_sk (and a
+	// redrive removes it), so tasks that succeed never write to it. Its
+	// partition key is the tenant attribute every task item has.
+	failed := &awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String("by_failed"),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("tenant"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("failed_sk"), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+	}
 	if p.BillingMode == awsdynamodb.BillingMode_PROVISIONED {
 		tableProps.ReadCapacity = jsii.Number(p.ReadCapacity)
 		tableProps.WriteCapacity = jsii.Number(p.WriteCapacity)
 		gsi.ReadCapacity = jsii.Number(p.ReadCapacity)
 		gsi.WriteCapacity = jsii.Number(p.WriteCapacity)
+		// As the table's: failures come in bursts (a target's outage fails
+		// its tasks together), and a GSI short of write capacity throttles
+		// the table's own writes.
+		failed.ReadCapacity = jsii.Number(p.ReadCapacity)
+		failed.WriteCapacity = jsii.Number(p.WriteCapacity)
 	}
 	b.table = awsdynamodb.NewTable(b.stack, jsii.String("Table"), tableProps)
 	b.table.AddGlobalSecondaryIndex(gsi)
+	b.table.AddGlobalSecondaryIndex(failed)
 	if p.BillingMode == awsdynamodb.BillingMode_PROVISIONED {
-		b.autoScaleTable(*gsi.IndexName)
+		b.autoScaleTable(*gsi.IndexName, *failed.IndexName)
 	}
 }
 

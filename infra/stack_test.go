@@ -60,7 +60,8 @@ func TestTableDefaults(t *testing.T) {
 
 	// WHEN the template is inspected
 	// THEN the table has the pk/sk keys, on-demand billing, PITR, TTL, AWS
-	// managed encryption, deletion protection and the by_tenant GSI
+	// managed encryption, deletion protection, the by_tenant GSI and the
+	// sparse by_failed GSI (tenant, failed_sk)
 	noPanic(t, func() {
 		s.template.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(1))
 		s.template.ResourceCountIs(jsii.String("AWS::DynamoDB::GlobalTable"), jsii.Number(0))
@@ -76,6 +77,8 @@ func TestTableDefaults(t *testing.T) {
 					map[string]any{"AttributeName": "sk", "AttributeType": "S"},
 					map[string]any{"AttributeName": "gsi1pk", "AttributeType": "S"},
 					map[string]any{"AttributeName": "gsi1sk", "AttributeType": "S"},
+					map[string]any{"AttributeName": "tenant", "AttributeType": "S"},
+					map[string]any{"AttributeName": "failed_sk", "AttributeType": "S"},
 				}),
 				"BillingMode":                      "PAY_PER_REQUEST",
 				"ProvisionedThroughput":            assertions.Match_Absent(),
@@ -88,6 +91,13 @@ func TestTableDefaults(t *testing.T) {
 					"KeySchema": []any{
 						map[string]any{"AttributeName": "gsi1pk", "KeyType": "HASH"},
 						map[string]any{"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
+				}, map[string]any{
+					"IndexName": "by_failed",
+					"KeySchema": []any{
+						map[string]any{"AttributeName": "tenant", "KeyType": "HASH"},
+						map[string]any{"AttributeName": "failed_sk", "KeyType": "RANGE"},
 					},
 					"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
 				}},
@@ -117,6 +127,9 @@ func TestTableCustomSettings(t *testing.T) {
 				},
 				"GlobalSecondaryIndexes": []any{assertions.Match_ObjectLike(&map[string]any{
 					"IndexName":             "by_tenant",
+					"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 7, "WriteCapacityUnits": 3},
+				}), assertions.Match_ObjectLike(&map[string]any{
+					"IndexName":             "by_failed",
 					"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 7, "WriteCapacityUnits": 3},
 				})},
 			},

@@ -8,8 +8,9 @@
 // The rules live in package app.
 //
 // Routes: POST /v1/tasks, POST /v1/tasks:batch, GET /v1/tasks,
-// GET|PATCH|DELETE /v1/tasks/{id}, GET /v1/openapi.json, GET /healthz; and,
-// mounted beside them (MountSigning), GET /v1/signing-secret and POST
+// GET|PATCH|DELETE /v1/tasks/{id}, POST /v1/tasks/{id}:retry,
+// GET /v1/openapi.json, GET /healthz; and, mounted beside them
+// (MountSigning), GET /v1/signing-secret and POST
 // /v1/signing-secret:rotate (signing.go). The
 // OpenAPI 3.1 document (openapi.json, embedded) is the contract; the tests
 // validate every response against it.
@@ -71,6 +72,7 @@ func New(cfg Config, store Store, q Queue, auth Authenticator, clk clock.Clock, 
 	s.mux.HandleFunc("GET /v1/tasks/{id}", s.authed(s.getTask))
 	s.mux.HandleFunc("PATCH /v1/tasks/{id}", s.authed(s.patchTask))
 	s.mux.HandleFunc("DELETE /v1/tasks/{id}", s.authed(s.cancelTask))
+	s.mux.HandleFunc("POST /v1/tasks/{id}", s.authed(s.taskAction)) // {id}:retry (deadletters.go)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
 	})

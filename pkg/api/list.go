@@ -104,12 +104,15 @@ func parseList(r *http.Request) (app.ListTasks, []problem.FieldError) {
 	return f, errs
 }
 
+// listTasks answers GET /v1/tasks. A deployment that cannot list (the
+// list index off, unless FAILED tasks alone are asked for) answers 501
+// before the rest of the query is checked.
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
-	if err := s.tasks.CanList(); err != nil {
+	req, errs := parseList(r)
+	if err := s.tasks.CanList(req.States...); err != nil {
 		problemOf(r, err).Write(w)
 		return
 	}
-	req, errs := parseList(r)
 	if len(errs) > 0 {
 		problem.Invalid(errs...).Write(w)
 		return

@@ -52,9 +52,13 @@ const listIndexOff = "listing tasks needs the by_tenant index, which this deploy
 	"set HOURGLASS_LIST_INDEX=1 on every function (CDK stack: the ListIndex prop, or -c listIndex=true) to turn it on. " +
 	"It costs one more DynamoDB write unit per task created, and lists only the tasks created after it is on."
 
-// CanList says whether this deployment can list tasks: nil, or *NotEnabled
-// saying how to turn listing on.
-func (s *Tasks) CanList() error {
+// CanList says whether this deployment can list tasks in states (none:
+// all): nil, or *NotEnabled saying how to turn listing on. FAILED tasks
+// alone can always be listed (see DeadLetters).
+func (s *Tasks) CanList(states ...task.State) error {
+	if _, ok := s.failedOnly(states); ok {
+		return nil
+	}
 	if !s.cfg.ListIndex {
 		return &NotEnabled{Detail: listIndexOff}
 	}
@@ -64,9 +68,16 @@ func (s *Tasks) CanList() error {
 // List returns one page of tenant's tasks. A page token that this listing
 // did not issue (to this tenant, with these filters) is *Invalid, naming
 // the field "page_token".
+//
+// A listing of FAILED tasks alone reads the sparse by_failed index (see
+// DeadLetters), so it answers with the list index off.
 func (s *Tasks) List(ctx context.Context, tenant string, req ListTasks) (TaskPage, error) {
-	if err := s.CanList(); err != nil {
+	if err := s.CanList(req.States...); err != nil {
 		return TaskPage{}, err
+	}
+	lister := s.store.ListIDs
+	if dl, ok := s.failedOnly(req.States); ok {
+		lister = dl.ListFailedIDs
 	}
 	states := slices.Clone(req.States)
 	slices.Sort(states)
@@ -115,7 +126,7 @@ func (s *Tasks) List(ctx context.Context, tenant string, req ListTasks) (TaskPag
 		if filtered {
 			q.Limit = MaxListLimit
 		}
-		entries, more, err := s.store.ListIDs(ctx, q)
+		entries, more, err := lister(ctx, q)
 		if err == nil && len(entries) == 0 {
 			done = true
 			break

@@ -35,13 +35,17 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// Options configures a Client. Set DevTenant (development mode) or
-// Credentials and Region (SigV4); not both.
+// Options configures a Client. Set one of DevTenant (development mode),
+// Token (any bearer token: a JWT, or "dev-<tenant>") or Credentials and
+// Region (SigV4).
 type Options struct {
 	// HTTPClient sends the requests (default: a client with a 30 s timeout).
 	HTTPClient *http.Client
 	// DevTenant sends "Authorization: Bearer dev-<tenant>" (make dev only).
 	DevTenant string
+	// Token sends "Authorization: Bearer <Token>" (a JWT deployment's
+	// token, or "dev-<tenant>" in development).
+	Token string
 	// Credentials and Region sign each request with SigV4 for service
 	// "execute-api", as API Gateway's IAM authorization expects.
 	Credentials aws.CredentialsProvider
@@ -78,8 +82,14 @@ func New(baseURL string, opts Options) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("hourglass client: base URL %q must be http(s)://host[/stage]", baseURL)
 	}
-	if opts.DevTenant != "" && opts.Credentials != nil {
-		return nil, errors.New("hourglass client: set DevTenant or Credentials, not both")
+	n := 0
+	for _, set := range []bool{opts.DevTenant != "", opts.Token != "", opts.Credentials != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, errors.New("hourglass client: set one of DevTenant, Token or Credentials")
 	}
 	if opts.Credentials != nil && opts.Region == "" {
 		return nil, errors.New("hourglass client: SigV4 needs a Region")
@@ -358,6 +368,32 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*Page, error) {
 	return &out, nil
 }
 
+// ListFailed reads one page of the caller's FAILED tasks (the dead
+// letters), newest due first. Unlike other listings it works whether or
+// not the deployment writes the list index: the API reads its sparse
+// by_failed index. o.States is ignored.
+func (c *Client) ListFailed(ctx context.Context, o ListOptions) (*Page, error) {
+	o.States = []string{"FAILED"}
+	return c.List(ctx, o)
+}
+
+// Retry runs a FAILED task again with a fresh budget of attempts (0: the
+// API's default, 3); the task is RETRYING when it returns. A task that is
+// not FAILED is IsConflict. As a POST without an Idempotency-Key it is
+// retried on 429 only: after a 5xx or a lost answer, Get the task to see
+// whether it is RETRYING.
+func (c *Client) Retry(ctx context.Context, id string, attempts int) (*Task, error) {
+	var body any
+	if attempts > 0 {
+		body = map[string]int{"attempts": attempts}
+	}
+	var out Task
+	if _, err := c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+":retry", nil, body, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // All iterates over every task a listing selects, page after page; it
 // stops at the first error, which it yields.
 func (c *Client) All(ctx context.Context, o ListOptions) iter.Seq2[*Task, error] {
@@ -507,6 +543,10 @@ func (c *Client) once(ctx context.Context, method, u string, raw []byte, idemKey
 func (c *Client) authorize(ctx context.Context, req *http.Request, raw []byte) error {
 	if c.opts.DevTenant != "" {
 		req.Header.Set("Authorization", "Bearer dev-"+c.opts.DevTenant)
+		return nil
+	}
+	if c.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
 		return nil
 	}
 	if c.signer == nil {

@@ -42,6 +42,7 @@ const (
 	aExpires    = "expires_at"  // TTL (seconds): clean-up only, never relied on
 	aGSIPK      = "gsi1pk"      // by_tenant index: "ten#<len(tenant)>#<tenant>"; written at create (Options.ListIndex only), never updated
 	aGSISK      = "gsi1sk"      // by_tenant index: "<due ms>#<id>" (as sk); written at create (Options.ListIndex only), never updated
+	aFailedSK   = "failed_sk"   // by_failed index sort key: "<due ms>#<id>" (as sk); written by a FAILED outcome only, removed by a redrive
 	aReplacedBy = "replaced_by" // CANCELLED by a reschedule: the ID of the task that replaced it
 	aSched      = "sch"         // occurrence of a schedule: the schedule ID (absent on one-off tasks)
 	aSchedGen   = "sch_gen"     // occurrence: the schedule's generation

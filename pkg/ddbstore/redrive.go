@@ -17,7 +17,8 @@ import (
 // RETRYING, claimable from now, with its total attempt limit raised to the
 // attempts already made plus attempts. Attempt numbers keep counting and
 // the attempts list keeps the history; the finished time and the TTL
-// attribute are removed, so a redriven task is never cleaned up early.
+// attribute are removed, so a redriven task is never cleaned up early, and
+// so is failed_sk, which takes it out of the by_failed index.
 //
 // Redrive does not send the task's message: the caller does, after this
 // returns (see package redrive). A task that is not FAILED, or changed since
@@ -37,7 +38,7 @@ func (s *Store) Redrive(ctx context.Context, id task.ID, now time.Time, attempts
 		TableName: &s.table,
 		Key:       s.key(id),
 		UpdateExpression: aws.String("SET #st = :retry, next_ms = :now, max_att = :max, ver = ver + :one, updated_ms = :now " +
-			"REMOVE finished_ms, expires_at, lease_owner, lease_ms"),
+			"REMOVE finished_ms, expires_at, lease_owner, lease_ms, " + aFailedSK),
 		ConditionExpression:      aws.String("#st = :failed AND ver = :ver"),
 		ExpressionAttributeNames: map[string]string{"#st": aState},
 		ExpressionAttributeValues: map[string]types.AttributeValue{

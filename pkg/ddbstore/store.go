@@ -308,7 +308,11 @@ func (s *Store) Claim(ctx context.Context, id task.ID, ph, owner string, now, le
 // it: state, version, the attempt appended, last_error and next_ms set or
 // removed, and — for a final state — finished_ms and the TTL. drop names
 // further attributes to remove (the lease, after a claimed attempt).
-func (s *Store) outcomeUpdate(o task.Outcome, drop []string) (set, remove string, vals map[string]types.AttributeValue) {
+//
+// A FAILED outcome also writes failed_sk, which puts the task in the sparse
+// by_failed index (IndexByFailed) in this same write; any other outcome
+// removes it.
+func (s *Store) outcomeUpdate(id task.ID, o task.Outcome, drop []string) (set, remove string, vals map[string]types.AttributeValue) {
 	state, a, nextAt, lastErr := o.State, o.Attempt, o.NextAt, o.LastError
 	set = "SET #st = :state, ver = ver + :one, updated_ms = :now, attempts = list_append(if_not_exists(attempts, :empty), :att)"
 	vals = map[string]types.AttributeValue{
@@ -328,6 +332,12 @@ func (s *Store) outcomeUpdate(o task.Outcome, drop []string) (set, remove string
 	} else {
 		drop = append(drop, "next_ms")
 	}
+	if state == task.Failed {
+		set += ", " + aFailedSK + " = :fsk"
+		vals[":fsk"] = sAttr(s.layout.KeyOf(id).SK)
+	} else {
+		drop = append(drop, aFailedSK)
+	}
 	if state.Terminal() {
 		set += ", finished_ms = :now, expires_at = :exp"
 		vals[":exp"] = nAttr(a.EndedAt.Add(s.retention).Unix())
@@ -343,7 +353,7 @@ func (s *Store) outcomeUpdate(o task.Outcome, drop []string) (set, remove string
 // If owner no longer holds the lease — it expired and another worker took
 // over — the write is fenced off with task.ErrConflict.
 func (s *Store) Finish(ctx context.Context, id task.ID, owner string, o task.Outcome) (*task.Task, error) {
-	set, remove, vals := s.outcomeUpdate(o, []string{"lease_owner", "lease_ms"})
+	set, remove, vals := s.outcomeUpdate(id, o, []string{"lease_owner", "lease_ms"})
 	vals[":run"], vals[":owner"] = sAttr(string(task.Running)), sAttr(owner)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
@@ -371,7 +381,7 @@ func (s *Store) Finish(ctx context.Context, id task.ID, owner string, o task.Out
 // updated or redriven — it is refused with task.ErrConflict and nothing is
 // recorded, so concurrent duplicates leave one outcome.
 func (s *Store) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
-	set, remove, vals := s.outcomeUpdate(o, nil)
+	set, remove, vals := s.outcomeUpdate(prev.ID, o, nil)
 	set += ", att_n = :n"
 	vals[":n"], vals[":ver"] = nAttr(int64(prev.AttemptN)), nAttr(prev.Version)
 	vals[":s1"], vals[":s3"] = sAttr(string(task.Scheduled)), sAttr(string(task.Retrying))

@@ -35,11 +35,35 @@ func tenantIndexKey(tenant string) string {
 	return "ten#" + strconv.Itoa(len(tenant)) + "#" + tenant
 }
 
+// IndexByFailed is the sparse global secondary index of FAILED tasks:
+// partition "tenant" (the task's tenant attribute, on every task item),
+// sort failed_sk = the task's sort key ("<due ms>#<id>"), projection
+// KEYS_ONLY. An item is in a GSI only when it has both key attributes, and
+// failed_sk is written only by the outcome write that makes a task FAILED
+// (and removed by a redrive): tasks that succeed, or are still running,
+// never touch the index. It is written whatever Options.ListIndex says, so
+// GET /v1/tasks?state=FAILED answers in every deployment.
+const IndexByFailed = "by_failed"
+
 // ListIDs reads one page of the tenant's index partition (eventually
 // consistent, as every GSI read is). more reports that the index may hold
 // further entries past the last one returned. It finds only tasks created
 // by a store with Options.ListIndex.
 func (s *Store) ListIDs(ctx context.Context, q task.ListQuery) (entries []task.ListEntry, more bool, err error) {
+	return s.listIndexed(ctx, q, IndexByTenant, aGSIPK, tenantIndexKey(q.Tenant), aGSISK)
+}
+
+// ListFailedIDs reads one page of the tenant's FAILED tasks from the
+// by_failed index, newest due first, as ListIDs does from by_tenant. A
+// task failed (or redriven) a moment ago may be missing (or still listed):
+// GSI reads are eventually consistent, so callers re-check each task.
+func (s *Store) ListFailedIDs(ctx context.Context, q task.ListQuery) (entries []task.ListEntry, more bool, err error) {
+	return s.listIndexed(ctx, q, IndexByFailed, aTenant, q.Tenant, aFailedSK)
+}
+
+// listIndexed queries one partition (pkAttr = pk) of index, whose sort key
+// skAttr holds task sort keys, newest first.
+func (s *Store) listIndexed(ctx context.Context, q task.ListQuery, index, pkAttr, pk, skAttr string) (entries []task.ListEntry, more bool, err error) {
 	lo, hi := "0", "~"
 	// Positions are "<due ms>#<id>"; "~" sorts after every ID character and
 	// "#" before, so these bounds exclude the boundary milliseconds.
@@ -56,13 +80,13 @@ func (s *Store) ListIDs(ctx context.Context, q task.ListQuery) (entries []task.L
 	if hi <= lo {
 		return nil, false, nil
 	}
-	tk := tenantIndexKey(q.Tenant)
 	in := &dynamodb.QueryInput{
-		TableName:              &s.table,
-		IndexName:              aws.String(IndexByTenant),
-		KeyConditionExpression: aws.String("gsi1pk = :t AND gsi1sk BETWEEN :lo AND :hi"),
+		TableName:                &s.table,
+		IndexName:                aws.String(index),
+		KeyConditionExpression:   aws.String("#ipk = :t AND #isk BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames: map[string]string{"#ipk": pkAttr, "#isk": skAttr},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":t": sAttr(tk), ":lo": sAttr(lo), ":hi": sAttr(hi),
+			":t": sAttr(pk), ":lo": sAttr(lo), ":hi": sAttr(hi),
 		},
 		ScanIndexForward: aws.Bool(false),
 		Limit:            aws.Int32(max(q.Limit, 1)),
@@ -74,19 +98,19 @@ func (s *Store) ListIDs(ctx context.Context, q task.ListQuery) (entries []task.L
 		}
 		k := s.layout.KeyOf(id)
 		in.ExclusiveStartKey = map[string]types.AttributeValue{
-			aGSIPK: sAttr(tk), aGSISK: sAttr(q.After), aPK: sAttr(k.PK), aSK: sAttr(k.SK),
+			pkAttr: sAttr(pk), skAttr: sAttr(q.After), aPK: sAttr(k.PK), aSK: sAttr(k.SK),
 		}
 	}
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
-		return nil, false, fmt.Errorf("list tasks of a tenant: %w", err)
+		return nil, false, fmt.Errorf("list tasks of a tenant (index %s): %w", index, err)
 	}
 	entries = make([]task.ListEntry, 0, len(out.Items))
 	for _, it := range out.Items {
-		pos := getS(it, aGSISK)
+		pos := getS(it, skAttr)
 		id, err := idOfSortKey(pos)
 		if err != nil {
-			return nil, false, fmt.Errorf("list tasks: index entry %q: %w", pos, err)
+			return nil, false, fmt.Errorf("list tasks: index %s entry %q: %w", index, pos, err)
 		}
 		entries = append(entries, task.ListEntry{ID: id, Pos: pos})
 	}

@@ -62,9 +62,13 @@ func TestIndexKeysWrittenOnce(t *testing.T) {
 
 	desc, err := f.db.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: &f.table})
 	require.NoError(t, err)
-	require.Len(t, desc.Table.GlobalSecondaryIndexes, 1)
-	assert.Equal(t, "by_tenant", aws.ToString(desc.Table.GlobalSecondaryIndexes[0].IndexName))
-	assert.Equal(t, types.ProjectionTypeKeysOnly, desc.Table.GlobalSecondaryIndexes[0].Projection.ProjectionType)
+	require.Len(t, desc.Table.GlobalSecondaryIndexes, 2, "by_tenant and by_failed")
+	for _, g := range desc.Table.GlobalSecondaryIndexes {
+		assert.Contains(t, []string{"by_tenant", "by_failed"}, aws.ToString(g.IndexName))
+		assert.Equal(t, types.ProjectionTypeKeysOnly, g.Projection.ProjectionType, aws.ToString(g.IndexName))
+	}
+	_, failed := f.rawItem(t, tk)["failed_sk"]
+	assert.False(t, failed, "a SUCCEEDED task is not in the by_failed index")
 }
 
 func TestListIDs(t *testing.T) {

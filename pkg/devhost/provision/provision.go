@@ -80,33 +80,55 @@ func Ensure(ctx context.Context, cfg aws.Config, spec Spec) (Resources, error) {
 	return res, nil
 }
 
+// taskIndexes are the table's global secondary indexes, each with its key
+// attributes. Mirrors infra/stack.go.
+//
+//   - by_tenant lists a tenant's tasks (GET /v1/tasks). KEYS_ONLY, and its
+//     keys are written only at create: claims and outcomes never write to
+//     it (see ddbstore.IndexByTenant). Created always, written only with
+//     HOURGLASS_LIST_INDEX=1, so listing can be switched on without a
+//     table change.
+//   - by_failed lists a tenant's FAILED tasks (GET /v1/tasks?state=FAILED),
+//     sparse: only a FAILED outcome writes its sort key (see
+//     ddbstore.IndexByFailed).
+var taskIndexes = []struct{ name, pk, sk string }{
+	{"by_tenant", "gsi1pk", "gsi1sk"},
+	{"by_failed", "tenant", "failed_sk"},
+}
+
+func indexDef(name, pk, sk string) (ddbtypes.GlobalSecondaryIndex, []ddbtypes.AttributeDefinition) {
+	return ddbtypes.GlobalSecondaryIndex{
+			IndexName: aws.String(name),
+			KeySchema: []ddbtypes.KeySchemaElement{
+				{AttributeName: aws.String(pk), KeyType: ddbtypes.KeyTypeHash},
+				{AttributeName: aws.String(sk), KeyType: ddbtypes.KeyTypeRange},
+			},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeKeysOnly},
+		}, []ddbtypes.AttributeDefinition{
+			{AttributeName: aws.String(pk), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String(sk), AttributeType: ddbtypes.ScalarAttributeTypeS},
+		}
+}
+
 func ensureTable(ctx context.Context, db *dynamodb.Client, name string) error {
+	attrs := []ddbtypes.AttributeDefinition{
+		{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+		{AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+	}
+	var gsis []ddbtypes.GlobalSecondaryIndex
+	for _, ix := range taskIndexes {
+		g, defs := indexDef(ix.name, ix.pk, ix.sk)
+		gsis, attrs = append(gsis, g), append(attrs, defs...)
+	}
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   &name,
-		BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("gsi1pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("gsi1sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-		},
+		TableName:            &name,
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: attrs,
 		KeySchema: []ddbtypes.KeySchemaElement{
 			{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash},
 			{AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange},
 		},
-		// by_tenant lists a tenant's tasks (GET /v1/tasks). KEYS_ONLY, and
-		// its keys are written only at create: claims and outcomes never
-		// write to it (see ddbstore.IndexByTenant). Created always, written
-		// only with HOURGLASS_LIST_INDEX=1, so listing can be switched on
-		// without a table change. Mirrors infra/stack.go.
-		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
-			IndexName: aws.String("by_tenant"),
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("gsi1pk"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("gsi1sk"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeKeysOnly},
-		}},
+		GlobalSecondaryIndexes: gsis,
 	})
 	var inUse *ddbtypes.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
@@ -124,39 +146,37 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		}
 		return nil
 	}
-	return ensureTenantIndex(ctx, db, name)
+	return ensureIndexes(ctx, db, name)
 }
 
-// ensureTenantIndex adds the by_tenant index to a table created before it
-// existed (a long-lived dev emulator). Tasks written before then carry no
-// index keys and are not listed; everything else works on them.
-func ensureTenantIndex(ctx context.Context, db *dynamodb.Client, name string) error {
+// ensureIndexes adds the indexes missing from a table created before they
+// existed (a long-lived dev emulator), one per UpdateTable as DynamoDB
+// requires. Tasks written before then carry no index keys and are not
+// listed; everything else works on them.
+func ensureIndexes(ctx context.Context, db *dynamodb.Client, name string) error {
 	desc, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &name})
 	if err != nil {
 		return fmt.Errorf("describe table %s: %w", name, err)
 	}
+	have := map[string]bool{}
 	for _, g := range desc.Table.GlobalSecondaryIndexes {
-		if aws.ToString(g.IndexName) == "by_tenant" {
-			return nil
-		}
+		have[aws.ToString(g.IndexName)] = true
 	}
-	_, err = db.UpdateTable(ctx, &dynamodb.UpdateTableInput{
-		TableName: &name,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			{AttributeName: aws.String("gsi1pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("gsi1sk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-		},
-		GlobalSecondaryIndexUpdates: []ddbtypes.GlobalSecondaryIndexUpdate{{Create: &ddbtypes.CreateGlobalSecondaryIndexAction{
-			IndexName: aws.String("by_tenant"),
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("gsi1pk"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("gsi1sk"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeKeysOnly},
-		}}},
-	})
-	if err != nil {
-		return fmt.Errorf("add index by_tenant to %s: %w", name, err)
+	for _, ix := range taskIndexes {
+		if have[ix.name] {
+			continue
+		}
+		g, defs := indexDef(ix.name, ix.pk, ix.sk)
+		_, err = db.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+			TableName:            &name,
+			AttributeDefinitions: defs,
+			GlobalSecondaryIndexUpdates: []ddbtypes.GlobalSecondaryIndexUpdate{{Create: &ddbtypes.CreateGlobalSecondaryIndexAction{
+				IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
+			}}},
+		})
+		if err != nil {
+			return fmt.Errorf("add index %s to %s: %w", ix.name, name, err)
+		}
 	}
 	return nil
 }
