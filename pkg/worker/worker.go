@@ -108,6 +108,44 @@ type Events interface {
 	Flush(ctx context.Context) error
 }
 
+// BatchEvents is Events that can also publish given tasks' events at once
+// and say which were not sent (lifecycle.Publisher). With it, HandleSQS
+// makes lifecycle events durable: at the end of each batch it publishes the
+// events of the tasks the batch finished, and the message of a task whose
+// events were not all sent stays on the queue (a batch item failure,
+// visible again after EventRetryDelay). The message is the durable record
+// of the unsent event: its redelivery finds the task finished and publishes
+// the events again. An EventBridge outage thus delays events and loses
+// none, and neither does a crash between the outcome write and the
+// publish. Handle alone (no batch) buffers events through TaskFinished.
+type BatchEvents interface {
+	Events
+	PublishFinished(ctx context.Context, tasks []*task.Task, deadLettered []bool) ([]task.ID, error)
+}
+
+// EventRetryDelay is how long a message whose task's events were not sent
+// waits before its next delivery: 15 s for its first receive, doubling
+// with each receive up to an hour, so that the task queue's maxReceiveCount
+// (10 by default) covers an EventBridge outage of about three hours before
+// the message goes to the task DLQ.
+func EventRetryDelay(receiveCount int) time.Duration {
+	d := 15 * time.Second
+	for i := 1; i < receiveCount && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// finishedReport collects, for one delivery handled by HandleSQS, the task
+// whose outcome it recorded (or, redelivered, found recorded), for the
+// batch's durable publish.
+type finishedReport struct {
+	task         *task.Task
+	deadLettered bool
+}
+
+type reportKey struct{}
+
 // Gate admits schedule occurrences. Admit returns false after cancelling
 // an occurrence that must not run (its schedule was paused, changed or
 // deleted); the message is then dropped.
@@ -176,6 +214,11 @@ type Delivery struct {
 	// Task, when set, is the task as read (strongly) for this delivery's
 	// batch, saving Handle its own read. Nil: Handle reads it.
 	Task *task.Task
+	// Redelivered: the message was received before (its
+	// ApproximateReceiveCount is above 1). A redelivered message of a
+	// finished task republishes the task's lifecycle events under
+	// BatchEvents: its earlier delivery may have kept it for exactly that.
+	Redelivered bool
 }
 
 // BatchGetter reads many tasks in one call (strongly consistent; missing
@@ -237,6 +280,15 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 	log = log.With().Str("tenant", t.Tenant).Logger()
 	if t.PayloadHash != msg.PH {
 		log.Info().Msg("dropping stale message: the task changed after it was sent")
+		return nil
+	}
+	if d.Redelivered && (t.State == task.Succeeded || t.State == task.Failed) {
+		// A finished task's message comes back when its events were not
+		// sent (see BatchEvents), or when its delete failed: publish them
+		// again (at least once). Without a batch this does nothing.
+		if rep, ok := ctx.Value(reportKey{}).(*finishedReport); ok {
+			rep.task, rep.deadLettered = t, t.State == task.Failed
+		}
 		return nil
 	}
 	if r := w.skip(t, w.clock.Now()); r != nil || t.State.Terminal() {
@@ -369,7 +421,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		if done == nil {
 			return nil // fenced off; see finish
 		}
-		w.published(done, false)
+		w.published(ctx, done, false)
 		log.Info().Int("status", res.StatusCode).Msg("task succeeded")
 		w.record("TasksSucceeded", 1, "Count")
 		return nil
@@ -392,7 +444,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		if done == nil {
 			return nil
 		}
-		w.published(done, true)
+		w.published(ctx, done, true)
 		log.Warn().Str("error", attempt.Error).Bool("permanent", target.IsPermanent(execErr)).Msg("task failed and was dead-lettered")
 		w.record("TasksFailed", 1, "Count")
 		return nil
@@ -468,11 +520,17 @@ func (w *Worker) record(name string, v float64, unit string) {
 }
 
 // published hands a task whose outcome was recorded to the lifecycle
-// events port, if any.
-func (w *Worker) published(t *task.Task, deadLettered bool) {
-	if w.cfg.Events != nil && t != nil {
-		w.cfg.Events.TaskFinished(t, deadLettered)
+// events port, if any: to the batch's durable publish under HandleSQS with
+// BatchEvents, else to the buffer.
+func (w *Worker) published(ctx context.Context, t *task.Task, deadLettered bool) {
+	if w.cfg.Events == nil || t == nil {
+		return
 	}
+	if rep, ok := ctx.Value(reportKey{}).(*finishedReport); ok {
+		rep.task, rep.deadLettered = t, deadLettered
+		return
+	}
+	w.cfg.Events.TaskFinished(t, deadLettered)
 }
 
 func (w *Worker) crash(point string) error {
@@ -493,11 +551,20 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		resp events.SQSEventResponse
 	)
 	tasks := w.prefetch(ctx, ev.Records)
-	for _, rec := range ev.Records {
+	be, durable := w.cfg.Events.(BatchEvents)
+	reports := make([]finishedReport, len(ev.Records))
+	for i, rec := range ev.Records {
 		wg.Add(1)
 		go func(rec events.SQSMessage) {
 			defer wg.Done()
+			ctx := ctx
+			if durable {
+				ctx = context.WithValue(ctx, reportKey{}, &reports[i])
+			}
 			d := Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received}
+			if n, err := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"]); err == nil && n > 1 {
+				d.Redelivered = true
+			}
 			if ns, err := strconv.ParseInt(rec.Attributes[ReceivedAtAttribute], 10, 64); err == nil {
 				// A poller's batching window held it since then: anchor
 				// the skew guard's server clock at the receive, not at
@@ -526,7 +593,10 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		}(rec)
 	}
 	wg.Wait()
-	// Send this batch's lifecycle events before returning: in Lambda the
+	if durable {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, w.publishBatch(ctx, be, ev.Records, reports, resp.BatchItemFailures)...)
+	}
+	// Send what else is buffered before returning: in Lambda the
 	// environment may freeze right after. Bounded; never fails the batch.
 	if w.cfg.Events != nil {
 		if err := w.cfg.Events.Flush(ctx); err != nil {
@@ -534,6 +604,53 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		}
 	}
 	return resp, nil
+}
+
+// publishBatch publishes the lifecycle events of the tasks a batch
+// finished and returns the batch item failures that keep the messages of
+// the tasks whose events were not sent, each visible again after
+// EventRetryDelay (see BatchEvents). Records already failing are left
+// alone.
+func (w *Worker) publishBatch(ctx context.Context, be BatchEvents, recs []events.SQSMessage, reports []finishedReport, failing []events.SQSBatchItemFailure) []events.SQSBatchItemFailure {
+	failed := make(map[string]bool, len(failing))
+	for _, f := range failing {
+		failed[f.ItemIdentifier] = true
+	}
+	var done []*task.Task
+	var dead []bool
+	for i, r := range reports {
+		if r.task != nil && !failed[recs[i].MessageId] {
+			done = append(done, r.task)
+			dead = append(dead, r.deadLettered)
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	unsent, err := be.PublishFinished(ctx, done, dead)
+	if len(unsent) == 0 {
+		return nil
+	}
+	keep := make(map[task.ID]bool, len(unsent))
+	for _, id := range unsent {
+		keep[id] = true
+	}
+	var out []events.SQSBatchItemFailure
+	for i, r := range reports {
+		rec := recs[i]
+		if r.task == nil || failed[rec.MessageId] || !keep[r.task.ID] {
+			continue
+		}
+		n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+		if w.vis != nil && rec.ReceiptHandle != "" {
+			if verr := w.vis.ChangeVisibility(ctx, w.cfg.TaskQueue, rec.ReceiptHandle, EventRetryDelay(n)); verr != nil {
+				w.log.Warn().Err(verr).Msg("could not delay redelivery")
+			}
+		}
+		out = append(out, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+	}
+	w.log.Warn().Err(err).Int("tasks", len(unsent)).Msg("lifecycle events not sent; their task messages stay queued and publish them on redelivery")
+	return out
 }
 
 // prefetch reads the tasks of a batch's messages with one BatchGetItem per
