@@ -40,6 +40,7 @@ package lifecycle
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -116,6 +117,13 @@ type Config struct {
 	// Rounds is how many PutEvents rounds one Flush makes at most, each
 	// resending what the previous one had rejected (3).
 	Rounds int
+	// BusBackoff is how long PublishFinished stops calling after a call
+	// the bus did not answer (5s): during an EventBridge outage each
+	// worker batch would otherwise wait out the SDK's retries and the
+	// publish timeout before handing its messages back, and every kept
+	// message's redelivery would wait again, so the outage would slow the
+	// execution of every task.
+	BusBackoff time.Duration
 }
 
 // maxBatch is PutEvents' limit on entries per call.
@@ -134,6 +142,10 @@ type Publisher struct {
 	mu      sync.Mutex
 	buf     []types.PutEventsRequestEntry
 	dropped int64
+	// downUntil: a PublishFinished call the bus did not answer failed at
+	// downUntil − BusBackoff; until then PublishFinished does not call
+	// again but reports every task unsent at once.
+	downUntil time.Time
 }
 
 // New returns a Publisher sending to cfg.Bus through c.
@@ -146,6 +158,9 @@ func New(cfg Config, c Putter, log zerolog.Logger) *Publisher {
 	}
 	if cfg.Rounds <= 0 {
 		cfg.Rounds = 3
+	}
+	if cfg.BusBackoff <= 0 {
+		cfg.BusBackoff = 5 * time.Second
 	}
 	if cfg.Level == "" {
 		cfg.Level = DefaultLevel
@@ -277,6 +292,12 @@ func (p *Publisher) PublishFinished(ctx context.Context, tasks []*task.Task, dea
 	if len(pending) == 0 {
 		return nil, nil
 	}
+	p.mu.Lock()
+	down := p.downUntil
+	p.mu.Unlock()
+	if time.Now().Before(down) {
+		return uniqueIDs(owner), fmt.Errorf("lifecycle: events of %d tasks not sent: the bus failed within the last %s", len(uniqueIDs(owner)), p.cfg.BusBackoff)
+	}
 	ctx, cancel := p.bounded(ctx)
 	defer cancel()
 	// Entries are identified by their place in the first list.
@@ -300,6 +321,12 @@ func (p *Publisher) PublishFinished(ctx context.Context, tasks []*task.Task, dea
 			if err != nil {
 				lastErr = err
 			}
+			if len(failed) == len(batch) && err != nil && !rejected(err) {
+				// The bus did not answer: stop calling for a while.
+				p.mu.Lock()
+				p.downUntil = time.Now().Add(p.cfg.BusBackoff)
+				p.mu.Unlock()
+			}
 			for _, j := range failed {
 				retry = append(retry, part[j])
 			}
@@ -309,18 +336,37 @@ func (p *Publisher) PublishFinished(ctx context.Context, tasks []*task.Task, dea
 	if len(idx) == 0 {
 		return nil, nil
 	}
-	seen := map[task.ID]bool{}
-	var unsent []task.ID
-	for _, k := range idx {
-		if id := owner[k]; !seen[id] {
-			seen[id] = true
-			unsent = append(unsent, id)
-		}
+	left := make([]task.ID, len(idx))
+	for i, k := range idx {
+		left[i] = owner[k]
 	}
+	unsent := uniqueIDs(left)
 	if lastErr == nil {
 		lastErr = ctx.Err()
 	}
 	return unsent, fmt.Errorf("lifecycle: events of %d tasks not sent: %w", len(unsent), lastErr)
+}
+
+// uniqueIDs is ids without repeats, in their first order.
+func uniqueIDs(ids []task.ID) []task.ID {
+	seen := make(map[task.ID]bool, len(ids))
+	var out []task.ID
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// errRejected marks entries EventBridge answered but rejected: the bus is
+// up.
+type errRejected struct{ error }
+
+func rejected(err error) bool {
+	var r errRejected
+	return errors.As(err, &r)
 }
 
 // finishedEntries are the entries TaskFinished would buffer for t.
@@ -378,7 +424,7 @@ func (p *Publisher) putIndexed(ctx context.Context, batch []types.PutEventsReque
 	for i, r := range out.Entries {
 		if i < len(batch) && r.ErrorCode != nil {
 			failed = append(failed, i)
-			lastErr = fmt.Errorf("lifecycle event %s rejected: %s: %s", aws.ToString(batch[i].DetailType), aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
+			lastErr = errRejected{fmt.Errorf("lifecycle event %s rejected: %s: %s", aws.ToString(batch[i].DetailType), aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))}
 		}
 	}
 	return failed, lastErr

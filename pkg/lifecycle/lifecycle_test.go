@@ -393,6 +393,12 @@ func TestPublishFinishedNamesTheUnsentTasks(t *testing.T) {
 	require.Error(t, err)
 	assert.ElementsMatch(t, []task.ID{ok.ID, failed.ID}, unsent)
 	assert.Len(t, f.sizes(), 2, "two rounds")
+	// The bus did not answer: the next publish within BusBackoff reports
+	// every task unsent without calling, so an outage costs a batch no wait.
+	unsent, err = p.PublishFinished(context.Background(), []*task.Task{ok}, nil)
+	require.Error(t, err)
+	assert.Equal(t, []task.ID{ok.ID}, unsent)
+	assert.Len(t, f.sizes(), 2, "no call while backing off")
 
 	// The level decides, as for TaskFinished: failures leaves a success out.
 	f = &fake{}

@@ -60,7 +60,7 @@ func TestUnsentEventKeepsTheTaskMessageUntilPublished(t *testing.T) {
 	ms, id, body := unclaimedTask(t, now)
 	eb := &bus{}
 	eb.down.Store(true)
-	pub := lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll, FlushTimeout: time.Second, Rounds: 2}, eb, zerolog.Nop())
+	pub := lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll, FlushTimeout: time.Second, Rounds: 2, BusBackoff: time.Nanosecond}, eb, zerolog.Nop())
 	vis := &recordingVisibility{}
 	exec := &countingExec{}
 	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", Events: pub, Visibility: vis}, ms, &sentQueue{},

@@ -214,12 +214,17 @@ type Delivery struct {
 	// Task, when set, is the task as read (strongly) for this delivery's
 	// batch, saving Handle its own read. Nil: Handle reads it.
 	Task *task.Task
-	// Redelivered: the message was received before (its
-	// ApproximateReceiveCount is above 1). A redelivered message of a
-	// finished task republishes the task's lifecycle events under
-	// BatchEvents: its earlier delivery may have kept it for exactly that.
-	Redelivered bool
+	// ReceiveCount is the message's ApproximateReceiveCount (0: unknown).
+	// A redelivered message (above 1) of a finished task republishes the
+	// task's lifecycle events under BatchEvents: its earlier delivery may
+	// have kept it for exactly that. A failed store read waits longer with
+	// each receive (task.RedeliveryDelay), so that the task queue's
+	// maxReceiveCount outlasts a DynamoDB outage.
+	ReceiveCount int
 }
+
+// storeRetryBase is the first wait after a failed store read.
+const storeRetryBase = 5 * time.Second
 
 // BatchGetter reads many tasks in one call (strongly consistent; missing
 // ones absent); optional. HandleSQS uses it to read a whole batch's tasks
@@ -275,14 +280,14 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		log.Warn().Msg("dropping message for a task that does not exist")
 		return nil
 	case err != nil:
-		return &Redeliver{Reason: err.Error()}
+		return &Redeliver{After: task.RedeliveryDelay(storeRetryBase, d.ReceiveCount), Reason: err.Error()}
 	}
 	log = log.With().Str("tenant", t.Tenant).Logger()
 	if t.PayloadHash != msg.PH {
 		log.Info().Msg("dropping stale message: the task changed after it was sent")
 		return nil
 	}
-	if d.Redelivered && (t.State == task.Succeeded || t.State == task.Failed) {
+	if d.ReceiveCount > 1 && (t.State == task.Succeeded || t.State == task.Failed) {
 		// A finished task's message comes back when its events were not
 		// sent (see BatchEvents), or when its delete failed: publish them
 		// again (at least once). Without a batch this does nothing.
@@ -562,9 +567,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 				ctx = context.WithValue(ctx, reportKey{}, &reports[i])
 			}
 			d := Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received}
-			if n, err := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"]); err == nil && n > 1 {
-				d.Redelivered = true
-			}
+			d.ReceiveCount, _ = strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
 			if ns, err := strconv.ParseInt(rec.Attributes[ReceivedAtAttribute], 10, 64); err == nil {
 				// A poller's batching window held it since then: anchor
 				// the skew guard's server clock at the receive, not at

@@ -63,6 +63,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -107,9 +108,9 @@ type options struct {
 func main() {
 	var o options
 	flag.IntVar(&o.port, "port", 4580, "port of the run's own emulator")
-	flag.Float64Var(&o.rate, "rate", 3, "creates per second")
+	flag.Float64Var(&o.rate, "rate", 2, "creates per second")
 	flag.DurationVar(&o.minLead, "min-lead", 2*time.Second, "shortest time from a create to its task's due time")
-	flag.DurationVar(&o.maxLead, "max-lead", 40*time.Second, "longest time from a create to its task's due time")
+	flag.DurationVar(&o.maxLead, "max-lead", 30*time.Second, "longest time from a create to its task's due time")
 	flag.DurationVar(&o.warm, "warm", 20*time.Second, "normal running before the first phase")
 	flag.DurationVar(&o.pre, "pre", 15*time.Second, "normal running in each phase before its outage")
 	flag.DurationVar(&o.outage, "outage", 60*time.Second, "how long each dependency is unavailable")
@@ -216,7 +217,9 @@ func (e *eventLog) consume(ctx context.Context, q *sqs.Client, url string) {
 			}
 			continue
 		}
-		for _, m := range out.Messages {
+		var done []sqstypes.DeleteMessageBatchRequestEntry
+		for i, m := range out.Messages {
+			done = append(done, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
 			var ev struct {
 				DetailType string `json:"detail-type"`
 				Detail     struct {
@@ -232,7 +235,10 @@ func (e *eventLog) consume(ctx context.Context, q *sqs.Client, url string) {
 				e.n++
 				e.mu.Unlock()
 			}
-			_, _ = q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle})
+		}
+		if len(done) > 0 {
+			// A failed delete only redelivers events already counted.
+			_, _ = q.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &url, Entries: done})
 		}
 	}
 }
@@ -449,24 +455,35 @@ func run(ctx context.Context, o options) (Summary, error) {
 	finals := map[string]string{} // task ID → detail-type of its outcome event
 	evDeadline := time.Now().Add(60 * time.Second)
 	for {
-		missing := 0
+		// Tasks not known finished yet, read 100 to a BatchGetItem.
+		var ids []task.ID
 		for _, a := range accepted {
 			if _, ok := finals[a.id]; !ok {
 				id, err := task.ParseID(a.id)
 				if err != nil {
 					return Summary{}, err
 				}
-				t, err := store.Get(ctx, id)
-				if err != nil {
-					return Summary{}, fmt.Errorf("read task %s: %w", a.id, err)
-				}
+				ids = append(ids, id)
+			}
+		}
+		for len(ids) > 0 {
+			n := min(len(ids), 100)
+			got, err := store.GetMany(ctx, ids[:n])
+			if err != nil {
+				return Summary{}, fmt.Errorf("read tasks: %w", err)
+			}
+			for _, t := range got {
 				switch t.State {
 				case task.Succeeded:
-					finals[a.id] = "TaskSucceeded"
+					finals[t.ID.String()] = "TaskSucceeded"
 				case task.Failed:
-					finals[a.id] = "TaskFailed"
+					finals[t.ID.String()] = "TaskFailed"
 				}
 			}
+			ids = ids[n:]
+		}
+		missing := 0
+		for _, a := range accepted {
 			if dt, ok := finals[a.id]; ok && !evs.has(dt, a.id) {
 				missing++
 			}
