@@ -71,6 +71,12 @@ type Config struct {
 	Validate     task.TenantTargetValidator
 	// Ready, when set, gates /healthz (the local host reports readiness).
 	Ready func() bool
+	// RequestTimeout bounds each authenticated request (default 10s, under
+	// API Gateway's 29 s integration timeout): a store that does not
+	// answer in time makes a 503 with Retry-After (storeProblem), never a
+	// hung request or a gateway's 504. The outage run found creates hanging
+	// past 30 s on an overloaded store.
+	RequestTimeout time.Duration
 	// Crash, when set, is called at named points ("after-create-write")
 	// so tests can stop a create exactly there. Nil in production.
 	Crash func(point string) error
@@ -121,6 +127,9 @@ type Server struct {
 
 // New returns the API server.
 func New(cfg Config, store Store, q Queue, auth Authenticator, clk clock.Clock, log zerolog.Logger) *Server {
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
 	s := &Server{cfg: cfg, store: store, q: q, auth: auth, clock: clk, log: log.With().Str("component", "api").Logger(), mux: http.NewServeMux()}
 	s.limiter = newLimiter(cfg.CreateRate, cfg.CreateBurst)
 	s.tokenKey = cfg.PageTokenKey
@@ -204,7 +213,9 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 			problem.Unauthorized(err.Error()).Write(w)
 			return
 		}
-		ctx := context.WithValue(r.Context(), tenantKey, tenant)
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		ctx = context.WithValue(ctx, tenantKey, tenant)
 		ctx = context.WithValue(ctx, loggerKey, logger(r).With().Str("tenant", tenant).Logger())
 		h(w, r.WithContext(ctx))
 	}
