@@ -101,6 +101,7 @@ type options struct {
 	rate                           float64
 	minLead, maxLead               time.Duration
 	warm, pre, outage, post, grace time.Duration
+	eventWait                      time.Duration
 	seed                           uint64
 	logPath                        string
 }
@@ -108,7 +109,7 @@ type options struct {
 func main() {
 	var o options
 	flag.IntVar(&o.port, "port", 4580, "port of the run's own emulator")
-	flag.Float64Var(&o.rate, "rate", 2, "creates per second")
+	flag.Float64Var(&o.rate, "rate", 1, "creates per second")
 	flag.DurationVar(&o.minLead, "min-lead", 2*time.Second, "shortest time from a create to its task's due time")
 	flag.DurationVar(&o.maxLead, "max-lead", 30*time.Second, "longest time from a create to its task's due time")
 	flag.DurationVar(&o.warm, "warm", 20*time.Second, "normal running before the first phase")
@@ -116,6 +117,7 @@ func main() {
 	flag.DurationVar(&o.outage, "outage", 60*time.Second, "how long each dependency is unavailable")
 	flag.DurationVar(&o.post, "post", 60*time.Second, "normal running in each phase after its outage")
 	flag.DurationVar(&o.grace, "grace", 90*time.Second, "longest wait after the last due time for the remaining tasks")
+	flag.DurationVar(&o.eventWait, "event-wait", 150*time.Second, "longest wait, once every task ran, for finished tasks' lifecycle events")
 	seed := flag.Int64("seed", 0, "random seed (0: from the clock)")
 	flag.StringVar(&o.logPath, "log", "", "host log file (default: a temporary file, named on stderr)")
 	flag.Parse()
@@ -453,7 +455,10 @@ func run(ctx context.Context, o options) (Summary, error) {
 	// 9. Every task's record, fault-free; the events wait for their outcome.
 	store := ddbstore.New(dynamodb.NewFromConfig(direct), "hourglass-tasks", task.Layout{Bucket: 5 * time.Second}, ddbstore.Options{})
 	finals := map[string]string{} // task ID → detail-type of its outcome event
-	evDeadline := time.Now().Add(60 * time.Second)
+	// Events of tasks finished during or just after the EventBridge
+	// outage come back with their kept messages, 15 s after the first
+	// failure and doubling (worker.EventRetryDelay): allow a few rounds.
+	evDeadline := time.Now().Add(o.eventWait)
 	for {
 		// Tasks not known finished yet, read 100 to a BatchGetItem.
 		var ids []task.ID
