@@ -4,9 +4,9 @@
 // bus that delivers every lifecycle event to an SQS queue, and the local
 // host (functions/local, built and run as a child process pointed at the
 // proxy, with HOURGLASS_LIFECYCLE_EVENTS=all). It then creates tasks at a
-// steady rate, each due a few seconds to -max-lead after its create, while
-// each dependency in turn is unavailable for -outage (60 s): DynamoDB, then
-// SQS, then EventBridge. Unavailable means every call to that service
+// steady rate (-rate, 1 a second), each due -min-lead to -max-lead (2–30 s)
+// after its create, while each dependency in turn is unavailable for
+// -outage (60 s): DynamoDB, then SQS, then EventBridge. Unavailable means every call to that service
 // answers 503 (fault kind "unavailable"); the other services of the same
 // emulator process stay up, as the proxy tells the services apart.
 //
@@ -14,7 +14,7 @@
 // running, the outage, and -post of normal running. A task belongs to the
 // phase its due time falls in, a create to the phase it was attempted in.
 // Once every accepted task has run (bounded by -grace) and its lifecycle
-// event has had time to arrive, the run reads every task, fault-free, and
+// event has had time to arrive (bounded by -event-wait), the run reads every task, fault-free, and
 // prints progress on stderr and, as its last stdout line, one JSON object:
 //
 //	{"dynamodb":    {"tasks","creates_refused","creates_refused_without_retry_after",
@@ -33,7 +33,7 @@
 // early, creates_refused_without_retry_after and events_lost are 0 and
 // recovery_s is at most 60 in every phase.
 //
-//	go run ./scripts/outage -port 4580    # make outage (about 8 minutes)
+//	go run ./scripts/outage -port 4581    # make outage (about 9.5 minutes)
 //
 // Everything listens on 127.0.0.1 only, and every loop is bounded.
 package main
