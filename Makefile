@@ -92,6 +92,13 @@ chaos-quick: ## chaos run, ~5 min: 1,000 tasks, 4 host crashes, injected AWS fau
 chaos: ## longer chaos run, ~15 min: 5,000 tasks over 10 minutes, 10 host crashes
 	$(GO) run ./scripts/chaos -port $(CHAOS_PORT) -tasks 5000 -spread 600s -crashes 10 -grace 180s -concurrency 16
 
+# The outage run starts its own emulator on OUTAGE_PORT, never the dev or test one.
+OUTAGE_PORT ?= 4581
+
+.PHONY: outage
+outage: ## outage run, ~9.5 min: DynamoDB, SQS, then EventBridge unavailable for 60 s each while creates continue; JSON on the last line
+	$(GO) run ./scripts/outage -port $(OUTAGE_PORT)
+
 .PHONY: synth
 synth: build ## synthesize the CDK app (real Lambda binaries) into infra/cdk.out
 	cd infra && CDK_OUTDIR=cdk.out $(GO) run .

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -57,6 +58,10 @@ func Logger(r *http.Request) zerolog.Logger { return logger(r) }
 
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc { return Authed(s.auth, h) }
 
+// RequestTimeout bounds each authenticated request of every HTTP door,
+// under API Gateway's 29 s integration timeout.
+const RequestTimeout = 10 * time.Second
+
 // Authed wraps h so that it runs only for a request auth names a tenant
 // for (else 401), with the tenant (TenantOf) and a logger that names it in
 // the request's context: every HTTP door's authentication.
@@ -67,7 +72,13 @@ func Authed(auth Authenticator, h http.HandlerFunc) http.HandlerFunc {
 			problem.Unauthorized(err.Error()).Write(w)
 			return
 		}
-		ctx := context.WithValue(r.Context(), tenantKey, tenant)
+		// Bounded (RequestTimeout): a store that does not answer in time
+		// makes a 503 with Retry-After, never a hung request or a
+		// gateway's 504. The outage run found creates hanging past 30 s on
+		// an overloaded store.
+		ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
+		defer cancel()
+		ctx = context.WithValue(ctx, tenantKey, tenant)
 		ctx = context.WithValue(ctx, loggerKey, logger(r).With().Str("tenant", tenant).Logger())
 		h(w, r.WithContext(ctx))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
+	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 	"github.com/hourglass-sched/hourglass/pkg/wire"
@@ -227,9 +228,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// whose tasks fall due within the look-ahead (5 s), so they must come
 	// back sooner than a task message.
 	scanVisibility := max(cfg.PollVisibility/2, 3*time.Second)
+	// A failed unit's redelivery is delayed through its poller, which
+	// stops extending it first (as the worker's are).
+	scanPoller := &poll.Poller{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Concurrency: 2, Wait: opts.PollWait,
+		Visibility: scanVisibility, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log}
+	scanPoller.Handler = comps.Dispatcher(func(c *dispatch.Config) { c.Visibility, c.ScanQueue = scanPoller, res.ScanQueueURL }).HandleSQS
 	pollers := []*poll.Poller{
-		{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Handler: comps.Dispatcher().HandleSQS, Concurrency: 2, Wait: opts.PollWait,
-			Visibility: scanVisibility, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log},
+		scanPoller,
 		taskPoller,
 		{Name: "ingest", Queue: comps.Queue, URL: res.IngestQueueURL, Handler: ingestHandler.HandleSQS, Concurrency: 1, Wait: opts.PollWait,
 			Visibility: cfg.PollVisibility, Usage: counters, MemoryMB: MemoryMB["ingest"], Log: log},

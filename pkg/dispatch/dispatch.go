@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -71,7 +72,25 @@ type Config struct {
 	// schedule whose occurrence is on a page, before the page is sent (see
 	// package schedules). Nil: no schedules, and dispatch writes nothing.
 	Chain Chain
+	// ScanQueue is the URL of the scan queue, whose failed units HandleSQS
+	// delays through Visibility.
+	ScanQueue string
+	// Visibility, when set, delays the redelivery of a unit whose dispatch
+	// failed (a store or queue outage) by task.RedeliveryDelay: 3 s,
+	// doubling with each receive, so that the scan queue's maxReceiveCount
+	// outlasts the outage instead of dead-lettering the unit after ten
+	// quick polls. A long-polling host passes its poll.Poller; nil: the
+	// queue passed to New, if it can change visibility.
+	Visibility Visibility
 }
+
+// Visibility changes a received message's visibility.
+type Visibility interface {
+	ChangeVisibility(ctx context.Context, url, handle string, d time.Duration) error
+}
+
+// unitRetryBase is the first wait after a failed dispatch.
+const unitRetryBase = 3 * time.Second
 
 // Chain continues recurring schedules. Next stores the occurrence after t
 // (a task with t.Occurrence set); calling it again for t stores nothing new.
@@ -92,6 +111,9 @@ type Dispatcher struct {
 func New(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger) *Dispatcher {
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 200
+	}
+	if v, ok := q.(Visibility); ok && cfg.Visibility == nil {
+		cfg.Visibility = v
 	}
 	return &Dispatcher{cfg: cfg, store: store, q: q, clock: clk, log: log.With().Str("component", "dispatcher").Logger()}
 }
@@ -272,7 +294,14 @@ func (d *Dispatcher) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.
 			continue
 		}
 		if _, err := d.Dispatch(ctx, u); err != nil {
-			d.log.Error().Err(err).Int64("bucket", u.Bucket).Uint16("shard", u.Shard).Msg("dispatch failed; unit will be redelivered")
+			n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+			wait := task.RedeliveryDelay(unitRetryBase, n)
+			d.log.Error().Err(err).Int64("bucket", u.Bucket).Uint16("shard", u.Shard).Dur("redelivery_in", wait).Msg("dispatch failed; unit will be redelivered")
+			if d.cfg.Visibility != nil && d.cfg.ScanQueue != "" && rec.ReceiptHandle != "" {
+				if verr := d.cfg.Visibility.ChangeVisibility(ctx, d.cfg.ScanQueue, rec.ReceiptHandle, wait); verr != nil {
+					d.log.Warn().Err(verr).Msg("could not delay the unit's redelivery")
+				}
+			}
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}
 	}

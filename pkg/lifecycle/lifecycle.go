@@ -3,16 +3,27 @@
 // occurrence of a recurring schedule; see package events) on the Hourglass
 // event bus.
 //
-// Publishing never blocks a task's completion: the worker and the API hand
-// a finished task to the Publisher, which only appends an entry to a bounded
-// buffer (dropping — and logging — the oldest entry when it is full). Flush
-// sends the buffer with PutEvents in batches of at most 10 entries,
+// Two ways to publish. The worker's events are durable (PublishFinished):
+// at the end of each batch of task messages the worker publishes the
+// events of the tasks it finished, synchronously, and keeps the message of
+// every task whose events were not all sent (the batch item fails, and its
+// redelivery is delayed): the task message on the SQS queue is the durable
+// record of the unsent event. The redelivered message finds its task
+// finished and publishes its events again, until EventBridge takes them.
+// So an EventBridge outage delays these events and never loses them, and a
+// crash between the outcome write and the publish loses nothing either:
+// the message was not deleted. The price is a few more deliveries of a
+// finished task's message during an outage, and duplicate events when a
+// publish succeeded but the message's delete did not (at-least-once, as
+// below). See worker.BatchEvents.
+//
+// Other events (TaskCancelled from the API) never block their caller: the
+// API hands the task to the Publisher, which appends an entry to a bounded
+// buffer (dropping — and logging — the oldest entry when it is full), and
+// Flush sends the buffer with PutEvents in batches of at most 10 entries,
 // retrying entries EventBridge rejected, within a time limit; whatever is
-// still unsent then stays buffered for the next Flush. Callers flush at the
-// end of each batch of work (the worker's HandleSQS, which the Lambda
-// handler and the polling process both run; the API after a cancel), so a
-// Lambda function's events are sent before its handler returns and the
-// execution environment freezes.
+// still unsent stays buffered for the next Flush (the API flushes after
+// each cancel, the worker after each batch). These live in memory only.
 //
 // Which events are published is the Level (HOURGLASS_LIFECYCLE_EVENTS):
 // failures (the default) publishes TaskFailed, TaskDeadLettered and
@@ -29,6 +40,7 @@ package lifecycle
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -105,6 +117,13 @@ type Config struct {
 	// Rounds is how many PutEvents rounds one Flush makes at most, each
 	// resending what the previous one had rejected (3).
 	Rounds int
+	// BusBackoff is how long PublishFinished stops calling after a call
+	// the bus did not answer (5s): during an EventBridge outage each
+	// worker batch would otherwise wait out the SDK's retries and the
+	// publish timeout before handing its messages back, and every kept
+	// message's redelivery would wait again, so the outage would slow the
+	// execution of every task.
+	BusBackoff time.Duration
 }
 
 // maxBatch is PutEvents' limit on entries per call.
@@ -123,6 +142,10 @@ type Publisher struct {
 	mu      sync.Mutex
 	buf     []types.PutEventsRequestEntry
 	dropped int64
+	// downUntil: a PublishFinished call the bus did not answer failed at
+	// downUntil − BusBackoff; until then PublishFinished does not call
+	// again but reports every task unsent at once.
+	downUntil time.Time
 }
 
 // New returns a Publisher sending to cfg.Bus through c.
@@ -135,6 +158,9 @@ func New(cfg Config, c Putter, log zerolog.Logger) *Publisher {
 	}
 	if cfg.Rounds <= 0 {
 		cfg.Rounds = 3
+	}
+	if cfg.BusBackoff <= 0 {
+		cfg.BusBackoff = 5 * time.Second
 	}
 	if cfg.Level == "" {
 		cfg.Level = DefaultLevel
@@ -151,19 +177,8 @@ func New(cfg Config, c Putter, log zerolog.Logger) *Publisher {
 // is counted exactly once per task. The Level may leave any of these out.
 // It never blocks on the network.
 func (p *Publisher) TaskFinished(t *task.Task, deadLettered bool) {
-	d := Detail(t)
-	o := outcome(t)
-	if f, ok := Fired(t); ok {
-		p.add(t, events.DetailScheduleFired, f)
-	}
-	switch t.State {
-	case task.Succeeded:
-		p.add(t, events.DetailTaskSucceeded, events.TaskSucceeded{TaskDetail: d, Outcome: o})
-	case task.Failed:
-		p.add(t, events.DetailTaskFailed, events.TaskFailed{TaskDetail: d, Outcome: o})
-		if deadLettered {
-			p.add(t, events.DetailTaskDeadLettered, events.TaskDeadLettered{TaskDetail: d, Outcome: o})
-		}
+	for _, e := range p.finishedEntries(t, deadLettered) {
+		p.push(e)
 	}
 }
 
@@ -220,17 +235,29 @@ func outcome(t *task.Task) events.Outcome {
 	return o
 }
 
-func (p *Publisher) add(t *task.Task, detailType string, detail any) {
+// entry is the PutEvents entry of one event of t; false when the Level
+// leaves it out or it cannot be encoded.
+func (p *Publisher) entry(t *task.Task, detailType string, detail any) (types.PutEventsRequestEntry, bool) {
 	if !p.cfg.Level.Publishes(detailType) {
-		return
+		return types.PutEventsRequestEntry{}, false
 	}
 	b, err := json.Marshal(detail)
 	if err != nil {
 		p.log.Error().Err(err).Str("task_id", t.ID.String()).Str("detail_type", detailType).Msg("lifecycle event not encodable; dropped")
-		return
+		return types.PutEventsRequestEntry{}, false
 	}
-	e := types.PutEventsRequestEntry{EventBusName: aws.String(p.cfg.Bus), Source: aws.String(events.Source),
-		DetailType: aws.String(detailType), Detail: aws.String(string(b)), Resources: []string{}}
+	return types.PutEventsRequestEntry{EventBusName: aws.String(p.cfg.Bus), Source: aws.String(events.Source),
+		DetailType: aws.String(detailType), Detail: aws.String(string(b)), Resources: []string{}}, true
+}
+
+func (p *Publisher) add(t *task.Task, detailType string, detail any) {
+	if e, ok := p.entry(t, detailType, detail); ok {
+		p.push(e)
+	}
+}
+
+// push buffers e, dropping the oldest entry when the buffer is full.
+func (p *Publisher) push(e types.PutEventsRequestEntry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.buf) >= p.cfg.MaxBuffer {
@@ -240,6 +267,167 @@ func (p *Publisher) add(t *task.Task, detailType string, detail any) {
 		p.buf = p.buf[1:]
 	}
 	p.buf = append(p.buf, e)
+}
+
+// PublishFinished publishes, now, the events of tasks whose outcome was
+// just recorded (as TaskFinished would buffer them; deadLettered[i] is
+// tasks[i]'s), in PutEvents batches of at most 10 entries, resending
+// rejected entries for up to Rounds rounds within FlushTimeout (or ctx's
+// deadline, if sooner). It returns the IDs of the tasks some of whose events
+// were not sent, with the last error: the caller keeps what lets it publish
+// them again (the worker, the task's message). Nothing is buffered. A nil
+// Publisher publishes nothing.
+func (p *Publisher) PublishFinished(ctx context.Context, tasks []*task.Task, deadLettered []bool) ([]task.ID, error) {
+	if p == nil {
+		return nil, nil
+	}
+	var pending []types.PutEventsRequestEntry
+	var owner []task.ID // owner[i] is the task of pending[i]
+	for i, t := range tasks {
+		for _, e := range p.finishedEntries(t, i < len(deadLettered) && deadLettered[i]) {
+			pending = append(pending, e)
+			owner = append(owner, t.ID)
+		}
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	p.mu.Lock()
+	down := p.downUntil
+	p.mu.Unlock()
+	if time.Now().Before(down) {
+		return uniqueIDs(owner), fmt.Errorf("lifecycle: events of %d tasks not sent: the bus failed within the last %s", len(uniqueIDs(owner)), p.cfg.BusBackoff)
+	}
+	ctx, cancel := p.bounded(ctx)
+	defer cancel()
+	// Entries are identified by their place in the first list.
+	idx := make([]int, len(pending))
+	for i := range idx {
+		idx[i] = i
+	}
+	var lastErr error
+	for round := 0; round < p.cfg.Rounds && len(idx) > 0 && ctx.Err() == nil; round++ {
+		if round > 0 {
+			wait(ctx, time.Duration(50<<round)*time.Millisecond)
+		}
+		var retry []int
+		for start := 0; start < len(idx); start += maxBatch {
+			part := idx[start:min(start+maxBatch, len(idx))]
+			batch := make([]types.PutEventsRequestEntry, len(part))
+			for j, k := range part {
+				batch[j] = pending[k]
+			}
+			failed, err := p.putIndexed(ctx, batch)
+			if err != nil {
+				lastErr = err
+			}
+			if len(failed) == len(batch) && err != nil && !rejected(err) {
+				// The bus did not answer: stop calling for a while.
+				p.mu.Lock()
+				p.downUntil = time.Now().Add(p.cfg.BusBackoff)
+				p.mu.Unlock()
+			}
+			for _, j := range failed {
+				retry = append(retry, part[j])
+			}
+		}
+		idx = retry
+	}
+	if len(idx) == 0 {
+		return nil, nil
+	}
+	left := make([]task.ID, len(idx))
+	for i, k := range idx {
+		left[i] = owner[k]
+	}
+	unsent := uniqueIDs(left)
+	if lastErr == nil {
+		lastErr = ctx.Err()
+	}
+	return unsent, fmt.Errorf("lifecycle: events of %d tasks not sent: %w", len(unsent), lastErr)
+}
+
+// uniqueIDs is ids without repeats, in their first order.
+func uniqueIDs(ids []task.ID) []task.ID {
+	seen := make(map[task.ID]bool, len(ids))
+	var out []task.ID
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// errRejected marks entries EventBridge answered but rejected: the bus is
+// up.
+type errRejected struct{ error }
+
+func rejected(err error) bool {
+	var r errRejected
+	return errors.As(err, &r)
+}
+
+// finishedEntries are the entries TaskFinished would buffer for t.
+func (p *Publisher) finishedEntries(t *task.Task, deadLettered bool) []types.PutEventsRequestEntry {
+	var out []types.PutEventsRequestEntry
+	add := func(detailType string, detail any) {
+		if e, ok := p.entry(t, detailType, detail); ok {
+			out = append(out, e)
+		}
+	}
+	d := Detail(t)
+	o := outcome(t)
+	if f, ok := Fired(t); ok {
+		add(events.DetailScheduleFired, f)
+	}
+	switch t.State {
+	case task.Succeeded:
+		add(events.DetailTaskSucceeded, events.TaskSucceeded{TaskDetail: d, Outcome: o})
+	case task.Failed:
+		add(events.DetailTaskFailed, events.TaskFailed{TaskDetail: d, Outcome: o})
+		if deadLettered {
+			add(events.DetailTaskDeadLettered, events.TaskDeadLettered{TaskDetail: d, Outcome: o})
+		}
+	}
+	return out
+}
+
+// bounded is ctx for one publish: not cancelled with its caller (a client
+// gone after its response), but bounded by FlushTimeout and by the caller's
+// deadline (a Lambda invocation's), with a margin to return before it.
+func (p *Publisher) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	timeout := p.cfg.FlushTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl)-flushMargin)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), max(timeout, 0))
+}
+
+// putIndexed sends one batch and returns the positions of the entries to
+// resend: all of them when the call failed.
+func (p *Publisher) putIndexed(ctx context.Context, batch []types.PutEventsRequestEntry) ([]int, error) {
+	out, err := p.c.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: batch})
+	if err != nil {
+		all := make([]int, len(batch))
+		for i := range all {
+			all[i] = i
+		}
+		return all, fmt.Errorf("put %d lifecycle events on %s: %w", len(batch), p.cfg.Bus, err)
+	}
+	if out.FailedEntryCount == 0 {
+		return nil, nil
+	}
+	var failed []int
+	var lastErr error
+	for i, r := range out.Entries {
+		if i < len(batch) && r.ErrorCode != nil {
+			failed = append(failed, i)
+			lastErr = errRejected{fmt.Errorf("lifecycle event %s rejected: %s: %s", aws.ToString(batch[i].DetailType), aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))}
+		}
+	}
+	return failed, lastErr
 }
 
 // Pending returns how many events wait to be sent.
@@ -263,11 +451,7 @@ func (p *Publisher) Flush(ctx context.Context) error {
 	// A cancelled caller (a client gone after its response) does not stop
 	// the flush, but a deadline (a Lambda invocation's) bounds it, with a
 	// margin to return before it.
-	timeout := p.cfg.FlushTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl)-flushMargin)
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(timeout, 0))
+	ctx, cancel := p.bounded(ctx)
 	defer cancel()
 
 	p.mu.Lock()

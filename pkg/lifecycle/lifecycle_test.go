@@ -365,3 +365,51 @@ func TestFlushRespectsTheCallersDeadline(t *testing.T) {
 	require.NoError(t, q.Flush(gone))
 	assert.Equal(t, []int{1}, f.sizes())
 }
+
+// PublishFinished sends at once, buffers nothing, and names the tasks whose
+// events were not all sent, so that the worker can keep their messages.
+func TestPublishFinishedNamesTheUnsentTasks(t *testing.T) {
+	t.Parallel()
+	ok, failed := finished(t, 1, task.Succeeded), finished(t, 2, task.Failed)
+	f := &fake{}
+	p := lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll, Rounds: 1}, f, zerolog.Nop())
+	unsent, err := p.PublishFinished(context.Background(), []*task.Task{ok, failed}, []bool{false, true})
+	require.NoError(t, err)
+	assert.Empty(t, unsent)
+	assert.Equal(t, []int{3}, f.sizes(), "TaskSucceeded, TaskFailed and TaskDeadLettered in one call")
+
+	// The first entry (the succeeded task's) is rejected in the only round.
+	f = &fake{reject: 1}
+	p = lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll, Rounds: 1}, f, zerolog.Nop())
+	unsent, err = p.PublishFinished(context.Background(), []*task.Task{ok, failed}, []bool{false, true})
+	require.Error(t, err)
+	assert.Equal(t, []task.ID{ok.ID}, unsent)
+	assert.Zero(t, p.Pending(), "nothing buffered: the caller keeps the record")
+
+	// A whole call failing leaves every task unsent; a second round resends.
+	f = &fake{callErr: errors.New("503")}
+	p = lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelAll, Rounds: 2, FlushTimeout: time.Second}, f, zerolog.Nop())
+	unsent, err = p.PublishFinished(context.Background(), []*task.Task{ok, failed}, []bool{false, true})
+	require.Error(t, err)
+	assert.ElementsMatch(t, []task.ID{ok.ID, failed.ID}, unsent)
+	assert.Len(t, f.sizes(), 2, "two rounds")
+	// The bus did not answer: the next publish within BusBackoff reports
+	// every task unsent without calling, so an outage costs a batch no wait.
+	unsent, err = p.PublishFinished(context.Background(), []*task.Task{ok}, nil)
+	require.Error(t, err)
+	assert.Equal(t, []task.ID{ok.ID}, unsent)
+	assert.Len(t, f.sizes(), 2, "no call while backing off")
+
+	// The level decides, as for TaskFinished: failures leaves a success out.
+	f = &fake{}
+	p = lifecycle.New(lifecycle.Config{Bus: "hourglass", Level: lifecycle.LevelFailures}, f, zerolog.Nop())
+	unsent, err = p.PublishFinished(context.Background(), []*task.Task{ok}, []bool{false})
+	require.NoError(t, err)
+	assert.Empty(t, unsent)
+	assert.Empty(t, f.sizes(), "no call for nothing to send")
+
+	var nilPub *lifecycle.Publisher
+	unsent, err = nilPub.PublishFinished(context.Background(), []*task.Task{ok}, nil)
+	assert.NoError(t, err)
+	assert.Empty(t, unsent)
+}

@@ -34,3 +34,20 @@ func Backoff(r Retry, n int, rnd func() float64) time.Duration {
 	}
 	return half + time.Duration(float64(d-half)*j)
 }
+
+// RedeliveryDelay is how long a message that could not be handled because a
+// dependency failed (a store read, a send) waits before its next delivery,
+// given how many times it has been received (SQS's
+// ApproximateReceiveCount; 0 when unknown): base for the first receive,
+// doubling with each receive up to 15 minutes. A queue's maxReceiveCount
+// then bounds the outage a message survives rather than the number of
+// polls during it: with base 3 s, ten receives span about 25 minutes, with
+// 5 s about 36 (locally a fixed 3 s visibility spanned 30 s, so a 60 s
+// DynamoDB outage sent scan units to their dead-letter queue).
+func RedeliveryDelay(base time.Duration, receiveCount int) time.Duration {
+	d := base
+	for i := 1; i < receiveCount && d < 15*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 15*time.Minute)
+}

@@ -84,3 +84,24 @@ func TestBackoffJitterBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestRedeliveryDelay(t *testing.T) {
+	t.Parallel()
+	var span time.Duration
+	for n := 1; n < 10; n++ {
+		span += RedeliveryDelay(3*time.Second, n)
+	}
+	if got := RedeliveryDelay(3*time.Second, 0); got != 3*time.Second {
+		t.Errorf("unknown count: %s, want the base", got)
+	}
+	if got := RedeliveryDelay(3*time.Second, 2); got != 6*time.Second {
+		t.Errorf("second receive: %s, want 6s", got)
+	}
+	if got := RedeliveryDelay(3*time.Second, 40); got != 15*time.Minute {
+		t.Errorf("cap: %s, want 15m", got)
+	}
+	// Ten receives (the default maxReceiveCount) outlast a 20-minute outage.
+	if span < 20*time.Minute {
+		t.Errorf("nine redeliveries span %s, want over 20m", span)
+	}
+}

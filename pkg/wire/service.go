@@ -220,7 +220,7 @@ func (c *Components) Scanner() *scan.Scanner {
 
 // Dispatcher builds the dispatcher.
 func (c *Components) Dispatcher(opts ...func(*dispatch.Config)) *dispatch.Dispatcher {
-	cfg := dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, Chain: c.Chain()}
+	cfg := dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, Chain: c.Chain(), ScanQueue: c.Cfg.ScanQueueURL}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -28,7 +28,17 @@ type Delivery struct {
 	// Task, when set, is the task as read (strongly) for this delivery's
 	// batch, saving Handle its own read. Nil: Handle reads it.
 	Task *task.Task
+	// ReceiveCount is the message's ApproximateReceiveCount (0: unknown).
+	// A redelivered message (above 1) of a finished task republishes the
+	// task's lifecycle events under BatchEvents: its earlier delivery may
+	// have kept it for exactly that. A failed store read waits longer with
+	// each receive (task.RedeliveryDelay), so that the task queue's
+	// maxReceiveCount outlasts a DynamoDB outage.
+	ReceiveCount int
 }
+
+// storeRetryBase is the first wait after a failed store read.
+const storeRetryBase = 5 * time.Second
 
 // Redeliver asks the caller to leave the message on the queue and make it
 // visible again after After (0: when its current visibility runs out — the
@@ -77,11 +87,20 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		log.Warn().Msg("dropping message for a task that does not exist")
 		return nil
 	case err != nil:
-		return &Redeliver{Reason: err.Error()}
+		return &Redeliver{After: task.RedeliveryDelay(storeRetryBase, d.ReceiveCount), Reason: err.Error()}
 	}
 	log = log.With().Str("tenant", t.Tenant).Logger()
 	if t.PayloadHash != msg.PH {
 		log.Info().Msg("dropping stale message: the task changed after it was sent")
+		return nil
+	}
+	if d.ReceiveCount > 1 && (t.State == task.Succeeded || t.State == task.Failed) {
+		// A finished task's message comes back when its events were not
+		// sent (see BatchEvents), or when its delete failed: publish them
+		// again (at least once). Without a batch this does nothing.
+		if rep, ok := ctx.Value(reportKey{}).(*finishedReport); ok {
+			rep.task, rep.deadLettered = t, t.State == task.Failed
+		}
 		return nil
 	}
 	if r := w.skip(t, w.clock.Now()); r != nil || t.State.Terminal() {

@@ -37,6 +37,21 @@ type Events interface {
 	Flush(ctx context.Context) error
 }
 
+// BatchEvents is Events that can also publish given tasks' events at once
+// and say which were not sent (lifecycle.Publisher). With it, HandleSQS
+// makes lifecycle events durable: at the end of each batch it publishes the
+// events of the tasks the batch finished, and the message of a task whose
+// events were not all sent stays on the queue (a batch item failure,
+// visible again after EventRetryDelay). The message is the durable record
+// of the unsent event: its redelivery finds the task finished and publishes
+// the events again. An EventBridge outage thus delays events and loses
+// none, and neither does a crash between the outcome write and the
+// publish. Handle alone (no batch) buffers events through TaskFinished.
+type BatchEvents interface {
+	Events
+	PublishFinished(ctx context.Context, tasks []*task.Task, deadLettered []bool) ([]task.ID, error)
+}
+
 // Gate admits schedule occurrences. Admit returns false after cancelling
 // an occurrence that must not run (its schedule was paused, changed or
 // deleted); the message is then dropped.

@@ -24,11 +24,18 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		resp events.SQSEventResponse
 	)
 	tasks := w.prefetch(ctx, ev.Records)
-	for _, rec := range ev.Records {
+	be, durable := w.cfg.Events.(BatchEvents)
+	reports := make([]finishedReport, len(ev.Records))
+	for i, rec := range ev.Records {
 		wg.Add(1)
 		go func(rec events.SQSMessage) {
 			defer wg.Done()
+			ctx := ctx
+			if durable {
+				ctx = context.WithValue(ctx, reportKey{}, &reports[i])
+			}
 			d := Delivery{MessageID: rec.MessageId, Body: rec.Body, ServerTime: ServerTime(rec.Attributes), ReceivedAt: received}
+			d.ReceiveCount, _ = strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
 			if ns, err := strconv.ParseInt(rec.Attributes[ReceivedAtAttribute], 10, 64); err == nil {
 				// A poller's batching window held it since then: anchor
 				// the skew guard's server clock at the receive, not at
@@ -57,7 +64,10 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		}(rec)
 	}
 	wg.Wait()
-	// Send this batch's lifecycle events before returning: in Lambda the
+	if durable {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, w.publishBatch(ctx, be, ev.Records, reports, resp.BatchItemFailures)...)
+	}
+	// Send what else is buffered before returning: in Lambda the
 	// environment may freeze right after. Bounded; never fails the batch.
 	if w.cfg.Events != nil {
 		if err := w.cfg.Events.Flush(ctx); err != nil {
@@ -65,6 +75,76 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		}
 	}
 	return resp, nil
+}
+
+// EventRetryDelay is how long a message whose task's events were not sent
+// waits before its next delivery: 15 s for its first receive, doubling
+// with each receive up to an hour, so that the task queue's maxReceiveCount
+// (10 by default) covers an EventBridge outage of about three hours before
+// the message goes to the task DLQ.
+func EventRetryDelay(receiveCount int) time.Duration {
+	d := 15 * time.Second
+	for i := 1; i < receiveCount && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// finishedReport collects, for one delivery handled by HandleSQS, the task
+// whose outcome it recorded (or, redelivered, found recorded), for the
+// batch's durable publish.
+type finishedReport struct {
+	task         *task.Task
+	deadLettered bool
+}
+
+type reportKey struct{}
+
+// publishBatch publishes the lifecycle events of the tasks a batch
+// finished and returns the batch item failures that keep the messages of
+// the tasks whose events were not sent, each visible again after
+// EventRetryDelay (see BatchEvents). Records already failing are left
+// alone.
+func (w *Worker) publishBatch(ctx context.Context, be BatchEvents, recs []events.SQSMessage, reports []finishedReport, failing []events.SQSBatchItemFailure) []events.SQSBatchItemFailure {
+	failed := make(map[string]bool, len(failing))
+	for _, f := range failing {
+		failed[f.ItemIdentifier] = true
+	}
+	var done []*task.Task
+	var dead []bool
+	for i, r := range reports {
+		if r.task != nil && !failed[recs[i].MessageId] {
+			done = append(done, r.task)
+			dead = append(dead, r.deadLettered)
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	unsent, err := be.PublishFinished(ctx, done, dead)
+	if len(unsent) == 0 {
+		return nil
+	}
+	keep := make(map[task.ID]bool, len(unsent))
+	for _, id := range unsent {
+		keep[id] = true
+	}
+	var out []events.SQSBatchItemFailure
+	for i, r := range reports {
+		rec := recs[i]
+		if r.task == nil || failed[rec.MessageId] || !keep[r.task.ID] {
+			continue
+		}
+		n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+		if w.vis != nil && rec.ReceiptHandle != "" {
+			if verr := w.vis.ChangeVisibility(ctx, w.cfg.TaskQueue, rec.ReceiptHandle, EventRetryDelay(n)); verr != nil {
+				w.log.Warn().Err(verr).Msg("could not delay redelivery")
+			}
+		}
+		out = append(out, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+	}
+	w.log.Warn().Err(err).Int("tasks", len(unsent)).Msg("lifecycle events not sent; their task messages stay queued and publish them on redelivery")
+	return out
 }
 
 // prefetch reads the tasks of a batch's messages with one BatchGetItem per

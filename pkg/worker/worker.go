@@ -18,6 +18,7 @@
 package worker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	mrand "math/rand/v2"
@@ -120,11 +121,17 @@ func (w *Worker) record(name string, v float64, unit string) {
 }
 
 // published hands a task whose outcome was recorded to the lifecycle
-// events port, if any.
-func (w *Worker) published(t *task.Task, deadLettered bool) {
-	if w.cfg.Events != nil && t != nil {
-		w.cfg.Events.TaskFinished(t, deadLettered)
+// events port, if any: to the batch's durable publish under HandleSQS with
+// BatchEvents, else to the buffer.
+func (w *Worker) published(ctx context.Context, t *task.Task, deadLettered bool) {
+	if w.cfg.Events == nil || t == nil {
+		return
 	}
+	if rep, ok := ctx.Value(reportKey{}).(*finishedReport); ok {
+		rep.task, rep.deadLettered = t, deadLettered
+		return
+	}
+	w.cfg.Events.TaskFinished(t, deadLettered)
 }
 
 func (w *Worker) crash(point string) error {

@@ -6,8 +6,10 @@
 //	AWS_ENDPOINT_URL=http://127.0.0.1:4590 make dev
 //
 // Rules are kind:rate[:operation[:delay]] (kinds: throttle, provisioned,
-// 500, latency, drop-after; operations as in X-Amz-Target, e.g.
-// "DynamoDB_20120810.*" or "SendMessageBatch"). It listens on loopback only,
+// 500, latency, drop-after, unavailable; operations as in X-Amz-Target, e.g.
+// "DynamoDB_20120810.*" or "SendMessageBatch", or a whole service: dynamodb,
+// sqs, eventbridge). 'unavailable:1:sqs' takes SQS down and leaves the
+// emulator's other services up. It listens on loopback only,
 // logs the injected faults every 10 s on stderr, and prints their counts as
 // JSON on stdout when stopped (Ctrl-C).
 package main

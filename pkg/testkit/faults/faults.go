@@ -12,11 +12,15 @@
 //   - adds latency before forwarding, or
 //   - forwards the request and then drops the connection without an answer:
 //     the "may have succeeded" case, where the write was applied but the
-//     caller cannot know it.
+//     caller cannot know it, or
+//   - answers 503 ServiceUnavailable without forwarding: with rate 1 on one
+//     service, that service is down (the outage run, scripts/outage).
 //
 // The operation comes from the X-Amz-Target header (DynamoDB_20120810.PutItem,
 // AmazonSQS.ReceiveMessage, AWSEvents.PutEvents) or, for the query protocol,
-// the form field Action. scripts/faultproxy runs a Proxy as a program and the
+// the form field Action. A rule's Op may also name a whole service
+// ("dynamodb", "sqs", "eventbridge"; see Service), so that one emulator
+// process behind one proxy can lose one of its services and keep the others. scripts/faultproxy runs a Proxy as a program and the
 // chaos run (scripts/chaos) puts one in front of its emulator.
 //
 // What the proxy answers itself carries, for DynamoDB calls, the X-Amz-Crc32
@@ -61,16 +65,67 @@ const (
 	// the operation was applied), then closes the connection without
 	// answering.
 	DropAfter Kind = "drop-after"
+	// Unavailable answers 503 ServiceUnavailable without forwarding: the
+	// operation was not applied. At rate 1 on a service it is an outage.
+	Unavailable Kind = "unavailable"
 )
 
 // Kinds lists every fault kind.
-var Kinds = []Kind{Throttle, Provisioned, ServerError, Latency, DropAfter}
+var Kinds = []Kind{Throttle, Provisioned, ServerError, Latency, DropAfter, Unavailable}
+
+// The services a Rule's Op can name as a whole.
+const (
+	ServiceDynamoDB    = "dynamodb"
+	ServiceSQS         = "sqs"
+	ServiceEventBridge = "eventbridge"
+)
+
+// sqsActions are the SQS operations a query-protocol request may name in
+// Action; EventBridge's query-less JSON protocol always sets X-Amz-Target.
+var sqsActions = map[string]bool{
+	"SendMessage": true, "SendMessageBatch": true, "ReceiveMessage": true, "DeleteMessage": true,
+	"DeleteMessageBatch": true, "ChangeMessageVisibility": true, "ChangeMessageVisibilityBatch": true,
+	"GetQueueUrl": true, "GetQueueAttributes": true, "SetQueueAttributes": true, "CreateQueue": true,
+	"DeleteQueue": true, "PurgeQueue": true, "ListQueues": true,
+}
+
+// Service names the AWS service of a request whose operation is op (as
+// returned by Operation): ServiceDynamoDB, ServiceSQS, ServiceEventBridge,
+// or "" for any other. JSON protocols say it in X-Amz-Target's prefix; a
+// query-protocol SQS call is known by its Action or by its queue-URL path
+// (/<account>/<queue>).
+func Service(r *http.Request, op string) string {
+	switch {
+	case strings.HasPrefix(op, "DynamoDB_"):
+		return ServiceDynamoDB
+	case strings.HasPrefix(op, "AmazonSQS."):
+		return ServiceSQS
+	case strings.HasPrefix(op, "AWSEvents."):
+		return ServiceEventBridge
+	case sqsActions[op]:
+		return ServiceSQS
+	}
+	if op == "" && r != nil {
+		if parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/"); len(parts) == 2 && len(parts[0]) == 12 {
+			if _, err := strconv.ParseUint(parts[0], 10, 64); err == nil {
+				return ServiceSQS
+			}
+		}
+	}
+	return ""
+}
+
+func isService(s string) bool {
+	return s == ServiceDynamoDB || s == ServiceSQS || s == ServiceEventBridge
+}
 
 // Rule injects one kind of fault into the operations it matches.
 type Rule struct {
 	// Op matches operations: "*" (all), a service prefix ending in "*"
 	// ("DynamoDB_20120810.*", "AmazonSQS.*"), a full target
-	// ("AmazonSQS.SendMessageBatch") or a bare operation name ("PutItem").
+	// ("AmazonSQS.SendMessageBatch"), a bare operation name ("PutItem"), or
+	// a whole service by the name Service gives it ("dynamodb", "sqs",
+	// "eventbridge"), whatever its protocol.
 	Op   string
 	Kind Kind
 	// Rate is the probability, 0 to 1, that a matching request gets the
@@ -85,8 +140,11 @@ type Rule struct {
 }
 
 // Matches reports whether the rule applies to operation op (as returned by
-// Operation).
+// Operation). A rule naming a service matches only through MatchesRequest.
 func (r Rule) Matches(op string) bool {
+	if isService(r.Op) {
+		return Service(nil, op) == r.Op
+	}
 	switch {
 	case r.Op == "*" || r.Op == op:
 		return true
@@ -95,6 +153,16 @@ func (r Rule) Matches(op string) bool {
 	}
 	_, name, ok := strings.Cut(op, ".")
 	return ok && name == r.Op
+}
+
+// MatchesRequest reports whether the rule applies to request r, whose
+// operation is op: as Matches, and a service-named Op also matches by the
+// request's path (see Service).
+func (r Rule) MatchesRequest(req *http.Request, op string) bool {
+	if isService(r.Op) {
+		return Service(req, op) == r.Op
+	}
+	return r.Matches(op)
 }
 
 // ParseRules reads rules written as "kind:rate[:op[:delay]]" separated by
@@ -225,13 +293,13 @@ func (p *Proxy) Close() {
 	}
 }
 
-// pick chooses the fault for op: each matching rule is tried in order with
-// its rate; the first hit wins.
-func (p *Proxy) pick(op string) (Rule, bool) {
+// pick chooses the fault for req, whose operation is op: each matching rule
+// is tried in order with its rate; the first hit wins.
+func (p *Proxy) pick(req *http.Request, op string) (Rule, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, r := range p.rules {
-		if r.Rate > 0 && (r.Max == 0 || p.hits[i] < r.Max) && r.Matches(op) && p.rnd.Float64() < r.Rate {
+		if r.Rate > 0 && (r.Max == 0 || p.hits[i] < r.Max) && r.MatchesRequest(req, op) && p.rnd.Float64() < r.Rate {
 			p.hits[i]++
 			if r.Kind == Latency {
 				d := r.Delay
@@ -263,11 +331,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := Operation(r, body)
-	rule, hit := p.pick(op)
+	rule, hit := p.pick(r, op)
 	if hit {
 		p.count(op, rule.Kind)
 		switch rule.Kind {
-		case Throttle, Provisioned, ServerError:
+		case Throttle, Provisioned, ServerError, Unavailable:
 			writeError(w, r, rule.Kind)
 			return
 		case Latency:
@@ -345,6 +413,8 @@ func writeError(w http.ResponseWriter, r *http.Request, k Kind) {
 		code, msg = "ProvisionedThroughputExceededException", "The level of configured provisioned throughput for the table was exceeded (injected by faults)"
 	case ServerError:
 		code, status, msg = "InternalServerError", http.StatusInternalServerError, "Internal server error (injected by faults)"
+	case Unavailable:
+		code, status, msg = "ServiceUnavailable", http.StatusServiceUnavailable, "Service unavailable (injected by faults)"
 	}
 	target := r.Header.Get("X-Amz-Target")
 	if target == "" {
@@ -357,7 +427,7 @@ func writeError(w http.ResponseWriter, r *http.Request, k Kind) {
 	if strings.HasPrefix(target, "AmazonSQS.") {
 		namespace = "com.amazonaws.sqs"
 		// SQS speaks JSON with query-compatible error codes.
-		qcode := map[string]string{"ThrottlingException": "RequestThrottled", "ProvisionedThroughputExceededException": "RequestThrottled", "InternalServerError": "InternalError"}[code]
+		qcode := map[string]string{"ThrottlingException": "RequestThrottled", "ProvisionedThroughputExceededException": "RequestThrottled", "InternalServerError": "InternalError", "ServiceUnavailable": "ServiceUnavailable"}[code]
 		w.Header().Set("X-Amzn-Query-Error", qcode+";Sender")
 	} else if !strings.HasPrefix(target, "DynamoDB_") {
 		namespace = strings.SplitN(target, ".", 2)[0]

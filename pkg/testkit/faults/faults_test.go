@@ -61,9 +61,27 @@ func TestRuleMatches(t *testing.T) {
 		{"PutItem", "DynamoDB_20120810.BatchPutItem", false},
 		{"DynamoDB_20120810.GetItem", "DynamoDB_20120810.GetItem", true},
 		{"GetItem", "GetItem", true},
+		{"dynamodb", "DynamoDB_20120810.Query", true},
+		{"dynamodb", "AmazonSQS.SendMessage", false},
+		{"sqs", "AmazonSQS.ReceiveMessage", true},
+		{"sqs", "SendMessageBatch", true},
+		{"sqs", "AWSEvents.PutEvents", false},
+		{"eventbridge", "AWSEvents.PutEvents", true},
+		{"eventbridge", "DynamoDB_20120810.PutItem", false},
 	} {
 		assert.Equal(t, tc.want, faults.Rule{Op: tc.rule}.Matches(tc.op), "%s ~ %s", tc.rule, tc.op)
 	}
+}
+
+// TestServiceByPath: a query-protocol SQS call names its queue in the path
+// even when its Action cannot be read.
+func TestServiceByPath(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest(http.MethodPost, "/123456789012/hourglass-tasks", nil)
+	assert.Equal(t, faults.ServiceSQS, faults.Service(r, ""))
+	assert.True(t, faults.Rule{Op: "sqs"}.MatchesRequest(r, ""))
+	assert.False(t, faults.Rule{Op: "dynamodb"}.MatchesRequest(r, ""))
+	assert.Empty(t, faults.Service(httptest.NewRequest(http.MethodGet, "/healthz", nil), ""))
 }
 
 func TestOperation(t *testing.T) {
@@ -114,6 +132,7 @@ func TestErrorShapesDecodeAsAWSErrors(t *testing.T) {
 		{faults.Throttle, "ThrottlingException", "RequestThrottled", true},
 		{faults.Provisioned, "ProvisionedThroughputExceededException", "RequestThrottled", true},
 		{faults.ServerError, "InternalServerError", "InternalError", false},
+		{faults.Unavailable, "ServiceUnavailable", "ServiceUnavailable", false},
 	} {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			t.Parallel()
@@ -190,6 +209,37 @@ func TestStackRetryerRidesOutFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnavailableFailsOneServiceOnly is the outage run's fault: with
+// DynamoDB unavailable, every DynamoDB call fails with 503 (none reaches the
+// emulator) while SQS calls to the same emulator process go through; then
+// the same for SQS.
+func TestUnavailableFailsOneServiceOnly(t *testing.T) {
+	f := setup(t)
+	p, url := startProxy(t, f.env.Endpoint, faults.Rule{Op: faults.ServiceDynamoDB, Kind: faults.Unavailable, Rate: 1})
+	cfg := through(f.env.Config, url, oneAttempt)
+	db, q := dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	ctx := context.Background()
+	key := map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "k"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "s"}}
+	_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.table, Item: key})
+	var re interface{ HTTPStatusCode() int }
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, http.StatusServiceUnavailable, re.HTTPStatusCode())
+	_, err = q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &f.res.ScanQueueURL, MessageBody: aws.String("x")})
+	require.NoError(t, err, "SQS is up while DynamoDB is out")
+	// The put never reached the emulator.
+	out, err := dynamodb.NewFromConfig(f.env.Config).GetItem(ctx, &dynamodb.GetItemInput{TableName: &f.table, Key: key, ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	assert.Nil(t, out.Item)
+
+	p.SetRules([]faults.Rule{{Op: faults.ServiceSQS, Kind: faults.Unavailable, Rate: 1}})
+	_, err = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.table, Item: key})
+	require.NoError(t, err, "DynamoDB is back")
+	_, err = q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &f.res.ScanQueueURL, MessageBody: aws.String("y")})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, http.StatusServiceUnavailable, re.HTTPStatusCode())
+	assert.EqualValues(t, 2, p.Counts()[faults.Unavailable])
 }
 
 // TestDropAfterApplyMayHaveSucceeded shows the "may have succeeded" case
