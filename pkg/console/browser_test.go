@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +232,49 @@ func TestBrowserTaskAndSchedule(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
 	assert.Equal(t, int64(1), st.Totals.Created)
 	assert.Len(t, st.Series, 60)
+}
+
+// TestListIndexOff: with the list index off (AWS's default) the tasks
+// page says how to turn it on and still opens a task by its ID.
+func TestListIndexOff(t *testing.T) {
+	t.Parallel()
+	env := awstest.New(t)
+	base := startHost(t, env, hostConfig(false))
+	api, err := client.New(base, client.Options{DevTenant: "acme"})
+	require.NoError(t, err)
+	tk, _, err := api.Create(context.Background(), client.CreateTask{DueAt: time.Now().Add(time.Hour), Target: client.Webhook("http://127.0.0.1:9/hook")}, "")
+	require.NoError(t, err)
+
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
+	status, body := get(t, hc, base+"/console/tasks")
+	require.Equal(t, http.StatusOK, status, "sign-in form")
+	m := csrfRE.FindStringSubmatch(body)
+	require.NotNil(t, m, "the sign-in form carries a CSRF token")
+	status, body = post(t, hc, base+"/console/signin", url.Values{"csrf": {m[1]}, "token": {"dev-acme"}, "next": {"/console/tasks"}}, nil)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `id="list-off"`)
+	assert.Contains(t, body, "HOURGLASS_LIST_INDEX=1")
+
+	status, body = get(t, hc, base+"/console/tasks?id="+tk.ID)
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `<code id="task-id">`+tk.ID+`</code>`)
+
+	status, body = get(t, hc, base+"/console/tasks/06h2aaaaaaaaaaaaaaaaaaaaaa")
+	assert.Equal(t, http.StatusNotFound, status, "a task that does not exist")
+	assert.Contains(t, body, "No task 06h2aaaaaaaaaaaaaaaaaaaaaa")
+
+	// A refused token stays on the form, naming the field.
+	jar2, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	hc2 := &http.Client{Jar: jar2, Timeout: 30 * time.Second, Transport: &http.Transport{}}
+	t.Cleanup(hc2.CloseIdleConnections)
+	_, body = get(t, hc2, base+"/console/signin")
+	m = csrfRE.FindStringSubmatch(body)
+	require.NotNil(t, m)
+	status, body = post(t, hc2, base+"/console/signin", url.Values{"csrf": {m[1]}, "token": {"not-a-dev-token"}}, nil)
+	assert.Equal(t, http.StatusUnauthorized, status)
+	assert.Contains(t, body, "<strong>token</strong>")
 }
