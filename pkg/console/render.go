@@ -59,6 +59,7 @@ var funcs = template.FuncMap{
 		return strconv.Itoa(*n)
 	},
 	"lower": strings.ToLower,
+	"inc":   func(i int) int { return i + 1 },
 }
 
 func parsePages() (map[string]*pageTemplate, error) {
