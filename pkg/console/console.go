@@ -49,7 +49,8 @@ type Options struct {
 	// ("dev-<tenant>" under make dev, or a JWT). Ignored with SignIn.
 	Token string
 	// Authorize, when set, signs each API request instead of Token (SigV4
-	// with the caller's AWS credentials, for IAM deployments).
+	// with the caller's AWS credentials, for IAM deployments); r.GetBody
+	// gives the body to hash.
 	Authorize func(*http.Request) error
 	// SignIn makes the console ask for a token in a sign-in form and keep
 	// it in a server-side cookie session (make dev, where the console is
@@ -241,12 +242,16 @@ func (c *Console) sessionID(w http.ResponseWriter, r *http.Request) string {
 	if ck, err := r.Cookie(sidCookie); err == nil && len(ck.Value) == 64 {
 		return ck.Value
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	sid := hex.EncodeToString(b)
+	sid := newSessionID()
 	r.AddCookie(&http.Cookie{Name: sidCookie, Value: sid})
 	http.SetCookie(w, &http.Cookie{Name: sidCookie, Value: sid, Path: c.root(), HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	return sid
+}
+
+func newSessionID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (c *Console) root() string {

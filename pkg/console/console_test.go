@@ -204,3 +204,24 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		assert.Error(t, err, name)
 	}
 }
+
+func TestListenAndServeLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	h, err := console.New(console.Options{API: "http://127.0.0.1:1", Token: "dev-acme"})
+	require.NoError(t, err)
+	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:8088"} {
+		assert.Error(t, console.ListenAndServe(context.Background(), addr, h, nil), addr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- console.ListenAndServe(ctx, "127.0.0.1:0", h, func(u string) { urls <- u }) }()
+	u := <-urls
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	status, body := get(t, hc, u+"static/console.css")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, "Hourglass console")
+	cancel()
+	assert.NoError(t, <-done)
+}

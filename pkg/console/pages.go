@@ -154,8 +154,19 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, ev.Status, "signin", "Sign in", "", signInData{Next: next}, ev)
 		return
 	}
+	// A new session ID at sign-in: an ID planted before it (session
+	// fixation) never becomes a signed-in session.
+	sid := newSessionID()
+	http.SetCookie(w, &http.Cookie{Name: sidCookie, Value: sid, Path: c.root(), HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	now := time.Now()
 	c.mu.Lock()
-	c.sessions[sidOf(r)] = session{token: token, expires: time.Now().Add(c.opts.SessionTTL)}
+	for k, s := range c.sessions {
+		if now.After(s.expires) {
+			delete(c.sessions, k)
+		}
+	}
+	delete(c.sessions, sidOf(r))
+	c.sessions[sid] = session{token: token, expires: now.Add(c.opts.SessionTTL)}
 	c.mu.Unlock()
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
