@@ -111,7 +111,7 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 				return chromedp.Void{}, nil
 			}
 			if time.Now().After(deadline) {
-				return chromedp.Void{}, fmt.Errorf("%s never read %q (last error: %v)", sel, want, err)
+				return chromedp.Void{}, fmt.Errorf("%s never read %q (last error: %w)", sel, want, err)
 			}
 			select {
 			case <-ctx.Done():

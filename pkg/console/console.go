@@ -243,9 +243,16 @@ func (c *Console) sessionID(w http.ResponseWriter, r *http.Request) string {
 		return ck.Value
 	}
 	sid := newSessionID()
-	r.AddCookie(&http.Cookie{Name: sidCookie, Value: sid})
-	http.SetCookie(w, &http.Cookie{Name: sidCookie, Value: sid, Path: c.root(), HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	r.AddCookie(&http.Cookie{Name: sidCookie, Value: sid}) //nolint:gosec // a request cookie: for this request's handlers only, never sent
+	http.SetCookie(w, c.sessionCookie(r, sid))
 	return sid
+}
+
+// sessionCookie is the session cookie: HttpOnly, SameSite=Strict, and
+// Secure when the console is served over TLS (on plain-HTTP loopback, as
+// make dev and the standalone server are, a Secure cookie is not kept).
+func (c *Console) sessionCookie(r *http.Request, sid string) *http.Cookie {
+	return &http.Cookie{Name: sidCookie, Value: sid, Path: c.root(), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil} //nolint:gosec // Secure over TLS; see above
 }
 
 func newSessionID() string {
@@ -290,6 +297,7 @@ func (c *Console) authed(h func(http.ResponseWriter, *http.Request, *apiConn)) h
 			c.mu.Unlock()
 			if !ok {
 				if r.Method == http.MethodGet {
+					//nolint:gosec // to the console's own sign-in page; next is checked by safeNext when used
 					http.Redirect(w, r, c.opts.Prefix+"/signin?next="+urlQueryEscape(c.opts.Prefix+r.URL.RequestURI()), http.StatusSeeOther)
 					return
 				}

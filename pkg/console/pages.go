@@ -157,7 +157,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	// A new session ID at sign-in: an ID planted before it (session
 	// fixation) never becomes a signed-in session.
 	sid := newSessionID()
-	http.SetCookie(w, &http.Cookie{Name: sidCookie, Value: sid, Path: c.root(), HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, c.sessionCookie(r, sid))
 	now := time.Now()
 	c.mu.Lock()
 	for k, s := range c.sessions {
@@ -168,7 +168,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	delete(c.sessions, sidOf(r))
 	c.sessions[sid] = session{token: token, expires: now.Add(c.opts.SessionTTL)}
 	c.mu.Unlock()
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther) //nolint:gosec // next passed safeNext: a path inside the console
 }
 
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {

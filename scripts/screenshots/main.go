@@ -46,7 +46,7 @@ func run(port int, out string, width, height int) error {
 	p := strconv.Itoa(port)
 	if exec.Command("scripts/emulator.sh", "status", p).Run() != nil { //nolint:gosec // fixed script, integer port
 		if b, err := exec.Command("scripts/emulator.sh", "start", p).CombinedOutput(); err != nil { //nolint:gosec // as above
-			return fmt.Errorf("start the emulator: %v: %s", err, b)
+			return fmt.Errorf("start the emulator: %w: %s", err, b)
 		}
 		defer func() { _ = exec.Command("scripts/emulator.sh", "stop", p).Run() }() //nolint:gosec // as above
 	}
@@ -94,7 +94,12 @@ func run(port int, out string, width, height int) error {
 	case <-time.After(90 * time.Second):
 		return errors.New("dev host not ready after 90 s")
 	}
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "screenshots: dev host:", err)
+		}
+	}()
 
 	api, err := client.New(base, client.Options{DevTenant: "acme"})
 	if err != nil {
@@ -228,8 +233,11 @@ func firstScheduleLink(bctx context.Context, base string) (string, error) {
 	  }
 	  return "";
 	})()`))
-	if err != nil || href == "" {
-		return "", fmt.Errorf("find the rate() schedule: %v", err)
+	if err != nil {
+		return "", fmt.Errorf("find the rate() schedule: %w", err)
+	}
+	if href == "" {
+		return "", errors.New("find the rate() schedule: not listed")
 	}
 	return strings.TrimPrefix(href, devhost.ConsolePrefix), nil
 }
