@@ -28,12 +28,19 @@ type fakeDeadLetters struct {
 	failed  []client.Task
 	retried []string
 	refuse  map[string]bool
+	next    string // NextPageToken of the first page
+	asked   []string
 }
 
-func (f *fakeDeadLetters) ListFailed(_ context.Context, _ string) (*client.Page, error) {
+func (f *fakeDeadLetters) ListFailed(_ context.Context, pageToken string) (*client.Page, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &client.Page{Tasks: append([]client.Task(nil), f.failed...)}, nil
+	f.asked = append(f.asked, pageToken)
+	p := &client.Page{Tasks: append([]client.Task(nil), f.failed...)}
+	if pageToken == "" {
+		p.NextPageToken = f.next
+	}
+	return p, nil
 }
 
 func (f *fakeDeadLetters) Retry(_ context.Context, id string) (*client.Task, error) {
@@ -224,4 +231,17 @@ func TestListenAndServeLoopbackOnly(t *testing.T) {
 	assert.Contains(t, body, "Hourglass console")
 	cancel()
 	assert.NoError(t, <-done)
+}
+
+// TestNextPageLink: a page token (base64, with = + /) survives into the
+// next-page link once, encoded once, and comes back to the API as it was.
+func TestNextPageLink(t *testing.T) {
+	t.Parallel()
+	f := &fakeDeadLetters{failed: []client.Task{{ID: "06h2aaaaaaaaaaaaaaaaaaaaaa", State: "FAILED"}}, next: "a=b+c/=="}
+	srv, hc := setup(t, f)
+	_, body := get(t, hc, srv.URL+"/dlq")
+	assert.Contains(t, body, `<a href="/dlq?page_token=a%3Db%2Bc%2F%3D%3D">Next page</a>`)
+	status, _ := get(t, hc, srv.URL+"/dlq?page_token=a%3Db%2Bc%2F%3D%3D")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, []string{"", "a=b+c/=="}, f.asked)
 }

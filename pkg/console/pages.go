@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -296,7 +297,7 @@ type tasksData struct {
 	States                            []string
 	State, Label, DueAfter, DueBefore string
 	Tasks                             []client.Task
-	Next                              string // query string of the next page
+	Next                              template.URL // the next page (built here from an encoded query, so not escaped again)
 	ListOff                           bool
 	Form                              taskForm
 	Filtered                          bool
@@ -361,7 +362,7 @@ func (c *Console) listTasks(w http.ResponseWriter, r *http.Request, a *apiConn, 
 		if page.NextPageToken != "" {
 			nq := r.URL.Query()
 			nq.Set("page_token", page.NextPageToken)
-			d.Next = nq.Encode()
+			d.Next = template.URL(c.opts.Prefix + "/tasks?" + nq.Encode()) //nolint:gosec // our own path and an encoded query
 		}
 	}
 	c.render(w, r, status, "tasks", "Tasks", "tasks", d, ev)
@@ -490,7 +491,7 @@ type scheduleForm struct {
 
 type schedulesData struct {
 	Schedules []client.Schedule
-	Next      string
+	Next      template.URL
 	Form      scheduleForm
 }
 
@@ -512,7 +513,7 @@ func (c *Console) listSchedules(w http.ResponseWriter, r *http.Request, a *apiCo
 	} else {
 		d.Schedules = page.Schedules
 		if page.NextPageToken != "" {
-			d.Next = url.Values{"page_token": {page.NextPageToken}}.Encode()
+			d.Next = template.URL(c.opts.Prefix + "/schedules?" + url.Values{"page_token": {page.NextPageToken}}.Encode()) //nolint:gosec // as above
 		}
 	}
 	c.render(w, r, status, "schedules", "Schedules", "schedules", d, ev)
@@ -696,7 +697,7 @@ func (c *Console) editSchedule(w http.ResponseWriter, r *http.Request, a *apiCon
 
 type dlqData struct {
 	Tasks   []client.Task
-	Next    string
+	Next    template.URL
 	Retried []string
 	Failed  []string
 	ListOff bool
@@ -734,7 +735,7 @@ func (c *Console) listDLQ(w http.ResponseWriter, r *http.Request, a *apiConn, d 
 	default:
 		d.Tasks = page.Tasks
 		if page.NextPageToken != "" {
-			d.Next = url.Values{"page_token": {page.NextPageToken}}.Encode()
+			d.Next = template.URL(c.opts.Prefix + "/dlq?" + url.Values{"page_token": {page.NextPageToken}}.Encode()) //nolint:gosec // as above
 		}
 	}
 	if ev != nil {
