@@ -103,6 +103,13 @@ outage: ## outage run, ~9.5 min: DynamoDB, SQS, then EventBridge unavailable for
 synth: build ## synthesize the CDK app (real Lambda binaries) into infra/cdk.out
 	cd infra && CDK_OUTDIR=cdk.out $(GO) run .
 
+# The screenshots run their own emulator on SCREENSHOT_PORT, never the dev or test one.
+SCREENSHOT_PORT ?= 4596
+
+.PHONY: screenshots
+screenshots: ## write a PNG of each console page into docs/img (a seeded dev host on its own emulator, headless Chromium)
+	$(GO) run ./scripts/screenshots -port $(SCREENSHOT_PORT) -out docs/img
+
 .PHONY: emulator-stop
 emulator-stop: ## stop emulators these scripts started
 	@scripts/emulator.sh stop 4566 4568 $(TEST_EMULATOR_PORT) || true

@@ -39,7 +39,7 @@ trap 'exit 130' INT TERM
 
 mkdir -p bin
 go build -o bin/hourglass-local ./functions/local
-echo "dev: API on http://${HOURGLASS_ADDR:-127.0.0.1:8080} (GET /healthz answers 200 when ready); Ctrl-C stops everything" >&2
+echo "dev: API on http://${HOURGLASS_ADDR:-127.0.0.1:8080} (GET /healthz answers 200 when ready), console on http://${HOURGLASS_ADDR:-127.0.0.1:8080}/console (sign in with dev-acme); Ctrl-C stops everything" >&2
 bin/hourglass-local &
 pid=$!
 wait "$pid"

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -412,4 +414,56 @@ func TestBinary(t *testing.T) {
 	code, stdout, _ = exe("--help")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "Exit codes")
+}
+
+// hourglass console serves the web console on loopback with the CLI's
+// credentials; its dead-letter page lists the tenant's FAILED tasks
+// through the real API (GET /v1/tasks?state=FAILED, list index off).
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	s := stacktest.New(t, stacktest.Options{}) // list index off
+	srv := httptest.NewServer(s.Comps.HTTP(api.DevAuth{}, nil))
+	t.Cleanup(srv.Close)
+	h := &harness{s: s, base: srv.URL}
+	s.Sink.SetStatus(func(stacktest.Call) int { return http.StatusBadRequest })
+	s.Tick()
+	id := s.Create("acme", time.Now().Add(time.Second), nil)
+	s.Until(30*time.Second, "a dead letter", func() bool { return s.Get(id).State == task.Failed },
+		func() { s.Tick(); s.Dispatch(nil); s.Work(nil) })
+
+	r := h.run(t, "console", "--addr", "0.0.0.0:0")
+	assert.Equal(t, exitFailed, r.code)
+	assert.Contains(t, r.stderr, "not a loopback address")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() {
+		env := map[string]string{"HOURGLASS_API": h.base, "HOURGLASS_TOKEN": "dev-acme"}
+		done <- run(ctx, []string{"console", "--addr", addr}, io.Discard, &errb, func(k string) string { return env[k] }, false)
+	}()
+	var body string
+	s.Until(20*time.Second, "the console's dead-letter page to list the task", func() bool {
+		resp, err := http.Get("http://" + addr + "/dlq")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK && strings.Contains(body, id)
+	}, nil)
+	assert.Contains(t, body, "FAILED")
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("hourglass console did not stop when its context ended")
+	}
+	assert.Contains(t, errb.String(), "console on http://"+addr)
 }

@@ -563,6 +563,28 @@ func (c *Client) authorize(ctx context.Context, req *http.Request, raw []byte) e
 	return nil
 }
 
+// BaseURL is the API's base URL this client calls.
+func (c *Client) BaseURL() string { return strings.TrimRight(c.base.String(), "/") }
+
+// Authorize adds this client's authorization to a request made outside
+// it (a bearer token, or a SigV4 signature over the body that req.GetBody
+// returns): the web console's API calls use it.
+func (c *Client) Authorize(req *http.Request) error {
+	var raw []byte
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return fmt.Errorf("hourglass: read request body to sign: %w", err)
+		}
+		raw, err = io.ReadAll(body)
+		_ = body.Close()
+		if err != nil {
+			return fmt.Errorf("hourglass: read request body to sign: %w", err)
+		}
+	}
+	return c.authorize(req.Context(), req, raw)
+}
+
 // RandomKey returns a fresh random Idempotency-Key.
 func RandomKey() string {
 	b := make([]byte, 16)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/config"
+	"github.com/hourglass-sched/hourglass/pkg/console"
 	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/poll"
@@ -64,6 +66,9 @@ var DevDefaults = map[string]string{
 	// costs nothing here (in AWS it is opt-in, off by default).
 	"HOURGLASS_LIST_INDEX": "1",
 }
+
+// ConsolePrefix is where the host serves the web console (package console).
+const ConsolePrefix = "/console"
 
 // ApplyDevDefaults sets every DevDefaults variable that is not set.
 func ApplyDevDefaults() {
@@ -153,8 +158,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	var ready atomic.Bool
-	apiMux := comps.HTTP(api.DevAuth{}, ready.Load)
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.System{}
+	}
+	stats := newStatsCollector(clk.Now)
+	stats.depth = func(ctx context.Context) (int, error) {
+		visible, inflight, delayed, err := comps.Queue.Depth(ctx, res.TaskDLQURL)
+		return visible + inflight + delayed, err
+	}
+	apiMux := stats.countCreates(comps.HTTP(api.DevAuth{}, ready.Load))
 	mux := http.NewServeMux()
+	// The overview figures of the console (see Stats); deployment-wide,
+	// so unauthenticated like /debug/usage: make dev only.
+	mux.HandleFunc("GET /v1/stats", stats.serve)
 	mux.HandleFunc("GET /debug/usage", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(counters.Snapshot())
@@ -176,7 +193,25 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// A header block beyond MaxHeaderBytes (Go's default, 1 MiB) is answered
 	// by net/http itself, before any handler: 431 in text/plain (see
 	// docs/api.md). Every other answer is a problem document.
-	srv := &http.Server{Handler: api.CleanPaths(mux), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: http.DefaultMaxHeaderBytes}
+	base := "http://" + ln.Addr().String()
+	// The web console at /console, with a sign-in form taking a dev token;
+	// it calls this host's API over HTTP like any client. It is served
+	// beside CleanPaths (which answers "/console/" with 404).
+	consoleTransport := http.DefaultTransport.(*http.Transport).Clone()
+	consoleHandler, err := console.New(console.Options{API: base, SignIn: true, Prefix: ConsolePrefix,
+		HTTPClient: &http.Client{Transport: consoleTransport, Timeout: 30 * time.Second}})
+	if err != nil {
+		return err
+	}
+	apiHandler := api.CleanPaths(mux)
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == ConsolePrefix || strings.HasPrefix(r.URL.Path, ConsolePrefix+"/") {
+			consoleHandler.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: http.DefaultMaxHeaderBytes}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -221,7 +256,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		ReceivedAttr: worker.ReceivedAtAttribute, VisibleUntilAttr: worker.VisibleUntilAttribute, MaxInFlight: 64,
 		Usage: counters, MemoryMB: MemoryMB["worker"], Log: log}
 	// Delayed redeliveries go through the poller, which stops their heartbeat.
-	taskPoller.Handler = comps.Worker(func(c *worker.Config) { c.Visibility = taskPoller }).HandleSQS
+	// The worker's metrics feed GET /v1/stats (and still go to EMF when
+	// a Lambda or ECS environment turned that on).
+	taskPoller.Handler = comps.Worker(func(c *worker.Config) {
+		c.Visibility = taskPoller
+		c.Metrics = teeMetrics{stats, c.Metrics}
+	}).HandleSQS
 	// Scan units get half the visibility (at least 3 s): a unit is one
 	// query and a few sends, well under a second, and the units a killed
 	// host's still-open long polls take are its successor's first fan-out,
@@ -245,8 +285,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	ready.Store(true)
-	base := "http://" + ln.Addr().String()
-	log.Info().Str("api", base).Str("table", res.Table).Str("task_queue", res.TaskQueueURL).Msg("hourglass is running (Ctrl-C stops it)")
+	log.Info().Str("api", base).Str("console", base+ConsolePrefix).Str("table", res.Table).Str("task_queue", res.TaskQueueURL).Msg("hourglass is running (Ctrl-C stops it)")
 	if opts.Ready != nil {
 		opts.Ready(base)
 	}
@@ -260,6 +299,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		log.Warn().Err(err).Msg("lifecycle events lost at shutdown")
 	}
 	comps.CloseIdle()
+	consoleTransport.CloseIdleConnections()
 	log.Info().Msg("stopped")
 	return nil
 }
