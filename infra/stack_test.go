@@ -146,7 +146,8 @@ func TestProvisionedTableAutoScales(t *testing.T) {
 	targets := s.resources("AWS::ApplicationAutoScaling::ScalableTarget")
 	policies := s.resources("AWS::ApplicationAutoScaling::ScalingPolicy")
 
-	// THEN the table and its index scale reads and writes between the floors
+	// THEN the table and its two indexes (by_tenant, by_failed) scale reads
+	// and writes between the floors
 	// and the default ceiling (the per-table quota), each tracking 70 %
 	// utilisation: what scripts/capacity -billing provisioned prices
 	dims := map[string]int{}
@@ -166,7 +167,7 @@ func TestProvisionedTableAutoScales(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{
 		"dynamodb:table:ReadCapacityUnits": 1, "dynamodb:table:WriteCapacityUnits": 1,
-		"dynamodb:index:ReadCapacityUnits": 1, "dynamodb:index:WriteCapacityUnits": 1,
+		"dynamodb:index:ReadCapacityUnits": 2, "dynamodb:index:WriteCapacityUnits": 2,
 	}, dims)
 	tracked := 0
 	for _, r := range policies {
@@ -180,7 +181,7 @@ func TestProvisionedTableAutoScales(t *testing.T) {
 			require.EqualValues(t, DefaultTargetUtilization, cfg["TargetValue"], metric)
 		}
 	}
-	require.Equal(t, 4, tracked)
+	require.Equal(t, 6, tracked)
 
 	// AND an on-demand table has no scaling at all
 	for _, r := range defaultStack(t).resources("AWS::ApplicationAutoScaling::ScalableTarget") {
