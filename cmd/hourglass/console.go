@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/spf13/cobra"
 
 	"github.com/hourglass-sched/hourglass/pkg/console"
@@ -12,7 +15,7 @@ import (
 // consoleCmd serves the web console on loopback, talking to the API with
 // the CLI's own credentials: no console endpoint is exposed to secure.
 func (a *app) consoleCmd() *cobra.Command {
-	var addr string
+	var addr, taskDLQ string
 	c := &cobra.Command{
 		Use:   "console",
 		Short: "Serve the web console on 127.0.0.1, with this CLI's credentials",
@@ -29,7 +32,21 @@ checks Host and Origin, and every form carries a CSRF token. Ctrl-C stops it.`,
 			if err != nil {
 				return err
 			}
-			h, err := console.New(console.Options{API: cl.BaseURL(), Authorize: cl.Authorize})
+			opts := console.Options{API: cl.BaseURL(), Authorize: cl.Authorize}
+			if a.sigv4 {
+				// A deployed stack: the overview reads its CloudWatch
+				// metrics with the same AWS credentials.
+				var lo []func(*awsconfig.LoadOptions) error
+				if a.region != "" {
+					lo = append(lo, awsconfig.WithRegion(a.region))
+				}
+				cfg, err := awsconfig.LoadDefaultConfig(a.ctx, lo...)
+				if err != nil {
+					return &exitError{code: exitFailed, err: fmt.Errorf("load AWS credentials: %w", err)}
+				}
+				opts.Stats = (&console.CloudWatchStats{CW: cloudwatch.NewFromConfig(cfg), DLQName: taskDLQ}).Stats
+			}
+			h, err := console.New(opts)
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
@@ -43,5 +60,6 @@ checks Host and Origin, and every form carries a CSRF token. Ctrl-C stops it.`,
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", console.DefaultAddr, "loopback address to serve the console on")
+	c.Flags().StringVar(&taskDLQ, "task-dlq", "", "with --sigv4: the task DLQ's queue name (the stack's TaskDlqName output), for the overview's DLQ depth")
 	return c
 }

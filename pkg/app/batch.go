@@ -113,11 +113,16 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 	}
 	wg.Wait()
 	s.fastPathBatch(ctx, log, saved, created, plans, written)
+	n := 0
 	for i, t := range saved {
 		if t != nil {
 			out[i] = BatchItem{Task: s.shown(ctx, t), New: created[i]}
+			if created[i] {
+				n++
+			}
 		}
 	}
+	s.recordCreated(n)
 	return out, nil
 }
 

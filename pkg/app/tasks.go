@@ -81,6 +81,12 @@ type TasksConfig struct {
 	// ListIndex says that the store writes the by_tenant index that
 	// listing reads. False: List answers *NotEnabled.
 	ListIndex bool
+	// Metrics, when set, records TasksCreated (a count per create call of
+	// the tasks it stored; found again under an idempotency key: not
+	// counted): the console's overview reads it from CloudWatch.
+	Metrics interface {
+		Record(name string, value float64, unit string)
+	}
 }
 
 // DefaultCreateRate is the per-tenant, per-instance create rate when
@@ -178,7 +184,15 @@ func (s *Tasks) create(ctx context.Context, log zerolog.Logger, tenant string, c
 		tlog.Error().Err(err).Msg("fast-path send failed; the sweep will dispatch the task late")
 	}
 	tlog.Info().Time("due_at", saved.DueAt).Msg("task created")
+	s.recordCreated(1)
 	return Created{Task: s.shown(ctx, saved), New: true}, nil
+}
+
+// recordCreated records n tasks created, if metrics are on.
+func (s *Tasks) recordCreated(n int) {
+	if s.cfg.Metrics != nil && n > 0 {
+		s.cfg.Metrics.Record("TasksCreated", float64(n), "Count")
+	}
 }
 
 // MaxCreateBody is the largest create document: the payload limit plus

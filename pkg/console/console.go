@@ -20,6 +20,7 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -69,6 +70,10 @@ type Options struct {
 	// client (default: HTTPDeadLetters, which calls GET
 	// /v1/tasks?state=FAILED and POST /v1/tasks/{id}:retry).
 	DeadLetters func(api string, hc *http.Client) DeadLetters
+	// Stats, when set, gives the overview's figures instead of the API's
+	// GET /v1/stats (which only the local host serves): for a deployed
+	// stack, (&CloudWatchStats{...}).Stats reads its CloudWatch metrics.
+	Stats func(ctx context.Context) (*Stats, error)
 	// PollEvery is how often the overview refreshes (default 2 s).
 	PollEvery time.Duration
 	// SessionTTL bounds a sign-in session (default 12 h).

@@ -216,6 +216,14 @@ type overviewData struct {
 
 // fetchStats reads GET /v1/stats from the API (raw, for stats.json).
 func (c *Console) fetchStats(ctx context.Context, a *apiConn) ([]byte, *Stats, error) {
+	if c.opts.Stats != nil {
+		s, err := c.opts.Stats(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := json.Marshal(s)
+		return b, s, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.opts.API, "/")+"/v1/stats", nil)
 	if err != nil {
 		return nil, nil, err
@@ -246,7 +254,7 @@ func (c *Console) overviewData(ctx context.Context, a *apiConn) overviewData {
 	if err != nil {
 		var e *client.Error
 		if errors.As(err, &e) && e.Status == http.StatusNotFound {
-			d.Missing = "This API does not serve GET /v1/stats: the local host (make dev) does; in AWS these figures are CloudWatch metrics (namespace Hourglass), which this console does not read yet."
+			d.Missing = "This API does not serve GET /v1/stats: the local host (make dev) does; in AWS these figures are CloudWatch metrics (namespace Hourglass), which hourglass console --sigv4 reads."
 		} else {
 			d.Missing = "Could not read GET /v1/stats: " + err.Error()
 		}

@@ -205,6 +205,11 @@ func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func
 	if c.Events != nil {
 		cfg.Events = c.Events
 	}
+	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
+		// In AWS, TasksCreated goes out as an EMF line on stdout, as the
+		// worker's metrics do (the console's overview reads them).
+		cfg.Metrics = metrics.New(os.Stdout)
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
