@@ -256,7 +256,7 @@ func (c *Console) overviewData(ctx context.Context, a *apiConn) overviewData {
 		if errors.As(err, &e) && e.Status == http.StatusNotFound {
 			d.Missing = "This API does not serve GET /v1/stats: the local host (make dev) does; in AWS these figures are CloudWatch metrics (namespace Hourglass), which hourglass console --sigv4 reads."
 		} else {
-			d.Missing = "Could not read GET /v1/stats: " + err.Error()
+			d.Missing = "Could not read the figures: " + err.Error()
 		}
 		return d
 	}
