@@ -87,6 +87,30 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// NotAttemptedError marks a failure before the target was called, of
+// something of Hourglass's own (the tenant's signing secret could not be
+// read): the worker records no attempt and redelivers the message later,
+// as it does when it cannot read the task.
+type NotAttemptedError struct{ Err error }
+
+func (e *NotAttemptedError) Error() string { return "not attempted: " + e.Err.Error() }
+func (e *NotAttemptedError) Unwrap() error { return e.Err }
+
+// NotAttempted wraps err so that the worker charges no attempt for it.
+func NotAttempted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &NotAttemptedError{Err: err}
+}
+
+// IsNotAttempted reports whether err (or anything it wraps) says the
+// target was not called.
+func IsNotAttempted(err error) bool {
+	var n *NotAttemptedError
+	return errors.As(err, &n)
+}
+
 // RetryAfterError asks the worker to wait at least After before the next
 // attempt (a webhook's 429/503 Retry-After).
 type RetryAfterError struct {

@@ -248,3 +248,36 @@ func TestUnclaimedLoserInTheSameMillisecondIsFencedOff(t *testing.T) {
 	assert.Equal(t, "another-delivery", got.Attempts[0].Run)
 	assert.Zero(t, ev.n.Load(), "the fenced-off delivery reports no outcome of its own")
 }
+
+type notAttemptedExec struct{ n atomic.Int64 }
+
+func (*notAttemptedExec) Kind() string                                 { return "webhook" }
+func (*notAttemptedExec) Validate(json.RawMessage) []target.FieldError { return nil }
+func (e *notAttemptedExec) Execute(context.Context, target.Invocation) (target.Result, error) {
+	e.n.Add(1)
+	return target.Result{}, target.NotAttempted(errors.New("signing secret: GetItem timed out"))
+}
+
+// A failure of ours before the target is called (the signing secret could
+// not be read) charges no attempt and records no outcome: the message is
+// redelivered, as after a failed task read. A fresh-clone CI run under
+// injected faults found the attempt charged and a second outcome recorded.
+func TestNotAttemptedChargesNoAttempt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	ms, id, body := unclaimedTask(t, now)
+	exec := &notAttemptedExec{}
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", ID: "w1"}, ms, nopQueue{},
+		[]target.Executor{exec}, clock.NewManual(now), zerolog.Nop())
+
+	err := w.Handle(context.Background(), worker.Delivery{MessageID: "m", Body: body})
+
+	var r *worker.Redeliver
+	require.ErrorAs(t, err, &r)
+	assert.Positive(t, r.After)
+	assert.Equal(t, int64(1), exec.n.Load())
+	got, _ := ms.Get(context.Background(), id)
+	assert.Equal(t, task.Scheduled, got.State, "no outcome recorded")
+	assert.Zero(t, got.AttemptN)
+	assert.Empty(t, got.Attempts)
+}

@@ -33,6 +33,13 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 	if err := w.crash("after-execute"); err != nil {
 		return err
 	}
+	if target.IsNotAttempted(execErr) {
+		// The target was not called (a dependency of ours failed): no
+		// attempt, no outcome; the message comes back, as after a failed
+		// task read. (With claims the lease holds it until it ends.)
+		log.Warn().Err(execErr).Msg("target not called; redelivering")
+		return &Redeliver{After: storeRetryBase, Reason: execErr.Error()}
+	}
 	end := w.clock.Now()
 	attempt.EndedAt, attempt.StatusCode, attempt.Summary = end, res.StatusCode, res.Summary
 	lateness := start.Sub(t.RunAt()).Milliseconds()

@@ -188,7 +188,12 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 	}
 	keys, err := e.secret(ctx, inv.Tenant)
 	if err != nil {
-		return target.Result{}, fmt.Errorf("webhook: signing secret for tenant %q: %w", inv.Tenant, err)
+		err = fmt.Errorf("webhook: signing secret for tenant %q: %w", inv.Tenant, err)
+		if target.IsPermanent(err) {
+			return target.Result{}, err
+		}
+		// Our store failed, not the target: no attempt is charged.
+		return target.Result{}, target.NotAttempted(err)
 	}
 	if len(keys) == 0 || slices.ContainsFunc(keys, func(k []byte) bool { return len(k) == 0 }) {
 		return target.Result{}, fmt.Errorf("webhook: empty signing secret for tenant %q", inv.Tenant)

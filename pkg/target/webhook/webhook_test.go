@@ -118,6 +118,9 @@ func TestExecuteUsesSecretFunc(t *testing.T) {
 	e := setup(t, Config{
 		Allow: []string{srv.Listener.Addr().String()},
 		Secret: func(_ context.Context, tenant string) ([][]byte, error) {
+			if tenant == "store-down" {
+				return nil, errors.New("GetItem: context deadline exceeded")
+			}
 			s, ok := secrets[tenant]
 			if !ok {
 				return nil, target.Permanent(errors.New("no such tenant"))
@@ -139,6 +142,13 @@ func TestExecuteUsesSecretFunc(t *testing.T) {
 	inv.Tenant = "nobody"
 	_, err = e.Execute(context.Background(), inv)
 	require.True(t, target.IsPermanent(err))
+	assert.False(t, target.IsNotAttempted(err), "a permanent refusal fails the task, it is not redelivered")
+	// A secret our store could not read: the target is not called, and the
+	// worker charges no attempt for it.
+	inv.Tenant = "store-down"
+	_, err = e.Execute(context.Background(), inv)
+	require.True(t, target.IsNotAttempted(err), "%v", err)
+	assert.False(t, target.IsPermanent(err))
 }
 
 func TestExecuteStatusMapping(t *testing.T) {
