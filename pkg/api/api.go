@@ -11,7 +11,9 @@
 // GET|PATCH|DELETE /v1/tasks/{id}, POST /v1/tasks/{id}:retry,
 // GET /v1/openapi.json, GET /healthz; and, mounted beside them
 // (MountSigning), GET /v1/signing-secret and POST
-// /v1/signing-secret:rotate (signing.go). The
+// /v1/signing-secret:rotate (signing.go), and (MountAccessKeys)
+// POST|GET /v1/access-keys and DELETE /v1/access-keys/{id}
+// (accesskeys.go). The
 // OpenAPI 3.1 document (openapi.json, embedded) is the contract; the tests
 // validate every response against it.
 package api

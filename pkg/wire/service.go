@@ -72,6 +72,11 @@ type Components struct {
 	// target signs with its cached Keys, the API reads and rotates them.
 	Signing *signing.Service
 
+	// AccessKeys issues the tenants' access keys and resolves them for the
+	// SigV4 verifier of the Scheduler-compatible API. Their secrets are
+	// sealed by the signing secrets' envelope (HOURGLASS_SIGNING_KMS_KEY).
+	AccessKeys *app.AccessKeys
+
 	// pageTokenKey authenticates the API's list page tokens; derived from
 	// the master signing key, so every instance agrees on it.
 	pageTokenKey []byte
@@ -131,6 +136,7 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 		c.Log.Warn().Msg("HOURGLASS_SIGNING_KMS_KEY is not set: webhook signing secrets are stored unsealed (development only)")
 	}
 	c.Signing = signing.New(signing.Config{Grace: cfg.SigningGrace}, c.Store, seal, clk)
+	c.AccessKeys = app.NewAccessKeys(app.AccessKeysConfig{}, c.Store, seal, clk)
 	wh, err := webhook.New(webhook.Config{Secret: c.Signing.Keys, Allow: allow, Clock: clk})
 	if err != nil {
 		return nil, fmt.Errorf("webhook target: %w", err)
@@ -294,14 +300,15 @@ func (c *Components) CloseIdle() {
 	}
 }
 
-// HTTP is the whole HTTP API as one handler: the task API with the schedule
-// and signing-secret routes mounted beside it, behind api.CleanPaths (so no path is redirected).
+// HTTP is the whole HTTP API as one handler: the task API with the schedule,
+// signing-secret and access-key routes mounted beside it, behind api.CleanPaths (so no path is redirected).
 // The API Lambda and the local host serve it alike.
 func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", c.API(auth, ready))
 	schedules.Mount(mux, c.Schedules(auth))
 	api.MountSigning(mux, api.NewSigningHandler(c.Signing, auth, c.Log))
+	api.MountAccessKeys(mux, api.NewAccessKeyHandler(c.AccessKeys, auth, c.Log))
 	return api.CleanPaths(mux)
 }
 
