@@ -135,7 +135,7 @@ func unmarshalTask(item map[string]types.AttributeValue) (*task.Task, error) {
 		ID:             id,
 		Tenant:         getS(item, aTenant),
 		DueAt:          getMs(item, aDue),
-		Target:         task.Target{Kind: getS(item, aKind), Spec: json.RawMessage(getS(item, aTarget))},
+		Target:         task.TargetOf(getS(item, aKind), json.RawMessage(getS(item, aTarget))),
 		Payload:        json.RawMessage(getS(item, aPayload)),
 		IdempotencyKey: getS(item, aIdemKey),
 		Retry: task.Retry{

@@ -77,7 +77,7 @@ func marshalSchedule(s *schedule.Schedule) map[string]types.AttributeValue {
 func unmarshalSchedule(item map[string]types.AttributeValue) *schedule.Schedule {
 	s := &schedule.Schedule{
 		ID: getS(item, aID), Tenant: getS(item, aTenant), Expression: getS(item, aExpr), Timezone: getS(item, aTZ),
-		Target:  task.Target{Kind: getS(item, aKind), Spec: json.RawMessage(getS(item, aTarget))},
+		Target:  task.TargetOf(getS(item, aKind), json.RawMessage(getS(item, aTarget))),
 		Payload: json.RawMessage(getS(item, aPayload)),
 		Retry: task.Retry{
 			MaxAttempts:    int(getN(item, aMaxAtt)),

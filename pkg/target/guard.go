@@ -165,12 +165,16 @@ func (g *guarded) Validate(spec json.RawMessage) []FieldError {
 	return errs
 }
 
-// Execute refuses before calling.
+// Execute refuses before calling: the resource, and the role the spec
+// names (RoleField), each checked against the invocation's tenant.
 func (g *guarded) Execute(ctx context.Context, inv Invocation) (Result, error) {
 	if a, ok := g.ad.Address(inv.Spec); ok {
 		if fe := g.p.Check(inv.Tenant, a); fe != nil {
 			return Result{}, Permanent(fmt.Errorf("refused %s target: %s %s", g.Kind(), fe.Field, fe.Reason))
 		}
+	}
+	if fe := g.p.CheckRole(inv.Tenant, RoleOf(inv.Spec)); fe != nil {
+		return Result{}, Permanent(fmt.Errorf("refused %s target: %s %s", g.Kind(), fe.Field, fe.Reason))
 	}
 	return g.Executor.Execute(ctx, inv)
 }

@@ -141,7 +141,7 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 		} else if head.Kind == nil || *head.Kind == "" {
 			add("target.kind", "is required")
 		} else {
-			req.Target = Target{Kind: *head.Kind, Spec: compact(v)}
+			req.Target = TargetOf(*head.Kind, compact(v))
 			if validate != nil {
 				for _, fe := range validate(*head.Kind, v) {
 					add("target."+fe.Field, "%s", fe.Reason)

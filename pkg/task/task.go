@@ -51,9 +51,24 @@ var (
 
 // Target says what to run. Spec is the whole target object as the client sent
 // it (including "kind"); the executor for Kind interprets it.
+//
+// RoleArn is the IAM role the spec names (its "role_arn" field, the same
+// text, read out by TargetOf): the role Hourglass assumes to call a
+// target in another AWS account.
 type Target struct {
-	Kind string
-	Spec json.RawMessage
+	Kind    string
+	Spec    json.RawMessage
+	RoleArn string `json:"role_arn,omitempty"`
+}
+
+// TargetOf returns the target of kind whose object is spec, with its
+// RoleArn read from the spec.
+func TargetOf(kind string, spec json.RawMessage) Target {
+	var r struct {
+		Role string `json:"role_arn"`
+	}
+	_ = json.Unmarshal(spec, &r) // a malformed role is the validator's to report
+	return Target{Kind: kind, Spec: spec, RoleArn: r.Role}
 }
 
 // Retry is a task's retry policy.

@@ -103,3 +103,38 @@ func TestCreateAppliesTenantAllowList(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, code)
 	assert.Contains(t, fields, "target.queue_url")
 }
+
+// A cross-account target's role_arn passes the tenant's allow-list too:
+// globex may target the queue but not have Hourglass assume acme's role,
+// so it cannot make Hourglass act as acme's deputy. Task and schedule
+// creation answer 400 naming target.role_arn, as for any refused target
+// field; a malformed role is refused alike, and webhooks take no role.
+func TestCreateAppliesAllowListToRoles(t *testing.T) {
+	t.Parallel()
+	cfg := lifecycleConfig("hourglass", "failures")
+	role := "arn:aws:iam::210987654321:role/acme-orders"
+	allow, err := target.ParseAllow("acme=arn:aws:sqs:*:210987654321:*|"+role+",globex=arn:aws:sqs:*:210987654321:*", nil)
+	require.NoError(t, err)
+	cfg.TargetAllow = allow
+	h := guardSetup(t, cfg)
+	tgt := func(role string) string {
+		return `{"kind":"sqs","queue_url":"https://sqs.us-east-1.amazonaws.com/210987654321/acme-orders","role_arn":"` + role + `"}`
+	}
+	code, fields := post(t, h, "/v1/tasks", "globex", `{"due_at":"`+due()+`","target":`+tgt(role)+`}`)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, []string{"target.role_arn"}, fields)
+	code, fields = post(t, h, "/v1/schedules", "globex", `{"expression":"rate(1 hour)","target":`+tgt(role)+`}`)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, fields, "target.role_arn")
+	code, fields = post(t, h, "/v1/tasks", "acme", `{"due_at":"`+due()+`","target":`+tgt("arn:aws:iam::210987654321:user/acme")+`}`)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, []string{"target.role_arn"}, fields, "not a role ARN")
+	code, fields = post(t, h, "/v1/tasks", "acme", `{"due_at":"`+due()+`","target":{"kind":"webhook","url":"https://example.com/hook","role_arn":"`+role+`"}}`)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, []string{"target.role_arn"}, fields, "webhooks take no role")
+	// acme's own role passes validation: the request gets past it to the
+	// store, which this emulator-less setup does not have.
+	code, fields = post(t, h, "/v1/tasks", "acme", `{"due_at":"`+due()+`","target":`+tgt(role)+`}`)
+	assert.NotEqual(t, http.StatusBadRequest, code)
+	assert.Empty(t, fields)
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/rs/zerolog"
 
@@ -39,6 +40,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/signing"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/target"
+	"github.com/hourglass-sched/hourglass/pkg/target/assume"
 	"github.com/hourglass-sched/hourglass/pkg/target/ebtarget"
 	"github.com/hourglass-sched/hourglass/pkg/target/lambdatarget"
 	"github.com/hourglass-sched/hourglass/pkg/target/sqstarget"
@@ -149,7 +151,14 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 		c.Policy.Allow, _ = target.ParseAllow("", nil)
 	}
 	c.Executors = []target.Executor{wh}
-	for _, e := range []target.Executor{sqstarget.New(sqsClient), ebtarget.New(ebClient), lambdatarget.New(lambda.NewFromConfig(awsCfg))} {
+	// Targets in other accounts are called with the role their spec names
+	// (role_arn), assumed with the external ID "hourglass:<tenant>".
+	roles := assume.New(sts.NewFromConfig(awsCfg), "")
+	for _, e := range []target.Executor{
+		sqstarget.New(sqsClient).AssumeWith(roles),
+		ebtarget.New(ebClient).AssumeWith(roles),
+		lambdatarget.New(lambda.NewFromConfig(awsCfg)).AssumeWith(roles),
+	} {
 		c.Executors = append(c.Executors, target.Guard(e, c.Policy))
 	}
 	level, err := lifecycle.ParseLevel(cfg.LifecycleEvents)
@@ -164,7 +173,8 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 
 // Validator checks a target object for a tenant: against the executor of
 // its kind (whose Validate, guarded, refuses Hourglass's own resources) and
-// against the tenant's target allow-list. Every door that creates tasks or
+// against the tenant's target allow-list, for the resource and for the
+// role the target names (role_arn). Every door that creates tasks or
 // schedules validates through it.
 func (c *Components) Validator() task.TenantTargetValidator {
 	byKind := make(map[string]target.Executor, len(c.Executors))
@@ -190,6 +200,11 @@ func (c *Components) Validator() task.TenantTargetValidator {
 				if fe := c.Policy.Check(tenant, a); fe != nil {
 					out = append(out, problem.FieldError{Field: fe.Field, Reason: fe.Reason})
 				}
+			}
+			// The role too: a tenant may have Hourglass assume only the
+			// roles its allow-list names, never another tenant's.
+			if fe := c.Policy.CheckRole(tenant, target.RoleOf(spec)); fe != nil {
+				out = append(out, problem.FieldError{Field: fe.Field, Reason: fe.Reason})
 			}
 		}
 		return out

@@ -61,12 +61,19 @@ type Putter interface {
 }
 
 // Executor puts task payloads on EventBridge buses.
-type Executor struct{ c Putter }
+type Executor struct {
+	c     Putter
+	roles target.Roles
+}
 
 var _ target.Executor = (*Executor)(nil)
 
 // New returns the EventBridge executor.
 func New(c Putter) *Executor { return &Executor{c: c} }
+
+// AssumeWith makes e call targets of other accounts with the credentials
+// of the spec's role_arn (target.RoleField), from roles.
+func (e *Executor) AssumeWith(roles target.Roles) *Executor { e.roles = roles; return e }
 
 // Kind returns "eventbridge".
 func (*Executor) Kind() string { return Kind }
@@ -112,7 +119,8 @@ func parse(raw json.RawMessage) (Spec, []target.FieldError) {
 // Validate checks the target object.
 func (*Executor) Validate(spec json.RawMessage) []target.FieldError {
 	_, errs := parse(spec)
-	return append(errs, target.UnknownFields(spec, "bus", "source", "detail_type", "envelope")...)
+	errs = append(errs, target.ValidateRole(spec)...)
+	return append(errs, target.UnknownFields(spec, "bus", "source", "detail_type", "envelope", target.RoleField)...)
 }
 
 // Detail returns the event detail for inv under spec s.
@@ -157,9 +165,19 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 	if err != nil {
 		return target.Result{}, target.Permanent(err)
 	}
+	var opts []func(*eventbridge.Options)
+	if a, ok := e.Address(inv.Spec); ok {
+		creds, err := target.CallerCredentials(ctx, e.roles, inv, a)
+		if err != nil {
+			return target.Result{}, err
+		}
+		if creds != nil {
+			opts = append(opts, func(o *eventbridge.Options) { o.Credentials = creds })
+		}
+	}
 	out, err := e.c.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{{
 		EventBusName: aws.String(s.Bus), Source: aws.String(s.Source), DetailType: aws.String(s.DetailType), Detail: aws.String(detail),
-	}}})
+	}}}, opts...)
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && permanentCallCodes[ae.ErrorCode()] {

@@ -71,12 +71,19 @@ type Invoker interface {
 }
 
 // Executor invokes Lambda functions.
-type Executor struct{ c Invoker }
+type Executor struct {
+	c     Invoker
+	roles target.Roles
+}
 
 var _ target.Executor = (*Executor)(nil)
 
 // New returns the Lambda executor.
 func New(c Invoker) *Executor { return &Executor{c: c} }
+
+// AssumeWith makes e call targets of other accounts with the credentials
+// of the spec's role_arn (target.RoleField), from roles.
+func (e *Executor) AssumeWith(roles target.Roles) *Executor { e.roles = roles; return e }
 
 // Kind returns "lambda".
 func (*Executor) Kind() string { return Kind }
@@ -111,7 +118,8 @@ func parse(raw json.RawMessage) (Spec, []target.FieldError) {
 // Validate checks the target object.
 func (*Executor) Validate(spec json.RawMessage) []target.FieldError {
 	_, errs := parse(spec)
-	return append(errs, target.UnknownFields(spec, "function", "invocation_type", "envelope")...)
+	errs = append(errs, target.ValidateRole(spec)...)
+	return append(errs, target.UnknownFields(spec, "function", "invocation_type", "envelope", target.RoleField)...)
 }
 
 // permanentCodes are Invoke errors that retrying cannot fix.
@@ -149,7 +157,17 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 			in.ClientContext = aws.String(enc)
 		}
 	}
-	out, err := e.c.Invoke(ctx, in)
+	var opts []func(*lambda.Options)
+	if a, ok := e.Address(inv.Spec); ok {
+		creds, err := target.CallerCredentials(ctx, e.roles, inv, a)
+		if err != nil {
+			return target.Result{}, err
+		}
+		if creds != nil {
+			opts = append(opts, func(o *lambda.Options) { o.Credentials = creds })
+		}
+	}
+	out, err := e.c.Invoke(ctx, in, opts...)
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && permanentCodes[ae.ErrorCode()] {

@@ -4,7 +4,8 @@
 // Target object:
 //
 //	{"kind": "sqs", "queue_url": "https://sqs.<region>.amazonaws.com/<account>/<name>",
-//	 "message_group_id": "optional, FIFO queues only"}
+//	 "message_group_id": "optional, FIFO queues only",
+//	 "role_arn": "optional: the role to assume for a queue of another account (target.RoleField)"}
 //
 // The message body is the payload (JSON). Message attributes carry
 // Hourglass-Task-Id, Hourglass-Attempt and Idempotency-Key; on a FIFO queue the
@@ -48,12 +49,19 @@ type Sender interface {
 }
 
 // Executor sends task payloads to SQS.
-type Executor struct{ c Sender }
+type Executor struct {
+	c     Sender
+	roles target.Roles
+}
 
 var _ target.Executor = (*Executor)(nil)
 
 // New returns the SQS executor.
 func New(c Sender) *Executor { return &Executor{c: c} }
+
+// AssumeWith makes e send to queues of other accounts with the
+// credentials of the spec's role_arn (target.RoleField), from roles.
+func (e *Executor) AssumeWith(roles target.Roles) *Executor { e.roles = roles; return e }
 
 // Kind returns "sqs".
 func (*Executor) Kind() string { return Kind }
@@ -89,14 +97,15 @@ func (*Executor) Validate(spec json.RawMessage) []target.FieldError {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(spec, &probe); err == nil {
 		for k := range probe {
-			if k != "kind" && k != "queue_url" && k != "message_group_id" {
+			if k != "kind" && k != "queue_url" && k != "message_group_id" && k != target.RoleField {
 				_, errs := parse(spec)
+				errs = append(errs, target.ValidateRole(spec)...)
 				return append(errs, target.FieldError{Field: k, Reason: "unknown field"})
 			}
 		}
 	}
 	_, errs := parse(spec)
-	return errs
+	return append(errs, target.ValidateRole(spec)...)
 }
 
 // Execute sends the payload.
@@ -123,7 +132,17 @@ func (e *Executor) Execute(ctx context.Context, inv target.Invocation) (target.R
 		in.MessageGroupId = &s.MessageGroupID
 		in.MessageDeduplicationId = aws.String(hex.EncodeToString(sum[:]))
 	}
-	out, err := e.c.SendMessage(ctx, in)
+	var opts []func(*sqs.Options)
+	if a, ok := e.Address(inv.Spec); ok {
+		creds, err := target.CallerCredentials(ctx, e.roles, inv, a)
+		if err != nil {
+			return target.Result{}, err
+		}
+		if creds != nil {
+			opts = append(opts, func(o *sqs.Options) { o.Credentials = creds })
+		}
+	}
+	out, err := e.c.SendMessage(ctx, in, opts...)
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) {
