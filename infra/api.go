@@ -82,4 +82,21 @@ func (b *builder) addAPI() {
 		Integration: integration,
 		Authorizer:  awsapigatewayv2.NewHttpNoneAuthorizer(),
 	})
+	// The EventBridge Scheduler-compatible API, at AWS's own paths so that
+	// an unmodified SDK whose endpoint is this API works. Its requests are
+	// SigV4-signed for the service "scheduler" with access keys Hourglass
+	// issues, which API Gateway's IAM authorizer (execute-api signatures,
+	// IAM principals) cannot verify: the api function verifies them.
+	for _, path := range SchedulerPaths {
+		b.schedulerRoutes = append(b.schedulerRoutes, *httpAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+			Path:        jsii.String(path),
+			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_ANY},
+			Integration: integration,
+			Authorizer:  awsapigatewayv2.NewHttpNoneAuthorizer(),
+		})...)
+	}
 }
+
+// SchedulerPaths are the routes of the EventBridge Scheduler-compatible
+// API (version 2021-06-30): schedules, schedule groups and tags.
+var SchedulerPaths = []string{"/schedules", "/schedules/{proxy+}", "/schedule-groups", "/schedule-groups/{proxy+}", "/tags/{proxy+}"}

@@ -153,6 +153,14 @@ type HourglassStackProps struct {
 	// queues, event buses and Lambda functions tasks may target. The worker is
 	// granted exactly these (plus the Hourglass bus); webhooks need no grant.
 	TargetQueueArns, TargetBusArns, TargetFunctionArns []string
+	// TargetRoleArns lists the IAM roles, in other accounts, that the
+	// worker may assume (sts:AssumeRole) to call a cross-account target
+	// whose role_arn names one. Default none: no role can be assumed, and
+	// cross-account targets fail. Each role must trust the worker's role
+	// with the condition sts:ExternalId = "hourglass:<tenant>"
+	// (docs/access-keys.md). Like the target ARNs, these are the default
+	// allow-list of every tenant when TargetAllow is empty.
+	TargetRoleArns []string
 	// TargetAllow lists, per tenant, the queue, bus and function ARNs its
 	// tasks may target (HOURGLASS_TARGET_ALLOW; syntax in docs/operations.md:
 	// "tenant=arn-pattern|arn-pattern,*=arn-pattern", * matching any
@@ -317,7 +325,7 @@ func (p *HourglassStackProps) validate() error {
 	if p.WorkerMinTasks < 0 || p.WorkerMaxTasks < p.WorkerMinTasks || p.WorkerMaxTasks < 1 {
 		bad("workerMinTasks/workerMaxTasks must satisfy 0 <= min <= max, max >= 1")
 	}
-	for _, arns := range [][]string{p.TargetQueueArns, p.TargetBusArns, p.TargetFunctionArns} {
+	for _, arns := range [][]string{p.TargetQueueArns, p.TargetBusArns, p.TargetFunctionArns, p.TargetRoleArns} {
 		for _, arn := range arns {
 			if !strings.HasPrefix(arn, "arn:") || strings.Contains(arn, "*") {
 				bad("target ARNs must be full ARNs without wildcards, got %q", arn)
@@ -359,7 +367,7 @@ func (p *HourglassStackProps) targetAllow() string {
 	if strings.TrimSpace(p.TargetAllow) != "" {
 		return p.TargetAllow
 	}
-	all := append(append(append([]string(nil), p.TargetQueueArns...), p.TargetBusArns...), p.TargetFunctionArns...)
+	all := append(append(append(append([]string(nil), p.TargetQueueArns...), p.TargetBusArns...), p.TargetFunctionArns...), p.TargetRoleArns...)
 	return "*=" + strings.Join(all, "|")
 }
 
@@ -398,6 +406,7 @@ const (
 	CtxTargetQueueArns       = "targetQueueArns"
 	CtxTargetBusArns         = "targetBusArns"
 	CtxTargetFunctionArns    = "targetFunctionArns"
+	CtxTargetRoleArns        = "targetRoleArns"
 	CtxRepoRoot              = "repoRoot"
 	CtxLambdaAssetDir        = "lambdaAssetDir"
 	CtxSchemaDir             = "schemaDir"
@@ -444,6 +453,7 @@ func PropsFromContext(node constructs.Node) (*HourglassStackProps, string, error
 		TargetQueueArns:       c.list(CtxTargetQueueArns),
 		TargetBusArns:         c.list(CtxTargetBusArns),
 		TargetFunctionArns:    c.list(CtxTargetFunctionArns),
+		TargetRoleArns:        c.list(CtxTargetRoleArns),
 		RepoRoot:              c.string(CtxRepoRoot),
 		LambdaAssetDir:        c.string(CtxLambdaAssetDir),
 		SchemaDir:             c.string(CtxSchemaDir),

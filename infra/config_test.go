@@ -54,6 +54,7 @@ func TestValidateRejectsBadSettings(t *testing.T) {
 		"receive count":        {TaskMaxReceiveCount: 2},
 		"concurrency":          {WorkerConcurrency: 1},
 		"wildcard target":      {TargetQueueArns: []string{"arn:aws:sqs:eu-west-1:111111111111:*"}},
+		"wildcard role":        {TargetRoleArns: []string{"arn:aws:iam::222222222222:role/*"}},
 		"tasks bounds":         {WorkerMinTasks: 5, WorkerMaxTasks: 2},
 		// Issue 14: lifecycle events and AWS events are never ingest.
 		"lifecycle source ingests": {IngestSources: "hourglass=*"},
@@ -87,6 +88,7 @@ func TestPropsFromContext(t *testing.T) {
 		CtxJwtIssuer:          "https://issuer.example.com/",
 		CtxJwtAudience:        "a, b",
 		CtxTargetBusArns:      []any{"arn:aws:events:eu-west-1:111111111111:event-bus/x"},
+		CtxTargetRoleArns:     "arn:aws:iam::222222222222:role/a,arn:aws:iam::222222222222:role/b",
 		CtxLogLevel:           "DEBUG",
 		CtxListIndex:          "true",
 		CtxLifecycleEvents:    "all",
@@ -107,6 +109,7 @@ func TestPropsFromContext(t *testing.T) {
 	require.Equal(t, awsdynamodb.BillingMode_PROVISIONED, p.BillingMode)
 	require.Equal(t, []string{"a", "b"}, p.JwtAudience)
 	require.Equal(t, []string{"arn:aws:events:eu-west-1:111111111111:event-bus/x"}, p.TargetBusArns)
+	require.Equal(t, []string{"arn:aws:iam::222222222222:role/a", "arn:aws:iam::222222222222:role/b"}, p.TargetRoleArns)
 	require.Equal(t, "DEBUG", p.LogLevel)
 	require.True(t, p.ListIndex)
 	require.Equal(t, "all", p.LifecycleEvents)

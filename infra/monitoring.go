@@ -109,6 +109,7 @@ func (b *builder) addOutputs() {
 		awscdk.NewCfnOutput(b.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(desc)})
 	}
 	out("ApiUrl", b.apiURL, "Hourglass HTTP API base URL")
+	out("SchedulerEndpoint", b.apiURL, "EventBridge Scheduler-compatible endpoint: set AWS_ENDPOINT_URL_SCHEDULER (or the SDK's BaseEndpoint) to it and sign with a Hourglass access key")
 	out("BusName", b.bus.EventBusName(), "Hourglass event bus (ingest and lifecycle events)")
 	out("TableName", b.table.TableName(), "Hourglass DynamoDB table")
 	out("SigningSecretArn", b.signingSecret.SecretArn(), "Secret holding the master key (it authenticates list page tokens)")
@@ -121,5 +122,13 @@ func (b *builder) addOutputs() {
 		out(q.name+"QueueName", q.pair.queue.QueueName(), q.name+" queue name")
 		out(q.name+"DlqUrl", q.pair.dlq.QueueUrl(), q.name+" dead-letter queue URL")
 		out(q.name+"DlqName", q.pair.dlq.QueueName(), q.name+" dead-letter queue name")
+	}
+	// The principals a cross-account target's role must trust (with the
+	// condition sts:ExternalId = "hourglass:<tenant>").
+	if fn, ok := b.functions["worker"]; ok {
+		out("WorkerRoleArn", fn.Role().RoleArn(), "The Lambda worker's role: cross-account target roles trust it")
+	}
+	if b.workerTask != nil {
+		out("WorkerTaskRoleArn", b.workerTask.TaskRole().RoleArn(), "The ECS worker's task role: cross-account target roles trust it")
 	}
 }

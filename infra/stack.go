@@ -116,6 +116,11 @@ type builder struct {
 	functions     map[string]awslambda.Function
 	apiURL        *string
 	healthzRoutes *[]awsapigatewayv2.HttpRoute
+
+	// schedulerRoutes are the EventBridge Scheduler-compatible API's
+	// routes, which the api function authenticates itself (SigV4).
+	schedulerRoutes []awsapigatewayv2.HttpRoute
+
 	workerTask    awsecs.FargateTaskDefinition
 	schemaRegName *string
 }
@@ -426,7 +431,9 @@ func (b *builder) addFunctions() {
 	b.grantLifecycleEvents(api)
 	b.signingSecret.GrantRead(api, nil)
 	// Reading a tenant's secret creates it on first use; rotating seals a
-	// new one: both directions.
+	// new one: both directions. The same key seals the tenants' access key
+	// secrets: sealed at POST /v1/access-keys, opened to verify a SigV4
+	// signature on the Scheduler-compatible routes.
 	b.signingKey.Grant(api, jsii.String("kms:Encrypt"), jsii.String("kms:Decrypt"))
 
 	ingest := b.newFunction("ingest")
@@ -468,7 +475,8 @@ func (b *builder) addFunctions() {
 
 // grantWorker gives a worker (Lambda or ECS task role) what executing tasks
 // needs: the table, re-enqueueing retries, the DLQ, lifecycle events, the
-// signing key, and the allow-listed targets.
+// signing key, the allow-listed targets and the roles of cross-account
+// targets (TargetRoleArns).
 func (b *builder) grantWorker(grantee awsiam.IGrantable) {
 	b.table.GrantReadWriteData(grantee)
 	b.task.queue.GrantSendMessages(grantee)
@@ -478,7 +486,7 @@ func (b *builder) grantWorker(grantee awsiam.IGrantable) {
 	// A tenant's first delivery may create its signing secret.
 	b.signingKey.Grant(grantee, jsii.String("kms:Encrypt"), jsii.String("kms:Decrypt"))
 	p := b.props
-	if len(p.TargetQueueArns)+len(p.TargetBusArns)+len(p.TargetFunctionArns) == 0 {
+	if len(p.TargetQueueArns)+len(p.TargetBusArns)+len(p.TargetFunctionArns)+len(p.TargetRoleArns) == 0 {
 		return
 	}
 	statement := func(actions []string, arns []string) {
@@ -493,6 +501,8 @@ func (b *builder) grantWorker(grantee awsiam.IGrantable) {
 	statement([]string{"sqs:SendMessage", "sqs:GetQueueUrl"}, p.TargetQueueArns)
 	statement([]string{"events:PutEvents"}, p.TargetBusArns)
 	statement([]string{"lambda:InvokeFunction"}, p.TargetFunctionArns)
+	// Cross-account targets: the roles the deployer allows, and no other.
+	statement([]string{"sts:AssumeRole"}, p.TargetRoleArns)
 }
 
 // LifecycleSource is the source of Hourglass's lifecycle events

@@ -34,6 +34,7 @@ func customStack(t *testing.T) *synthed {
 		p.TargetQueueArns = []string{"arn:aws:sqs:eu-west-1:111111111111:orders"}
 		p.TargetBusArns = []string{"arn:aws:events:eu-west-1:111111111111:event-bus/billing"}
 		p.TargetFunctionArns = []string{"arn:aws:lambda:eu-west-1:111111111111:function:charge"}
+		p.TargetRoleArns = []string{"arn:aws:iam::222222222222:role/hourglass-target"}
 	})
 }
 
@@ -482,8 +483,22 @@ func TestAPIRoutesRequireIAMExceptHealthz(t *testing.T) {
 		_ = id
 	}
 
-	// THEN /v1 is IAM-authorized and /healthz is the only open route
-	require.Equal(t, map[string]string{"ANY /v1/{proxy+}": "AWS_IAM", "GET /healthz": "NONE"}, keys)
+	// THEN /v1 is IAM-authorized; /healthz is open, and so are the
+	// Scheduler-compatible routes, whose SigV4 signatures the api function
+	// verifies itself
+	require.Equal(t, map[string]string{
+		"ANY /v1/{proxy+}": "AWS_IAM", "GET /healthz": "NONE",
+		"ANY /schedules": "NONE", "ANY /schedules/{proxy+}": "NONE",
+		"ANY /schedule-groups": "NONE", "ANY /schedule-groups/{proxy+}": "NONE",
+		"ANY /tags/{proxy+}": "NONE",
+	}, keys)
+	// AND every one of them goes to the api function
+	for _, r := range routes {
+		props := r["Properties"].(map[string]any)
+		target, _ := json.Marshal(props["Target"])
+		require.Contains(t, string(target), "integrations/", props["RouteKey"])
+	}
+	require.Len(t, s.resources("AWS::ApiGatewayV2::Integration"), 1, "one integration: the api function")
 
 	// AND the integration is a Lambda proxy with payload format 2.0
 	_, integ := s.resource(t, "AWS::ApiGatewayV2::Integration", "HttpApi")
@@ -517,8 +532,8 @@ func TestAPIJWTVariant(t *testing.T) {
 	require.Equal(t, []any{"$request.header.Authorization"}, auth["IdentitySource"])
 	for _, r := range s.resources("AWS::ApiGatewayV2::Route") {
 		props := r["Properties"].(map[string]any)
-		if props["RouteKey"] == "GET /healthz" {
-			require.Equal(t, "NONE", props["AuthorizationType"])
+		if key := props["RouteKey"].(string); key == "GET /healthz" || !strings.HasPrefix(key, "ANY /v1/") {
+			require.Equal(t, "NONE", props["AuthorizationType"], key)
 			continue
 		}
 		require.Equal(t, "JWT", props["AuthorizationType"], props["RouteKey"])
@@ -659,7 +674,7 @@ func TestOutputs(t *testing.T) {
 	// WHEN the outputs are listed
 	outputs := s.doc["Outputs"].(map[string]any)
 	// THEN the API URL, bus, table and every queue URL and name are exported
-	want := []string{"ApiUrl", "BusName", "TableName"}
+	want := []string{"ApiUrl", "SchedulerEndpoint", "BusName", "TableName"}
 	for _, q := range []string{"Scan", "Task", "Ingest"} {
 		want = append(want, q+"QueueUrl", q+"QueueName", q+"DlqUrl", q+"DlqName")
 	}
@@ -670,6 +685,12 @@ func TestOutputs(t *testing.T) {
 	require.Equal(t, busID, ref(outputs["BusName"].(map[string]any)["Value"]))
 	apiURL, _ := json.Marshal(outputs["ApiUrl"].(map[string]any)["Value"])
 	require.Contains(t, string(apiURL), "execute-api")
+	// AND the worker's role, which cross-account target roles trust
+	workerRole, _ := s.resource(t, "AWS::IAM::Role", "WorkerRole")
+	require.Equal(t, workerRole, getAttArn(outputs["WorkerRoleArn"].(map[string]any)["Value"]))
+	// AND the Scheduler-compatible endpoint is the same API's URL
+	schedURL, _ := json.Marshal(outputs["SchedulerEndpoint"].(map[string]any)["Value"])
+	require.JSONEq(t, string(apiURL), string(schedURL))
 }
 
 // allowedStarActions may carry Resource "*" because AWS offers no
@@ -809,11 +830,20 @@ func TestWorkerTargetGrantsAreExact(t *testing.T) {
 	} {
 		require.Contains(t, string(raw), want)
 	}
-	// AND the default stack grants no target at all
+	// AND it may assume exactly the cross-account target roles allowed
+	require.Contains(t, string(raw), `{"Action":"sts:AssumeRole","Effect":"Allow","Resource":"arn:aws:iam::222222222222:role/hourglass-target"}`)
+	require.Equal(t, 1, strings.Count(string(raw), "sts:AssumeRole"))
+	// AND the default stack grants no target and no role at all
 	_, defPolicy := defaultStack(t).resource(t, "AWS::IAM::Policy", "WorkerRoleDefaultPolicy")
 	defRaw, err := json.Marshal(defPolicy["PolicyDocument"])
 	require.NoError(t, err)
 	require.NotContains(t, string(defRaw), "lambda:InvokeFunction")
+	require.NotContains(t, string(defRaw), "sts:AssumeRole")
+	for id, p := range defaultStack(t).resources("AWS::IAM::Policy") {
+		doc, err := json.Marshal(p["Properties"].(map[string]any)["PolicyDocument"])
+		require.NoError(t, err)
+		require.NotContains(t, string(doc), "sts:AssumeRole", id)
+	}
 }
 
 func TestIngestRuleMatchesAllowedSourcesOnly(t *testing.T) {
@@ -909,7 +939,7 @@ func TestTargetAllowAndTenantMapReachTheFunctions(t *testing.T) {
 		// THEN by default no tenant may target any ARN ("*=": none is granted)
 		"default": {defaultStack(t), "*="},
 		// AND with grants but no TargetAllow, every tenant may target the granted ARNs
-		"custom": {customStack(t), "*=arn:aws:sqs:eu-west-1:111111111111:orders|arn:aws:events:eu-west-1:111111111111:event-bus/billing|arn:aws:lambda:eu-west-1:111111111111:function:charge"},
+		"custom": {customStack(t), "*=arn:aws:sqs:eu-west-1:111111111111:orders|arn:aws:events:eu-west-1:111111111111:event-bus/billing|arn:aws:lambda:eu-west-1:111111111111:function:charge|arn:aws:iam::222222222222:role/hourglass-target"},
 		"allow": {synth(t, "allow", func(p *HourglassStackProps) {
 			p.TargetAllow = "acme=arn:aws:sqs:*:111111111111:acme-*"
 			p.TenantMap = "arn:aws:iam::111111111111:role/orders=orders"
