@@ -133,3 +133,27 @@ func TestValidAccessKeyID(t *testing.T) {
 
 // TestMain fails the run on leaked goroutines (see awstest.VerifyTestMain).
 func TestMain(m *testing.M) { awstest.VerifyTestMain(m) }
+
+// BenchmarkAccessKeyResolve compares resolving a key from the cache with
+// resolving it from the store each time (a consistent GetItem on the
+// emulator, and the envelope's Open), as a SigV4 verification would.
+func BenchmarkAccessKeyResolve(b *testing.B) {
+	env := awstest.New(b)
+	res, err := provision.Ensure(context.Background(), env.Config, provision.Spec{Prefix: env.Name("ak")})
+	require.NoError(b, err)
+	store := ddbstore.New(dynamodb.NewFromConfig(env.Config), res.Table, task.Layout{Bucket: time.Minute}, ddbstore.Options{})
+	for name, ttl := range map[string]time.Duration{"cached": 0, "uncached": -1} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			keys := app.NewAccessKeys(app.AccessKeysConfig{CacheTTL: ttl}, store, envelope.None{}, nil)
+			k, err := keys.Create(ctx, "bench-"+name)
+			require.NoError(b, err)
+			b.ResetTimer()
+			for b.Loop() {
+				if _, _, err := keys.Resolve(ctx, k.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
