@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +41,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	tasks   map[task.ID]*record
+	parts   map[string][]*record // by partition key, in sort key order
 	tokens  map[tokenKey]token
 	cursor  *cursor
 	sched   map[schedKey]*schedule.Schedule
@@ -57,6 +57,7 @@ type record struct {
 	listed bool
 	// failed: the item carries failed_sk (in the by_failed index).
 	failed bool
+	sk     string // the item's sort key
 }
 
 type tokenKey struct{ tenant, token string }
@@ -78,6 +79,7 @@ func New(layout task.Layout, opts Options) *Store {
 	return &Store{
 		layout: layout, opts: opts,
 		tasks:   map[task.ID]*record{},
+		parts:   map[string][]*record{},
 		tokens:  map[tokenKey]token{},
 		sched:   map[schedKey]*schedule.Schedule{},
 		occs:    map[schedKey]map[string]schedule.OccurrenceRecord{},
@@ -97,7 +99,22 @@ func (s *Store) ListIndex() bool { return s.opts.ListIndex }
 func (s *Store) Put(t *task.Task) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tasks[t.ID] = &record{t: clone(t), listed: s.opts.ListIndex, failed: t.State == task.Failed}
+	s.store(&record{t: clone(t), listed: s.opts.ListIndex, failed: t.State == task.Failed})
+}
+
+// store adds or replaces r, keeping its partition in sort key order.
+func (s *Store) store(r *record) {
+	k := s.layout.KeyOf(r.t.ID)
+	r.sk = k.SK
+	part := s.parts[k.PK]
+	i, found := slices.BinarySearchFunc(part, k.SK, func(e *record, sk string) int { return strings.Compare(e.sk, sk) })
+	if found {
+		part[i] = r
+	} else {
+		part = slices.Insert(part, i, r)
+	}
+	s.parts[k.PK] = part
+	s.tasks[r.t.ID] = r
 }
 
 // ms is t as a DynamoDB number attribute of Unix milliseconds reads back:
@@ -159,7 +176,7 @@ func (s *Store) get(id task.ID) (*task.Task, bool) {
 }
 
 func (s *Store) insert(t *task.Task) {
-	s.tasks[t.ID] = &record{t: created(t), listed: s.opts.ListIndex}
+	s.store(&record{t: created(t), listed: s.opts.ListIndex})
 }
 
 // Create writes a new task in state SCHEDULED, idempotently with a client
@@ -229,20 +246,6 @@ func (s *Store) GetMany(_ context.Context, ids []task.ID) (map[task.ID]*task.Tas
 	return found, nil
 }
 
-// partition returns the records of one (bucket, shard) partition in sort
-// key order.
-func (s *Store) partition(bucket int64, shard uint16) []*record {
-	pk := task.PartitionKey(bucket, shard)
-	var part []*record
-	for _, r := range s.tasks {
-		if s.layout.KeyOf(r.t.ID).PK == pk {
-			part = append(part, r)
-		}
-	}
-	sort.Slice(part, func(i, j int) bool { return s.layout.KeyOf(part[i].t.ID).SK < s.layout.KeyOf(part[j].t.ID).SK })
-	return part
-}
-
 // QueryScheduled pages through the SCHEDULED tasks of a partition in due
 // order. As DynamoDB's Limit does, limit counts the items read before the
 // state filter: a page may hold fewer tasks than limit (even none) and
@@ -253,9 +256,11 @@ func (s *Store) QueryScheduled(_ context.Context, bucket int64, shard uint16, af
 	var out []*task.Task
 	read := 0
 	next := ""
-	for _, r := range s.partition(bucket, shard) {
-		sk := s.layout.KeyOf(r.t.ID).SK
-		if after != "" && sk <= after {
+	part := s.parts[task.PartitionKey(bucket, shard)]
+	from, _ := slices.BinarySearchFunc(part, after, func(e *record, sk string) int { return strings.Compare(e.sk, sk) })
+	for _, r := range part[from:] {
+		sk := r.sk
+		if sk <= after {
 			continue
 		}
 		if read == int(limit) {
@@ -269,19 +274,10 @@ func (s *Store) QueryScheduled(_ context.Context, bucket int64, shard uint16, af
 			next = sk
 		}
 	}
-	if next != "" && !s.hasAfter(bucket, shard, next) {
+	if next != "" && part[len(part)-1].sk == next {
 		next = "" // DynamoDB may name a last key on an exact fit; the suite accepts either
 	}
 	return out, next, nil
-}
-
-func (s *Store) hasAfter(bucket int64, shard uint16, sk string) bool {
-	for _, r := range s.partition(bucket, shard) {
-		if s.layout.KeyOf(r.t.ID).SK > sk {
-			return true
-		}
-	}
-	return false
 }
 
 // Cancel moves a tenant's task to CANCELLED as ddbstore.Store.Cancel does.
@@ -485,7 +481,7 @@ func (s *Store) list(q task.ListQuery, in func(*record) bool) ([]task.ListEntry,
 	s.mu.Lock()
 	var all []task.ListEntry
 	for _, r := range s.tasks {
-		sk := task.SortKey(r.t.ID.DueMs, r.t.ID.String())
+		sk := r.sk
 		if r.t.Tenant == q.Tenant && in(r) && sk >= lo && sk <= hi && (q.After == "" || sk < q.After) {
 			all = append(all, task.ListEntry{ID: r.t.ID, Pos: sk})
 		}
