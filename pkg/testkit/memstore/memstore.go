@@ -460,22 +460,12 @@ func (s *Store) ListFailedIDs(_ context.Context, q task.ListQuery) ([]task.ListE
 
 func (s *Store) list(q task.ListQuery, in func(*record) bool) ([]task.ListEntry, bool, error) {
 	if q.After != "" {
-		if _, err := idOfSortKey(q.After); err != nil {
+		if _, err := task.ParsePosition(q.After); err != nil {
 			return nil, false, fmt.Errorf("list tasks: bad position: %w", err)
 		}
 	}
-	lo, hi := "0", "~"
-	if !q.DueAfter.IsZero() {
-		lo = fmt.Sprintf("%015d#~", max(q.DueAfter.UnixMilli(), 0))
-	}
-	if !q.DueBefore.IsZero() {
-		m := q.DueBefore.UnixMilli()
-		if q.DueBefore.Sub(time.UnixMilli(m)) > 0 {
-			m++
-		}
-		hi = fmt.Sprintf("%015d#", max(m, 0))
-	}
-	if hi <= lo {
+	lo, hi, empty := q.Bounds()
+	if empty {
 		return nil, false, nil
 	}
 	s.mu.Lock()
@@ -493,21 +483,6 @@ func (s *Store) list(q task.ListQuery, in func(*record) bool) ([]task.ListEntry,
 		return all[:limit], true, nil
 	}
 	return all, false, nil
-}
-
-// idOfSortKey parses a list position as ddbstore does.
-func idOfSortKey(sk string) (task.ID, error) {
-	if len(sk) != 15+1+26 || sk[15] != '#' {
-		return task.ID{}, task.ErrBadID
-	}
-	id, err := task.ParseID(sk[16:])
-	if err != nil {
-		return task.ID{}, err
-	}
-	if task.SortKey(id.DueMs, id.String()) != sk {
-		return task.ID{}, task.ErrBadID
-	}
-	return id, nil
 }
 
 func (c *cursor) has(f string) bool {
@@ -581,6 +556,16 @@ func cloneSchedule(sc *schedule.Schedule) *schedule.Schedule {
 	return &c
 }
 
+// firstExists reports that a schedule write's first occurrence is taken
+// (its transaction would be cancelled).
+func (s *Store) firstExists(first *task.Task) bool {
+	if first == nil {
+		return false
+	}
+	_, ok := s.tasks[first.ID]
+	return ok
+}
+
 // putFirst writes a schedule's first occurrence and its record.
 func (s *Store) putFirst(first *task.Task) {
 	if first == nil {
@@ -610,10 +595,8 @@ func (s *Store) CreateSchedule(_ context.Context, sc *schedule.Schedule, first *
 	if _, ok := s.sched[k]; ok {
 		return fmt.Errorf("create schedule %s: %w", sc.ID, task.ErrConflict)
 	}
-	if first != nil {
-		if _, ok := s.tasks[first.ID]; ok {
-			return fmt.Errorf("create schedule %s: first occurrence exists: %w", sc.ID, task.ErrConflict)
-		}
+	if s.firstExists(first) {
+		return fmt.Errorf("create schedule %s: first occurrence exists: %w", sc.ID, task.ErrConflict)
 	}
 	s.sched[k] = cloneSchedule(sc)
 	s.putFirst(first)
@@ -644,10 +627,8 @@ func (s *Store) UpdateSchedule(_ context.Context, sc *schedule.Schedule, prevVer
 	if cur.Version != prevVersion {
 		return fmt.Errorf("update schedule %s: changed concurrently: %w", sc.ID, task.ErrConflict)
 	}
-	if first != nil {
-		if _, ok := s.tasks[first.ID]; ok {
-			return fmt.Errorf("update schedule %s: first occurrence exists: %w", sc.ID, task.ErrConflict)
-		}
+	if s.firstExists(first) {
+		return fmt.Errorf("update schedule %s: first occurrence exists: %w", sc.ID, task.ErrConflict)
 	}
 	s.sched[k] = cloneSchedule(sc)
 	s.putFirst(first)
