@@ -28,7 +28,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hourglass-sched/hourglass/pkg/app"
-	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 )
 
@@ -38,10 +37,9 @@ type Store = app.Store
 // Queue is what the API's task service needs of the queue.
 type Queue = app.Queue
 
-// Config configures the API: its task service's configuration (see
-// app.TasksConfig), and what only the HTTP door needs.
+// Config configures what only the HTTP door needs; the task service it
+// calls is configured where it is built (app.TasksConfig, in package wire).
 type Config struct {
-	app.TasksConfig
 	// Ready, when set, gates /healthz (the local host reports readiness).
 	Ready func() bool
 }
@@ -59,10 +57,9 @@ type Server struct {
 	mux   *http.ServeMux
 }
 
-// New returns the API server, with the task service it serves built from
-// cfg over store and q.
-func New(cfg Config, store Store, q Queue, auth Authenticator, clk clock.Clock, log zerolog.Logger) *Server {
-	tasks := app.NewTasks(cfg.TasksConfig, store, q, clk, log)
+// New returns the API server over the task service tasks, which the
+// composition root (package wire) builds and other doors share.
+func New(cfg Config, tasks *app.Tasks, auth Authenticator, log zerolog.Logger) *Server {
 	s := &Server{cfg: cfg, tasks: tasks, auth: auth, log: log.With().Str("component", "api").Logger(), mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
@@ -81,8 +78,7 @@ func New(cfg Config, store Store, q Queue, auth Authenticator, clk clock.Clock, 
 	return s
 }
 
-// Tasks is the task service the server calls: other doors (ingest) call it
-// too, so that one rate limiter and one cursor cache serve them all.
+// Tasks is the task service the server calls.
 func (s *Server) Tasks() *app.Tasks { return s.tasks }
 
 // ServeHTTP adds a request ID and a request-scoped logger, then routes.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
@@ -182,7 +183,7 @@ func TestBatchFastPathFailureLeftToSweep(t *testing.T) {
 	s := setup(t)
 	s.Tick()
 	s.Dispatch(nil) // the announced partitions' regular pass, before the tasks exist
-	broken := s.Comps.API(api.DevAuth{}, nil, func(c *api.Config) { c.TaskQueue = s.Res.TaskQueueURL + "-missing" })
+	broken := s.Comps.API(api.DevAuth{}, nil, func(c *app.TasksConfig) { c.TaskQueue = s.Res.TaskQueueURL + "-missing" })
 
 	body := batchOf(t, s, 12, func(i int) time.Time { return time.Now().Add(1500 * time.Millisecond) })
 	code, out := doOn(t, broken, http.MethodPost, "/v1/tasks:batch", "acme", body)

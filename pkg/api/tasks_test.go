@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 )
@@ -438,7 +439,7 @@ func TestIsolationEveryRoute(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	s.API = s.Comps.API(api.DevAuth{}, nil, func(c *api.Config) { c.CreateRate, c.CreateBurst = 0.01, 3 })
+	s.API = s.Comps.API(api.DevAuth{}, nil, func(c *app.TasksConfig) { c.CreateRate, c.CreateBurst = 0.01, 3 })
 	for i := range 3 {
 		r := call(t, s, http.MethodPost, "/v1/tasks", "hasty", mustJSON(t, validBody(s)))
 		require.Equal(t, http.StatusCreated, r.code, "create %d: %s", i, r.raw)
@@ -478,7 +479,7 @@ func TestCreatesAreCounted(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	m := &countingMetrics{v: map[string]float64{}}
-	s.API = s.Comps.API(api.DevAuth{}, nil, func(c *api.Config) { c.Metrics = m })
+	s.API = s.Comps.API(api.DevAuth{}, nil, func(c *app.TasksConfig) { c.Metrics = m })
 	body := mustJSON(t, validBody(s))
 	r := call(t, s, http.MethodPost, "/v1/tasks", "acme", body, "Idempotency-Key", "count-1")
 	require.Equal(t, http.StatusCreated, r.code, r.raw)

@@ -143,6 +143,10 @@ type Config struct {
 	// role ARN arn:aws:iam::<account>:role/<name> or a user ARN). An
 	// unmapped principal's tenant is its principal ARN.
 	TenantMap map[string]string
+	// Runtime is where the process runs, from what the platform sets in
+	// its environment: RuntimeLambda (AWS_LAMBDA_FUNCTION_NAME),
+	// RuntimeECS (ECS_CONTAINER_METADATA_URI_V4), else RuntimeLocal.
+	Runtime Runtime
 }
 
 // OwnResources names Hourglass's own queues and bus, which no target may
@@ -159,6 +163,32 @@ func (c Config) OwnResources() target.Own {
 		Queues: []string{c.TaskQueueURL, c.TaskDLQURL, c.ScanQueueURL, c.ScanDLQURL, c.IngestQueueURL, c.IngestDLQURL},
 	}
 }
+
+// Runtime names the platform a process runs on.
+type Runtime string
+
+// The runtimes.
+const (
+	RuntimeLocal  Runtime = ""       // the local host, a test, a script
+	RuntimeLambda Runtime = "lambda" // an AWS Lambda function
+	RuntimeECS    Runtime = "ecs"    // an ECS (Fargate) task: the polling worker
+)
+
+// runtime reads which platform, if any, set its marker variable.
+func runtime() Runtime {
+	switch {
+	case os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "":
+		return RuntimeLambda
+	case os.Getenv("ECS_CONTAINER_METADATA_URI_V4") != "":
+		return RuntimeECS
+	}
+	return RuntimeLocal
+}
+
+// EMFMetrics reports whether metrics go out as CloudWatch embedded metric
+// format lines on stdout: in AWS (Lambda or ECS), where the platform ships
+// stdout to CloudWatch Logs; not locally.
+func (c Config) EMFMetrics() bool { return c.Runtime != RuntimeLocal }
 
 // MaxHold is how long before its due time a worker holds a delivered task
 // in-process rather than sending it back to the queue: the sub-second rest
@@ -194,6 +224,7 @@ func Load() (Config, error) {
 		IngestQueueURL:   os.Getenv("HOURGLASS_INGEST_QUEUE_URL"),
 		IngestDLQURL:     os.Getenv("HOURGLASS_INGEST_DLQ_URL"),
 		IngestSources:    os.Getenv("HOURGLASS_INGEST_SOURCES"),
+		Runtime:          runtime(),
 	}
 	switch claim := env("HOURGLASS_CLAIM", "none"); claim {
 	case "none":

@@ -29,6 +29,7 @@ var vars = []string{
 	"HOURGLASS_CLAIM",
 	"HOURGLASS_SCAN_DLQ_URL", "HOURGLASS_TARGET_ALLOW", "HOURGLASS_TENANT_MAP",
 	"HOURGLASS_POLL_VISIBILITY_SECONDS",
+	"AWS_LAMBDA_FUNCTION_NAME", "ECS_CONTAINER_METADATA_URI_V4",
 }
 
 // clearEnv blanks every variable, which Load treats as unset, so that the
@@ -384,4 +385,25 @@ func TestAnnounceWaitUnderHalfTheLookahead(t *testing.T) {
 	c, err := config.Load()
 	require.NoError(t, err)
 	assert.Equal(t, 2*time.Second, c.AnnounceWait)
+}
+
+// The platform's marker variable says where the process runs, and so
+// whether metrics go out as EMF lines.
+func TestLoadRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want config.Runtime
+		emf  bool
+	}{
+		{nil, config.RuntimeLocal, false},
+		{map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "hourglass-api"}, config.RuntimeLambda, true},
+		{map[string]string{"ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/x"}, config.RuntimeECS, true},
+	} {
+		clearEnv(t)
+		setEnv(t, tc.env)
+		c, err := config.Load()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, c.Runtime, "%v", tc.env)
+		assert.Equal(t, tc.emf, c.EMFMetrics(), "%v", tc.env)
+	}
 }

@@ -64,20 +64,8 @@ func (s *Store) ListFailedIDs(ctx context.Context, q task.ListQuery) (entries []
 // listIndexed queries one partition (pkAttr = pk) of index, whose sort key
 // skAttr holds task sort keys, newest first.
 func (s *Store) listIndexed(ctx context.Context, q task.ListQuery, index, pkAttr, pk, skAttr string) (entries []task.ListEntry, more bool, err error) {
-	lo, hi := "0", "~"
-	// Positions are "<due ms>#<id>"; "~" sorts after every ID character and
-	// "#" before, so these bounds exclude the boundary milliseconds.
-	if !q.DueAfter.IsZero() {
-		lo = fmt.Sprintf("%015d#~", max(q.DueAfter.UnixMilli(), 0))
-	}
-	if !q.DueBefore.IsZero() {
-		ms := q.DueBefore.UnixMilli()
-		if q.DueBefore.Sub(time.UnixMilli(ms)) > 0 {
-			ms++ // a task due in that millisecond, before the instant, stays in
-		}
-		hi = fmt.Sprintf("%015d#", max(ms, 0))
-	}
-	if hi <= lo {
+	lo, hi, empty := q.Bounds()
+	if empty {
 		return nil, false, nil
 	}
 	in := &dynamodb.QueryInput{
@@ -92,7 +80,7 @@ func (s *Store) listIndexed(ctx context.Context, q task.ListQuery, index, pkAttr
 		Limit:            aws.Int32(max(q.Limit, 1)),
 	}
 	if q.After != "" {
-		id, err := idOfSortKey(q.After)
+		id, err := task.ParsePosition(q.After)
 		if err != nil {
 			return nil, false, fmt.Errorf("list tasks: bad position: %w", err)
 		}
@@ -108,29 +96,13 @@ func (s *Store) listIndexed(ctx context.Context, q task.ListQuery, index, pkAttr
 	entries = make([]task.ListEntry, 0, len(out.Items))
 	for _, it := range out.Items {
 		pos := getS(it, skAttr)
-		id, err := idOfSortKey(pos)
+		id, err := task.ParsePosition(pos)
 		if err != nil {
 			return nil, false, fmt.Errorf("list tasks: index %s entry %q: %w", index, pos, err)
 		}
 		entries = append(entries, task.ListEntry{ID: id, Pos: pos})
 	}
 	return entries, out.LastEvaluatedKey != nil, nil
-}
-
-// idOfSortKey parses "<due ms 15 digits>#<id>" and checks that both halves
-// agree, so that a position cannot name a key the ID would not.
-func idOfSortKey(sk string) (task.ID, error) {
-	if len(sk) != 15+1+26 || sk[15] != '#' {
-		return task.ID{}, task.ErrBadID
-	}
-	id, err := task.ParseID(sk[16:])
-	if err != nil {
-		return task.ID{}, err
-	}
-	if task.SortKey(id.DueMs, id.String()) != sk {
-		return task.ID{}, task.ErrBadID
-	}
-	return id, nil
 }
 
 // GetMany reads tasks by ID with BatchGetItem (strongly consistent, at most

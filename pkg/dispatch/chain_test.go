@@ -15,13 +15,6 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
-// onePage is a store holding one page of one partition.
-type onePage []*task.Task
-
-func (p onePage) QueryScheduled(context.Context, int64, uint16, string, int32) ([]*task.Task, string, error) {
-	return p, "", nil
-}
-
 // recorder is a queue recording what was sent.
 type recorder struct {
 	mu   sync.Mutex
@@ -52,9 +45,9 @@ func (f chainFunc) Next(ctx context.Context, t *task.Task) error { return f(ctx,
 func TestChainBeforeSend(t *testing.T) {
 	t.Parallel()
 	due := time.Date(2030, 1, 2, 15, 4, 0, 0, time.UTC)
-	var tasks onePage
+	var tasks []*task.Task
 	for i := range 6 {
-		id, err := task.NewID(due, 4)
+		id, err := task.NewID(due, 1) // one shard: one partition
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +65,7 @@ func TestChainBeforeSend(t *testing.T) {
 		if tk.Occurrence == nil {
 			t.Errorf("one-off task %s handed to the chain", tk.ID)
 		}
-		if tk == broken {
+		if tk.ID == broken.ID {
 			return errors.New("store unavailable")
 		}
 		q.mu.Lock()
@@ -87,8 +80,8 @@ func TestChainBeforeSend(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	d := dispatch.New(dispatch.Config{TaskQueue: "q", Chain: chain}, tasks, q, clock.NewManual(due.Add(-time.Minute)), zerolog.Nop())
-	st, err := d.Dispatch(context.Background(), task.ScanUnit{})
+	d := dispatch.New(dispatch.Config{TaskQueue: "q", Chain: chain}, storeOf(tasks), q, clock.NewManual(due.Add(-time.Minute)), zerolog.Nop())
+	st, err := d.Dispatch(context.Background(), task.ScanUnit{Bucket: task.Layout{Bucket: time.Minute}.BucketOf(due), Shard: 0})
 	if err == nil {
 		t.Fatal("a failed chain did not fail the unit")
 	}

@@ -13,42 +13,18 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/schedule"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/memstore"
 )
 
-// memStore keeps schedules and tasks in maps: enough of the Store port
-// for the gate's decisions (the DynamoDB adapter is covered by the
-// integration tests).
-type memStore struct {
-	schedules.Store // unused methods panic
-	sched           map[string]*schedule.Schedule
-	tasks           map[task.ID]*task.Task
+// newStore returns the in-memory store (pkg/testkit/memstore, which passes
+// the store conformance suite).
+func newStore() *memstore.Store {
+	return memstore.New(task.Layout{Bucket: time.Minute}, memstore.Options{})
 }
 
-func (m *memStore) GetSchedule(_ context.Context, _, id string) (*schedule.Schedule, error) {
-	if s, ok := m.sched[id]; ok {
-		return s, nil
-	}
-	return nil, task.ErrNotFound
-}
-
-func (m *memStore) Get(_ context.Context, id task.ID) (*task.Task, error) {
-	if t, ok := m.tasks[id]; ok {
-		return t, nil
-	}
-	return nil, task.ErrNotFound
-}
-
-func (m *memStore) Withdraw(_ context.Context, id task.ID, _ string, _ time.Time) (*task.Task, error) {
-	t, ok := m.tasks[id]
-	if !ok {
-		return nil, task.ErrNotFound
-	}
-	if !t.State.Cancellable() {
-		return t, task.ErrConflict
-	}
-	t.State = task.Cancelled
-	return t, nil
-}
+// noReads is a store every call of which panics: for a path that must not
+// touch the store.
+type noReads struct{ schedules.Store }
 
 func TestAdmit(t *testing.T) {
 	t.Parallel()
@@ -80,35 +56,39 @@ func TestAdmit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := *base
-			store := &memStore{sched: map[string]*schedule.Schedule{}, tasks: map[task.ID]*task.Task{}}
+			store := newStore()
 			occ := schedule.Occ{At: occAt, Due: occAt}
 			tk, err := s.Task(occ, shards, t0)
 			require.NoError(t, err)
 			tk.AttemptN = tc.attempt
-			store.tasks[tk.ID] = tk
+			_, _, err = store.Create(context.Background(), tk, "", "")
+			require.NoError(t, err)
 			if tc.successor {
 				next, ok := s.After(occAt, occAt)
 				require.True(t, ok)
 				nt, err := s.Task(next, shards, t0)
 				require.NoError(t, err)
-				store.tasks[nt.ID] = nt
+				_, _, err = store.Create(context.Background(), nt, "", "")
+				require.NoError(t, err)
 			}
 			if tc.change != nil {
 				tc.change(&s)
 			}
-			store.sched[s.ID] = &s
+			require.NoError(t, store.CreateSchedule(context.Background(), &s, nil))
 			c := schedules.NewChain(schedules.Config{Shards: shards, MisfireGrace: grace}, store, nil, clock.System{}, zerolog.Nop())
 			ok, err := c.Admit(context.Background(), tk, tk.DueAt.Add(tc.late))
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantAdmit, ok)
-			assert.Equal(t, tc.wantCancel, tk.State == task.Cancelled, "state %s", tk.State)
+			got, err := store.Get(context.Background(), tk.ID)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantCancel, got.State == task.Cancelled, "state %s", got.State)
 		})
 	}
 }
 
 func TestAdmitOneOffTaskReadsNothing(t *testing.T) {
 	t.Parallel()
-	c := schedules.NewChain(schedules.Config{}, &memStore{}, nil, clock.System{}, zerolog.Nop()) // a read would panic
+	c := schedules.NewChain(schedules.Config{}, noReads{}, nil, clock.System{}, zerolog.Nop()) // a read would panic
 	ok, err := c.Admit(context.Background(), &task.Task{State: task.Scheduled}, t0)
 	require.NoError(t, err)
 	assert.True(t, ok)

@@ -42,12 +42,10 @@ type Handler struct {
 	serve http.Handler // mux behind api.CleanPaths
 }
 
-// NewHandler returns the schedule API over the schedule service it builds
-// from cfg, store and a chain sending to q. auth names each request's
-// tenant, as for the task API.
-func NewHandler(cfg Config, store Store, q Sender, auth api.Authenticator, clk clock.Clock, log zerolog.Logger) *Handler {
-	chain := NewChain(cfg, store, q, clk, log)
-	svc := app.NewSchedules(app.SchedulesConfig{Shards: chain.cfg.Shards, Limits: cfg.Limits, Validate: cfg.Validate}, store, chain, clk, log)
+// NewHandler returns the schedule API over the schedule service svc, which
+// the composition root (package wire) builds over a Chain and shares with
+// the other doors. auth names each request's tenant, as for the task API.
+func NewHandler(svc *app.Schedules, auth api.Authenticator, clk clock.Clock, log zerolog.Logger) *Handler {
 	h := &Handler{svc: svc, clock: clk, log: log.With().Str("component", "schedules-api").Logger(), mux: http.NewServeMux()}
 	authed := func(f http.HandlerFunc) http.HandlerFunc { return api.Authed(auth, f) }
 	h.mux.HandleFunc("POST /v1/schedules", authed(h.create))
@@ -64,8 +62,7 @@ func NewHandler(cfg Config, store Store, q Sender, auth api.Authenticator, clk c
 	return h
 }
 
-// Service is the schedule service the handler calls: the ingest function
-// calls it too.
+// Service is the schedule service the handler calls.
 func (h *Handler) Service() *app.Schedules { return h.svc }
 
 // ServeHTTP routes a request; a path not in its clean form is a 404

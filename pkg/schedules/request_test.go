@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/schedule"
@@ -49,7 +50,7 @@ func TestDecodeBodyRefusesAmbiguousJSON(t *testing.T) {
 // mux's redirect.
 func TestHandlerRefusesUncleanPaths(t *testing.T) {
 	t.Parallel()
-	h := schedules.NewHandler(schedules.Config{}, nil, nil, api.DevAuth{}, clock.NewManual(t0), zerolog.Nop())
+	h := schedules.NewHandler(app.NewSchedules(app.SchedulesConfig{}, nil, nil, clock.NewManual(t0), zerolog.Nop()), api.DevAuth{}, clock.NewManual(t0), zerolog.Nop())
 	for _, p := range []string{"//v1/schedules", "/v1/./schedules", "/v1/schedules/a/../b", "/v1/schedules//", "/v1//schedules:preview"} {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		u, err := url.ParseRequestURI(p)

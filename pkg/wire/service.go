@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -82,6 +83,13 @@ type Components struct {
 	// pageTokenKey authenticates the API's list page tokens; derived from
 	// the master signing key, so every instance agrees on it.
 	pageTokenKey []byte
+
+	// The services every door of the process shares, built on first use
+	// (Tasks, ScheduleService).
+	tasksOnce     sync.Once
+	tasks         *app.Tasks
+	schedulesOnce sync.Once
+	schedules     *app.Schedules
 }
 
 // Build creates the SDK clients and the store, queue and target executors.
@@ -211,30 +219,64 @@ func (c *Components) Validator() task.TenantTargetValidator {
 	}
 }
 
-// API builds the HTTP API.
-// Options (tests) adjust the component's configuration before it is built,
-// e.g. to install a crash hook.
-func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func(*api.Config)) *api.Server {
-	cfg := api.Config{TasksConfig: app.TasksConfig{
+// tasksConfig configures the task service from the deployment's settings.
+func (c *Components) tasksConfig() app.TasksConfig {
+	cfg := app.TasksConfig{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, CancelCutoff: c.Cfg.CancelCutoff(),
 		Limits: c.Cfg.Limits, Validate: c.Validator(), PageTokenKey: c.pageTokenKey,
 		// Listing reads the index only the store's own writes fill.
 		ListIndex: c.Store.ListIndex(),
 		// No larger than the scanner's wait: the same setting.
 		AnnounceWait: c.Cfg.AnnounceWait,
-	}, Ready: ready}
+	}
 	if c.Events != nil {
 		cfg.Events = c.Events
 	}
-	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
+	if c.Cfg.EMFMetrics() {
 		// In AWS, TasksCreated goes out as an EMF line on stdout, as the
 		// worker's metrics do (the console's overview reads them).
 		cfg.Metrics = metrics.New(os.Stdout)
 	}
+	return cfg
+}
+
+// Tasks returns the process's task service, built on first use: every
+// door of the process (HTTP API, ingest) calls this one, so that one rate
+// limiter and one cursor cache serve them all.
+func (c *Components) Tasks() *app.Tasks {
+	c.tasksOnce.Do(func() { c.tasks = c.NewTasks() })
+	return c.tasks
+}
+
+// NewTasks builds a task service of its own. Options (tests) adjust its
+// configuration before it is built, e.g. to install a crash hook.
+func (c *Components) NewTasks(opts ...func(*app.TasksConfig)) *app.Tasks {
+	cfg := c.tasksConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return api.New(cfg, c.Store, c.Queue, auth, c.Clock, c.Log)
+	return app.NewTasks(cfg, c.Store, c.Queue, c.Clock, c.Log)
+}
+
+// ScheduleService returns the process's schedule service, built on first
+// use over the schedule chain and shared by the HTTP door and ingest.
+func (c *Components) ScheduleService() *app.Schedules {
+	c.schedulesOnce.Do(func() {
+		sc := c.scheduleConfig()
+		c.schedules = app.NewSchedules(app.SchedulesConfig{Shards: sc.Shards, Limits: sc.Limits, Validate: sc.Validate}, c.Store, c.Chain(), c.Clock, c.Log)
+	})
+	return c.schedules
+}
+
+// API builds the HTTP task API over the process's task service. Options
+// (tests) give it a task service of its own, built with them (see
+// NewTasks).
+func (c *Components) API(auth api.Authenticator, ready func() bool, opts ...func(*app.TasksConfig)) *api.Server {
+	tasks := c.Tasks()
+	if len(opts) > 0 {
+		tasks = c.NewTasks(opts...)
+	}
+	return api.New(api.Config{Ready: ready}, tasks, auth, c.Log)
 }
 
 // Scanner builds the scanner.
@@ -256,7 +298,7 @@ func (c *Components) Dispatcher(opts ...func(*dispatch.Config)) *dispatch.Dispat
 // Worker builds the worker.
 func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
 	cfg := worker.Config{TaskQueue: c.Cfg.TaskQueueURL, DLQ: c.Cfg.TaskDLQURL, Lease: c.Cfg.Lease, MaxHold: c.Cfg.MaxHold(), Claim: c.Cfg.ClaimLease}
-	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" || os.Getenv("ECS_CONTAINER_METADATA_URI_V4") != "" {
+	if c.Cfg.EMFMetrics() {
 		// In AWS, metrics go out as EMF lines on stdout (logs are on stderr).
 		cfg.Metrics = metrics.New(os.Stdout)
 	}
@@ -271,23 +313,14 @@ func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
 }
 
 // Ingest builds the ingest handler: CreateTask and CreateSchedule events
-// from the ingest queue become tasks and schedules through the API's own
-// create paths.
+// from the ingest queue become tasks and schedules through the services
+// the HTTP API calls.
 func (c *Components) Ingest() (*ingest.Handler, error) {
 	sources, err := ingest.ParseSources(c.Cfg.IngestSources)
 	if err != nil {
 		return nil, err
 	}
-	creator := c.API(refuseAuth{}, nil).Tasks()
-	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources, Schedules: c.Schedules(refuseAuth{}).Service()}, creator, c.Queue, c.Log), nil
-}
-
-// refuseAuth authenticates no HTTP request: the ingest function's API and
-// schedule API instances create only through Create, never over HTTP.
-type refuseAuth struct{}
-
-func (refuseAuth) Tenant(*http.Request) (string, error) {
-	return "", errors.New("this API instance serves no HTTP requests")
+	return ingest.New(ingest.Config{DLQ: c.Cfg.IngestDLQURL, Sources: sources, Schedules: c.ScheduleService()}, c.Tasks(), c.Queue, c.Log), nil
 }
 
 // scheduleConfig configures schedules from the deployment's settings.
@@ -348,5 +381,5 @@ func MustBuild(name string) (config.Config, *Components) {
 // Schedules builds the schedule API (/v1/schedules…), to be mounted beside
 // the task API with schedules.Mount.
 func (c *Components) Schedules(auth api.Authenticator) *schedules.Handler {
-	return schedules.NewHandler(c.scheduleConfig(), c.Store, c.Queue, auth, c.Clock, c.Log)
+	return schedules.NewHandler(c.ScheduleService(), auth, c.Clock, c.Log)
 }

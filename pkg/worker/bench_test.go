@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,64 +11,18 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/memstore"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
-// memStore is an in-memory task store with the same transitions the
-// DynamoDB store makes (no conditions beyond what a single worker needs).
-type memStore struct {
-	mu    sync.Mutex
-	tasks map[task.ID]task.Task
-}
-
-func (m *memStore) Get(_ context.Context, id task.ID) (*task.Task, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.tasks[id]
-	if !ok {
-		return nil, task.ErrNotFound
+// newStore returns the in-memory store (pkg/testkit/memstore, which passes
+// the store conformance suite) holding tasks as given.
+func newStore(tasks ...task.Task) *memstore.Store {
+	st := memstore.New(task.Layout{Bucket: time.Minute}, memstore.Options{})
+	for i := range tasks {
+		st.Put(&tasks[i])
 	}
-	return &t, nil
-}
-
-func (m *memStore) Claim(_ context.Context, id task.ID, ph, owner string, now, leaseUntil time.Time) (*task.Task, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.tasks[id]
-	if !ok || t.PayloadHash != ph || !t.State.Claimable() {
-		return nil, task.ErrConflict
-	}
-	t.State, t.LeaseOwner, t.LeaseUntil, t.AttemptN = task.Running, owner, leaseUntil, t.AttemptN+1
-	m.tasks[id] = t
-	return &t, nil
-}
-
-func (m *memStore) Finish(_ context.Context, id task.ID, owner string, o task.Outcome) (*task.Task, error) {
-	st, a, nextAt, lastErr := o.State, o.Attempt, o.NextAt, o.LastError
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t := m.tasks[id]
-	if t.LeaseOwner != owner {
-		return nil, task.ErrConflict
-	}
-	t.State, t.NextAt, t.LastError = st, nextAt, lastErr
-	t.Attempts = append(t.Attempts, a)
-	m.tasks[id] = t
-	return &t, nil
-}
-
-func (m *memStore) Settle(_ context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
-	st, a, nextAt, lastErr := o.State, o.Attempt, o.NextAt, o.LastError
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t := m.tasks[prev.ID]
-	if t.Version != prev.Version || !t.State.Claimable() {
-		return nil, task.ErrConflict
-	}
-	t.State, t.NextAt, t.LastError, t.AttemptN, t.Version = st, nextAt, lastErr, prev.AttemptN, t.Version+1
-	t.Attempts = append(t.Attempts, a)
-	m.tasks[prev.ID] = t
-	return &t, nil
+	return st
 }
 
 type nopQueue struct{}
@@ -101,7 +54,7 @@ func benchHandle(b *testing.B, claim bool) {
 	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
 	payload := json.RawMessage(`{"order":42}`)
 	ph := task.PayloadHash(tgt, payload)
-	st := &memStore{tasks: map[task.ID]task.Task{}}
+	st := newStore()
 	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", Claim: claim}, st, nopQueue{}, []target.Executor{nopExec{}}, clock.NewManual(now), zerolog.Nop())
 	// Fresh tasks each round, so every Handle claims and finishes.
 	const batch = 1024
@@ -109,8 +62,8 @@ func benchHandle(b *testing.B, claim bool) {
 	ids := make([]task.ID, batch)
 	reset := func() {
 		for i := range ids {
-			st.tasks[ids[i]] = task.Task{ID: ids[i], Tenant: "bench", DueAt: ids[i].Due(), Target: tgt, Payload: payload,
-				State: task.Scheduled, PayloadHash: ph, Retry: task.Retry{MaxAttempts: 5}}
+			st.Put(&task.Task{ID: ids[i], Tenant: "bench", DueAt: ids[i].Due(), Target: tgt, Payload: payload,
+				State: task.Scheduled, PayloadHash: ph, Retry: task.Retry{MaxAttempts: 5}})
 		}
 	}
 	for i := range ids {

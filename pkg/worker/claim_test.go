@@ -16,16 +16,17 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/memstore"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
 // lostAnswerStore applies a claim but answers ErrConflict, as DynamoDB does
 // when the SDK retries a conditional update whose first attempt was applied
 // and whose answer was lost.
-type lostAnswerStore struct{ *memStore }
+type lostAnswerStore struct{ *memstore.Store }
 
 func (s lostAnswerStore) Claim(ctx context.Context, id task.ID, ph, owner string, now, leaseUntil time.Time) (*task.Task, error) {
-	if _, err := s.memStore.Claim(ctx, id, ph, owner, now, leaseUntil); err != nil {
+	if _, err := s.Store.Claim(ctx, id, ph, owner, now, leaseUntil); err != nil {
 		return nil, err
 	}
 	return nil, task.ErrConflict
@@ -48,8 +49,8 @@ func TestClaimWhoseAnswerWasLostStillRuns(t *testing.T) {
 	ph := task.PayloadHash(tgt, payload)
 	id, err := task.NewID(now.Add(-time.Second), 4)
 	require.NoError(t, err)
-	ms := &memStore{tasks: map[task.ID]task.Task{id: {ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
-		State: task.Scheduled, PayloadHash: ph, Retry: task.Retry{MaxAttempts: 3}}}}
+	ms := newStore(task.Task{ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
+		State: task.Scheduled, PayloadHash: ph, Retry: task.Retry{MaxAttempts: 3}})
 	exec := &countingExec{}
 	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", Lease: 20 * time.Second, Claim: true}, lostAnswerStore{ms}, nopQueue{},
 		[]target.Executor{exec}, clock.NewManual(now), zerolog.Nop())
@@ -65,10 +66,10 @@ func TestClaimWhoseAnswerWasLostStillRuns(t *testing.T) {
 
 // lostSettleStore applies a Settle but answers ErrConflict (the SDK retried
 // a conditional update whose first attempt was applied).
-type lostSettleStore struct{ *memStore }
+type lostSettleStore struct{ *memstore.Store }
 
 func (s lostSettleStore) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
-	if _, err := s.memStore.Settle(ctx, prev, o); err != nil {
+	if _, err := s.Store.Settle(ctx, prev, o); err != nil {
 		return nil, err
 	}
 	return nil, task.ErrConflict
@@ -76,16 +77,16 @@ func (s lostSettleStore) Settle(ctx context.Context, prev *task.Task, o task.Out
 
 // racedStore lets another delivery record an outcome while this one's
 // target call runs.
-type racedStore struct{ *memStore }
+type racedStore struct{ *memstore.Store }
 
 func (s racedStore) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
 	a := o.Attempt
 	other := a
 	other.Worker = "other"
-	if _, err := s.memStore.Settle(ctx, prev, task.Outcome{State: task.Succeeded, Attempt: other}); err != nil {
+	if _, err := s.Store.Settle(ctx, prev, task.Outcome{State: task.Succeeded, Attempt: other}); err != nil {
 		return nil, err
 	}
-	return s.memStore.Settle(ctx, prev, o)
+	return s.Store.Settle(ctx, prev, o)
 }
 
 type sentQueue struct{ sent atomic.Int64 }
@@ -100,15 +101,15 @@ func (failingExec) Execute(context.Context, target.Invocation) (target.Result, e
 	return target.Result{StatusCode: 503}, errors.New("503 from target")
 }
 
-func unclaimedTask(t *testing.T, now time.Time) (*memStore, task.ID, string) {
+func unclaimedTask(t *testing.T, now time.Time) (*memstore.Store, task.ID, string) {
 	t.Helper()
 	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
 	payload := json.RawMessage(`{}`)
 	ph := task.PayloadHash(tgt, payload)
 	id, err := task.NewID(now.Add(-time.Second), 4)
 	require.NoError(t, err)
-	ms := &memStore{tasks: map[task.ID]task.Task{id: {ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
-		State: task.Scheduled, PayloadHash: ph, Version: 1, Retry: task.Retry{MaxAttempts: 3, InitialBackoff: time.Second, MaxBackoff: time.Minute}}}}
+	ms := newStore(task.Task{ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
+		State: task.Scheduled, PayloadHash: ph, Version: 1, Retry: task.Retry{MaxAttempts: 3, InitialBackoff: time.Second, MaxBackoff: time.Minute}})
 	body, _ := json.Marshal(task.TaskMessage{ID: id.String(), PH: ph})
 	return ms, id, string(body)
 }
@@ -188,8 +189,8 @@ func TestRedeliveryDelayGoesThroughConfigVisibility(t *testing.T) {
 	ph := task.PayloadHash(tgt, payload)
 	id, err := task.NewID(now.Add(-time.Second), 4)
 	require.NoError(t, err)
-	ms := &memStore{tasks: map[task.ID]task.Task{id: {ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
-		State: task.Running, LeaseOwner: "other", LeaseUntil: now.Add(10 * time.Second), PayloadHash: ph, Retry: task.Retry{MaxAttempts: 3}}}}
+	ms := newStore(task.Task{ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
+		State: task.Running, LeaseOwner: "other", LeaseUntil: now.Add(10 * time.Second), PayloadHash: ph, Retry: task.Retry{MaxAttempts: 3}})
 	q := &visQueue{}
 	poller := &recordingVisibility{}
 	exec := &countingExec{}
@@ -211,16 +212,16 @@ func TestRedeliveryDelayGoesThroughConfigVisibility(t *testing.T) {
 
 // sameWorkerRacedStore is racedStore where the concurrent winner is another
 // delivery of the same batch: same worker ID, same millisecond.
-type sameWorkerRacedStore struct{ *memStore }
+type sameWorkerRacedStore struct{ *memstore.Store }
 
 func (s sameWorkerRacedStore) Settle(ctx context.Context, prev *task.Task, o task.Outcome) (*task.Task, error) {
 	a := o.Attempt
 	other := a
 	other.Run = "another-delivery"
-	if _, err := s.memStore.Settle(ctx, prev, task.Outcome{State: task.Succeeded, Attempt: other}); err != nil {
+	if _, err := s.Store.Settle(ctx, prev, task.Outcome{State: task.Succeeded, Attempt: other}); err != nil {
 		return nil, err
 	}
-	return s.memStore.Settle(ctx, prev, o)
+	return s.Store.Settle(ctx, prev, o)
 }
 
 // finishedEvents counts the outcomes a worker reports for lifecycle events.

@@ -34,29 +34,21 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
-	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/faultrun"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/faults"
 )
 
@@ -207,30 +199,17 @@ func (s *sink) snapshot() map[string][]arrival {
 	return out
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func run(ctx context.Context, o options) (Summary, error) {
 	started := time.Now()
 	rnd := rand.New(rand.NewPCG(o.seed, o.seed>>1|1)) //nolint:gosec // chaos needs reproducible, not secret, randomness
 	logf("seed %d", o.seed)
-	emu := "http://127.0.0.1:" + strconv.Itoa(o.port)
 
 	// 1. The emulator: ours unless one already answers on the port.
-	// The script path is fixed and the port is an integer: nothing tainted.
-	wasRunning := exec.Command("scripts/emulator.sh", "status", strconv.Itoa(o.port)).Run() == nil                   //nolint:gosec // see above
-	if out, err := exec.Command("scripts/emulator.sh", "start", strconv.Itoa(o.port)).CombinedOutput(); err != nil { //nolint:gosec // see above
-		return Summary{}, fmt.Errorf("start emulator on %d: %w\n%s", o.port, err, out)
+	emu, stopEmu, err := faultrun.Emulator(o.port)
+	if err != nil {
+		return Summary{}, err
 	}
-	if !wasRunning {
-		defer func() { _ = exec.Command("scripts/emulator.sh", "stop", strconv.Itoa(o.port)).Run() }() //nolint:gosec // fixed script, integer port
-	}
+	defer stopEmu()
 	account := fmt.Sprintf("%012d", 100000000000+rnd.Int64N(899999999999))
 	logf("emulator %s, account %s", emu, account)
 
@@ -250,68 +229,46 @@ func run(ctx context.Context, o options) (Summary, error) {
 		{Op: "*", Kind: faults.DropAfter, Rate: r * 0.15},
 		{Op: "*", Kind: faults.Latency, Rate: r * 0.6, Delay: 300 * time.Millisecond},
 	}
-	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	proxyURL, closeProxy, err := faultrun.Serve(faultrun.InAccount(proxy, account), 10*time.Second)
 	if err != nil {
 		return Summary{}, err
 	}
-	psrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Set("x-moto-account-id", account)
-		proxy.ServeHTTP(w, r)
-	})}
-	go func() { _ = psrv.Serve(pln) }()
-	defer func() { _ = psrv.Close() }()
-	proxyURL := "http://" + pln.Addr().String()
+	defer closeProxy()
 
 	// Direct, fault-free clients for the run's own checks.
-	direct, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{smithyhttp.AddHeaderValue("x-moto-account-id", account), sdkhttp.PlainRequestBody}),
-		awsconfig.WithBaseEndpoint(emu))
+	direct, err := faultrun.Direct(ctx, emu, account)
 	if err != nil {
 		return Summary{}, err
 	}
 
 	// 3. The sink.
 	sk := &sink{arrivals: map[string][]arrival{}, rnd: rand.New(rand.NewPCG(o.seed+1, 7))} //nolint:gosec // reproducible, not secret
-	sln, err := net.Listen("tcp", "127.0.0.1:0")
+	sinkURL, closeSink, err := faultrun.Serve(sk, 5*time.Second)
 	if err != nil {
 		return Summary{}, err
 	}
-	ssrv := &http.Server{Handler: sk, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = ssrv.Serve(sln) }()
-	defer func() { _ = ssrv.Close() }()
-	hookURL := "http://" + sln.Addr().String() + "/hook"
+	defer closeSink()
+	hookURL := sinkURL + "/hook"
 
 	// 4. The host binary and its supervisor.
-	tmp, err := os.MkdirTemp("", "hourglass-chaos-")
+	bin, logFile, cleanup, err := faultrun.HostFiles(ctx, "chaos", o.seed, o.logPath)
 	if err != nil {
 		return Summary{}, err
 	}
-	defer func() { _ = os.RemoveAll(tmp) }()
-	bin := filepath.Join(tmp, "hourglass-local")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./functions/local").CombinedOutput(); err != nil { //nolint:gosec // bin is our own temporary path
-		return Summary{}, fmt.Errorf("build functions/local: %w\n%s", err, out)
-	}
-	if o.logPath == "" {
-		o.logPath = filepath.Join(os.TempDir(), fmt.Sprintf("hourglass-chaos-%d.log", o.seed))
-	}
-	logFile, err := os.Create(o.logPath)
+	defer cleanup()
+	logf("host log %s", logFile.Name())
+	addr, err := faultrun.FreeAddr()
 	if err != nil {
 		return Summary{}, err
 	}
-	defer func() { _ = logFile.Close() }()
-	logf("host log %s", o.logPath)
-	apiPort, err := freePort()
-	if err != nil {
-		return Summary{}, err
-	}
-	h := &host{bin: bin, proxyURL: proxyURL, addr: "127.0.0.1:" + strconv.Itoa(apiPort), log: logFile, claim: o.claim}
-	defer h.stop()
-	if err := h.start(ctx, 0); err != nil {
+	h := faultrun.NewHost(faultrun.HostConfig{Bin: bin, Endpoint: proxyURL, Addr: addr, Log: logFile,
+		Env: []string{"HOURGLASS_LEASE_SECONDS=10", "HOURGLASS_CLAIM=" + o.claim}})
+	defer h.Stop()
+	if err := startHost(ctx, h, 0); err != nil {
 		return Summary{}, err
 	}
 	proxy.SetRules(rules)
-	api := "http://" + h.addr
+	api := h.URL()
 
 	// 5. Load: create tasks while crashes happen.
 	t0 := time.Now()
@@ -335,17 +292,17 @@ func run(ctx context.Context, o options) (Summary, error) {
 	go func() {
 		defer chaosWG.Done()
 		for i, at := range crashAt {
-			if !sleepUntil(ctx, at) {
+			if !faultrun.SleepUntil(ctx, at) {
 				return
 			}
 			skew := []int{2000, -2000}[i%2]
 			logf("crash %d: SIGKILL host (next start skewed %+d ms)", i+1, skew)
 			killed := time.Now()
-			h.kill()
-			if !sleepUntil(ctx, time.Now().Add(time.Duration(500+rnd.IntN(2500))*time.Millisecond)) {
+			h.Kill()
+			if !faultrun.SleepUntil(ctx, time.Now().Add(time.Duration(500+rnd.IntN(2500))*time.Millisecond)) {
 				return
 			}
-			if err := h.start(ctx, skew); err != nil {
+			if err := startHost(ctx, h, skew); err != nil {
 				chaosErr = err
 				return
 			}
@@ -411,10 +368,10 @@ func run(ctx context.Context, o options) (Summary, error) {
 			break
 		}
 		logf("waiting: %d of %d accepted tasks not executed yet", missing, accepted)
-		sleepUntil(ctx, time.Now().Add(5*time.Second))
+		faultrun.SleepUntil(ctx, time.Now().Add(5*time.Second))
 	}
 	// Settle: late duplicates and outcome writes.
-	sleepUntil(ctx, time.Now().Add(8*time.Second))
+	faultrun.SleepUntil(ctx, time.Now().Add(8*time.Second))
 	proxy.SetRules(nil)
 
 	// 7. Check every task's record, fault-free.
@@ -500,10 +457,10 @@ func run(ctx context.Context, o options) (Summary, error) {
 				worst = max(worst, f.Sub(c.killed))
 			}
 		}
-		sum.RecoveryS = max(sum.RecoveryS, round(worst.Seconds(), 1))
+		sum.RecoveryS = max(sum.RecoveryS, faultrun.Round(worst.Seconds(), 1))
 	}
-	sum.MaxLatenessMS = round(sum.MaxLatenessMS, 1)
-	sum.DurationS = round(time.Since(started).Seconds(), 1)
+	sum.MaxLatenessMS = faultrun.Round(sum.MaxLatenessMS, 1)
+	sum.DurationS = faultrun.Round(time.Since(started).Seconds(), 1)
 	return sum, nil
 }
 
@@ -528,14 +485,6 @@ func logLatest(ids []string, dues []time.Time, first map[string]time.Time, crash
 	}
 }
 
-func round(v float64, digits int) float64 {
-	p := 1.0
-	for i := 0; i < digits; i++ {
-		p *= 10
-	}
-	return float64(int64(v*p+0.5)) / p
-}
-
 // crashTimes spreads n crash times over [from, to] at random, at least 15 s
 // apart so that each restart completes first.
 func crashTimes(rnd *rand.Rand, n int, from, to time.Time) []time.Time {
@@ -554,17 +503,6 @@ func crashTimes(rnd *rand.Rand, n int, from, to time.Time) []time.Time {
 	return out
 }
 
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
-}
-
 // create posts one task, retrying while the host is down or answers
 // 5xx/429, for up to two minutes. Like the load generator it sends no
 // Idempotency-Key: moto copies the whole table on every TransactWriteItems
@@ -577,7 +515,7 @@ func create(ctx context.Context, c *http.Client, api string, body []byte) (strin
 	var last error
 	for attempt := 0; time.Now().Before(deadline) && ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
-			sleepUntil(ctx, time.Now().Add(min(time.Duration(100<<min(attempt, 5))*time.Millisecond, 3*time.Second)))
+			faultrun.SleepUntil(ctx, time.Now().Add(min(time.Duration(100<<min(attempt, 5))*time.Millisecond, 3*time.Second)))
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/tasks", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer dev-chaos")
@@ -610,102 +548,11 @@ func create(ctx context.Context, c *http.Client, api string, body []byte) (strin
 	return "", last
 }
 
-// host supervises the local host child process.
-type host struct {
-	bin, proxyURL, addr string
-	log                 *os.File
-	claim               string // HOURGLASS_CLAIM
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
-}
-
-// start runs the host with its clock skewed by skewMS and waits until its
-// API answers.
-func (h *host) start(ctx context.Context, skewMS int) error {
-	cmd := exec.Command(h.bin) //nolint:gosec // the host binary this run built
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "AWS_ENDPOINT_URL") || strings.HasPrefix(kv, "HOURGLASS_") || strings.HasPrefix(kv, "AWS_PROFILE") {
-			continue
-		}
-		env = append(env, kv)
+// startHost starts h with its clock skewed by skewMS.
+func startHost(ctx context.Context, h *faultrun.Host, skewMS int) error {
+	if err := h.Start(ctx, "HOURGLASS_CLOCK_SKEW_MS="+strconv.Itoa(skewMS)); err != nil {
+		return err
 	}
-	cmd.Env = append(env,
-		"AWS_ENDPOINT_URL="+h.proxyURL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
-		"HOURGLASS_ADDR="+h.addr, "HOURGLASS_LEASE_SECONDS=10", "HOURGLASS_LOG_LEVEL=warn", "HOURGLASS_CLAIM="+h.claim,
-		"HOURGLASS_CLOCK_SKEW_MS="+strconv.Itoa(skewMS))
-	cmd.Stdout, cmd.Stderr = h.log, h.log
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start host: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	h.mu.Lock()
-	h.cmd, h.exited = cmd, exited
-	h.mu.Unlock()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("host exited during start-up (see its log %s)", h.log.Name())
-		default:
-		}
-		resp, err := http.Get("http://" + h.addr + "/healthz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) || !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
-			return fmt.Errorf("host not healthy after 90s (see %s)", h.log.Name())
-		}
-	}
-	logf("host up (pid %d, skew %+d ms)", cmd.Process.Pid, skewMS)
+	logf("host up (pid %d, skew %+d ms)", h.Pid(), skewMS)
 	return nil
-}
-
-// kill SIGKILLs the host: no shutdown, in-flight work abandoned. It
-// returns once the process is gone.
-func (h *host) kill() {
-	h.mu.Lock()
-	cmd, exited := h.cmd, h.exited
-	h.cmd = nil
-	h.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	waitExit(exited, 10*time.Second)
-}
-
-// stop ends the host gracefully (SIGTERM), then forcibly.
-func (h *host) stop() {
-	h.mu.Lock()
-	cmd, exited := h.cmd, h.exited
-	h.cmd = nil
-	h.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if !waitExit(exited, 15*time.Second) {
-		_ = cmd.Process.Kill()
-		waitExit(exited, 10*time.Second)
-	}
-}
-
-// waitExit waits up to d for the process behind exited to end.
-func waitExit(exited <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-exited:
-		return true
-	case <-t.C:
-		return false
-	}
 }

@@ -46,12 +46,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,18 +56,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
 	"github.com/hourglass-sched/hourglass/pkg/devhost/provision"
-	"github.com/hourglass-sched/hourglass/pkg/sdkhttp"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/faultrun"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/faults"
 )
 
@@ -215,7 +208,7 @@ func (e *eventLog) consume(ctx context.Context, q *sqs.Client, url string) {
 		if err != nil {
 			if ctx.Err() == nil {
 				logf("receive events: %v", err)
-				sleepUntil(ctx, time.Now().Add(time.Second))
+				faultrun.SleepUntil(ctx, time.Now().Add(time.Second))
 			}
 			continue
 		}
@@ -248,17 +241,13 @@ func (e *eventLog) consume(ctx context.Context, q *sqs.Client, url string) {
 func run(ctx context.Context, o options) (Summary, error) {
 	rnd := rand.New(rand.NewPCG(o.seed, o.seed>>1|1)) //nolint:gosec // a reproducible load, not a secret
 	logf("seed %d", o.seed)
-	emu := "http://127.0.0.1:" + strconv.Itoa(o.port)
 
-	// 1. The emulator: ours unless one already answers on the port. The
-	// script path is fixed and the port is an integer: nothing tainted.
-	wasRunning := exec.Command("scripts/emulator.sh", "status", strconv.Itoa(o.port)).Run() == nil                   //nolint:gosec // see above
-	if out, err := exec.Command("scripts/emulator.sh", "start", strconv.Itoa(o.port)).CombinedOutput(); err != nil { //nolint:gosec // see above
-		return Summary{}, fmt.Errorf("start emulator on %d: %w\n%s", o.port, err, out)
+	// 1. The emulator: ours unless one already answers on the port.
+	emu, stopEmu, err := faultrun.Emulator(o.port)
+	if err != nil {
+		return Summary{}, err
 	}
-	if !wasRunning {
-		defer func() { _ = exec.Command("scripts/emulator.sh", "stop", strconv.Itoa(o.port)).Run() }() //nolint:gosec // fixed script, integer port
-	}
+	defer stopEmu()
 	// A fresh account per run: an emulator reused from an earlier run keeps
 	// its tables and queues in another.
 	account := fmt.Sprintf("%012d", 100000000000+rnd.Int64N(899999999999))
@@ -270,61 +259,45 @@ func run(ctx context.Context, o options) (Summary, error) {
 		return Summary{}, err
 	}
 	defer proxy.Close()
-	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	proxyURL, closeProxy, err := faultrun.Serve(faultrun.InAccount(proxy, account), 10*time.Second)
 	if err != nil {
 		return Summary{}, err
 	}
-	psrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Set("x-moto-account-id", account)
-		proxy.ServeHTTP(w, r)
-	})}
-	go func() { _ = psrv.Serve(pln) }()
-	defer func() { _ = psrv.Close() }()
+	defer closeProxy()
 
 	// Direct, fault-free clients for the run's own rule, queue and checks.
-	direct, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{smithyhttp.AddHeaderValue("x-moto-account-id", account), sdkhttp.PlainRequestBody}),
-		awsconfig.WithBaseEndpoint(emu))
+	direct, err := faultrun.Direct(ctx, emu, account)
 	if err != nil {
 		return Summary{}, err
 	}
 
 	// 3. The sink.
 	sk := &sink{first: map[string]time.Time{}}
-	sln, err := net.Listen("tcp", "127.0.0.1:0")
+	sinkURL, closeSink, err := faultrun.Serve(sk, 5*time.Second)
 	if err != nil {
 		return Summary{}, err
 	}
-	ssrv := &http.Server{Handler: sk, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = ssrv.Serve(sln) }()
-	defer func() { _ = ssrv.Close() }()
-	hookURL := "http://" + sln.Addr().String() + "/hook"
+	defer closeSink()
+	hookURL := sinkURL + "/hook"
 
 	// 4. The host, with every lifecycle event on.
-	tmp, err := os.MkdirTemp("", "hourglass-outage-")
+	bin, logFile, cleanup, err := faultrun.HostFiles(ctx, "outage", o.seed, o.logPath)
 	if err != nil {
 		return Summary{}, err
 	}
-	defer func() { _ = os.RemoveAll(tmp) }()
-	bin := filepath.Join(tmp, "hourglass-local")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./functions/local").CombinedOutput(); err != nil { //nolint:gosec // bin is our own temporary path
-		return Summary{}, fmt.Errorf("build functions/local: %w\n%s", err, out)
-	}
-	if o.logPath == "" {
-		o.logPath = filepath.Join(os.TempDir(), fmt.Sprintf("hourglass-outage-%d.log", o.seed))
-	}
-	logFile, err := os.Create(o.logPath)
+	defer cleanup()
+	logf("host log %s", logFile.Name())
+	addr, err := faultrun.FreeAddr()
 	if err != nil {
 		return Summary{}, err
 	}
-	defer func() { _ = logFile.Close() }()
-	logf("host log %s", o.logPath)
-	h, err := startHost(ctx, bin, "http://"+pln.Addr().String(), logFile)
-	if err != nil {
+	h := faultrun.NewHost(faultrun.HostConfig{Bin: bin, Endpoint: proxyURL, Addr: addr, Log: logFile,
+		Env: []string{"HOURGLASS_LIFECYCLE_EVENTS=all"}})
+	defer h.Stop()
+	if err := h.Start(ctx); err != nil {
 		return Summary{}, err
 	}
-	defer h.stop()
+	logf("host up (pid %d) on %s", h.Pid(), addr)
 
 	// 5. The run's own rule: every Hourglass event to its queue.
 	qurl, err := provision.EnsureQueue(ctx, direct, "outage-events")
@@ -362,12 +335,12 @@ func run(ctx context.Context, o options) (Summary, error) {
 	go func() {
 		defer outWG.Done()
 		for _, w := range wins {
-			if !sleepUntil(ctx, w.down) {
+			if !faultrun.SleepUntil(ctx, w.down) {
 				return
 			}
 			proxy.SetRules([]faults.Rule{{Op: w.service, Kind: faults.Unavailable, Rate: 1}})
 			logf("%s unavailable", w.service)
-			if !sleepUntil(ctx, w.up) {
+			if !faultrun.SleepUntil(ctx, w.up) {
 				return
 			}
 			proxy.SetRules(nil)
@@ -387,7 +360,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 	every := time.Duration(float64(time.Second) / o.rate)
 	progress := time.Now()
 	for at := t0; at.Before(lastCreate) && ctx.Err() == nil; at = at.Add(every) {
-		if !sleepUntil(ctx, at) {
+		if !faultrun.SleepUntil(ctx, at) {
 			break
 		}
 		lead := o.minLead + time.Duration(rnd.Int64N(int64(o.maxLead-o.minLead)))
@@ -398,7 +371,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
-			id, status, retryAfter := create(ctx, client, "http://"+h.addr, hookURL, a.due)
+			id, status, retryAfter := create(ctx, client, h.URL(), hookURL, a.due)
 			mu.Lock()
 			a.id, a.status, a.retryAfter = id, status, retryAfter
 			mu.Unlock()
@@ -449,7 +422,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 			break
 		}
 		logf("waiting: %d of %d accepted tasks not run yet", missing, len(accepted))
-		sleepUntil(ctx, time.Now().Add(5*time.Second))
+		faultrun.SleepUntil(ctx, time.Now().Add(5*time.Second))
 	}
 
 	// 9. Every task's record, fault-free; the events wait for their outcome.
@@ -497,7 +470,7 @@ func run(ctx context.Context, o options) (Summary, error) {
 			break
 		}
 		logf("waiting: %d finished tasks' events not received yet (%d finished)", missing, len(finals))
-		sleepUntil(ctx, time.Now().Add(5*time.Second))
+		faultrun.SleepUntil(ctx, time.Now().Add(5*time.Second))
 	}
 
 	// 10. The summary, phase by phase.
@@ -549,9 +522,9 @@ func run(ctx context.Context, o options) (Summary, error) {
 		case !recovered || firstOnTime.IsZero():
 			p.RecoveryS = -1 // never recovered within the run
 		default:
-			p.RecoveryS = round(max(firstOnTime.Sub(w.up), lastDuring.Sub(w.up), 0).Seconds(), 1)
+			p.RecoveryS = faultrun.Round(max(firstOnTime.Sub(w.up), lastDuring.Sub(w.up), 0).Seconds(), 1)
 		}
-		p.MaxLatenessMS = round(p.MaxLatenessMS, 1)
+		p.MaxLatenessMS = faultrun.Round(p.MaxLatenessMS, 1)
 		logf("%s: %+v", w.service, *p)
 	}
 	sk.mu.Lock()
@@ -567,28 +540,6 @@ func (e *eventLog) count() int {
 }
 
 func hm(t time.Time) string { return t.UTC().Format("15:04:05") }
-
-func round(v float64, digits int) float64 {
-	p := 1.0
-	for i := 0; i < digits; i++ {
-		p *= 10
-	}
-	if v < 0 {
-		return -float64(int64(-v*p+0.5)) / p
-	}
-	return float64(int64(v*p+0.5)) / p
-}
-
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
-}
 
 // create posts one task due at due, once, and returns its ID ("" when
 // refused), the answer's status (0: none) and whether it carried
@@ -627,73 +578,4 @@ func create(ctx context.Context, c *http.Client, api, hook string, due time.Time
 		return "", status, retryAfter
 	}
 	return v.ID, status, retryAfter
-}
-
-// host supervises the local host child process.
-type host struct {
-	addr   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-// startHost runs the host against the proxy and waits until its API
-// answers.
-func startHost(ctx context.Context, bin, proxyURL string, log *os.File) (*host, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	cmd := exec.Command(bin) //nolint:gosec // the host binary this run built
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "AWS_ENDPOINT_URL") || strings.HasPrefix(kv, "HOURGLASS_") || strings.HasPrefix(kv, "AWS_PROFILE") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	cmd.Env = append(env,
-		"AWS_ENDPOINT_URL="+proxyURL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
-		"HOURGLASS_ADDR="+addr, "HOURGLASS_LOG_LEVEL=warn", "HOURGLASS_LIFECYCLE_EVENTS=all")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start host: %w", err)
-	}
-	h := &host{addr: addr, cmd: cmd, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(h.exited) }()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case <-h.exited:
-			return nil, fmt.Errorf("host exited during start-up (see its log %s)", log.Name())
-		default:
-		}
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				logf("host up (pid %d) on %s", cmd.Process.Pid, addr)
-				return h, nil
-			}
-		}
-		if time.Now().After(deadline) || !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
-			h.stop()
-			return nil, fmt.Errorf("host not healthy after 90s (see %s)", log.Name())
-		}
-	}
-}
-
-// stop ends the host gracefully (SIGTERM), then forcibly.
-func (h *host) stop() {
-	_ = h.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(15 * time.Second)
-	defer t.Stop()
-	select {
-	case <-h.exited:
-	case <-t.C:
-		_ = h.cmd.Process.Kill()
-		<-h.exited
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/target"
@@ -199,7 +200,7 @@ func workerCrashAfterTarget(t *testing.T, lease bool) {
 func TestCreateCrashAfterWriteIsSweptUp(t *testing.T) {
 	s := setup(t, stacktest.Options{SweepDelay: time.Second})
 	s.Tick()
-	crashingAPI := s.Comps.API(api.DevAuth{}, nil, func(c *api.Config) { c.Crash = crashAt("after-create-write") })
+	crashingAPI := s.Comps.API(api.DevAuth{}, nil, func(c *app.TasksConfig) { c.Crash = crashAt("after-create-write") })
 	body := `{"due_at":"` + time.Now().Add(2*time.Second).UTC().Format(time.RFC3339Nano) + `","target":{"kind":"webhook","url":"` + s.Sink.URL + `/hook"}}`
 	req, _ := http.NewRequest(http.MethodPost, "/v1/tasks", stringsReader(body))
 	req.Header.Set("Authorization", "Bearer dev-acme")

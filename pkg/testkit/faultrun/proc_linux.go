@@ -1,9 +1,9 @@
-package main
+package faultrun
 
 import "syscall"
 
-// sysProcAttr kills the host when the outage run dies, so no orphan keeps
-// the port.
+// sysProcAttr kills the host when the run that started it dies, so no
+// orphan keeps the port.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

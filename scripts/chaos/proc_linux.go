@@ -1,9 +1,0 @@
-package main
-
-import "syscall"
-
-// sysProcAttr kills the host when the chaos run dies, so no orphan keeps
-// the port.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
