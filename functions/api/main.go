@@ -2,8 +2,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
@@ -13,7 +11,7 @@ import (
 
 func main() {
 	cfg, comps := wire.MustBuild("api")
-	var auth api.Authenticator = api.GatewayAuth{Claim: os.Getenv("HOURGLASS_TENANT_CLAIM"), Map: cfg.TenantMap}
+	var auth api.Authenticator = api.GatewayAuth{Claim: cfg.TenantClaim, Map: cfg.TenantMap}
 	if cfg.Dev {
 		auth = api.DevAuth{}
 	}

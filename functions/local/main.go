@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/config"
@@ -19,9 +17,7 @@ import (
 
 func main() {
 	devhost.ApplyDevDefaults()
-	if os.Getenv("AWS_ENDPOINT_URL") == "" {
-		_ = os.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-	}
+	config.SetDefaults(map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
 	cfg, err := config.Load()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hourglass: configuration:", err)
@@ -29,15 +25,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := devhost.Options{Addr: os.Getenv("HOURGLASS_ADDR")}
-	// HOURGLASS_CLOCK_SKEW_MS (chaos runs only) offsets this host's clock.
-	if v := os.Getenv("HOURGLASS_CLOCK_SKEW_MS"); v != "" {
-		ms, err := strconv.Atoi(v)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "hourglass: HOURGLASS_CLOCK_SKEW_MS:", err)
-			os.Exit(2)
-		}
-		opts.Clock = clock.Skewed{Base: clock.System{}, Offset: time.Duration(ms) * time.Millisecond}
+	opts := devhost.Options{Addr: cfg.Addr}
+	if cfg.ClockSkew != 0 { // chaos runs only
+		opts.Clock = clock.Skewed{Base: clock.System{}, Offset: cfg.ClockSkew}
 	}
 	if err := devhost.Run(ctx, cfg, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "hourglass:", err)

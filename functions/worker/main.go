@@ -19,7 +19,7 @@ import (
 
 func main() {
 	cfg, comps := wire.MustBuild("worker")
-	if os.Getenv("HOURGLASS_WORKER_MODE") != "poll" {
+	if !cfg.WorkerPoll {
 		lambda.Start(comps.Worker().HandleSQS)
 		return
 	}

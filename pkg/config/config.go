@@ -147,6 +147,20 @@ type Config struct {
 	// its environment: RuntimeLambda (AWS_LAMBDA_FUNCTION_NAME),
 	// RuntimeECS (ECS_CONTAINER_METADATA_URI_V4), else RuntimeLocal.
 	Runtime Runtime
+	// TenantClaim names the JWT claim that carries the tenant when the
+	// API sits behind a JWT authorizer (HOURGLASS_TENANT_CLAIM; unset, the
+	// tenant is the IAM principal, mapped through TenantMap).
+	TenantClaim string
+	// WorkerPoll runs the worker as a long-polling process, as on ECS
+	// Fargate, instead of a Lambda handler (HOURGLASS_WORKER_MODE=poll;
+	// lambda, the default, or unset otherwise).
+	WorkerPoll bool
+	// Addr is where the local host listens (HOURGLASS_ADDR,
+	// 127.0.0.1:8080 when empty).
+	Addr string
+	// ClockSkew offsets the local host's clock, for chaos runs only
+	// (HOURGLASS_CLOCK_SKEW_MS, 0).
+	ClockSkew time.Duration
 }
 
 // OwnResources names Hourglass's own queues and bus, which no target may
@@ -225,7 +239,21 @@ func Load() (Config, error) {
 		IngestDLQURL:     os.Getenv("HOURGLASS_INGEST_DLQ_URL"),
 		IngestSources:    os.Getenv("HOURGLASS_INGEST_SOURCES"),
 		Runtime:          runtime(),
+		TenantClaim:      os.Getenv("HOURGLASS_TENANT_CLAIM"),
+		Addr:             os.Getenv("HOURGLASS_ADDR"),
 	}
+	switch mode := os.Getenv("HOURGLASS_WORKER_MODE"); mode {
+	case "", "lambda":
+	case "poll":
+		c.WorkerPoll = true
+	default:
+		return c, fmt.Errorf("HOURGLASS_WORKER_MODE=%q: want lambda or poll", mode)
+	}
+	skew, err := envInt("HOURGLASS_CLOCK_SKEW_MS", 0, -3600000, 3600000)
+	if err != nil {
+		return c, err
+	}
+	c.ClockSkew = time.Duration(skew) * time.Millisecond
 	switch claim := env("HOURGLASS_CLAIM", "none"); claim {
 	case "none":
 	case "lease":
@@ -233,7 +261,6 @@ func Load() (Config, error) {
 	default:
 		return c, fmt.Errorf("HOURGLASS_CLAIM=%q: want none or lease", claim)
 	}
-	var err error
 	if _, err = lifecycle.ParseLevel(c.LifecycleEvents); err != nil {
 		return c, fmt.Errorf("HOURGLASS_LIFECYCLE_EVENTS=%q: want all, failures or off", c.LifecycleEvents)
 	}
@@ -344,6 +371,17 @@ func parseTenantMap(s string) (map[string]string, error) {
 
 // Layout is the bucket layout.
 func (c Config) Layout() task.Layout { return task.Layout{Bucket: c.Bucket} }
+
+// SetDefaults sets each variable in defaults that the environment does
+// not set, before Load: how the local host and the bench give the
+// development settings their values while leaving a user's own in place.
+func SetDefaults(defaults map[string]string) {
+	for k, v := range defaults {
+		if _, ok := os.LookupEnv(k); !ok {
+			_ = os.Setenv(k, v)
+		}
+	}
+}
 
 func env(k, def string) string {
 	if v := os.Getenv(k); v != "" {

@@ -30,6 +30,7 @@ var vars = []string{
 	"HOURGLASS_SCAN_DLQ_URL", "HOURGLASS_TARGET_ALLOW", "HOURGLASS_TENANT_MAP",
 	"HOURGLASS_POLL_VISIBILITY_SECONDS",
 	"AWS_LAMBDA_FUNCTION_NAME", "ECS_CONTAINER_METADATA_URI_V4",
+	"HOURGLASS_TENANT_CLAIM", "HOURGLASS_WORKER_MODE", "HOURGLASS_ADDR", "HOURGLASS_CLOCK_SKEW_MS",
 }
 
 // clearEnv blanks every variable, which Load treats as unset, so that the
@@ -406,4 +407,40 @@ func TestLoadRuntime(t *testing.T) {
 		assert.Equal(t, tc.want, c.Runtime, "%v", tc.env)
 		assert.Equal(t, tc.emf, c.EMFMetrics(), "%v", tc.env)
 	}
+}
+
+func TestLoadProcessSettings(t *testing.T) {
+	clearEnv(t)
+	setEnv(t, map[string]string{"HOURGLASS_TENANT_CLAIM": "org", "HOURGLASS_WORKER_MODE": "poll",
+		"HOURGLASS_ADDR": "127.0.0.1:9999", "HOURGLASS_CLOCK_SKEW_MS": "-2000"})
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, "org", c.TenantClaim)
+	assert.True(t, c.WorkerPoll)
+	assert.Equal(t, "127.0.0.1:9999", c.Addr)
+	assert.Equal(t, -2*time.Second, c.ClockSkew)
+
+	t.Setenv("HOURGLASS_WORKER_MODE", "lambda")
+	c, err = config.Load()
+	require.NoError(t, err)
+	assert.False(t, c.WorkerPoll)
+
+	for k, v := range map[string]string{"HOURGLASS_WORKER_MODE": "fargate", "HOURGLASS_CLOCK_SKEW_MS": "soon"} {
+		clearEnv(t)
+		t.Setenv(k, v)
+		_, err := config.Load()
+		require.Error(t, err, k)
+		assert.Contains(t, err.Error(), k)
+	}
+}
+
+func TestSetDefaultsKeepsWhatIsSet(t *testing.T) {
+	t.Setenv("HOURGLASS_ADDR", "127.0.0.1:1")
+	t.Setenv("HOURGLASS_TABLE", "")
+	config.SetDefaults(map[string]string{"HOURGLASS_ADDR": "127.0.0.1:2", "HOURGLASS_TABLE": "t"})
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:1", c.Addr)
+	// Set but empty counts as set: the default does not replace it.
+	assert.Equal(t, "hourglass-tasks", c.Table)
 }

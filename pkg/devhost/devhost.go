@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,13 +70,7 @@ var DevDefaults = map[string]string{
 const ConsolePrefix = "/console"
 
 // ApplyDevDefaults sets every DevDefaults variable that is not set.
-func ApplyDevDefaults() {
-	for k, v := range DevDefaults {
-		if _, ok := os.LookupEnv(k); !ok {
-			_ = os.Setenv(k, v)
-		}
-	}
-}
+func ApplyDevDefaults() { config.SetDefaults(DevDefaults) }
 
 // MemoryMB is each function's Lambda memory size, as the CDK stack sets it
 // (infra/stack.go functionMemoryMB; an infra test checks that they agree):
