@@ -82,12 +82,16 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 
 	// Write every task (batchWriters at a time), each planning its fast
 	// path before its own write (see fastPlan; the writers share cursor
-	// reads); then send the batch's fast-path messages together.
+	// reads). A task planned "send" is sent as soon as its write returns
+	// (fastStream, ten to a call, overlapping the other writes); the
+	// others' fast path is decided once every write has returned.
 	log = log.With().Str("tenant", tenant).Logger()
 	saved := make([]*task.Task, len(items))
 	created := make([]bool, len(items))
 	plans := make([]fastPlan, len(items))
 	written := make([]time.Time, len(items))
+	sent := make([]bool, len(items))
+	stream := s.newFastStream(ctx, log)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, batchWriters)
 	for i := range items {
@@ -109,10 +113,15 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 				return
 			}
 			saved[i], created[i], plans[i], written[i] = t, c, plan, at
+			if send, ok := s.settled(plan, at); c && ok && send {
+				stream.add(t)
+				sent[i] = true
+			}
 		}(i)
 	}
 	wg.Wait()
-	s.fastPathBatch(ctx, log, saved, created, plans, written)
+	s.fastPathBatch(ctx, log, saved, created, plans, written, sent)
+	stream.close()
 	n := 0
 	for i, t := range saved {
 		if t != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -129,12 +130,13 @@ func (s *Tasks) fastPathMessage(t *task.Task) task.OutMessage {
 // returned: of the tasks the batch created (saved[i] with created[i],
 // planned as plans[i], whose write returned at written[i]), those to send
 // are sent with SendMessageBatch, ten to a call, instead of with a
-// SendMessage each. A task its plan does not settle (see settled) is
-// decided by one cursor read begun after the batch's last write (when the
-// cache does not answer). A task whose cursor read failed, or whose
-// message cannot be sent, is logged and left to the sweep, exactly as in
-// create.
-func (s *Tasks) fastPathBatch(ctx context.Context, log zerolog.Logger, saved []*task.Task, created []bool, plans []fastPlan, written []time.Time) {
+// SendMessage each. Tasks with sent[i] (sent may be nil) were sent
+// already, by the batch's fastStream as soon as their writes returned. A
+// task its plan does not settle (see settled) is decided by one cursor
+// read begun after the batch's last write (when the cache does not
+// answer). A task whose cursor read failed, or whose message cannot be
+// sent, is logged and left to the sweep, exactly as in create.
+func (s *Tasks) fastPathBatch(ctx context.Context, log zerolog.Logger, saved []*task.Task, created []bool, plans []fastPlan, written []time.Time, sent []bool) {
 	var last time.Time
 	for i, t := range saved {
 		if t != nil && created[i] && written[i].After(last) {
@@ -143,7 +145,7 @@ func (s *Tasks) fastPathBatch(ctx context.Context, log zerolog.Logger, saved []*
 	}
 	var send []*task.Task
 	for i, t := range saved {
-		if t == nil || !created[i] {
+		if t == nil || !created[i] || (sent != nil && sent[i]) {
 			continue
 		}
 		ok, settled := s.settled(plans[i], written[i])
@@ -158,28 +160,83 @@ func (s *Tasks) fastPathBatch(ctx context.Context, log zerolog.Logger, saved []*
 			send = append(send, t)
 		}
 	}
-	if len(send) > 0 {
-		msgs := make([]task.OutMessage, len(send))
-		for j, t := range send {
-			msgs[j] = s.fastPathMessage(t)
-		}
-		if err := s.q.SendBatch(ctx, s.cfg.TaskQueue, msgs); err != nil {
-			var unsent interface{ Unsent() []int }
-			failed := make([]int, len(send))
-			for j := range failed {
-				failed[j] = j
-			}
-			if errors.As(err, &unsent) {
-				failed = unsent.Unsent()
-			}
-			for _, j := range failed {
-				log.Error().Err(err).Str("task_id", send[j].ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")
-			}
-		}
-	}
+	s.sendFastBatch(ctx, log, send)
 	for i, t := range saved {
 		if t != nil && created[i] {
 			log.Info().Str("task_id", t.ID.String()).Time("due_at", t.DueAt).Msg("task created")
 		}
 	}
+}
+
+// sendFastBatch sends the fast-path messages of send, logging each one
+// that could not be sent (the sweep dispatches it late).
+func (s *Tasks) sendFastBatch(ctx context.Context, log zerolog.Logger, send []*task.Task) {
+	if len(send) == 0 {
+		return
+	}
+	msgs := make([]task.OutMessage, len(send))
+	for j, t := range send {
+		msgs[j] = s.fastPathMessage(t)
+	}
+	if err := s.q.SendBatch(ctx, s.cfg.TaskQueue, msgs); err != nil {
+		var unsent interface{ Unsent() []int }
+		failed := make([]int, len(send))
+		for j := range failed {
+			failed[j] = j
+		}
+		if errors.As(err, &unsent) {
+			failed = unsent.Unsent()
+		}
+		for _, j := range failed {
+			log.Error().Err(err).Str("task_id", send[j].ID.String()).Msg("fast-path send failed; the sweep will dispatch the task late")
+		}
+	}
+}
+
+// fastStream sends a batch's fast-path messages while the batch is still
+// being written: a task whose plan said "send" before its write (the
+// bucket was announced) is sent once its write returns, ten to a
+// SendMessageBatch, so the queue's round trips overlap the table's writes
+// instead of following them all.
+type fastStream struct {
+	s   *Tasks
+	ctx context.Context
+	log zerolog.Logger
+	mu  sync.Mutex
+	buf []*task.Task
+	wg  sync.WaitGroup
+}
+
+func (s *Tasks) newFastStream(ctx context.Context, log zerolog.Logger) *fastStream {
+	return &fastStream{s: s, ctx: ctx, log: log}
+}
+
+// add queues t, written and to be sent; every ten start a send.
+func (f *fastStream) add(t *task.Task) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.buf = append(f.buf, t)
+	if len(f.buf) == 10 {
+		f.flushLocked()
+	}
+}
+
+func (f *fastStream) flushLocked() {
+	b := f.buf
+	f.buf = nil
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		f.s.sendFastBatch(f.ctx, f.log, b)
+	}()
+}
+
+// close sends what is left and waits for every send.
+func (f *fastStream) close() {
+	f.mu.Lock()
+	if len(f.buf) > 0 {
+		f.flushLocked()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
 }

@@ -281,7 +281,7 @@ func TestFastPathBatchPlansEachTask(t *testing.T) {
 		require.NoError(t, err)
 		saved, created, plans, written = append(saved, tk), append(created, c), append(plans, plan), append(written, at)
 	}
-	s.fastPathBatch(ctx, zerolog.Nop(), saved, created, plans, written)
+	s.fastPathBatch(ctx, zerolog.Nop(), saved, created, plans, written, nil)
 
 	a, b := saved[0].ID, saved[1].ID
 	assert.True(t, st.get(a).FastPath)

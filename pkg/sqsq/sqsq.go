@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,60 +86,97 @@ func (e *BatchError) Error() string {
 // SendBatch sends msgs in batches of 10, retrying failed entries with a short
 // backoff. It returns nil when all were sent, or a *BatchError naming the
 // ones that were not (the others were sent and must be treated as such).
+//
+// The batches go out concurrently, up to sendParallel at once: one call
+// takes a round trip whatever its size (about 60 ms on the local emulator),
+// so a create batch's 100 fast-path messages, or a partition's, cost one
+// or two round trips of waiting instead of ten.
 func (q *Queue) SendBatch(ctx context.Context, url string, msgs []task.OutMessage) error {
-	var failed []int
-	var last error
-	for start := 0; start < len(msgs); start += 10 {
-		end := min(start+10, len(msgs))
-		pending := make([]int, 0, end-start)
-		for i := start; i < end; i++ {
-			pending = append(pending, i)
+	n := (len(msgs) + 9) / 10
+	failed := make([][]int, n)
+	lasts := make([]error, n)
+	if n == 1 {
+		failed[0], lasts[0] = q.sendChunk(ctx, url, msgs, 0, len(msgs))
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, sendParallel)
+		for c := 0; c < n; c++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(c int) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				failed[c], lasts[c] = q.sendChunk(ctx, url, msgs, 10*c, min(10*c+10, len(msgs)))
+			}(c)
 		}
-		for try := 0; len(pending) > 0 && try < q.attempts; try++ {
-			if try > 0 {
-				t := time.NewTimer(time.Duration(50<<try) * time.Millisecond)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					// The later batches were never tried: they are unsent too.
-					failed = append(failed, pending...)
-					for i := end; i < len(msgs); i++ {
-						failed = append(failed, i)
-					}
-					return &BatchError{Failed: failed, Last: ctx.Err()}
-				case <-t.C:
-				}
-			}
-			entries := make([]types.SendMessageBatchRequestEntry, len(pending))
-			for j, i := range pending {
-				entries[j] = types.SendMessageBatchRequestEntry{
-					Id:                aws.String(strconv.Itoa(i)),
-					MessageBody:       aws.String(msgs[i].Body),
-					DelaySeconds:      DelaySeconds(msgs[i].Delay),
-					MessageAttributes: attrs(msgs[i].Attributes),
-				}
-			}
-			out, err := q.c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries})
-			if err != nil {
-				// The whole call failed (it may still have been applied:
-				// duplicates are harmless downstream, losses are not).
-				last = fmt.Errorf("send batch to %s: %w", queueName(url), err)
-				continue
-			}
-			next := pending[:0]
-			for _, f := range out.Failed {
-				i, _ := strconv.Atoi(aws.ToString(f.Id))
-				next = append(next, i)
-				last = fmt.Errorf("send batch to %s: entry %d: %s %s", queueName(url), i, aws.ToString(f.Code), aws.ToString(f.Message))
-			}
-			pending = next
-		}
-		failed = append(failed, pending...)
+		wg.Wait()
 	}
-	if len(failed) > 0 {
-		return &BatchError{Failed: failed, Last: last}
+	var all []int
+	var last error
+	for c := range failed {
+		all = append(all, failed[c]...)
+		if lasts[c] != nil {
+			last = lasts[c]
+		}
+	}
+	if len(all) > 0 {
+		slices.Sort(all)
+		return &BatchError{Failed: all, Last: last}
 	}
 	return nil
+}
+
+// sendParallel bounds the SendMessageBatch calls one SendBatch has in
+// flight: ten covers a create batch (100 messages) at once.
+const sendParallel = 10
+
+// sendChunk sends msgs[start:end] (at most 10) with one SendMessageBatch,
+// retrying failed entries, and returns the indexes not sent and the last
+// error seen.
+func (q *Queue) sendChunk(ctx context.Context, url string, msgs []task.OutMessage, start, end int) ([]int, error) {
+	var last error
+	pending := make([]int, 0, end-start)
+	for i := start; i < end; i++ {
+		pending = append(pending, i)
+	}
+	for try := 0; len(pending) > 0 && try < q.attempts; try++ {
+		if err := ctx.Err(); err != nil {
+			return pending, err
+		}
+		if try > 0 {
+			t := time.NewTimer(time.Duration(50<<try) * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return pending, ctx.Err()
+			case <-t.C:
+			}
+		}
+		entries := make([]types.SendMessageBatchRequestEntry, len(pending))
+		for j, i := range pending {
+			entries[j] = types.SendMessageBatchRequestEntry{
+				Id:                aws.String(strconv.Itoa(i)),
+				MessageBody:       aws.String(msgs[i].Body),
+				DelaySeconds:      DelaySeconds(msgs[i].Delay),
+				MessageAttributes: attrs(msgs[i].Attributes),
+			}
+		}
+		out, err := q.c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries})
+		if err != nil {
+			// The whole call failed (it may still have been applied:
+			// duplicates are harmless downstream, losses are not).
+			last = fmt.Errorf("send batch to %s: %w", queueName(url), err)
+			continue
+		}
+		next := pending[:0]
+		for _, f := range out.Failed {
+			i, _ := strconv.Atoi(aws.ToString(f.Id))
+			next = append(next, i)
+			last = fmt.Errorf("send batch to %s: entry %d: %s %s", queueName(url), i, aws.ToString(f.Code), aws.ToString(f.Message))
+		}
+		pending = next
+	}
+	return pending, last
 }
 
 // Received is a message taken from a queue.

@@ -29,3 +29,21 @@ func TestReceiveRaceProbe(t *testing.T) {
 	t.Logf("moto ReceiveMessage race: %d messages, %d receivers: %d receives, %d duplicate receives within visibility (%.1f s)",
 		r.Messages, r.Receivers, r.Receives, r.DuplicateReceives, r.Seconds)
 }
+
+// TestRawPipeline runs the raw pipeline on the emulator: every task is
+// created, dispatched and executed exactly once, with the calls a task
+// costs (one PutItem and one UpdateItem each, the rest ten to a call).
+func TestRawPipeline(t *testing.T) {
+	t.Parallel()
+	env := awstest.New(t)
+	p, err := measurePipeline(context.Background(), env.Config, env.Name("pipe"), 40, 4)
+	require.NoError(t, err)
+	assert.Equal(t, 40, p.Executed)
+	assert.Zero(t, p.Errors)
+	assert.Equal(t, 1.0, p.CallsPerTask["DynamoDB.PutItem"])
+	assert.GreaterOrEqual(t, p.CallsPerTask["DynamoDB.UpdateItem"], 1.0)
+	assert.InDelta(t, 0.1, p.CallsPerTask["SQS.SendMessageBatch"], 0.05, "ten messages to a call, a partial call per partition")
+	assert.Equal(t, 0.1, p.CallsPerTask["DynamoDB.Query"], "one query per partition (4 of 40 tasks)")
+	assert.Positive(t, p.TasksPerS)
+	assert.InDelta(t, float64(p.Executed)/(p.CreateS+p.ExecuteS), p.TasksPerS, 0.5)
+}

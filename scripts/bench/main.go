@@ -97,12 +97,16 @@ type Output struct {
 
 // RawOut is everything beyond the two summaries.
 type RawOut struct {
-	Date         string           `json:"date"`
-	Machine      string           `json:"machine"`
-	Mode         string           `json:"mode"`
-	Sizes        sizes            `json:"sizes"`
-	Emulator     Raw              `json:"emulator"`
-	Throughput   Throughput       `json:"throughput"`
+	Date       string     `json:"date"`
+	Machine    string     `json:"machine"`
+	Mode       string     `json:"mode"`
+	Sizes      sizes      `json:"sizes"`
+	Emulator   Raw        `json:"emulator"`
+	Throughput Throughput `json:"throughput"`
+	// Pipeline is the raw pipeline: the throughput scenario's tasks through
+	// the calls a task costs, without Hourglass (measured when the
+	// throughput scenario runs).
+	Pipeline     *Pipeline        `json:"pipeline,omitempty"`
 	Shards       []ShardPoint     `json:"shards"`
 	ShardsNote   string           `json:"shards_note"`
 	Spike        Spike            `json:"spike"`
@@ -312,6 +316,15 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 	if err != nil {
 		return o, err
 	}
+	if want["throughput"] {
+		logf("raw pipeline: %d tasks over %d partitions, every call a task costs, without Hourglass", sz.Throughput, cfg.Shards)
+		pl, err := measurePipeline(ctx, awsCfg, prefix, sz.Throughput, cfg.Shards)
+		if err != nil {
+			fail("raw pipeline", err)
+		}
+		o.Raw.Pipeline = &pl
+		logf("raw pipeline: %.1f tasks/s (create %.2f s, dispatch and execute %.2f s)", pl.TasksPerS, pl.CreateS, pl.ExecuteS)
+	}
 	h, err := startHost(ctx, cfg, awsCfg, prefix)
 	if err != nil {
 		return o, err
@@ -511,6 +524,11 @@ func ratios(o *Output) {
 	// A task needs one PutItem-like write at create and one queued message:
 	// the slower of the two raw rates bounds the pipeline.
 	set("end_to_end_over_raw_min", tp.EndToEndPerS, math.Min(e.PutItemPerS, e.SendBatchMsgsPerS))
+	// The limit a task's whole path can reach: the emulator making every
+	// call a task costs, with no Hourglass code in between (issue 18).
+	if pl := o.Raw.Pipeline; pl != nil {
+		set("end_to_end_over_raw_pipeline", tp.EndToEndPerS, pl.TasksPerS)
+	}
 	if len(o.Raw.Shards) > 0 {
 		first, last := o.Raw.Shards[0], o.Raw.Shards[len(o.Raw.Shards)-1]
 		set(fmt.Sprintf("dispatch_emulator_%d_over_%d_shards", last.Shards, first.Shards), last.EmulatorPerS, first.EmulatorPerS)

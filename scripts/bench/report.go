@@ -147,6 +147,10 @@ func markdown(o Output) string {
 	e, tp := o.Raw.Emulator, o.Raw.Throughput
 	w("\n**Throughput** — %d tasks due at one instant: create %.0f/s, execute %.0f/s, end to end %.0f/s; the emulator alone, same run: PutItem %.0f/s, SendMessageBatch %.0f messages/s (8 clients; two moto processes: %v).\n\n",
 		tp.Tasks, tp.CreatePerS, tp.ExecutePerS, tp.EndToEndPerS, e.PutItemPerS, e.SendBatchMsgsPerS, e.TwoEmulatorProcesses)
+	if pl := o.Raw.Pipeline; pl != nil {
+		w("**Raw pipeline** — the same %d tasks through every call a task costs, without Hourglass: %.1f tasks/s (create %.2f s, dispatch %.2f s ahead, execute %.2f s; %d executed).\n\n",
+			pl.Tasks, pl.TasksPerS, pl.CreateS, pl.DispatchS, pl.ExecuteS, pl.Executed)
+	}
 	w("**Shard scaling** — one bucket of %d tasks dispatched, every unit at once:\n\n| shards | via emulator (tasks/s) | in-process (tasks/s) | in-process ns/task |\n|---|---|---|---|\n", o.Raw.Sizes.ShardTasks)
 	for _, p := range o.Raw.Shards {
 		w("| %d | %.0f | %.0f | %.0f |\n", p.Shards, p.EmulatorPerS, p.InProcessPerS, p.InProcessNsPerTask)
