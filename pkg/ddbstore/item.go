@@ -21,6 +21,7 @@ const (
 	aDue        = "due_ms"      // due time, ms
 	aKind       = "kind"        // target kind
 	aTarget     = "target"      // target object, JSON
+	aRoleArn    = "role_arn"    // target's role ARN (Scheduler API), recorded
 	aPayload    = "payload"     // payload, JSON
 	aMaxAtt     = "max_att"     // retry: total attempts
 	aBackInit   = "back_init"   // retry: initial backoff ms
@@ -110,6 +111,9 @@ func (s *Store) marshalTask(t *task.Task) map[string]types.AttributeValue {
 	if t.IdempotencyKey != "" {
 		item[aIdemKey] = sAttr(t.IdempotencyKey)
 	}
+	if t.Target.RoleArn != "" {
+		item[aRoleArn] = sAttr(t.Target.RoleArn)
+	}
 	if t.FastPath {
 		item[aFastPath] = nAttr(1)
 	}
@@ -135,7 +139,7 @@ func unmarshalTask(item map[string]types.AttributeValue) (*task.Task, error) {
 		ID:             id,
 		Tenant:         getS(item, aTenant),
 		DueAt:          getMs(item, aDue),
-		Target:         task.Target{Kind: getS(item, aKind), Spec: json.RawMessage(getS(item, aTarget))},
+		Target:         task.Target{Kind: getS(item, aKind), Spec: json.RawMessage(getS(item, aTarget)), RoleArn: getS(item, aRoleArn)},
 		Payload:        json.RawMessage(getS(item, aPayload)),
 		IdempotencyKey: getS(item, aIdemKey),
 		Retry: task.Retry{

@@ -52,8 +52,9 @@ var (
 // Target says what to run. Spec is the whole target object as the client sent
 // it (including "kind"); the executor for Kind interprets it.
 type Target struct {
-	Kind string
-	Spec json.RawMessage
+	Kind    string
+	Spec    json.RawMessage
+	RoleArn string `json:"role_arn,omitempty"`
 }
 
 // Retry is a task's retry policy.
