@@ -134,55 +134,76 @@ func parseAuth(h string) (auth, *Error) {
 	return a, nil
 }
 
+// Identity is who signed a verified request.
+type Identity struct {
+	Tenant      string
+	AccessKeyID string
+	Region      string // the region of the credential scope
+}
+
 // Verify checks r, whose body has been read into body, and returns the
 // tenant of the key that signed it. A refusal is an *Error; any other
 // error (the resolver failed) is the server's fault.
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (string, error) {
+	id, err := v.VerifyIdentity(ctx, r, body)
+	return id.Tenant, err
+}
+
+// VerifyIdentity is Verify, answering the whole identity.
+func (v *Verifier) VerifyIdentity(ctx context.Context, r *http.Request, body []byte) (Identity, error) {
+	tenant, a, err := v.verify(ctx, r, body)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{Tenant: tenant, AccessKeyID: a.keyID, Region: a.region}, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (string, auth, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", &Error{Code: CodeMissingToken, Message: "Missing Authentication Token"}
+		return "", auth{}, &Error{Code: CodeMissingToken, Message: "Missing Authentication Token"}
 	}
 	a, perr := parseAuth(h)
 	if perr != nil {
-		return "", perr
+		return "", auth{}, perr
 	}
 	if a.service != v.Service {
-		return "", invalid("Credential should be scoped to correct service: '%s'", v.Service)
+		return "", auth{}, invalid("Credential should be scoped to correct service: '%s'", v.Service)
 	}
 	amz := r.Header.Get("X-Amz-Date")
 	at, err := time.Parse(dateFormat, amz)
 	if err != nil {
-		return "", invalid("X-Amz-Date must be a date like 20060102T150405Z")
+		return "", auth{}, invalid("X-Amz-Date must be a date like 20060102T150405Z")
 	}
 	if a.date != amz[:8] {
-		return "", invalid("the Credential's date must be X-Amz-Date's")
+		return "", auth{}, invalid("the Credential's date must be X-Amz-Date's")
 	}
 	if !contains(a.signed, "host") || !contains(a.signed, "x-amz-date") {
-		return "", invalid("SignedHeaders must include host and x-amz-date")
+		return "", auth{}, invalid("SignedHeaders must include host and x-amz-date")
 	}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
 	}
 	if d := now().Sub(at); d > MaxSkew || d < -MaxSkew {
-		return "", invalid("Signature expired: %s is now earlier than %s or later than %s (5 minutes)",
+		return "", auth{}, invalid("Signature expired: %s is now earlier than %s or later than %s (5 minutes)",
 			amz, now().Add(-MaxSkew).UTC().Format(dateFormat), now().Add(MaxSkew).UTC().Format(dateFormat))
 	}
 	tenant, secret, err := v.Resolver.Resolve(ctx, a.keyID)
 	if errors.Is(err, ErrUnknownKey) {
-		return "", &Error{Code: CodeUnrecognizedClient, Message: "The security token included in the request is invalid.", err: err}
+		return "", auth{}, &Error{Code: CodeUnrecognizedClient, Message: "The security token included in the request is invalid.", err: err}
 	}
 	if err != nil {
-		return "", fmt.Errorf("resolve access key: %w", err)
+		return "", auth{}, fmt.Errorf("resolve access key: %w", err)
 	}
 	scope := a.date + "/" + a.region + "/" + a.service + "/aws4_request"
 	canon := CanonicalRequest(r, a.signed, body)
 	sts := algorithm + "\n" + amz + "\n" + scope + "\n" + hexSHA([]byte(canon))
 	want := hex.EncodeToString(hmacSHA(SigningKey(secret, a.date, a.region, a.service), []byte(sts)))
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.signature))) {
-		return "", invalid("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
+		return "", auth{}, invalid("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 	}
-	return tenant, nil
+	return tenant, a, nil
 }
 
 func contains(list []string, s string) bool {

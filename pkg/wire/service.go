@@ -35,8 +35,10 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/metrics"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/scan"
+	"github.com/hourglass-sched/hourglass/pkg/schedulerapi"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/signing"
+	"github.com/hourglass-sched/hourglass/pkg/sigv4"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/target/ebtarget"
@@ -72,6 +74,12 @@ type Components struct {
 	// target signs with its cached Keys, the API reads and rotates them.
 	Signing *signing.Service
 
+	// SchedulerKeys resolves the access keys that sign requests to the
+	// Scheduler-compatible API (SigV4): sigv4.DevResolver in development
+	// mode; nil (those routes not mounted) until a deployment plugs in its
+	// access-key store's resolver.
+	SchedulerKeys sigv4.Resolver
+
 	// pageTokenKey authenticates the API's list page tokens; derived from
 	// the master signing key, so every instance agrees on it.
 	pageTokenKey []byte
@@ -102,6 +110,9 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 	awsCfg = awsCfg.Copy()
 	awsCfg.APIOptions = append(append([]func(*middleware.Stack) error(nil), awsCfg.APIOptions...), counters.Middleware())
 	c := &Components{Cfg: cfg, AWS: awsCfg, Usage: counters, Log: cfg.Logger(), Clock: clk}
+	if cfg.Dev {
+		c.SchedulerKeys = sigv4.DevResolver{}
+	}
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	c.Store = ddbstore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, cfg.Layout(), ddbstore.Options{CancelCutoff: cfg.CancelCutoff(), ListIndex: cfg.ListIndex})
 	c.Queue = sqsq.New(sqsClient)
@@ -302,7 +313,22 @@ func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handle
 	mux.Handle("/", c.API(auth, ready))
 	schedules.Mount(mux, c.Schedules(auth))
 	api.MountSigning(mux, api.NewSigningHandler(c.Signing, auth, c.Log))
+	if sa := c.SchedulerAPI(); sa != nil {
+		schedulerapi.Mount(mux, sa)
+	}
 	return api.CleanPaths(mux)
+}
+
+// SchedulerAPI builds the EventBridge Scheduler–compatible API over the
+// schedule service, verifying signatures with SchedulerKeys; nil when no
+// resolver is set.
+func (c *Components) SchedulerAPI() *schedulerapi.Handler {
+	if c.SchedulerKeys == nil {
+		return nil
+	}
+	svc := c.Schedules(refuseAuth{}).Service()
+	return schedulerapi.New(schedulerapi.Config{Resolver: c.SchedulerKeys, MaxBody: svc.MaxBody(), Now: c.Clock.Now},
+		app.NewNamed(svc, c.Store), c.Log)
 }
 
 // MustBuild is how every function's main begins: it loads the
