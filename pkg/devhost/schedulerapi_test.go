@@ -152,7 +152,7 @@ func TestSchedulerAPIWithTheSDK(t *testing.T) {
 	require.ErrorAs(t, err, &nf)
 
 	for _, n := range []string{"a-1", "a-2", "b-1"} {
-		_, err = c.CreateSchedule(ctx, &scheduler.CreateScheduleInput{Name: aws.String(n), ScheduleExpression: aws.String("rate(1 hour)"),
+		_, err = c.CreateSchedule(ctx, &scheduler.CreateScheduleInput{Name: aws.String(n), ScheduleExpression: aws.String("cron(0 3 * * ? *)"),
 			FlexibleTimeWindow: &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff}, Target: &types.Target{Arn: aws.String(queueArn), RoleArn: aws.String(role)}})
 		require.NoError(t, err)
 	}
@@ -264,6 +264,17 @@ func TestSchedulerAPIWithTheSDK(t *testing.T) {
 	status, tv := v1(t, base, http.MethodGet, "/v1/tasks/"+taskID, "")
 	require.Equal(t, http.StatusOK, status, "%v", tv)
 	assert.Equal(t, "SUCCEEDED", tv["state"])
+
+	// A name freed by a delete is taken again: the new schedule's
+	// occurrences are its own, not the deleted one's (same ID, same fire time).
+	_, err = c.CreateSchedule(ctx, &scheduler.CreateScheduleInput{Name: aws.String("a-2"), ScheduleExpression: aws.String("cron(0 3 * * ? *)"),
+		FlexibleTimeWindow: &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff}, Target: &types.Target{Arn: aws.String(queueArn), RoleArn: aws.String(role)}})
+	require.ErrorAs(t, err, &cf)
+	_, err = c.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: aws.String("a-2")})
+	require.NoError(t, err)
+	_, err = c.CreateSchedule(ctx, &scheduler.CreateScheduleInput{Name: aws.String("a-2"), ScheduleExpression: aws.String("cron(0 3 * * ? *)"),
+		FlexibleTimeWindow: &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff}, Target: &types.Target{Arn: aws.String(queueArn), RoleArn: aws.String(role)}})
+	require.NoError(t, err, "a deleted schedule's name can be taken again")
 
 	// Deletes: a schedule; a group with its schedules.
 	_, err = c.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: aws.String("a-1")})
