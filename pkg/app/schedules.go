@@ -115,13 +115,13 @@ func (h *Schedules) Create(ctx context.Context, tenant string, body []byte) (*sc
 	if fe != nil {
 		return nil, &Invalid{Fields: []task.FieldError{*fe}}
 	}
-	return h.create(ctx, tenant, schedule.NewID(), raw)
+	return h.create(ctx, tenant, schedule.NewID(), raw, nil)
 }
 
 // create validates raw and stores it as schedule id of tenant with its
 // first occurrence — the one path of Create and CreateWithToken. The
 // store's task.ErrConflict (id exists) comes back as *Conflict.
-func (h *Schedules) create(ctx context.Context, tenant, id string, raw map[string]json.RawMessage) (*schedule.Schedule, error) {
+func (h *Schedules) create(ctx context.Context, tenant, id string, raw map[string]json.RawMessage, decorate func(*schedule.Schedule)) (*schedule.Schedule, error) {
 	now := h.clock.Now().UTC().Truncate(time.Millisecond)
 	sp, errs := schedule.DecodeSpec(raw, now, h.cfg.Limits, h.cfg.Validate.For(tenant))
 	if len(errs) > 0 {
@@ -129,6 +129,9 @@ func (h *Schedules) create(ctx context.Context, tenant, id string, raw map[strin
 	}
 	s := &schedule.Schedule{ID: id, Tenant: tenant, Generation: 1, Version: 1, CreatedAt: now, UpdatedAt: now}
 	s.Apply(sp)
+	if decorate != nil {
+		decorate(s)
+	}
 	first, occ, err := h.chain.First(s, now, false)
 	if err != nil {
 		return nil, invalid("expression", err.Error())
@@ -172,7 +175,7 @@ func (h *Schedules) CreateWithToken(ctx context.Context, log zerolog.Logger, ten
 	}
 	id := schedule.TokenID(tenant, token)
 	for attempt := 0; ; attempt++ {
-		s, err := h.create(ctx, tenant, id, raw)
+		s, err := h.create(ctx, tenant, id, raw, nil)
 		if err == nil {
 			return s, true, nil
 		}
@@ -242,6 +245,14 @@ func (h *Schedules) Patch(ctx context.Context, tenant, id string, body []byte, i
 	if fe != nil {
 		return nil, &Invalid{Fields: []task.FieldError{*fe}}
 	}
+	return h.change(ctx, tenant, id, ifMatch, func(prev *schedule.Schedule) map[string]json.RawMessage {
+		return schedule.MergePatch(prev, raw)
+	}, nil)
+}
+
+// change applies a new definition — def of the stored schedule, then
+// decorate, if any — to tenant's schedule id as one new generation.
+func (h *Schedules) change(ctx context.Context, tenant, id, ifMatch string, def func(prev *schedule.Schedule) map[string]json.RawMessage, decorate func(*schedule.Schedule)) (*schedule.Schedule, error) {
 	for attempt := 0; ; attempt++ {
 		prev, err := h.Get(ctx, tenant, id)
 		if err != nil {
@@ -251,12 +262,15 @@ func (h *Schedules) Patch(ctx context.Context, tenant, id string, body []byte, i
 			return nil, &PreconditionFailed{Detail: "schedule " + prev.ID + " is at version " + v + ", not " + ifMatch}
 		}
 		now := h.clock.Now().UTC().Truncate(time.Millisecond)
-		sp, errs := schedule.DecodeSpec(schedule.MergePatch(prev, raw), now, h.cfg.Limits, h.cfg.Validate.For(prev.Tenant))
+		sp, errs := schedule.DecodeSpec(def(prev), now, h.cfg.Limits, h.cfg.Validate.For(prev.Tenant))
 		if len(errs) > 0 {
 			return nil, &Invalid{Fields: errs}
 		}
 		next := *prev
 		next.Apply(sp)
+		if decorate != nil {
+			decorate(&next)
+		}
 		next.Version, next.Generation, next.UpdatedAt = prev.Version+1, prev.Generation+1, now
 		resumed := prev.State != schedule.Enabled && next.State == schedule.Enabled
 		if prev.State == schedule.Enabled && next.State != schedule.Enabled {

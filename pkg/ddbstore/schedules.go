@@ -32,6 +32,14 @@ const (
 	aMisfire  = "misfire"   // schedule: misfire policy
 	aGen      = "gen"       // schedule and occurrence: generation
 	aPausedMs = "paused_ms" // schedule: when last disabled
+	aName     = "name"      // schedule and group: name
+	aGroup    = "grp"       // schedule: group of a named schedule
+	aDesc     = "desc"      // schedule: description
+	aAfter    = "aac"       // schedule: action after completion
+	aCToken   = "ctok"      // schedule: client token of a named create
+	aDLA      = "dla"       // schedule: dead-letter ARN (recorded)
+	aMaxAge   = "max_age_s" // schedule: maximum event age, seconds
+	aTags     = "tags"      // group: tags
 )
 
 func scheduleKey(tenant, id string) map[string]types.AttributeValue {
@@ -71,6 +79,14 @@ func marshalSchedule(s *schedule.Schedule) map[string]types.AttributeValue {
 		}
 		item[aLabels] = &types.AttributeValueMemberM{Value: m}
 	}
+	for k, v := range map[string]string{aName: s.Name, aGroup: s.Group, aDesc: s.Description, aAfter: string(s.AfterCompletion), aCToken: s.ClientToken, aDLA: s.DeadLetterArn} {
+		if v != "" {
+			item[k] = sAttr(v)
+		}
+	}
+	if s.MaxEventAge > 0 {
+		item[aMaxAge] = nAttr(int64(s.MaxEventAge / time.Second))
+	}
 	return item
 }
 
@@ -88,6 +104,9 @@ func unmarshalSchedule(item map[string]types.AttributeValue) *schedule.Schedule 
 		FlexWindow: time.Duration(getN(item, aFlex)) * time.Second, Misfire: schedule.Misfire(getS(item, aMisfire)),
 		Generation: getN(item, aGen), Version: getN(item, aVer), PausedAt: getMs(item, aPausedMs),
 		CreatedAt: getMs(item, aCreated), UpdatedAt: getMs(item, aUpdated),
+		Name: getS(item, aName), Group: getS(item, aGroup), Description: getS(item, aDesc),
+		AfterCompletion: schedule.AfterCompletion(getS(item, aAfter)), ClientToken: getS(item, aCToken),
+		DeadLetterArn: getS(item, aDLA), MaxEventAge: time.Duration(getN(item, aMaxAge)) * time.Second,
 	}
 	if m, ok := item[aLabels].(*types.AttributeValueMemberM); ok && len(m.Value) > 0 {
 		s.Labels = make(map[string]string, len(m.Value))

@@ -36,7 +36,7 @@ var specFields = map[string]bool{
 
 // readOnlyFields are shown in a schedule's view but set by the service.
 var readOnlyFields = map[string]bool{
-	"id": true, "generation": true, "version": true, "created_at": true, "updated_at": true, "paused_at": true,
+	"id": true, "name": true, "group": true, "description": true, "action_after_completion": true, "generation": true, "version": true, "created_at": true, "updated_at": true, "paused_at": true,
 }
 
 // Bounds on a schedule's start_at and end_at: neither before the Unix

@@ -67,6 +67,27 @@ type Schedule struct {
 	Misfire    Misfire
 	Labels     map[string]string
 
+	// Name and Group name the schedule within its tenant, as EventBridge
+	// Scheduler does: (Group, Name) is unique per tenant because a named
+	// schedule's ID is NamedID(tenant, group, name). Both are empty for a
+	// schedule created through /v1 without a name.
+	Name, Group string
+	Description string
+	// AfterCompletion is what happens once the last occurrence has run:
+	// AfterNone (kept) or AfterDelete (the schedule is deleted; its
+	// occurrence tasks stay readable).
+	AfterCompletion AfterCompletion
+	// ClientToken is the token a named schedule was created under: a
+	// create repeated with it answers the schedule instead of a conflict.
+	ClientToken string
+	// DeadLetterArn is the SQS queue a Scheduler-API caller named as the
+	// dead-letter queue: recorded, not used (Hourglass dead-letters to its
+	// own queue).
+	DeadLetterArn string
+	// MaxEventAge bounds how late an occurrence may still run (the
+	// Scheduler API's MaximumEventAgeInSeconds); zero: unbounded. Recorded.
+	MaxEventAge time.Duration
+
 	// Generation identifies the schedule's current run of occurrences. It
 	// grows on every change (and on resume); an occurrence made under an
 	// older generation is stale and is cancelled instead of run.
@@ -75,6 +96,32 @@ type Schedule struct {
 	PausedAt   time.Time // when it was last disabled (for the misfire policy on resume)
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+}
+
+// AfterCompletion is a schedule's ActionAfterCompletion.
+type AfterCompletion string
+
+// The actions after completion.
+const (
+	AfterNone   AfterCompletion = "NONE"
+	AfterDelete AfterCompletion = "DELETE"
+)
+
+// DefaultGroup is the group of a named schedule created without one.
+const DefaultGroup = "default"
+
+// Completed reports whether the occurrence at at (nominal fire time) of
+// generation gen is s's last: s has no fire time after it.
+func (s *Schedule) Completed(gen int64, at time.Time) bool {
+	if gen != s.Generation {
+		return false
+	}
+	c, err := s.Compile()
+	if err != nil {
+		return false
+	}
+	_, more := c.Next(at)
+	return !more
 }
 
 // Compile parses the expression in the schedule's zone with its bounds.
@@ -202,6 +249,24 @@ func NewID() string {
 func TokenID(tenant, token string) string {
 	sum := sha256.Sum256([]byte(tenant + "\x00" + token))
 	return "s" + idEncoding.EncodeToString(sum[:13])[:20]
+}
+
+// NamedID is the ID of tenant's schedule named name in group: a hash of
+// the three, so that (group, name) is unique per tenant by the store's
+// refusal of a second item under one ID.
+func NamedID(tenant, group, name string) string {
+	sum := sha256.Sum256([]byte("named\x00" + tenant + "\x00" + group + "\x00" + name))
+	return "s" + idEncoding.EncodeToString(sum[:13])[:20]
+}
+
+// Group is a schedule group: a tenant's namespace of schedule names,
+// with tags.
+type Group struct {
+	Tenant    string
+	Name      string
+	Tags      map[string]string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // ValidID reports whether s can be a schedule ID (a cheap check before a

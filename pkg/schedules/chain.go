@@ -285,10 +285,40 @@ func (c *Chain) superseded(ctx context.Context, s *schedule.Schedule, o *task.Oc
 	return true, nil
 }
 
+// Completed deletes the schedule of occurrence t, whose final outcome was
+// just recorded, when its ActionAfterCompletion is DELETE and t was its
+// last occurrence (same generation, no fire time after t's). The task
+// itself stays, readable as any other. A failure is logged: the next
+// redelivery of the finished task's message, if any, tries again; else the
+// schedule stays, fires no more and can be deleted by hand.
+func (c *Chain) Completed(ctx context.Context, t *task.Task) {
+	o := t.Occurrence
+	if o == nil {
+		return
+	}
+	s, err := c.store.GetSchedule(ctx, t.Tenant, o.Schedule)
+	if errors.Is(err, task.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		c.log.Error().Err(err).Str("schedule", o.Schedule).Msg("after completion: read schedule failed")
+		return
+	}
+	if s.AfterCompletion != schedule.AfterDelete || !s.Completed(o.Generation, o.At) {
+		return
+	}
+	if err := c.store.DeleteSchedule(ctx, s.Tenant, s.ID); err != nil && !errors.Is(err, task.ErrNotFound) {
+		c.log.Error().Err(err).Str("schedule", s.ID).Msg("after completion: delete schedule failed")
+		return
+	}
+	c.log.Info().Str("tenant", s.Tenant).Str("schedule", s.ID).Str("task_id", t.ID.String()).Msg("schedule completed and deleted (ActionAfterCompletion DELETE)")
+}
+
 // The chain is the dispatcher's and the worker's schedule hook.
 var (
-	_ dispatch.Chain = (*Chain)(nil)
-	_ worker.Gate    = (*Chain)(nil)
+	_ dispatch.Chain   = (*Chain)(nil)
+	_ worker.Gate      = (*Chain)(nil)
+	_ worker.Completer = (*Chain)(nil)
 )
 
 // First builds the first occurrence task of s, just created, changed or

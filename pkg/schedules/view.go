@@ -16,7 +16,13 @@ type RetryView struct {
 
 // View is a schedule as the API shows it.
 type View struct {
-	ID                    string            `json:"id"`
+	ID string `json:"id"`
+	// Name, Group, Description and ActionAfterCompletion are set on
+	// schedules made through the Scheduler-compatible API (read-only here).
+	Name                  string            `json:"name,omitempty"`
+	Group                 string            `json:"group,omitempty"`
+	Description           string            `json:"description,omitempty"`
+	ActionAfterCompletion string            `json:"action_after_completion,omitempty"`
 	Expression            string            `json:"expression"`
 	Timezone              string            `json:"timezone"`
 	Target                json.RawMessage   `json:"target"`
@@ -51,7 +57,8 @@ func ViewOf(s *schedule.Schedule) View {
 		payload = json.RawMessage("null")
 	}
 	return View{
-		ID: s.ID, Expression: s.Expression, Timezone: s.Timezone, Target: s.Target.Redacted(), Payload: payload,
+		ID: s.ID, Name: s.Name, Group: s.Group, Description: s.Description, ActionAfterCompletion: string(s.AfterCompletion),
+		Expression: s.Expression, Timezone: s.Timezone, Target: s.Target.Redacted(), Payload: payload,
 		Retry:   RetryView{MaxAttempts: s.Retry.MaxAttempts, InitialBackoffMs: s.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: s.Retry.MaxBackoff.Milliseconds()},
 		StartAt: optTime(s.Start), EndAt: optTime(s.End), State: s.State,
 		FlexibleWindowMinutes: int(s.FlexWindow / time.Minute), MisfirePolicy: s.Misfire, Labels: s.Labels,

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/redrive"
@@ -25,6 +26,7 @@ var (
 	_ redrive.Store   = (*ddbstore.Store)(nil)
 	_ schedules.Store = (*ddbstore.Store)(nil)
 	_ signing.Store   = (*ddbstore.Store)(nil)
+	_ app.GroupStore  = (*ddbstore.Store)(nil)
 
 	// The queue serves every port that sends messages.
 	_ api.Queue         = (*sqsq.Queue)(nil)

@@ -37,8 +37,10 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/metrics"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/scan"
+	"github.com/hourglass-sched/hourglass/pkg/schedulerapi"
 	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/signing"
+	"github.com/hourglass-sched/hourglass/pkg/sigv4"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/target/assume"
@@ -79,6 +81,12 @@ type Components struct {
 	// SigV4 verifier of the Scheduler-compatible API. Their secrets are
 	// sealed by the signing secrets' envelope (HOURGLASS_SIGNING_KMS_KEY).
 	AccessKeys *app.AccessKeys
+
+	// SchedulerKeys resolves the access keys that sign requests to the
+	// Scheduler-compatible API (SigV4): sigv4.DevResolver in development
+	// mode; nil (those routes not mounted) until a deployment plugs in its
+	// access-key store's resolver.
+	SchedulerKeys sigv4.Resolver
 
 	// pageTokenKey authenticates the API's list page tokens; derived from
 	// the master signing key, so every instance agrees on it.
@@ -147,6 +155,12 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 	}
 	c.Signing = signing.New(signing.Config{Grace: cfg.SigningGrace}, c.Store, seal, clk)
 	c.AccessKeys = app.NewAccessKeys(app.AccessKeysConfig{}, c.Store, seal, clk)
+	c.SchedulerKeys = accessKeyResolver{c.AccessKeys}
+	if cfg.Dev {
+		// dev-<tenant> with the secret "dev" signs as <tenant>, as the
+		// dev bearer token does; issued keys work too.
+		c.SchedulerKeys = sigv4.Chain(sigv4.DevResolver{}, c.SchedulerKeys)
+	}
 	wh, err := webhook.New(webhook.Config{Secret: c.Signing.Keys, Allow: allow, Clock: clk})
 	if err != nil {
 		return nil, fmt.Errorf("webhook target: %w", err)
@@ -357,7 +371,36 @@ func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handle
 	schedules.Mount(mux, c.Schedules(auth))
 	api.MountSigning(mux, api.NewSigningHandler(c.Signing, auth, c.Log))
 	api.MountAccessKeys(mux, api.NewAccessKeyHandler(c.AccessKeys, auth, c.Log))
+
+	if sa := c.SchedulerAPI(); sa != nil {
+		schedulerapi.Mount(mux, sa)
+	}
 	return api.CleanPaths(mux)
+}
+
+// accessKeyResolver resolves the tenants' issued access keys for the SigV4
+// verifier: an unknown key is the verifier's ErrUnknownKey (403
+// UnrecognizedClientException), any other error the store's.
+type accessKeyResolver struct{ keys *app.AccessKeys }
+
+func (r accessKeyResolver) Resolve(ctx context.Context, id string) (string, string, error) {
+	tenant, secret, err := r.keys.Resolve(ctx, id)
+	if errors.Is(err, app.ErrUnknownAccessKey) {
+		err = fmt.Errorf("%w: %w", sigv4.ErrUnknownKey, err)
+	}
+	return tenant, secret, err
+}
+
+// SchedulerAPI builds the EventBridge Scheduler–compatible API over the
+// schedule service, verifying signatures with SchedulerKeys; nil when no
+// resolver is set.
+func (c *Components) SchedulerAPI() *schedulerapi.Handler {
+	if c.SchedulerKeys == nil {
+		return nil
+	}
+	svc := c.ScheduleService()
+	return schedulerapi.New(schedulerapi.Config{Resolver: c.SchedulerKeys, MaxBody: svc.MaxBody(), Now: c.Clock.Now},
+		app.NewNamed(svc, c.Store), c.Log)
 }
 
 // MustBuild is how every function's main begins: it loads the

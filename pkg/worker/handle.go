@@ -97,7 +97,10 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 	if d.ReceiveCount > 1 && (t.State == task.Succeeded || t.State == task.Failed) {
 		// A finished task's message comes back when its events were not
 		// sent (see BatchEvents), or when its delete failed: publish them
-		// again (at least once). Without a batch this does nothing.
+		// again (at least once). Without a batch this does nothing. The
+		// gate hears of it again too (the delivery that finished it may
+		// have crashed before telling it).
+		w.completed(ctx, t)
 		if rep, ok := ctx.Value(reportKey{}).(*finishedReport); ok {
 			rep.task, rep.deadLettered = t, t.State == task.Failed
 		}

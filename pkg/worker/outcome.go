@@ -52,6 +52,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		if err != nil {
 			return w.finishFailed(err, log)
 		}
+		w.completed(ctx, done)
 		w.published(ctx, done, false)
 		log.Info().Int("status", res.StatusCode).Msg("task succeeded")
 		w.record("TasksSucceeded", 1, "Count")
@@ -72,6 +73,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		if err != nil {
 			return w.finishFailed(err, log)
 		}
+		w.completed(ctx, done)
 		w.published(ctx, done, true)
 		log.Warn().Str("error", attempt.Error).Bool("permanent", target.IsPermanent(execErr)).Msg("task failed and was dead-lettered")
 		w.record("TasksFailed", 1, "Count")

@@ -59,6 +59,15 @@ type Gate interface {
 	Admit(ctx context.Context, t *task.Task, now time.Time) (bool, error)
 }
 
+// Completer is an optional part of a Gate: told of each occurrence whose
+// final outcome (succeeded, or failed after its retries) was recorded, so
+// that a schedule whose ActionAfterCompletion is DELETE goes once its last
+// occurrence has run. It logs its own failures; a redelivery of a finished
+// task tells it again.
+type Completer interface {
+	Completed(ctx context.Context, t *task.Task)
+}
+
 // Metrics records metric values (see package metrics for the EMF sink).
 type Metrics interface {
 	Record(name string, value float64, unit string)

@@ -120,6 +120,14 @@ func (w *Worker) record(name string, v float64, unit string) {
 	}
 }
 
+// completed tells the gate, if it is a Completer, of an occurrence's
+// final outcome.
+func (w *Worker) completed(ctx context.Context, t *task.Task) {
+	if c, ok := w.cfg.Gate.(Completer); ok && t != nil && t.Occurrence != nil {
+		c.Completed(ctx, t)
+	}
+}
+
 // published hands a task whose outcome was recorded to the lifecycle
 // events port, if any: to the batch's durable publish under HandleSQS with
 // BatchEvents, else to the buffer.
