@@ -363,4 +363,23 @@ func TestSchedulerAPIRefusesBadSignatures(t *testing.T) {
 	_, err := schedulerClient(base, "acme", "wrong").ListSchedules(context.Background(), &scheduler.ListSchedulesInput{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "InvalidSignatureException")
+
+	// A key issued by POST /v1/access-keys signs as its tenant until it is
+	// revoked (at once on the instance that revoked it).
+	st, key := v1(t, base, http.MethodPost, "/v1/access-keys", "")
+	require.Equal(t, http.StatusCreated, st, key)
+	id, secret := key["access_key_id"].(string), key["secret_access_key"].(string)
+	require.NotEmpty(t, id)
+	require.NotEmpty(t, secret)
+	status, code, body = send(id, secret, time.Now())
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Empty(t, code)
+	status, code, _ = send(id, "not-"+secret, time.Now())
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.Equal(t, "InvalidSignatureException", code)
+	st, _ = v1(t, base, http.MethodDelete, "/v1/access-keys/"+id, "")
+	require.Equal(t, http.StatusNoContent, st)
+	status, code, _ = send(id, secret, time.Now())
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.Equal(t, "UnrecognizedClientException", code)
 }
