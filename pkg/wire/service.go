@@ -302,6 +302,7 @@ func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handle
 	mux.Handle("/", c.API(auth, ready))
 	schedules.Mount(mux, c.Schedules(auth))
 	api.MountSigning(mux, api.NewSigningHandler(c.Signing, auth, c.Log))
+	api.MountLimits(mux, api.NewLimitHandler(app.NewLimits(c.Store, c.Clock), auth, c.Log))
 	return api.CleanPaths(mux)
 }
 
