@@ -152,13 +152,15 @@ func (s *Store) DeleteLimit(ctx context.Context, tenant, key string) error {
 	return nil
 }
 
-// AcquireLimit takes a slot of the tenant's limit on key for holder until
-// leaseUntil (see task.Limit.Acquire). A key without a limit answers
+// AcquireLimit takes a slot of the tenant's limit on key for holder for
+// lease (see task.Limit.Acquire). The time of the grant is read from now
+// after the item is read, so that the slot it counts is as close to the
+// target call as the store allows. A key without a limit answers
 // Limited false. Each round reads the item strongly and writes it back
 // fenced on its version; a round lost to a concurrent acquire or release
 // is played again, up to limitAcquireTries times, after which the caller
 // is told to wait briefly (Reason "contention").
-func (s *Store) AcquireLimit(ctx context.Context, tenant, key, holder string, now, leaseUntil time.Time) (task.LimitGrant, error) {
+func (s *Store) AcquireLimit(ctx context.Context, tenant, key, holder string, now func() time.Time, lease time.Duration) (task.LimitGrant, error) {
 	for try := 0; try < limitAcquireTries; try++ {
 		l, st, err := s.readLimit(ctx, tenant, key)
 		if errors.Is(err, task.ErrNotFound) {
@@ -170,7 +172,8 @@ func (s *Store) AcquireLimit(ctx context.Context, tenant, key, holder string, no
 		if l.MaxConcurrency == 0 && l.PerSecond == 0 {
 			return task.LimitGrant{}, nil
 		}
-		next, g := l.Acquire(st, holder, now, leaseUntil)
+		at := now()
+		next, g := l.Acquire(st, holder, at, at.Add(lease))
 		if !g.OK {
 			return g, nil
 		}

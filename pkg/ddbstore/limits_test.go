@@ -13,6 +13,8 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
+func at(t time.Time) func() time.Time { return func() time.Time { return t } }
+
 // TestLimitCRUD: put (create and replace), get, list (ordered, per
 // tenant) and delete; another tenant sees none of it.
 func TestLimitCRUD(t *testing.T) {
@@ -63,7 +65,7 @@ func TestLimitAcquireRelease(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 
-	g, err := f.store.AcquireLimit(ctx, "acme", "free", "h0", now, now.Add(time.Minute))
+	g, err := f.store.AcquireLimit(ctx, "acme", "free", "h0", at(now), time.Minute)
 	require.NoError(t, err)
 	assert.False(t, g.Limited)
 
@@ -78,7 +80,7 @@ func TestLimitAcquireRelease(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			h := fmt.Sprint("h", i)
-			g, err := f.store.AcquireLimit(ctx, "acme", "k", h, now, now.Add(time.Minute))
+			g, err := f.store.AcquireLimit(ctx, "acme", "k", h, at(now), time.Minute)
 			assert.NoError(t, err)
 			assert.True(t, g.Limited)
 			if g.OK {
@@ -91,19 +93,19 @@ func TestLimitAcquireRelease(t *testing.T) {
 	wg.Wait()
 	require.Len(t, granted, 3, "exactly max_concurrency holders")
 
-	g, err = f.store.AcquireLimit(ctx, "acme", "k", "late", now, now.Add(time.Minute))
+	g, err = f.store.AcquireLimit(ctx, "acme", "k", "late", at(now), time.Minute)
 	require.NoError(t, err)
 	require.False(t, g.OK)
 	assert.Equal(t, "max_concurrency", g.Reason)
 
 	require.NoError(t, f.store.ReleaseLimit(ctx, "acme", "k", granted[0]))
 	require.NoError(t, f.store.ReleaseLimit(ctx, "acme", "k", granted[0]), "a second release is no error")
-	g, err = f.store.AcquireLimit(ctx, "acme", "k", "late", now, now.Add(time.Minute))
+	g, err = f.store.AcquireLimit(ctx, "acme", "k", "late", at(now), time.Minute)
 	require.NoError(t, err)
 	require.True(t, g.OK, "the released slot is free")
 
 	// A crashed holder's slot comes back when its lease ends.
-	g, err = f.store.AcquireLimit(ctx, "acme", "k", "after", now.Add(time.Minute), now.Add(2*time.Minute))
+	g, err = f.store.AcquireLimit(ctx, "acme", "k", "after", at(now.Add(time.Minute)), time.Minute)
 	require.NoError(t, err)
 	require.True(t, g.OK)
 

@@ -64,14 +64,17 @@ type LimitState struct {
 	Version int64
 }
 
-// LimitSlot is the rate window's granularity. The window counts
-// LimitWindowSlots slots (1.1 s): whatever the phase of a one-second
-// window, the slots it overlaps are all counted, so no one-second window
-// ever holds more than PerSecond starts; the price is that a saturated
-// key runs at PerSecond per 1.0 to 1.1 s.
+// LimitSlot is the rate window's granularity, and LimitWindowSlots its
+// width: 24 slots of 50 ms, so an acquire counts the starts of the last
+// 1.15 to 1.2 s (by the phase of the current slot). The 150 ms beyond one
+// second are the slack for the time between a grant and its call reaching
+// the target (the grant's write, the claim, the connection): two calls
+// whose grants were up to 150 ms apart in lateness still fall in no
+// one-second window at the target with more than PerSecond others. The
+// price: a saturated key runs at PerSecond per 1.15 to 1.2 s.
 const (
-	LimitSlot        = 100 * time.Millisecond
-	LimitWindowSlots = 11
+	LimitSlot        = 50 * time.Millisecond
+	LimitWindowSlots = 24
 )
 
 // LimitGrant is an acquire's answer.

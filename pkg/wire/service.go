@@ -243,6 +243,7 @@ func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
 		cfg.Events = c.Events
 	}
 	cfg.Gate = c.Chain()
+	cfg.Limiter = c.Store
 	for _, o := range opts {
 		o(&cfg)
 	}
