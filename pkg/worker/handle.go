@@ -150,7 +150,9 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 			return err
 		}
 		if h.held {
-			defer w.release(ctx, t, h, log)
+			release := w.releaser(ctx, t, h, log)
+			defer release()
+			ctx = context.WithValue(ctx, calledKey{}, release)
 		}
 	}
 

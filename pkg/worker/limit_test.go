@@ -24,11 +24,13 @@ type scriptedLimiter struct {
 	released []string
 	waits    int
 	waited   time.Duration
+	calls    int
 }
 
 func (l *scriptedLimiter) AcquireLimit(_ context.Context, _, key, holder string, _ func() time.Time, _ time.Duration) (task.LimitGrant, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.calls++
 	g := l.grants[0]
 	if len(l.grants) > 1 {
 		l.grants = l.grants[1:]
@@ -91,8 +93,14 @@ func TestSaturatedKeyRequeuesTheTaskUncharged(t *testing.T) {
 		assert.Equal(t, task.OriginRequeue, m.Origin)
 
 		lim.grants = []task.LimitGrant{{Limited: true, OK: true}}
-		time.Sleep(5 * time.Millisecond) // a measurable wait
+		// Just after a refusal this worker takes the key for saturated
+		// without asking the store: re-queued again, a second wait.
 		require.NoError(t, w.Handle(context.Background(), worker.Delivery{MessageID: "m2", Body: q.sent[0].Body}))
+		assert.Equal(t, 1, lim.calls, "claim=%v: the hint answered", claim)
+		require.Len(t, q.sent, 2)
+		// Past the hint (200 ms) the store is asked again.
+		time.Sleep(250 * time.Millisecond)
+		require.NoError(t, w.Handle(context.Background(), worker.Delivery{MessageID: "m3", Body: q.sent[1].Body}))
 		assert.EqualValues(t, 1, exec.n.Load(), "claim=%v", claim)
 		got, err = ms.Get(context.Background(), id)
 		require.NoError(t, err)
@@ -100,8 +108,8 @@ func TestSaturatedKeyRequeuesTheTaskUncharged(t *testing.T) {
 		assert.Equal(t, 1, got.AttemptN)
 		assert.Equal(t, lim.acquired, lim.released, "the slot was given back")
 		assert.Len(t, lim.released, 1)
-		assert.Equal(t, 1, lim.waits)
-		assert.GreaterOrEqual(t, lim.waited, 5*time.Millisecond)
+		assert.Equal(t, 2, lim.waits)
+		assert.GreaterOrEqual(t, lim.waited, 250*time.Millisecond)
 	}
 }
 

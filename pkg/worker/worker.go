@@ -93,6 +93,8 @@ type Worker struct {
 	clock clock.Clock
 	log   zerolog.Logger
 	rnd   func() float64
+	// saturated: limit keys this worker was just refused (see acquire).
+	saturated saturation
 }
 
 // New returns a Worker running the given executors.
