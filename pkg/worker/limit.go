@@ -63,11 +63,16 @@ type limitHold struct {
 	waited time.Duration
 }
 
-// saturatedFor is how long a refusal makes this worker take a key for
-// saturated without asking the store: the tasks of one key arrive in
-// batches, and one read then answers the whole batch (the bench's 500
-// waiters otherwise spent the emulator on reads of one item).
-const saturatedFor = 200 * time.Millisecond
+// saturatedFor is how long a refusal for the rate makes this worker take
+// a key for saturated without asking the store (at most: the refusal's
+// RetryAfter is exact), and saturatedConcFor the same after a refusal
+// for concurrency, whose end is unknown (a call may return any moment).
+// The tasks of one key arrive in batches, and one read then answers the
+// whole batch.
+const (
+	saturatedFor     = 200 * time.Millisecond
+	saturatedConcFor = 50 * time.Millisecond
+)
 
 // saturation remembers, per tenant and key, until when this worker takes
 // the key for saturated; a hint only: it can delay a task, never let one
@@ -75,6 +80,30 @@ const saturatedFor = 200 * time.Millisecond
 type saturation struct {
 	mu    sync.Mutex
 	until map[string]time.Time
+	// locks serialise this worker's acquires of one key: concurrent
+	// deliveries of a batch would otherwise race on the key's one item,
+	// each lost race a read and a write more (the bench's first runs spent
+	// the emulator's DynamoDB on them), and the ones queued behind a
+	// refusal find the hint instead of the store.
+	locks map[string]*sync.Mutex
+}
+
+// lock returns the key's acquire lock.
+func (s *saturation) lock(k string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locks == nil {
+		s.locks = map[string]*sync.Mutex{}
+	}
+	l, ok := s.locks[k]
+	if !ok {
+		if len(s.locks) > 10000 {
+			clear(s.locks) // a bound: a dropped lock costs only a race
+		}
+		l = &sync.Mutex{}
+		s.locks[k] = l
+	}
+	return l
 }
 
 func (s *saturation) get(k string, now time.Time) (time.Duration, bool) {
@@ -111,19 +140,27 @@ func (w *Worker) acquire(ctx context.Context, msg task.TaskMessage, t *task.Task
 	hint := t.Tenant + "\x00" + t.LimitKey
 	for {
 		var g task.LimitGrant
+		lock := w.saturated.lock(hint)
+		lock.Lock()
 		if d, ok := w.saturated.get(hint, w.clock.Now()); ok {
-			g = task.LimitGrant{Limited: true, RetryAfter: max(d, limitHoldMax+time.Millisecond), Reason: "saturated (this worker's hint)"}
+			lock.Unlock()
+			g = task.LimitGrant{Limited: true, RetryAfter: d, Reason: "saturated (this worker's hint)"}
 		} else {
 			var err error
 			g, err = w.cfg.Limiter.AcquireLimit(ctx, t.Tenant, t.LimitKey, holder, w.clock.Now, w.cfg.Lease+releaseTimeout)
+			if err == nil && !g.OK && g.Limited {
+				hold := min(g.RetryAfter, saturatedFor)
+				if g.Reason == "max_concurrency" {
+					hold = saturatedConcFor
+				}
+				w.saturated.set(hint, w.clock.Now().Add(hold))
+			}
+			lock.Unlock()
 			if err != nil {
 				return h, true, &Redeliver{After: time.Second, Reason: "limit " + t.LimitKey + ": " + err.Error()}
 			}
 			if !g.Limited {
 				return h, false, nil
-			}
-			if !g.OK && g.RetryAfter > limitHoldMax {
-				w.saturated.set(hint, w.clock.Now().Add(min(g.RetryAfter, saturatedFor)))
 			}
 		}
 		now := w.clock.Now()
