@@ -204,7 +204,7 @@ func (s *Store) AcquireLimit(ctx context.Context, tenant, key, holder string, no
 			return task.LimitGrant{}, fmt.Errorf("acquire limit %q: %w", key, err)
 		}
 		// Lost a race: back off a little (jittered) and play it again.
-		t := time.NewTimer(time.Duration(5+rand.IntN(20*(try+1))) * time.Millisecond)
+		t := time.NewTimer(time.Duration(5+rand.IntN(20*(try+1))) * time.Millisecond) //nolint:gosec // jitter, not a secret
 		select {
 		case <-ctx.Done():
 			t.Stop()
