@@ -181,7 +181,7 @@ Exit codes: 0 done, 1 the API refused or failed, 2 bad usage, 3 not found.`,
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 
-	root.AddCommand(a.tasksCmd(), a.schedulesCmd(), a.dlqCmd(), a.accessKeysCmd(), a.consoleCmd(), a.completionCmd(root))
+	root.AddCommand(a.tasksCmd(), a.schedulesCmd(), a.dlqCmd(), a.accessKeysCmd(), a.limitsCmd(), a.consoleCmd(), a.completionCmd(root))
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {

@@ -92,7 +92,7 @@ func (f *targetFlags) parse() (client.Target, any, *client.Retry, error) {
 
 func (a *app) tasksCreateCmd() *cobra.Command {
 	var tf targetFlags
-	var due, key, targetKey string
+	var due, key, targetKey, limitKey string
 	var labels []string
 	c := &cobra.Command{
 		Use:   "create --due WHEN (--webhook URL | --target JSON)",
@@ -125,7 +125,7 @@ create safe to repeat: the same key and body return the task created first.`,
 			if err != nil {
 				return err
 			}
-			t, _, err := cl.Create(a.ctx, client.CreateTask{DueAt: at, Target: target, Payload: payload, Retry: retry, Labels: lm, IdempotencyKey: targetKey}, key)
+			t, _, err := cl.Create(a.ctx, client.CreateTask{DueAt: at, Target: target, Payload: payload, Retry: retry, Labels: lm, IdempotencyKey: targetKey, LimitKey: limitKey}, key)
 			if err != nil {
 				return apiFailure(err)
 			}
@@ -136,6 +136,7 @@ create safe to repeat: the same key and body return the task created first.`,
 	c.Flags().StringVar(&key, "idempotency-key", "", "Idempotency-Key of the create request: repeating it returns the first task")
 	c.Flags().StringVar(&targetKey, "target-key", "", "the idempotency key sent to the target (default: the task ID)")
 	c.Flags().StringArrayVar(&labels, "label", nil, "key=value label (repeat for more)")
+	c.Flags().StringVar(&limitKey, "limit-key", "", "the limit key its calls count against (see hourglass limits)")
 	tf.add(c)
 	return c
 }

@@ -30,6 +30,14 @@ type TaskView struct {
 	// Replaces is set only in the answer to a PATCH that rescheduled: the
 	// ID of the task this one replaced.
 	Replaces string `json:"replaces,omitempty"`
+	// LimitKey is the limit key the task's target calls count against.
+	LimitKey string `json:"limit_key,omitempty"`
+	// LimitWaits counts the times the task waited for a free slot of its
+	// limit key (re-queued or held, neither failed nor charged an
+	// attempt), and LimitWaitedMs how long in all; recorded when it got
+	// its slot.
+	LimitWaits    int   `json:"limit_waits"`
+	LimitWaitedMs int64 `json:"limit_waited_ms"`
 }
 
 // RetryView is the retry policy as the API shows it.
@@ -46,6 +54,7 @@ func View(t *task.Task) TaskView {
 		Retry:          RetryView{MaxAttempts: t.Retry.MaxAttempts, InitialBackoffMs: t.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: t.Retry.MaxBackoff.Milliseconds()},
 		IdempotencyKey: t.Key(), Labels: t.Labels, AttemptCount: t.AttemptN, Attempts: t.Attempts, LastError: t.LastError,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, ReplacedBy: t.ReplacedBy,
+		LimitKey: t.LimitKey, LimitWaits: t.LimitWaits, LimitWaitedMs: t.LimitWaited.Milliseconds(),
 	}
 	if v.Attempts == nil {
 		v.Attempts = []task.Attempt{}

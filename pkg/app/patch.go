@@ -62,7 +62,7 @@ func (s *Tasks) Patch(ctx context.Context, log zerolog.Logger, tenant, id string
 	sort.Strings(keys)
 	for _, k := range keys {
 		switch {
-		case k == "idempotency_key":
+		case k == "idempotency_key", k == "limit_key":
 			errs = append(errs, task.FieldError{Field: k, Reason: "cannot be changed"})
 		case !patchFields[k]:
 			errs = append(errs, task.FieldError{Field: k, Reason: "unknown field"})
@@ -115,7 +115,7 @@ func (s *Tasks) Patch(ctx context.Context, log zerolog.Logger, tenant, id string
 		}
 		next = task.Task{
 			ID: nid, Tenant: tenant, DueAt: req.DueAt, Target: next.Target, Payload: next.Payload, Retry: next.Retry,
-			IdempotencyKey: prev.Key(), Labels: next.Labels, State: task.Scheduled, Version: 1,
+			IdempotencyKey: prev.Key(), Labels: next.Labels, LimitKey: prev.LimitKey, State: task.Scheduled, Version: 1,
 			PayloadHash: next.PayloadHash, CreatedAt: now, UpdatedAt: now,
 		}
 		if err := s.ensureCursor(ctx, now); err != nil {

@@ -224,7 +224,7 @@ func (s *Tasks) write(ctx context.Context, log zerolog.Logger, tenant string, re
 	}
 	t := &task.Task{
 		ID: id, Tenant: tenant, DueAt: req.DueAt, Target: req.Target, Payload: req.Payload, Retry: req.Retry,
-		IdempotencyKey: req.IdempotencyKey, Labels: req.Labels, State: task.Scheduled, Version: 1,
+		IdempotencyKey: req.IdempotencyKey, Labels: req.Labels, LimitKey: req.LimitKey, State: task.Scheduled, Version: 1,
 		PayloadHash: task.PayloadHash(req.Target, req.Payload), CreatedAt: now, UpdatedAt: now,
 	}
 	plan = s.planFastPath(ctx, t)

@@ -187,6 +187,9 @@ type CreateTask struct {
 	Retry          *Retry            `json:"retry,omitempty"`
 	IdempotencyKey string            `json:"idempotency_key,omitempty"` // sent to the target
 	Labels         map[string]string `json:"labels,omitempty"`
+	// LimitKey names the limit (PutLimit) the task's target calls count
+	// against.
+	LimitKey string `json:"limit_key,omitempty"`
 }
 
 // Attempt is one finished execution attempt.
@@ -219,6 +222,11 @@ type Task struct {
 	FinishedAt     *time.Time        `json:"finished_at,omitempty"`
 	ReplacedBy     string            `json:"replaced_by,omitempty"`
 	Replaces       string            `json:"replaces,omitempty"`
+	LimitKey       string            `json:"limit_key,omitempty"`
+	// LimitWaits and LimitWaitedMs: how often and how long in all the
+	// task waited for a free slot of its limit key.
+	LimitWaits    int   `json:"limit_waits"`
+	LimitWaitedMs int64 `json:"limit_waited_ms"`
 }
 
 // BatchResult is one task's outcome in a batch: Status 201 or 200 with

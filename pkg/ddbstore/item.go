@@ -48,6 +48,9 @@ const (
 	aSchedGen   = "sch_gen"     // occurrence: the schedule's generation
 	aOccurAt    = "occ_ms"      // occurrence: nominal fire time, ms
 	aFastPath   = "fp"          // 1: the create sends the task itself (task.Task.FastPath); dispatchers skip it, sweeps do not
+	aLimitKey   = "lk"          // the task's limit key (absent: none)
+	aLimitWaits = "lw"          // times the task waited for its limit key (added to, never fenced)
+	aLimitWait  = "lw_ms"       // how long it waited in all, ms
 )
 
 func sAttr(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
@@ -113,6 +116,9 @@ func (s *Store) marshalTask(t *task.Task) map[string]types.AttributeValue {
 	if t.FastPath {
 		item[aFastPath] = nAttr(1)
 	}
+	if t.LimitKey != "" {
+		item[aLimitKey] = sAttr(t.LimitKey)
+	}
 	if o := t.Occurrence; o != nil {
 		item[aSched], item[aSchedGen], item[aOccurAt] = sAttr(o.Schedule), nAttr(o.Generation), msAttr(o.At)
 	}
@@ -156,6 +162,9 @@ func unmarshalTask(item map[string]types.AttributeValue) (*task.Task, error) {
 		FinishedAt:  getMs(item, aFinished),
 		ReplacedBy:  getS(item, aReplacedBy),
 		FastPath:    getN(item, aFastPath) == 1,
+		LimitKey:    getS(item, aLimitKey),
+		LimitWaits:  int(getN(item, aLimitWaits)),
+		LimitWaited: time.Duration(getN(item, aLimitWait)) * time.Millisecond,
 	}
 	if sch := getS(item, aSched); sch != "" {
 		t.Occurrence = &task.Occurrence{Schedule: sch, Generation: getN(item, aSchedGen), At: getMs(item, aOccurAt)}

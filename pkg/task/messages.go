@@ -28,6 +28,12 @@ type TaskMessage struct {
 	// RequeuedFrom is, on a message the worker re-queued because it came
 	// early (Origin OriginRequeue), the origin of the message it re-queued.
 	RequeuedFrom Origin `json:"rf,omitempty"`
+	// LimitWaits, on a message the worker re-queued because the task's
+	// limit key was saturated, counts the refusals so far, and LimitSince
+	// is the first one (Unix ms): the task records them when it gets its
+	// slot (limit_waits, limit_waited_ms).
+	LimitWaits int   `json:"lw,omitempty"`
+	LimitSince int64 `json:"ls,omitempty"`
 }
 
 // Origin names the sender of a task message.
@@ -61,7 +67,7 @@ func (m TaskMessage) Requeued() TaskMessage {
 	if m.Origin == OriginRequeue {
 		from = m.RequeuedFrom
 	}
-	return TaskMessage{ID: m.ID, PH: m.PH, Origin: OriginRequeue, RequeuedFrom: from}
+	return TaskMessage{ID: m.ID, PH: m.PH, Origin: OriginRequeue, RequeuedFrom: from, LimitWaits: m.LimitWaits, LimitSince: m.LimitSince}
 }
 
 // Describe is m's origin as a receiver is told it (the webhook's

@@ -67,11 +67,12 @@ type CreateRequest struct {
 	Retry          Retry
 	IdempotencyKey string
 	Labels         map[string]string
+	LimitKey       string
 }
 
 var createFields = map[string]bool{
 	"due_at": true, "target": true, "payload": true, "retry": true,
-	"idempotency_key": true, "labels": true,
+	"idempotency_key": true, "labels": true, "limit_key": true,
 }
 
 // DecodeCreate parses and validates a create-task body. prefix is prepended
@@ -213,6 +214,18 @@ func DecodeCreate(body []byte, prefix string, now time.Time, lim Limits, validat
 			add("idempotency_key", "must be 1 to %d bytes of printable UTF-8 (no control, bidi or line-separator characters)", maxIdemKeyLen)
 		} else {
 			req.IdempotencyKey = s
+		}
+	}
+
+	// limit_key
+	if v, ok := raw["limit_key"]; ok && !isNull(v) {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			add("limit_key", "must be a string")
+		} else if !ValidLimitKey(s) {
+			add("limit_key", LimitKeyRule)
+		} else {
+			req.LimitKey = s
 		}
 	}
 

@@ -141,6 +141,13 @@ type Task struct {
 	// dispatcher skips it, so it is not sent twice. A sweep does not skip
 	// it, so a create that crashed after its write is still run.
 	FastPath bool
+	// LimitKey names the limit (per tenant) its target calls count
+	// against; empty: none. See Limit.
+	LimitKey string
+	// LimitWaits counts the times the task waited for its limit key, and
+	// LimitWaited sums how long (recorded when it gets its slot).
+	LimitWaits  int
+	LimitWaited time.Duration
 }
 
 // Occurrence names the schedule a task is one occurrence of. Dispatching

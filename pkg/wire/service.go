@@ -320,6 +320,7 @@ func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
 		cfg.Events = c.Events
 	}
 	cfg.Gate = c.Chain()
+	cfg.Limiter = c.Store
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -375,6 +376,7 @@ func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handle
 	if sa := c.SchedulerAPI(); sa != nil {
 		schedulerapi.Mount(mux, sa)
 	}
+	api.MountLimits(mux, api.NewLimitHandler(app.NewLimits(c.Store, c.Clock), auth, c.Log))
 	return api.CleanPaths(mux)
 }
 

@@ -143,6 +143,22 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		}
 	}
 
+	if t.LimitKey != "" && w.cfg.Limiter != nil {
+		// The slot is taken before the claim, so that a task that must
+		// wait leaves no lease behind it (a claimed task that waited would
+		// hold off its own re-queued message until the lease ended).
+		holder := w.cfg.ID + ":" + randomHex(6)
+		h, done, err := w.acquire(ctx, msg, t, holder, log)
+		if done {
+			return err
+		}
+		if h.held {
+			release := w.releaser(ctx, t, h, log)
+			defer release()
+			ctx = context.WithValue(ctx, calledKey{}, release)
+		}
+	}
+
 	if !w.cfg.Claim {
 		// No claim: this attempt's number is one past the recorded ones, and
 		// Settle fences its outcome on the version read above.

@@ -30,6 +30,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		})
 		cancel()
 	}
+	called(ctx)
 	if err := w.crash("after-execute"); err != nil {
 		return err
 	}

@@ -75,6 +75,12 @@ type Config struct {
 	// (SUCCEEDED; FAILED and dead-lettered), for lifecycle events, and is
 	// flushed at the end of each HandleSQS batch. Nil: no events.
 	Events Events
+	// Limiter, when set, holds the per-key limits: a task naming a limit
+	// key takes a slot before its claim and target call and gives it back
+	// after the outcome; a task whose key is saturated waits (held briefly
+	// or re-queued with a delay, neither failed nor charged an attempt).
+	// Nil: limit keys are not enforced.
+	Limiter Limiter
 }
 
 // Worker executes tasks.
@@ -87,6 +93,8 @@ type Worker struct {
 	clock clock.Clock
 	log   zerolog.Logger
 	rnd   func() float64
+	// saturated: limit keys this worker was just refused (see acquire).
+	saturated saturation
 }
 
 // New returns a Worker running the given executors.

@@ -72,19 +72,21 @@ type sizes struct {
 	NoisyTasks  int           `json:"noisy_tasks"`
 	QuietTasks  int           `json:"quiet_tasks"`
 	QuietSpread time.Duration `json:"-"`
+	// key_limit: KeyLimitTasks due at one instant on one limited key.
+	KeyLimitTasks int `json:"key_limit_tasks"`
 }
 
 var (
 	quickSizes = sizes{Tasks: 500, Window: 45 * time.Second, Throughput: 300, ShardTasks: 320, SpikeSteady: 8,
 		SpikePre: 8 * time.Second, SpikeBurst: 2 * time.Second, SpikePost: 10 * time.Second, RawFor: 4 * time.Second,
-		VolumeTasks: 1200, VolumeWindow: 60 * time.Second, NoisyTasks: 1000, QuietTasks: 100, QuietSpread: 20 * time.Second}
+		VolumeTasks: 1200, VolumeWindow: 60 * time.Second, NoisyTasks: 1000, QuietTasks: 100, QuietSpread: 20 * time.Second, KeyLimitTasks: 500}
 	// smokeSizes only checks that the driver works end to end.
 	smokeSizes = sizes{Tasks: 40, Window: 5 * time.Second, Throughput: 40, ShardTasks: 48, SpikeSteady: 4,
 		SpikePre: 3 * time.Second, SpikeBurst: time.Second, SpikePost: 3 * time.Second, RawFor: time.Second,
-		VolumeTasks: 150, VolumeWindow: 6 * time.Second, NoisyTasks: 60, QuietTasks: 10, QuietSpread: 4 * time.Second}
+		VolumeTasks: 150, VolumeWindow: 6 * time.Second, NoisyTasks: 60, QuietTasks: 10, QuietSpread: 4 * time.Second, KeyLimitTasks: 40}
 	fullSizes = sizes{Tasks: 1000, Window: 60 * time.Second, Throughput: 1000, ShardTasks: 1600, SpikeSteady: 10,
 		SpikePre: 15 * time.Second, SpikeBurst: 3 * time.Second, SpikePost: 20 * time.Second, RawFor: 10 * time.Second,
-		VolumeTasks: 3000, VolumeWindow: 120 * time.Second, NoisyTasks: 3000, QuietTasks: 100, QuietSpread: 30 * time.Second}
+		VolumeTasks: 3000, VolumeWindow: 120 * time.Second, NoisyTasks: 3000, QuietTasks: 100, QuietSpread: 30 * time.Second, KeyLimitTasks: 500}
 )
 
 // Output is the JSON the driver prints.
@@ -112,6 +114,7 @@ type RawOut struct {
 	Spike        Spike            `json:"spike"`
 	Volume       Volume           `json:"volume"` // scenario 5: Cost and PerTaskCalls are priced from it
 	Noisy        *Noisy           `json:"noisy_neighbour,omitempty"`
+	KeyLimit     *KeyLimit        `json:"key_limit,omitempty"`
 	Cost         Cost             `json:"cost"`          // the volume run's
 	CostLowRate  Cost             `json:"cost_low_rate"` // the precision run's
 	PerTaskCalls capacity.PerTask `json:"per_task_calls"`
@@ -167,7 +170,7 @@ func main() {
 		noAsynq  = flag.Bool("no-asynq", false, "skip the asynq side")
 		asynqChk = flag.Duration("asynq-check", 0, "asynq DelayedTaskCheckInterval (0: asynq's default, 5s)")
 		batch    = flag.Int("batch", loadtest.DefaultBatch, "Hourglass tasks per create request, 1 to 100 (POST /v1/tasks:batch; 1: single creates)")
-		only     = flag.String("scenarios", "", "comma-separated scenarios to run (precision, volume, throughput, spike, noisy_neighbour, shards, asynq; empty: all); the raw emulator rates always run")
+		only     = flag.String("scenarios", "", "comma-separated scenarios to run (precision, volume, throughput, spike, noisy_neighbour, key_limit, shards, asynq; empty: all); the raw emulator rates always run")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -229,8 +232,14 @@ func repoRoot() (string, error) {
 	}
 }
 
+// The key_limit scenario's limits (issue 17): 5 concurrent, 20 a second.
+const (
+	keyLimitConcurrency = 5
+	keyLimitPerS        = 20
+)
+
 // scenarios are the names -scenarios takes.
-var scenarios = []string{"precision", "volume", "throughput", "spike", "noisy_neighbour", "shards", "asynq"}
+var scenarios = []string{"precision", "volume", "throughput", "spike", "noisy_neighbour", "key_limit", "shards", "asynq"}
 
 // scenarioSet parses -scenarios: empty selects every scenario.
 func scenarioSet(list string) (map[string]bool, error) {
@@ -405,6 +414,17 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 				nn.QuietP99, nn.QuietAloneP99, nn.QuietMax, nn.NoisyP99, nn.NoisyExecutedS, nn.Lost, nn.Pending)
 		}
 	}
+	// key_limit (issue 17): a burst on a key limited in concurrency and rate.
+	if want["key_limit"] {
+		logf("key_limit: %d tasks due at once on a key limited to %d concurrent and %d/s", sz.KeyLimitTasks, keyLimitConcurrency, keyLimitPerS)
+		if kl, err := keyLimit(ctx, h.base, sz.KeyLimitTasks, keyLimitConcurrency, keyLimitPerS, batch); err != nil {
+			fail("key_limit", err)
+		} else {
+			o.Raw.KeyLimit = &kl
+			logf("key_limit: max %d in flight (limit %d), max %d in any second (limit %d); executed %d, lost %d, pending %d, drained in %.1f s",
+				kl.MaxConcurrency, kl.LimitConcurrency, kl.MaxRatePerS, kl.LimitPerS, kl.Executed, kl.Lost, kl.Pending, kl.DrainS)
+		}
+	}
 	h.close()
 
 	// 3: shard scaling, with the host stopped so it has the emulator alone.
@@ -559,6 +579,11 @@ func budgets(o Output) []Budget {
 		add(fmt.Sprintf("noisy_neighbour: quiet tenant's p99 ≤ %.0f ms beside %d noisy tasks due at once", nn.BudgetQuietP99, nn.NoisyTasks), nn.BudgetQuietP99, nn.QuietP99)
 		b[len(b)-1].Met = nn.QuietBudgetMet
 		add("noisy_neighbour: tasks lost", 0, float64(nn.Lost))
+	}
+	if kl := o.Raw.KeyLimit; kl != nil {
+		add(fmt.Sprintf("key_limit: calls in flight ≤ max_concurrency %d (%d tasks due at once)", kl.LimitConcurrency, kl.Tasks), float64(kl.LimitConcurrency), float64(kl.MaxConcurrency))
+		add(fmt.Sprintf("key_limit: calls in any 1 s ≤ per_second %d", kl.LimitPerS), float64(kl.LimitPerS), float64(kl.MaxRatePerS))
+		add("key_limit: tasks lost or not run", 0, float64(kl.Lost+kl.Pending+max(0, kl.Tasks-kl.Executed-kl.Lost-kl.Pending)))
 	}
 	v, c := o.Raw.Volume, o.Raw.Cost
 	if v.Summary.Executed > 0 {

@@ -17,8 +17,11 @@
 // that reached the sink under more than one idempotency key or recorded more
 // than one final outcome (must be 0); lost counts accepted tasks never
 // executed; recovery_s is the longest time from a crash until every task due
-// during the outage had run. It exits 1 when lost, early or duplicate_effects is not
-// 0, or fewer crashes or faults happened than asked for.
+// during the outage had run. Half the tasks name one of two limit keys
+// (max_concurrency 3 and 2); key_max_concurrency reports the most calls the
+// sink had in flight per key, beside key_limit_concurrency. It exits 1 when
+// lost, early or duplicate_effects is not 0, when a key's calls in flight
+// exceeded its limit, or when fewer crashes or faults happened than asked for.
 //
 //	go run ./scripts/chaos -tasks 1000 -spread 150s -crashes 4   # make chaos-quick
 //
@@ -76,6 +79,27 @@ type Summary struct {
 	SkewsMS      []int            `json:"skews_ms"`
 	Claim        string           `json:"claim"` // the host's HOURGLASS_CLAIM
 	DurationS    float64          `json:"duration_s"`
+	// KeyMaxConcurrency is, per limit key of the workload, the most calls
+	// the sink had in flight at once for the key's tasks, beside
+	// KeyLimitConcurrency, the key's max_concurrency; the run fails if one
+	// exceeds its limit.
+	KeyMaxConcurrency   map[string]int `json:"key_max_concurrency"`
+	KeyLimitConcurrency map[string]int `json:"key_limit_concurrency"`
+}
+
+// chaosKeys are the workload's limit keys (tenant "chaos") and their
+// max_concurrency: a quarter of the tasks name each, the rest none.
+var chaosKeys = []struct {
+	name string
+	conc int
+}{{"chaos.a", 3}, {"chaos.b", 2}}
+
+// keyOf is task i's limit key ("" for none).
+func keyOf(i int) string {
+	if j := i % 4; j < len(chaosKeys) {
+		return chaosKeys[j].name
+	}
+	return ""
 }
 
 type options struct {
@@ -142,6 +166,12 @@ func main() {
 	if sum.Lost > 0 || sum.Early > 0 || sum.DuplicateEffects > 0 || sum.Crashes < o.crashes || sum.FaultsInjected < o.minFaults {
 		os.Exit(1)
 	}
+	for k, n := range sum.KeyMaxConcurrency {
+		if n > sum.KeyLimitConcurrency[k] {
+			fmt.Fprintf(os.Stderr, "chaos: key %s had %d calls in flight, above its max_concurrency %d\n", k, n, sum.KeyLimitConcurrency[k])
+			os.Exit(1)
+		}
+	}
 }
 
 func logf(format string, args ...any) {
@@ -167,14 +197,30 @@ type sink struct {
 	mu       sync.Mutex
 	arrivals map[string][]arrival
 	rnd      *rand.Rand
+	// inflight and maxInflight count, per limit key (the payload's
+	// "limit_key"), the calls not yet answered.
+	inflight, maxInflight map[string]int
 }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var p struct {
+		LimitKey string `json:"limit_key"`
+	}
+	_ = json.Unmarshal(body, &p)
 	id := r.Header.Get("Hourglass-Task-Id")
 	s.mu.Lock()
 	s.arrivals[id] = append(s.arrivals[id], arrival{at: now, key: r.Header.Get("Idempotency-Key")})
+	if p.LimitKey != "" {
+		s.inflight[p.LimitKey]++
+		s.maxInflight[p.LimitKey] = max(s.maxInflight[p.LimitKey], s.inflight[p.LimitKey])
+		defer func() {
+			s.mu.Lock()
+			s.inflight[p.LimitKey]--
+			s.mu.Unlock()
+		}()
+	}
 	slow := s.rnd.Float64() < 0.02
 	hold := time.Duration(s.rnd.Int64N(int64(10 * time.Second)))
 	s.mu.Unlock()
@@ -242,7 +288,8 @@ func run(ctx context.Context, o options) (Summary, error) {
 	}
 
 	// 3. The sink.
-	sk := &sink{arrivals: map[string][]arrival{}, rnd: rand.New(rand.NewPCG(o.seed+1, 7))} //nolint:gosec // reproducible, not secret
+	sk := &sink{arrivals: map[string][]arrival{}, rnd: rand.New(rand.NewPCG(o.seed+1, 7)), //nolint:gosec // reproducible, not secret
+		inflight: map[string]int{}, maxInflight: map[string]int{}}
 	sinkURL, closeSink, err := faultrun.Serve(sk, 5*time.Second)
 	if err != nil {
 		return Summary{}, err
@@ -280,6 +327,10 @@ func run(ctx context.Context, o options) (Summary, error) {
 		}
 		dues[i] = t0.Add(o.lead + step).Truncate(time.Millisecond)
 	}
+	if err := putLimits(ctx, &http.Client{Timeout: 20 * time.Second}, api); err != nil {
+		return Summary{}, err
+	}
+	logf("limit keys: %v", chaosKeys)
 	last := dues[len(dues)-1]
 	crashAt := crashTimes(rnd, o.crashes, t0.Add(10*time.Second), last.Add(-10*time.Second))
 	var (
@@ -325,12 +376,16 @@ func run(ctx context.Context, o options) (Summary, error) {
 				if i >= o.tasks || ctx.Err() != nil {
 					return
 				}
-				body, _ := json.Marshal(map[string]any{
+				req := map[string]any{
 					"due_at":  dues[i].Format(time.RFC3339Nano),
 					"target":  map[string]any{"kind": "webhook", "url": hookURL},
-					"payload": map[string]any{"n": i, "note": "chaos"},
+					"payload": map[string]any{"n": i, "note": "chaos", "limit_key": keyOf(i)},
 					"retry":   map[string]any{"max_attempts": 8, "initial_backoff_ms": 500, "max_backoff_ms": 5000},
-				})
+				}
+				if k := keyOf(i); k != "" {
+					req["limit_key"] = k
+				}
+				body, _ := json.Marshal(req)
 				id, err := create(ctx, client, api, body)
 				if err != nil {
 					createErrs.Add(1)
@@ -378,7 +433,13 @@ func run(ctx context.Context, o options) (Summary, error) {
 	store := ddbstore.New(dynamodb.NewFromConfig(direct), "hourglass-tasks", task.Layout{Bucket: 5 * time.Second}, ddbstore.Options{})
 	snap := sk.snapshot()
 	sum := Summary{Tasks: o.tasks, Accepted: accepted, CreateErrors: int(createErrs.Load()), Crashes: len(crashes),
-		FaultsInjected: proxy.Injected(), FaultsByKind: map[string]int64{}, SkewsMS: skews, Claim: o.claim}
+		FaultsInjected: proxy.Injected(), FaultsByKind: map[string]int64{}, SkewsMS: skews, Claim: o.claim,
+		KeyMaxConcurrency: map[string]int{}, KeyLimitConcurrency: map[string]int{}}
+	sk.mu.Lock()
+	for _, k := range chaosKeys {
+		sum.KeyMaxConcurrency[k.name], sum.KeyLimitConcurrency[k.name] = sk.maxInflight[k.name], k.conc
+	}
+	sk.mu.Unlock()
 	for k, v := range proxy.Counts() {
 		sum.FaultsByKind[string(k)] = v
 	}
@@ -501,6 +562,52 @@ func crashTimes(rnd *rand.Rand, n int, from, to time.Time) []time.Time {
 		out[i] = from.Add(time.Duration(i)*slot + jitter)
 	}
 	return out
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// putLimits sets the workload's limit keys (tenant "chaos"), retrying
+// while the host answers 5xx or 429 (faults are injected from the start).
+func putLimits(ctx context.Context, c *http.Client, api string) error {
+	for _, k := range chaosKeys {
+		body := []byte(fmt.Sprintf(`{"max_concurrency": %d}`, k.conc))
+		var last error
+		for attempt := 0; attempt < 20 && ctx.Err() == nil; attempt++ {
+			if attempt > 0 {
+				sleepUntil(ctx, time.Now().Add(500*time.Millisecond))
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPut, api+"/v1/limits/"+k.name, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer dev-chaos")
+			resp, err := c.Do(req)
+			if err != nil {
+				last = err
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated {
+				last = nil
+				break
+			}
+			last = fmt.Errorf("put limit %s: %s: %s", k.name, resp.Status, b)
+			if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
+				break
+			}
+		}
+		if last != nil {
+			return last
+		}
+	}
+	return nil
 }
 
 // create posts one task, retrying while the host is down or answers

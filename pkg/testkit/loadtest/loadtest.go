@@ -49,8 +49,14 @@ type arrival struct {
 type sink struct {
 	mu       sync.Mutex
 	arrivals map[string][]arrival // task ID → arrivals
-	total    atomic.Int64
-	badSig   atomic.Int64
+	// every is each call's arrival, duplicates included; inflight and
+	// maxInflight count calls not yet answered (see Options.SinkHold).
+	every       []time.Time
+	inflight    int
+	maxInflight int
+	hold        time.Duration
+	total       atomic.Int64
+	badSig      atomic.Int64
 	// key is the tenant's signing key (nil: signatures not checked),
 	// set before the first task is created.
 	key atomic.Pointer[[]byte]
@@ -68,8 +74,17 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.arrivals[id] = append(s.arrivals[id], arrival{at: now, key: r.Header.Get("Idempotency-Key"), d: DeliveryFrom(r.Header, now)})
+	s.every = append(s.every, now)
+	s.inflight++
+	s.maxInflight = max(s.maxInflight, s.inflight)
 	s.mu.Unlock()
 	s.total.Add(1)
+	if s.hold > 0 {
+		time.Sleep(s.hold)
+	}
+	s.mu.Lock()
+	s.inflight--
+	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -157,6 +172,11 @@ type Result struct {
 	// OtherDuplicates counts the duplicates classified Other by what the
 	// deliveries reported ("dispatch then sweep", …), to name their cause.
 	OtherDuplicates map[string]int
+	// Arrivals is every call's arrival at the sink, duplicates included,
+	// in arrival order; MaxInFlight is the most calls the sink had
+	// unanswered at once.
+	Arrivals    []time.Time
+	MaxInFlight int
 }
 
 // SubmitFunc schedules task i, due at due, to POST to hookURL with the
@@ -198,6 +218,11 @@ type Options struct {
 	// takes DefaultBatch. With SendAt, a request carries only tasks whose
 	// send time has come. Submit creates one task a call whatever Batch is.
 	Batch int
+	// LimitKey, when set, is every task's limit_key.
+	LimitKey string
+	// SinkHold makes the sink answer each call this long after it arrived
+	// (a slow target), so that Result.MaxInFlight measures concurrency.
+	SinkHold time.Duration
 }
 
 // DefaultBatch is Options.Batch's default, and MaxBatch its ceiling: the
@@ -258,7 +283,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if !Loopback(sh) {
 		return Result{}, fmt.Errorf("-sink %q must be a loopback address", o.SinkAddr)
 	}
-	sk := &sink{arrivals: make(map[string][]arrival, n)}
+	sk := &sink{arrivals: make(map[string][]arrival, n), hold: o.SinkHold}
 	ln, err := net.Listen("tcp", o.SinkAddr)
 	if err != nil {
 		return Result{}, fmt.Errorf("sink: %w", err)
@@ -334,7 +359,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	spec := func(i int) client.CreateTask {
 		return client.CreateTask{DueAt: dues[i], Target: client.Webhook(hookURL),
-			Payload: map[string]any{"n": i, "note": "loadgen"}, Retry: &client.Retry{MaxAttempts: 5}}
+			Payload: map[string]any{"n": i, "note": "loadgen"}, Retry: &client.Retry{MaxAttempts: 5}, LimitKey: o.LimitKey}
 	}
 	var sendAt func(i int) time.Time
 	if o.SendAt != nil {
@@ -418,6 +443,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		pending = stillPending(ctx, hc, ids, missing, o.Concurrency)
 	}
 	sk.mu.Lock()
+	res.Arrivals, res.MaxInFlight = append([]time.Time(nil), sk.every...), sk.maxInflight
 	var late []float64
 	behind := time.Time{} // the earliest due time of a task more than 1 s late
 	fellBehind := func(due time.Time) {
