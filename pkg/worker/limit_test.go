@@ -12,8 +12,8 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/target"
-	"github.com/hourglass-sched/hourglass/pkg/testkit/memstore"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/memstore"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
 
