@@ -29,7 +29,9 @@ import (
 // Crash safety is the dispatcher's: the continuation is sent before the
 // unit is acknowledged, so a crash repeats a pass (duplicate messages,
 // harmless) and never skips one; the bucket's sweep, paced the same way,
-// remains the backstop for anything left SCHEDULED.
+// remains the backstop for anything left SCHEDULED. A sweep that finds a
+// backlog it would hold puts itself off (up to sweepDefers times) rather
+// than pace the same tasks beside the unit's own continuations.
 type Fair struct {
 	// PerSecond is the tasks of one tenant one unit releases into any one
 	// second of run time; 0 turns pacing off (every task of the
@@ -53,6 +55,15 @@ type Fair struct {
 type Depth interface {
 	Depth(ctx context.Context, url string) (visible, inflight, delayed int, err error)
 }
+
+// A sweep that finds a tenant's backlog is put off sweepDefers times,
+// sweepDeferral apart (a backlog the workers drain at 30 tasks a second
+// locally, or thousands in AWS, is sent within that), before it paces the
+// partition itself.
+const (
+	sweepDefers   = 10
+	sweepDeferral = 15 * time.Second
+)
 
 // passInterval is the wait between two passes of a held unit: SQS delays
 // are whole seconds.
@@ -299,6 +310,20 @@ func (d *Dispatcher) dispatchFair(ctx context.Context, u task.ScanUnit, origin t
 	}
 	now := d.clock.Now()
 	p := d.cfg.Fair.pick(all, u, now, extra)
+	if u.Sweep && u.Pass == 0 && p.Held != nil && u.Deferred < sweepDefers {
+		// A tenant's backlog is still SCHEDULED here, most likely because
+		// the unit's own continuations are still pacing it: a second,
+		// sweep-led chain would send every one of those tasks twice. Put
+		// the sweep off; after sweepDefers tries it paces the partition
+		// itself, in case that chain is gone.
+		again := u
+		again.Deferred++
+		if err := d.q.SendBatch(ctx, d.cfg.ScanQueue, []task.OutMessage{{Body: again.Encode(), Delay: sweepDeferral}}); err != nil {
+			return st, fmt.Errorf("dispatch: defer sweep: %w", err)
+		}
+		st.HeldTenants = len(p.Held)
+		return st, nil
+	}
 	for start := 0; start < len(p.Send); start += int(d.cfg.PageSize) {
 		page := p.Send[start:min(len(p.Send), start+int(d.cfg.PageSize))]
 		if err := d.sendPage(ctx, page, origin, &st); err != nil {

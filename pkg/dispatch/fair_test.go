@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
@@ -73,4 +75,52 @@ func TestFairDispatchHoldsABurstInTheTable(t *testing.T) {
 	for _, id := range ids {
 		require.Len(t, s.Sink.Calls(id), 1, "task %s ran once", id)
 	}
+}
+
+// byQueue records each queue's message bodies.
+type byQueue map[string][]string
+
+func (b byQueue) SendBatch(_ context.Context, url string, msgs []task.OutMessage) error {
+	for _, m := range msgs {
+		b[url] = append(b[url], m.Body)
+	}
+	return nil
+}
+
+// A sweep that finds a tenant's backlog it would hold puts itself off
+// instead of pacing the same tasks beside the unit's own continuations
+// (each would then be sent twice); after ten tries it paces them itself.
+func TestFairSweepDefersToThePacingChain(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 15, 4, 0, 0, time.UTC)
+	var page onePage
+	for i := range 6 {
+		page = append(page, &task.Task{ID: task.ID{DueMs: now.Add(-time.Second).UnixMilli(), Random: uint64(i + 1)}, Tenant: "noisy",
+			DueAt: now.Add(-time.Second), State: task.Scheduled})
+	}
+	setup := func() (*dispatch.Dispatcher, byQueue) {
+		q := byQueue{}
+		return dispatch.New(dispatch.Config{TaskQueue: "tasks", ScanQueue: "scan", Fair: dispatch.Fair{PerSecond: 2}}, page, q,
+			clock.NewManual(now), zerolog.Nop()), q
+	}
+
+	d, q := setup()
+	st, err := d.Dispatch(context.Background(), task.ScanUnit{Bucket: 1, Shard: 0, Sweep: true})
+	require.NoError(t, err)
+	require.Zero(t, st.Sent)
+	require.Empty(t, q["tasks"])
+	require.Len(t, q["scan"], 1)
+	again, err := task.DecodeScanUnit(q["scan"][0])
+	require.NoError(t, err)
+	require.Equal(t, task.ScanUnit{Bucket: 1, Shard: 0, Sweep: true, Deferred: 1}, again)
+
+	d, q = setup()
+	st, err = d.Dispatch(context.Background(), task.ScanUnit{Bucket: 1, Shard: 0, Sweep: true, Deferred: 10})
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Sent, "the tenth deferral paces the partition itself")
+	require.Len(t, q["tasks"], 2)
+	cont, err := task.DecodeScanUnit(q["scan"][0])
+	require.NoError(t, err)
+	require.Equal(t, 1, cont.Pass)
+	require.True(t, cont.Sweep)
 }

@@ -18,9 +18,12 @@ type ScanUnit struct {
 	// Pass counts the unit's passes (0: the scanner's unit); every task of
 	// the partition up to sort key Upto was sent, except for the tenants in
 	// Held, whose tasks were sent only up to the sort key given there.
-	Pass int               `json:"pass,omitempty"`
-	Upto string            `json:"upto,omitempty"`
-	Held map[string]string `json:"held,omitempty"`
+	Pass int `json:"pass,omitempty"`
+	// Deferred counts how often a sweep unit put itself off because a
+	// tenant's backlog in its partition was still being paced.
+	Deferred int               `json:"deferred,omitempty"`
+	Upto     string            `json:"upto,omitempty"`
+	Held     map[string]string `json:"held,omitempty"`
 }
 
 // Encode returns the unit's message body.
