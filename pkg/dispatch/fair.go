@@ -16,15 +16,19 @@ import (
 // A pass (one unit) sends, per tenant, at most PerSecond × weight tasks
 // that become visible in any one second of run time (an overdue task counts
 // in the current second); a tenant's tasks beyond that stay SCHEDULED in the
-// table, and the pass sends a continuation unit to the scan queue, a second
-// later, that carries where each held tenant got to (task.ScanUnit.Held).
-// A continuation pass sends each held tenant's next tasks that are due: its weighted share of the room left in the task queue
-// (QueueDepth less the queue's visible and in-flight messages, divided
-// among Shards units; at least one task, so a backlog always moves; or
-// PerSecond × weight when the depth cannot be read). So a noisy tenant
-// drains as fast as the workers take its tasks — slowed, never dropped —
-// while the queue in front of every other tenant's task stays nearly
-// empty: the workers hold about QueueDepth messages and few wait visible. The messages of one pass go out in weighted round robin by tenant.
+// table, and the pass sends a continuation unit to the scan queue, due a
+// second before the earliest held task, that carries where each held
+// tenant got to (task.ScanUnit.Held).
+// A continuation pass sends each held tenant's next tasks that fall due
+// within the next second: its weighted share of the room left in the task
+// queue (QueueDepth less the queue's visible and in-flight messages,
+// divided among Shards units; at least one task, so a backlog always
+// moves; or PerSecond × weight when the depth cannot be read). So a noisy
+// tenant drains as fast as the workers take its tasks — slowed, never
+// dropped — while the queue in front of every other tenant's task stays
+// nearly empty: the workers hold about QueueDepth messages and few wait
+// visible. The messages of one pass go out in weighted round robin by
+// tenant.
 //
 // Crash safety is the dispatcher's: the continuation is sent before the
 // unit is acknowledged, so a crash repeats a pass (duplicate messages,
@@ -129,11 +133,13 @@ func (f Fair) pick(tasks []*task.Task, u task.ScanUnit, now time.Time, extra map
 		limit := f.PerSecond * f.weight(tn)
 		n := 0
 		if prev, wasHeld := u.Held[tn]; wasHeld {
-			// A held tenant: its next tasks that are due, as the queue
-			// has room for them (sent earlier they would stand in the
-			// queue in front of other tenants' tasks when they fall due).
+			// A held tenant: its next tasks due within the next pass, as
+			// the queue has room for them (sent a pass ahead, with their
+			// delay, so that a tenant held for one busy second is not
+			// late; sent earlier they would stand in the queue in front
+			// of other tenants' tasks when they fall due).
 			budget := f.budget(tn, extra)
-			for n < len(ts) && n < budget && !ts[n].RunAt().After(now) {
+			for n < len(ts) && n < budget && ts[n].RunAt().Before(now.Add(passInterval)) {
 				n++
 			}
 			if n < len(ts) {
@@ -334,7 +340,7 @@ func (d *Dispatcher) dispatchFair(ctx context.Context, u task.ScanUnit, origin t
 		return st, nil
 	}
 	cont := task.ScanUnit{Bucket: u.Bucket, Shard: u.Shard, Sweep: u.Sweep, Pass: u.Pass + 1, Upto: p.Upto, Held: p.Held}
-	delay := max(passInterval, p.Next.Sub(now))
+	delay := max(passInterval, p.Next.Sub(now)-passInterval)
 	if err := d.q.SendBatch(ctx, d.cfg.ScanQueue, []task.OutMessage{{Body: cont.Encode(), Delay: delay}}); err != nil {
 		return st, fmt.Errorf("dispatch: continue unit: %w", err)
 	}
