@@ -88,7 +88,7 @@ func (s *Tasks) Retry(ctx context.Context, log zerolog.Logger, tenant, id string
 		return nil, notFound(err, "task "+cur.ID.String())
 	}
 	log = log.With().Str("task_id", cur.ID.String()).Int("attempts", attempts).Logger()
-	if err := s.q.Send(ctx, s.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRedrive).Encode()}); err != nil {
+	if err := s.q.Send(ctx, s.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRedrive).Encode(), Group: t.Tenant}); err != nil {
 		// The task is RETRYING with no message on the task queue. Its
 		// dead-lettered message is still in the task DLQ: scripts/redrive
 		// finds the task unfinished and re-sends it.

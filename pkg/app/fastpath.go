@@ -123,7 +123,7 @@ const skewMargin = 10 * time.Second
 // fastPathMessage is t's task-queue message, delayed until its due time
 // (less EarlyBy) from now.
 func (s *Tasks) fastPathMessage(t *task.Task) task.OutMessage {
-	return task.OutMessage{Body: task.NewTaskMessage(t, task.OriginFastPath).Encode(), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy}
+	return task.OutMessage{Body: task.NewTaskMessage(t, task.OriginFastPath).Encode(), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy, Group: t.Tenant}
 }
 
 // fastPathBatch is a batch create's fast path, taken once every write has

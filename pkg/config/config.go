@@ -161,6 +161,35 @@ type Config struct {
 	// ClockSkew offsets the local host's clock, for chaos runs only
 	// (HOURGLASS_CLOCK_SKEW_MS, 0).
 	ClockSkew time.Duration
+	// TenantDispatchRate is how many of one tenant's tasks the dispatchers
+	// release into the task queue for any one second of run time, across
+	// all shards, before the rest waits in the table for the next pass
+	// (HOURGLASS_TENANT_DISPATCH_RATE, default 1000; 0 turns fair pacing
+	// off; see dispatch.Fair and docs/fairness.md).
+	TenantDispatchRate int
+	// FairQueueDepth is the task-queue depth (visible plus in-flight
+	// messages) that a held tenant's later passes top the queue up to, so
+	// that a backlog drains as fast as the workers take it: about the
+	// workers' concurrency (HOURGLASS_FAIR_QUEUE_DEPTH, default 1000; 0:
+	// later passes send TenantDispatchRate's share a second).
+	FairQueueDepth int
+	// TenantWeights are tenants' shares in the dispatcher's weighted
+	// round robin (HOURGLASS_TENANT_WEIGHTS, "tenant=weight,…", weights 1
+	// to 1000; a tenant not named weighs 1).
+	TenantWeights map[string]int
+	// TenantCreateRate is each tenant's create rate per second, per API
+	// instance (HOURGLASS_TENANT_CREATE_RATE, default 500; -1 turns the
+	// limit off).
+	TenantCreateRate int
+}
+
+// TenantDispatchPerShard is TenantDispatchRate divided among the shards
+// (rounded up): each (bucket, shard) unit paces on its own.
+func (c Config) TenantDispatchPerShard() int {
+	if c.TenantDispatchRate <= 0 {
+		return 0
+	}
+	return (c.TenantDispatchRate + c.Shards - 1) / max(1, c.Shards)
 }
 
 // OwnResources names Hourglass's own queues and bus, which no target may
@@ -333,6 +362,21 @@ func Load() (Config, error) {
 	} else if !c.Dev {
 		c.TargetAllow, _ = target.ParseAllow("", nil) // fail closed: no ARN targets
 	}
+	if c.TenantDispatchRate, err = envInt("HOURGLASS_TENANT_DISPATCH_RATE", 1000, 0, 1000000); err != nil {
+		return c, err
+	}
+	if c.FairQueueDepth, err = envInt("HOURGLASS_FAIR_QUEUE_DEPTH", 1000, 0, 1000000); err != nil {
+		return c, err
+	}
+	if c.TenantCreateRate, err = envInt("HOURGLASS_TENANT_CREATE_RATE", 500, -1, 1000000); err != nil {
+		return c, err
+	}
+	if c.TenantCreateRate == 0 {
+		return c, fmt.Errorf("HOURGLASS_TENANT_CREATE_RATE=0: want a rate of at least 1, or -1 for no limit")
+	}
+	if c.TenantWeights, err = parseWeights(os.Getenv("HOURGLASS_TENANT_WEIGHTS")); err != nil {
+		return c, err
+	}
 	if c.TenantMap, err = parseTenantMap(os.Getenv("HOURGLASS_TENANT_MAP")); err != nil {
 		return c, err
 	}
@@ -365,6 +409,30 @@ func parseTenantMap(s string) (map[string]string, error) {
 			return nil, fmt.Errorf("HOURGLASS_TENANT_MAP: %q is mapped twice", p)
 		}
 		m[p] = strings.TrimSpace(entry[i+1:])
+	}
+	return m, nil
+}
+
+// parseWeights reads "tenant=weight,…".
+func parseWeights(v string) (map[string]int, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	m := map[string]int{}
+	for _, entry := range strings.Split(v, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		tn, ws, ok := strings.Cut(entry, "=")
+		w, err := strconv.Atoi(strings.TrimSpace(ws))
+		if !ok || strings.TrimSpace(tn) == "" || err != nil || w < 1 || w > 1000 {
+			return nil, fmt.Errorf("HOURGLASS_TENANT_WEIGHTS: %q: want tenant=weight, weight 1 to 1000", entry)
+		}
+		if _, dup := m[strings.TrimSpace(tn)]; dup {
+			return nil, fmt.Errorf("HOURGLASS_TENANT_WEIGHTS: tenant %q is weighted twice", tn)
+		}
+		m[strings.TrimSpace(tn)] = w
 	}
 	return m, nil
 }

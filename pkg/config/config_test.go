@@ -31,6 +31,7 @@ var vars = []string{
 	"HOURGLASS_POLL_VISIBILITY_SECONDS",
 	"AWS_LAMBDA_FUNCTION_NAME", "ECS_CONTAINER_METADATA_URI_V4",
 	"HOURGLASS_TENANT_CLAIM", "HOURGLASS_WORKER_MODE", "HOURGLASS_ADDR", "HOURGLASS_CLOCK_SKEW_MS",
+	"HOURGLASS_TENANT_DISPATCH_RATE", "HOURGLASS_FAIR_QUEUE_DEPTH", "HOURGLASS_TENANT_WEIGHTS", "HOURGLASS_TENANT_CREATE_RATE",
 }
 
 // clearEnv blanks every variable, which Load treats as unset, so that the
@@ -73,6 +74,10 @@ func TestLoadDefaults(t *testing.T) {
 		// Outside development mode no ARN target is allowed until
 		// HOURGLASS_TARGET_ALLOW says which.
 		TargetAllow: mustAllow(t, ""),
+		// Fairness (issue 17): see docs/fairness.md.
+		TenantDispatchRate: 1000,
+		FairQueueDepth:     1000,
+		TenantCreateRate:   500,
 	}, c)
 	assert.False(t, c.TargetAllow.Allows("acme", "arn:aws:sqs:us-east-1:123456789012:orders"))
 	assert.Equal(t, task.Layout{Bucket: time.Minute}, c.Layout())
@@ -109,6 +114,10 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		"HOURGLASS_SCAN_DLQ_URL":            "http://q/scan-dlq",
 		"HOURGLASS_TARGET_ALLOW":            "acme=arn:aws:sqs:*:*:acme-*|arn:aws:events:*:*:event-bus/acme,*=",
 		"HOURGLASS_TENANT_MAP":              "arn:aws:iam::123456789012:role/orders=orders, arn:aws:iam::123456789012:user/ops=ops",
+		"HOURGLASS_TENANT_DISPATCH_RATE":    "70",
+		"HOURGLASS_FAIR_QUEUE_DEPTH":        "300",
+		"HOURGLASS_TENANT_WEIGHTS":          "orders=4",
+		"HOURGLASS_TENANT_CREATE_RATE":      "250",
 	})
 	c, err := config.Load()
 	require.NoError(t, err)
@@ -144,7 +153,12 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		TenantMap: map[string]string{
 			"arn:aws:iam::123456789012:role/orders": "orders", "arn:aws:iam::123456789012:user/ops": "ops",
 		},
+		TenantDispatchRate: 70,
+		FairQueueDepth:     300,
+		TenantWeights:      map[string]int{"orders": 4},
+		TenantCreateRate:   250,
 	}, c)
+	assert.Equal(t, 10, c.TenantDispatchPerShard())
 	assert.True(t, c.TargetAllow.Allows("acme", "arn:aws:sqs:eu-west-1:123456789012:acme-orders"))
 	assert.False(t, c.TargetAllow.Allows("globex", "arn:aws:sqs:eu-west-1:123456789012:acme-orders"))
 	assert.ElementsMatch(t, []string{"http://q/tasks", "http://q/dlq", "http://q/scan", "http://q/scan-dlq", "http://q/ingest", "http://q/ingest-dlq"},
@@ -443,4 +457,41 @@ func TestSetDefaultsKeepsWhatIsSet(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:1", c.Addr)
 	// Set but empty counts as set: the default does not replace it.
 	assert.Equal(t, "hourglass-tasks", c.Table)
+}
+
+func TestLoadFairness(t *testing.T) {
+	clearEnv(t)
+	c, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 1000, c.TenantDispatchRate)
+	assert.Equal(t, 1000, c.FairQueueDepth)
+	assert.Equal(t, 500, c.TenantCreateRate)
+	assert.Nil(t, c.TenantWeights)
+	assert.Equal(t, 63, c.TenantDispatchPerShard(), "1,000 over 16 shards, rounded up")
+
+	t.Setenv("HOURGLASS_TENANT_DISPATCH_RATE", "0")
+	t.Setenv("HOURGLASS_FAIR_QUEUE_DEPTH", "50")
+	t.Setenv("HOURGLASS_TENANT_CREATE_RATE", "-1")
+	t.Setenv("HOURGLASS_TENANT_WEIGHTS", " gold=3, silver = 2 ")
+	c, err = config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 0, c.TenantDispatchPerShard(), "0: pacing off")
+	assert.Equal(t, 50, c.FairQueueDepth)
+	assert.Equal(t, -1, c.TenantCreateRate)
+	assert.Equal(t, map[string]int{"gold": 3, "silver": 2}, c.TenantWeights)
+
+	for k, v := range map[string]string{
+		"HOURGLASS_TENANT_WEIGHTS":       "gold",
+		"HOURGLASS_TENANT_CREATE_RATE":   "0",
+		"HOURGLASS_TENANT_DISPATCH_RATE": "-3",
+	} {
+		clearEnv(t)
+		t.Setenv(k, v)
+		_, err := config.Load()
+		require.ErrorContains(t, err, k)
+	}
+	clearEnv(t)
+	t.Setenv("HOURGLASS_TENANT_WEIGHTS", "gold=1,gold=2")
+	_, err = config.Load()
+	require.ErrorContains(t, err, "twice")
 }

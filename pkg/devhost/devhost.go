@@ -64,6 +64,13 @@ var DevDefaults = map[string]string{
 	// GET /v1/tasks works locally: the list index's extra write per task
 	// costs nothing here (in AWS it is opt-in, off by default).
 	"HOURGLASS_LIST_INDEX": "1",
+	// Fair pacing sized to moto's 15-30 executions a second: a tenant's
+	// tasks go into the task queue up to 20 for any one second, the rest
+	// as the workers make room (about 60 messages visible or in flight: the
+	// worker takes up to 64 at once),
+	// so another tenant's task finds little work in front of it.
+	"HOURGLASS_TENANT_DISPATCH_RATE": "20",
+	"HOURGLASS_FAIR_QUEUE_DEPTH":     "60",
 }
 
 // ConsolePrefix is where the host serves the web console (package console).
@@ -263,7 +270,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	scanVisibility := max(cfg.PollVisibility/2, 3*time.Second)
 	// A failed unit's redelivery is delayed through its poller, which
 	// stops extending it first (as the worker's are).
-	scanPoller := &poll.Poller{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Concurrency: 2, Wait: opts.PollWait,
+	// Units two to a receive and up to eight handled at once: besides the
+	// scanner's units, a tenant held back by fair pacing (dispatch.Fair)
+	// has a continuation unit a second per shard, and ten units received
+	// together and handled one after another would keep other partitions'
+	// first passes waiting (in AWS each batch is its own invocation).
+	scanPoller := &poll.Poller{Name: "dispatcher", Queue: comps.Queue, URL: res.ScanQueueURL, Concurrency: 2, Batch: 2, MaxInFlight: 8, Wait: opts.PollWait,
 		Visibility: scanVisibility, Usage: counters, MemoryMB: MemoryMB["dispatcher"], Log: log}
 	scanPoller.Handler = comps.Dispatcher(func(c *dispatch.Config) { c.Visibility, c.ScanQueue = scanPoller, res.ScanQueueURL }).HandleSQS
 	pollers := []*poll.Poller{

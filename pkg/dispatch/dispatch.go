@@ -82,6 +82,10 @@ type Config struct {
 	// quick polls. A long-polling host passes its poll.Poller; nil: the
 	// queue passed to New, if it can change visibility.
 	Visibility Visibility
+	// Fair paces each tenant's tasks into the task queue (see Fair); its
+	// continuation units go to ScanQueue. Zero: every task of a partition
+	// is sent in one pass.
+	Fair Fair
 }
 
 // Visibility changes a received message's visibility.
@@ -121,6 +125,9 @@ func New(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger)
 // Stats says what one unit's dispatch did.
 type Stats struct {
 	Sent int // messages sent
+	// HeldTenants counts the tenants whose tasks this pass held back in
+	// the table for a continuation pass (see Fair).
+	HeldTenants int
 }
 
 // Dispatch sends every SCHEDULED task of the unit's partition. It returns an
@@ -133,6 +140,17 @@ func (d *Dispatcher) Dispatch(ctx context.Context, u task.ScanUnit) (Stats, erro
 	origin := task.OriginDispatch
 	if u.Sweep {
 		origin = task.OriginSweep
+	}
+	if d.cfg.Fair.PerSecond > 0 && d.cfg.ScanQueue != "" {
+		st, err := d.dispatchFair(ctx, u, origin)
+		if err == nil && (st.Sent > 0 || st.HeldTenants > 0) {
+			lvl := log.Debug()
+			if u.Sweep && u.Pass == 0 {
+				lvl = log.Warn() // a sweep found stragglers: a crash left them behind
+			}
+			lvl.Int("sent", st.Sent).Int("pass", u.Pass).Int("held_tenants", st.HeldTenants).Msg("dispatched partition")
+		}
+		return st, err
 	}
 	for {
 		tasks, next, err := d.store.QueryScheduled(ctx, u.Bucket, u.Shard, after, d.cfg.PageSize)
@@ -277,7 +295,7 @@ func (d *Dispatcher) chain(ctx context.Context, tasks []*task.Task) ([]*task.Tas
 func BuildMessages(tasks []*task.Task, now time.Time, earlyBy time.Duration, origin task.Origin) []task.OutMessage {
 	msgs := make([]task.OutMessage, len(tasks))
 	for i, t := range tasks {
-		msgs[i] = task.OutMessage{Body: task.NewTaskMessage(t, origin).Encode(), Delay: t.RunAt().Sub(now) - earlyBy}
+		msgs[i] = task.OutMessage{Body: task.NewTaskMessage(t, origin).Encode(), Delay: t.RunAt().Sub(now) - earlyBy, Group: t.Tenant}
 	}
 	return msgs
 }

@@ -171,7 +171,7 @@ func handle(ctx context.Context, cfg Config, store Store, q Queue, clk clock.Clo
 	if cfg.DryRun {
 		return true, nil
 	}
-	if err := q.Send(ctx, cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRedrive).Encode()}); err != nil {
+	if err := q.Send(ctx, cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRedrive).Encode(), Group: t.Tenant}); err != nil {
 		return false, fmt.Errorf("re-send task %s: %w", t.ID, err)
 	}
 	log.Info().Int("max_attempts", t.Retry.MaxAttempts).Msg("task redriven")

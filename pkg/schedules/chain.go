@@ -142,7 +142,7 @@ func (c *Chain) advance(ctx context.Context, s *schedule.Schedule, occ schedule.
 		// Whatever happened later, the occurrences whose successor is stored
 		// may go (a failed send leaves them to the sweep).
 		for _, t := range send {
-			if err := c.q.Send(ctx, c.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginChain).Encode(), Delay: t.DueAt.Sub(c.clock.Now()) - c.cfg.EarlyBy}); err != nil {
+			if err := c.q.Send(ctx, c.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginChain).Encode(), Delay: t.DueAt.Sub(c.clock.Now()) - c.cfg.EarlyBy, Group: t.Tenant}); err != nil {
 				c.log.Error().Err(err).Str("task_id", t.ID.String()).Msg("occurrence send failed; the sweep will dispatch it late")
 			}
 		}

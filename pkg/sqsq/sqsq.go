@@ -57,12 +57,16 @@ func attrs(m map[string]string) map[string]types.MessageAttributeValue {
 
 // Send sends one message.
 func (q *Queue) Send(ctx context.Context, url string, m task.OutMessage) error {
-	_, err := q.c.SendMessage(ctx, &sqs.SendMessageInput{
+	in := &sqs.SendMessageInput{
 		QueueUrl:          &url,
 		MessageBody:       &m.Body,
 		DelaySeconds:      DelaySeconds(m.Delay),
 		MessageAttributes: attrs(m.Attributes),
-	})
+	}
+	if m.Group != "" {
+		in.MessageGroupId = aws.String(m.Group)
+	}
+	_, err := q.c.SendMessage(ctx, in)
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", queueName(url), err)
 	}
@@ -159,6 +163,9 @@ func (q *Queue) sendChunk(ctx context.Context, url string, msgs []task.OutMessag
 				MessageBody:       aws.String(msgs[i].Body),
 				DelaySeconds:      DelaySeconds(msgs[i].Delay),
 				MessageAttributes: attrs(msgs[i].Attributes),
+			}
+			if g := msgs[i].Group; g != "" {
+				entries[j].MessageGroupId = aws.String(g)
 			}
 		}
 		out, err := q.c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries})

@@ -13,6 +13,23 @@ type ScanUnit struct {
 	Bucket int64  `json:"bucket"` // bucket start, Unix seconds
 	Shard  uint16 `json:"shard"`
 	Sweep  bool   `json:"sweep"`
+	// Pass, Upto and Held continue a unit whose dispatch held some
+	// tenants' tasks back in the table (package dispatch's fair pacing):
+	// Pass counts the unit's passes (0: the scanner's unit); every task of
+	// the partition up to sort key Upto was sent, except for the tenants in
+	// Held, whose tasks were sent only up to the sort key given there.
+	Pass int `json:"pass,omitempty"`
+	// Deferred counts how often a sweep unit put itself off because a
+	// tenant's backlog in its partition was still being paced.
+	Deferred int               `json:"deferred,omitempty"`
+	Upto     string            `json:"upto,omitempty"`
+	Held     map[string]string `json:"held,omitempty"`
+}
+
+// Encode returns the unit's message body.
+func (u ScanUnit) Encode() string {
+	b, _ := json.Marshal(u) // strings, numbers and a string map: cannot fail
+	return string(b)
 }
 
 // TaskMessage is the task queue's message. The ID locates the task; PH is the
@@ -118,6 +135,10 @@ type OutMessage struct {
 	// Attributes are string message attributes (e.g. the error of a
 	// dead-lettered task).
 	Attributes map[string]string
+	// Group is the SQS MessageGroupId: the task's tenant on the task queue,
+	// so that SQS fair queues (standard queues) keep one tenant's backlog
+	// from delaying the others'. Empty: none.
+	Group string
 }
 
 // Cursor is the scanner's progress, kept in one item.

@@ -237,7 +237,7 @@ func (c *Components) Validator() task.TenantTargetValidator {
 func (c *Components) tasksConfig() app.TasksConfig {
 	cfg := app.TasksConfig{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, CancelCutoff: c.Cfg.CancelCutoff(),
-		Limits: c.Cfg.Limits, Validate: c.Validator(), PageTokenKey: c.pageTokenKey,
+		Limits: c.Cfg.Limits, Validate: c.Validator(), PageTokenKey: c.pageTokenKey, CreateRate: float64(c.Cfg.TenantCreateRate),
 		// Listing reads the index only the store's own writes fill.
 		ListIndex: c.Store.ListIndex(),
 		// No larger than the scanner's wait: the same setting.
@@ -302,7 +302,9 @@ func (c *Components) Scanner() *scan.Scanner {
 
 // Dispatcher builds the dispatcher.
 func (c *Components) Dispatcher(opts ...func(*dispatch.Config)) *dispatch.Dispatcher {
-	cfg := dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, Chain: c.Chain(), ScanQueue: c.Cfg.ScanQueueURL}
+	cfg := dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, Chain: c.Chain(), ScanQueue: c.Cfg.ScanQueueURL,
+		Fair: dispatch.Fair{PerSecond: c.Cfg.TenantDispatchPerShard(), Weights: c.Cfg.TenantWeights, QueueDepth: c.Cfg.FairQueueDepth,
+			Shards: c.Cfg.Shards, Depth: c.Queue}}
 	for _, o := range opts {
 		o(&cfg)
 	}

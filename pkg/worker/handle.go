@@ -117,7 +117,7 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 			break
 		}
 		if wait > w.cfg.MaxHold {
-			if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: msg.Requeued().Encode(), Delay: wait}); err != nil {
+			if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: msg.Requeued().Encode(), Delay: wait, Group: t.Tenant}); err != nil {
 				return &Redeliver{After: min(wait, time.Minute), Reason: err.Error()}
 			}
 			log.Debug().Dur("wait", wait).Msg("early message re-queued")

@@ -91,7 +91,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 	if _, err := w.finish(ctx, t, owner, task.Outcome{State: task.Retrying, Attempt: attempt, NextAt: next, LastError: attempt.Error}); err != nil {
 		return w.finishFailed(err, log)
 	}
-	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRetry).Encode(), Delay: wait}); err != nil {
+	if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: task.NewTaskMessage(t, task.OriginRetry).Encode(), Delay: wait, Group: t.Tenant}); err != nil {
 		// The task is RETRYING; this message's redelivery will claim it.
 		return &Redeliver{After: min(wait, time.Minute), Reason: "retry send failed: " + err.Error()}
 	}
