@@ -29,8 +29,9 @@ type Store interface {
 	// prevVersion, with first (if not nil) in the same transaction.
 	// task.ErrConflict: the version moved; task.ErrNotFound: gone.
 	UpdateSchedule(ctx context.Context, s *schedule.Schedule, prevVersion int64, first *task.Task) error
-	// DeleteSchedule removes a schedule; task.ErrNotFound if it did not exist.
-	DeleteSchedule(ctx context.Context, tenant, id string) error
+	// DeleteScheduleIf removes a schedule only while it is in generation
+	// gen; task.ErrConflict if it moved on, task.ErrNotFound if it is gone.
+	DeleteScheduleIf(ctx context.Context, tenant, id string, gen int64) error
 	// ListSchedules returns one page of a tenant's schedules in ID order
 	// after the cursor after ("" first); the returned cursor is "" on the
 	// last page.
@@ -307,7 +308,15 @@ func (c *Chain) Completed(ctx context.Context, t *task.Task) {
 	if s.AfterCompletion != schedule.AfterDelete || !s.Completed(o.Generation, o.At) {
 		return
 	}
-	if err := c.store.DeleteSchedule(ctx, s.Tenant, s.ID); err != nil && !errors.Is(err, task.ErrNotFound) {
+	// Conditional on the generation read: an update landing between the
+	// read and the delete starts a new generation, which is not finished.
+	switch err := c.store.DeleteScheduleIf(ctx, s.Tenant, s.ID, o.Generation); {
+	case errors.Is(err, task.ErrConflict):
+		c.log.Info().Str("schedule", s.ID).Msg("after completion: the schedule changed meanwhile; kept")
+		return
+	case errors.Is(err, task.ErrNotFound):
+		return
+	case err != nil:
 		c.log.Error().Err(err).Str("schedule", s.ID).Msg("after completion: delete schedule failed")
 		return
 	}
