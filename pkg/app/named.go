@@ -132,11 +132,8 @@ func (in *NamedSchedule) decorate(create bool) func(*schedule.Schedule) {
 		if create {
 			s.ClientToken = in.ClientToken
 			// A name freed by a delete can be taken again, under the same
-			// ID: a first generation of the creation's millisecond keeps
-			// this incarnation's occurrence task IDs (derived from ID,
-			// generation and fire time) apart from the last one's, whose
-			// tasks outlive it. Changes still count up from there.
-			s.Generation = s.CreatedAt.UnixMilli()
+			// ID.
+			freshGeneration(s)
 		}
 	}
 }

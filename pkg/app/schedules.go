@@ -154,7 +154,7 @@ func (h *Schedules) create(ctx context.Context, tenant, id string, raw map[strin
 // ID, so a repeated call returns the schedule the first created and false.
 // Unlike a task, a schedule keeps no hash of its request: a replay is not
 // compared with the first body, and once the schedule is deleted the same
-// token creates it again.
+// token creates it again (a new incarnation: see freshGeneration).
 func (h *Schedules) CreateWithToken(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (*schedule.Schedule, bool, error) {
 	var errs []task.FieldError
 	if !task.ValidTenant(tenant) {
@@ -175,7 +175,7 @@ func (h *Schedules) CreateWithToken(ctx context.Context, log zerolog.Logger, ten
 	}
 	id := schedule.TokenID(tenant, token)
 	for attempt := 0; ; attempt++ {
-		s, err := h.create(ctx, tenant, id, raw, nil)
+		s, err := h.create(ctx, tenant, id, raw, freshGeneration)
 		if err == nil {
 			return s, true, nil
 		}
@@ -204,6 +204,14 @@ func (h *Schedules) CreateWithToken(ctx context.Context, log zerolog.Logger, ten
 		}
 	}
 }
+
+// freshGeneration starts a schedule whose ID is deterministic (a token's,
+// or a name's) at the generation of its creation millisecond rather than
+// 1: once deleted, the same ID can be created again, and the deleted
+// incarnation's occurrence tasks — whose IDs derive from schedule ID,
+// generation and fire time, and which outlive it — must not collide with
+// the new one's. Changes count up from there.
+func freshGeneration(s *schedule.Schedule) { s.Generation = s.CreatedAt.UnixMilli() }
 
 // sleep waits d, or until ctx ends (false).
 func sleep(ctx context.Context, d time.Duration) bool {
