@@ -24,6 +24,7 @@ type GroupStore interface {
 	// GetGroup reads a group; task.ErrNotFound when absent.
 	GetGroup(ctx context.Context, tenant, name string) (*schedule.Group, error)
 	// DeleteGroup deletes a group; task.ErrNotFound when absent.
+	// (A group's DELETING mark is written by PutGroup.)
 	DeleteGroup(ctx context.Context, tenant, name string) error
 	// ListGroups returns one page of a tenant's groups in name order.
 	ListGroups(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Group, string, error)
@@ -153,12 +154,23 @@ func (n *Named) Create(ctx context.Context, tenant string, in NamedSchedule) (*s
 	if fe != nil {
 		return nil, false, &Invalid{Fields: []task.FieldError{*fe}}
 	}
-	if _, err := n.GetGroup(ctx, tenant, in.Group); err != nil {
+	if err := n.groupOpen(ctx, tenant, in.Group); err != nil {
 		return nil, false, err
 	}
 	id := schedule.NamedID(tenant, in.Group, in.Name)
 	s, err := n.s.create(ctx, tenant, id, raw, in.decorate(true))
 	if err == nil {
+		// A group delete may have begun since the check: it marks the group
+		// DELETING before it lists the schedules, and this create wrote the
+		// schedule before reading the group again, so either that list sees
+		// the schedule or this read sees the mark — and then the create is
+		// undone rather than left without a group.
+		if gerr := n.groupOpen(ctx, tenant, in.Group); gerr != nil {
+			if derr := n.s.store.DeleteScheduleIf(ctx, tenant, s.ID, s.Generation); derr != nil && !errors.Is(derr, task.ErrNotFound) {
+				return nil, false, fmt.Errorf("undo schedule %s created in group %s being deleted: %w", s.ID, in.Group, derr)
+			}
+			return nil, false, gerr
+		}
 		return s, true, nil
 	}
 	if !errors.Is(err, task.ErrConflict) {
@@ -169,6 +181,19 @@ func (n *Named) Create(ctx context.Context, tenant string, in NamedSchedule) (*s
 		return prev, false, nil
 	}
 	return nil, false, &Conflict{Detail: "Schedule " + in.Name + " already exists."}
+}
+
+// groupOpen checks that tenant's group name exists and is not being
+// deleted: *NotFound, or *Conflict for a group marked DELETING.
+func (n *Named) groupOpen(ctx context.Context, tenant, name string) error {
+	g, err := n.GetGroup(ctx, tenant, name)
+	if err != nil {
+		return err
+	}
+	if g.Deleting {
+		return &Conflict{Detail: "Schedule group " + name + " is being deleted."}
+	}
+	return nil
 }
 
 // Get returns tenant's schedule name in group ("" default).
@@ -339,14 +364,25 @@ func (n *Named) GetGroup(ctx context.Context, tenant, name string) (*schedule.Gr
 }
 
 // DeleteGroup deletes tenant's group name and every schedule in it. The
-// default group cannot be deleted. The schedules go first, so a crash
-// leaves the group with fewer schedules, never schedules without a group.
+// default group cannot be deleted. The group is first marked DELETING,
+// which refuses creates into it (Create checks again after its write, so
+// a create racing the delete is either listed here or undone there); then
+// the schedules go, then the group. A crash leaves the group DELETING with
+// fewer schedules, never schedules without a group, and the next delete
+// finishes it.
 func (n *Named) DeleteGroup(ctx context.Context, tenant, name string) error {
 	if name == schedule.DefaultGroup {
 		return invalid("name", "the default schedule group cannot be deleted")
 	}
-	if _, err := n.GetGroup(ctx, tenant, name); err != nil {
+	g, err := n.GetGroup(ctx, tenant, name)
+	if err != nil {
 		return err
+	}
+	if !g.Deleting {
+		g.Deleting, g.UpdatedAt = true, n.s.clock.Now().UTC().Truncate(time.Millisecond)
+		if err := n.groups.PutGroup(ctx, g); err != nil {
+			return storeError(err, "Schedule group "+name)
+		}
 	}
 	after := ""
 	for {
@@ -438,6 +474,9 @@ func (n *Named) retagGroup(ctx context.Context, tenant, name string, change func
 	g, err := n.GetGroup(ctx, tenant, name)
 	if err != nil {
 		return err
+	}
+	if g.Deleting {
+		return &Conflict{Detail: "Schedule group " + name + " is being deleted."}
 	}
 	change(g)
 	if len(g.Tags) > maxTags {

@@ -30,6 +30,9 @@ type ScheduleStore interface {
 	UpdateSchedule(ctx context.Context, s *schedule.Schedule, prevVersion int64, first *task.Task) error
 	// DeleteSchedule removes a schedule; task.ErrNotFound if it did not exist.
 	DeleteSchedule(ctx context.Context, tenant, id string) error
+	// DeleteScheduleIf removes a schedule only while it is in generation
+	// gen; task.ErrConflict if it moved on, task.ErrNotFound if it is gone.
+	DeleteScheduleIf(ctx context.Context, tenant, id string, gen int64) error
 	// ListSchedules returns one page of a tenant's schedules in ID order.
 	ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error)
 	// Occurrences returns a schedule's latest occurrence records, newest first.

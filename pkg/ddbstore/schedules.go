@@ -234,7 +234,9 @@ func (s *Store) DeleteScheduleIf(ctx context.Context, tenant, id string, gen int
 	return nil
 }
 
-// ListSchedules returns one page of a tenant's schedules in ID order.
+// ListSchedules returns one page of a tenant's schedules in ID order,
+// strongly consistent: a group's delete must see every schedule created
+// before it marked the group DELETING (app.Named.DeleteGroup).
 func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error) {
 	pk := schedulePK(tenant)
 	in := &dynamodb.QueryInput{
@@ -242,6 +244,7 @@ func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit i
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr(pk)},
 		Limit:                     aws.Int32(limit),
+		ConsistentRead:            aws.Bool(true),
 	}
 	if after != "" {
 		in.ExclusiveStartKey = map[string]types.AttributeValue{aPK: sAttr(pk), aSK: sAttr(after)}

@@ -262,9 +262,13 @@ func NamedID(tenant, group, name string) string {
 // Group is a schedule group: a tenant's namespace of schedule names,
 // with tags.
 type Group struct {
-	Tenant    string
-	Name      string
-	Tags      map[string]string
+	Tenant string
+	Name   string
+	Tags   map[string]string
+	// Deleting marks a group whose deletion has begun (EventBridge
+	// Scheduler's State DELETING): no schedule may be created in it, and a
+	// delete that stopped half-way is finished by the next one.
+	Deleting  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
