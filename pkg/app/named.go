@@ -38,12 +38,28 @@ type GroupStore interface {
 // groups carry tags. Schedules created through /v1 have no name and are
 // not part of this model (ListNamed leaves them out).
 type Named struct {
-	s      *Schedules
-	groups GroupStore
+	s         *Schedules
+	groups    GroupStore
+	maxGroups int
 }
 
+// DefaultMaxGroups is how many schedule groups a tenant may have, the
+// default group included: EventBridge Scheduler's quota per account and
+// region, applied per tenant.
+const DefaultMaxGroups = 500
+
 // NewNamed returns the named-schedule service over the schedule service s.
-func NewNamed(s *Schedules, groups GroupStore) *Named { return &Named{s: s, groups: groups} }
+func NewNamed(s *Schedules, groups GroupStore) *Named {
+	return &Named{s: s, groups: groups, maxGroups: DefaultMaxGroups}
+}
+
+// SetMaxGroups changes the per-tenant cap on schedule groups (default
+// DefaultMaxGroups, the default group included; n < 1 leaves it as is).
+func (n *Named) SetMaxGroups(max int) {
+	if max >= 1 {
+		n.maxGroups = max
+	}
+}
 
 // NamedSchedule is a named schedule's definition: the names and the
 // Scheduler-only settings, and Definition, a /v1 create document.
@@ -336,6 +352,9 @@ func (n *Named) CreateGroup(ctx context.Context, tenant, name string, tags map[s
 	if name == schedule.DefaultGroup {
 		return nil, &Conflict{Detail: "Schedule group default already exists."}
 	}
+	if err := n.checkGroupQuota(ctx, tenant); err != nil {
+		return nil, err
+	}
 	now := n.s.clock.Now().UTC().Truncate(time.Millisecond)
 	g := &schedule.Group{Tenant: tenant, Name: name, Tags: tags, CreatedAt: now, UpdatedAt: now}
 	if err := n.groups.CreateGroup(ctx, g); err != nil {
@@ -345,6 +364,33 @@ func (n *Named) CreateGroup(ctx context.Context, tenant, name string, tags map[s
 		return nil, err
 	}
 	return g, nil
+}
+
+// checkGroupQuota refuses a new group (*QuotaExceeded) when tenant has
+// maxGroups already, the default group counted whether stored or not. It
+// reads at most maxGroups/100+1 pages. Two creates racing at the cap can
+// both pass (the count is not a transaction); the cap is a guard against
+// runaway clients, not a hard partition.
+func (n *Named) checkGroupQuota(ctx context.Context, tenant string) error {
+	count, after := 1, "" // the default group
+	for {
+		page, next, err := n.groups.ListGroups(ctx, tenant, after, 100)
+		if err != nil {
+			return storeError(err, "")
+		}
+		for _, g := range page {
+			if g.Name != schedule.DefaultGroup {
+				count++
+			}
+		}
+		if count >= n.maxGroups {
+			return &QuotaExceeded{Detail: fmt.Sprintf("a tenant has at most %d schedule groups (the default group included)", n.maxGroups)}
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
 }
 
 // GetGroup returns tenant's group name (the default group always exists).

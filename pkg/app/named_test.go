@@ -100,3 +100,36 @@ func TestCreateRacingGroupDeleteLeavesNoOrphan(t *testing.T) {
 	var nf *app.NotFound
 	require.ErrorAs(t, err, &nf)
 }
+
+// TestGroupQuota: a tenant has at most the cap of groups, the default group
+// counted; the next create is *QuotaExceeded until one is deleted, and
+// another tenant's groups do not count.
+func TestGroupQuota(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, svc := setupNamed(t)
+	named := app.NewNamed(svc, store)
+	named.SetMaxGroups(3)
+	for _, name := range []string{"a", "b"} {
+		_, err := named.CreateGroup(ctx, "acme", name, nil)
+		require.NoError(t, err)
+	}
+	_, err := named.CreateGroup(ctx, "acme", "c", nil)
+	var qe *app.QuotaExceeded
+	require.ErrorAs(t, err, &qe, "default, a and b make three")
+	assert.Contains(t, qe.Detail, "3 schedule groups")
+	_, err = named.GetGroup(ctx, "acme", "c")
+	require.ErrorIs(t, err, task.ErrNotFound, "nothing was written")
+
+	// Tagging the default group stores it; it still counts once.
+	require.NoError(t, named.TagGroup(ctx, "acme", schedule.DefaultGroup, map[string]string{"k": "v"}))
+	_, err = named.CreateGroup(ctx, "acme", "c", nil)
+	require.ErrorAs(t, err, &qe)
+
+	_, err = named.CreateGroup(ctx, "globex", "c", nil)
+	require.NoError(t, err, "the cap is per tenant")
+
+	require.NoError(t, named.DeleteGroup(ctx, "acme", "a"))
+	_, err = named.CreateGroup(ctx, "acme", "c", nil)
+	require.NoError(t, err, "room again after a delete")
+}
