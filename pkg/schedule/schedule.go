@@ -85,7 +85,9 @@ type Schedule struct {
 	// own queue).
 	DeadLetterArn string
 	// MaxEventAge bounds how late an occurrence may still run (the
-	// Scheduler API's MaximumEventAgeInSeconds); zero: unbounded. Recorded.
+	// Scheduler API's MaximumEventAgeInSeconds); zero: unbounded. The
+	// worker's check (schedules.Chain.Admit) cancels an occurrence, or its
+	// retry, older than this past its due time.
 	MaxEventAge time.Duration
 
 	// Generation identifies the schedule's current run of occurrences. It

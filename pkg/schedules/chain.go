@@ -214,8 +214,9 @@ func (c *Chain) withinHorizon(s *schedule.Schedule, occ schedule.Occ, now time.T
 
 // Admit is the worker's check before it claims an occurrence: the
 // schedule must exist, be ENABLED and still be in the generation the
-// occurrence was made in, and under the skip policy the occurrence must not
-// be later than the grace period. An occurrence that fails the check is
+// occurrence was made in, the occurrence must not be older than the
+// schedule's maximum event age (for a first attempt or a retry alike), and
+// under the skip policy it must not be later than the grace period. An occurrence that fails the check is
 // cancelled and Admit returns false. Tasks of no schedule are admitted
 // without a read.
 func (c *Chain) Admit(ctx context.Context, t *task.Task, now time.Time) (bool, error) {
@@ -234,6 +235,11 @@ func (c *Chain) Admit(ctx context.Context, t *task.Task, now time.Time) (bool, e
 		reason = "schedule disabled"
 	case s.Generation != o.Generation:
 		reason = "schedule changed"
+	case s.MaxEventAge > 0 && now.Sub(t.DueAt) > s.MaxEventAge:
+		// The target's RetryPolicy.MaximumEventAgeInSeconds: past that age
+		// of its due time an occurrence neither starts nor retries, whatever
+		// the misfire policy.
+		reason = "older than the maximum event age"
 	case s.Misfire == schedule.RunAll || t.AttemptN > 0 || now.Sub(t.DueAt) <= c.cfg.MisfireGrace:
 		return true, nil // on time (or a retry, or run_all): run it
 	case s.Misfire == schedule.Skip:

@@ -52,6 +52,9 @@ func TestAdmit(t *testing.T) {
 		{name: "run_once, late, latest missed", late: 2 * time.Minute, wantAdmit: true},
 		{name: "run_once, late, successor due too", late: 90 * time.Second, successor: true, wantCancel: true},
 		{name: "run_once, late, successor not yet due", late: 45 * time.Second, successor: true, wantAdmit: true},
+		{name: "within maximum event age", change: func(s *schedule.Schedule) { s.MaxEventAge, s.Misfire = time.Minute, schedule.RunAll }, late: time.Minute, wantAdmit: true},
+		{name: "older than maximum event age", change: func(s *schedule.Schedule) { s.MaxEventAge, s.Misfire = time.Minute, schedule.RunAll }, late: 61 * time.Second, wantCancel: true},
+		{name: "retry older than maximum event age", change: func(s *schedule.Schedule) { s.MaxEventAge = time.Minute }, attempt: 2, late: 2 * time.Minute, wantCancel: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
