@@ -57,6 +57,15 @@ type LimitExceeded struct {
 
 func (e *LimitExceeded) Error() string { return "limit exceeded: " + e.Detail }
 
+// QuotaExceeded says that the request would take the tenant over a cap
+// on how many of something it may have (schedule groups); Detail names the
+// cap. Unlike LimitExceeded, retrying does not help until some are deleted.
+type QuotaExceeded struct {
+	Detail string
+}
+
+func (e *QuotaExceeded) Error() string { return "quota exceeded: " + e.Detail }
+
 // NotEnabled says that the deployment does not offer what was asked for;
 // Detail says how to turn it on.
 type NotEnabled struct {

@@ -24,6 +24,7 @@ type GroupStore interface {
 	// GetGroup reads a group; task.ErrNotFound when absent.
 	GetGroup(ctx context.Context, tenant, name string) (*schedule.Group, error)
 	// DeleteGroup deletes a group; task.ErrNotFound when absent.
+	// (A group's DELETING mark is written by PutGroup.)
 	DeleteGroup(ctx context.Context, tenant, name string) error
 	// ListGroups returns one page of a tenant's groups in name order.
 	ListGroups(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Group, string, error)
@@ -37,12 +38,28 @@ type GroupStore interface {
 // groups carry tags. Schedules created through /v1 have no name and are
 // not part of this model (ListNamed leaves them out).
 type Named struct {
-	s      *Schedules
-	groups GroupStore
+	s         *Schedules
+	groups    GroupStore
+	maxGroups int
 }
 
+// DefaultMaxGroups is how many schedule groups a tenant may have, the
+// default group included: EventBridge Scheduler's quota per account and
+// region, applied per tenant.
+const DefaultMaxGroups = 500
+
 // NewNamed returns the named-schedule service over the schedule service s.
-func NewNamed(s *Schedules, groups GroupStore) *Named { return &Named{s: s, groups: groups} }
+func NewNamed(s *Schedules, groups GroupStore) *Named {
+	return &Named{s: s, groups: groups, maxGroups: DefaultMaxGroups}
+}
+
+// SetMaxGroups changes the per-tenant cap on schedule groups (default
+// DefaultMaxGroups, the default group included; n < 1 leaves it as is).
+func (n *Named) SetMaxGroups(max int) {
+	if max >= 1 {
+		n.maxGroups = max
+	}
+}
 
 // NamedSchedule is a named schedule's definition: the names and the
 // Scheduler-only settings, and Definition, a /v1 create document.
@@ -132,11 +149,8 @@ func (in *NamedSchedule) decorate(create bool) func(*schedule.Schedule) {
 		if create {
 			s.ClientToken = in.ClientToken
 			// A name freed by a delete can be taken again, under the same
-			// ID: a first generation of the creation's millisecond keeps
-			// this incarnation's occurrence task IDs (derived from ID,
-			// generation and fire time) apart from the last one's, whose
-			// tasks outlive it. Changes still count up from there.
-			s.Generation = s.CreatedAt.UnixMilli()
+			// ID.
+			freshGeneration(s)
 		}
 	}
 }
@@ -156,12 +170,23 @@ func (n *Named) Create(ctx context.Context, tenant string, in NamedSchedule) (*s
 	if fe != nil {
 		return nil, false, &Invalid{Fields: []task.FieldError{*fe}}
 	}
-	if _, err := n.GetGroup(ctx, tenant, in.Group); err != nil {
+	if err := n.groupOpen(ctx, tenant, in.Group); err != nil {
 		return nil, false, err
 	}
 	id := schedule.NamedID(tenant, in.Group, in.Name)
 	s, err := n.s.create(ctx, tenant, id, raw, in.decorate(true))
 	if err == nil {
+		// A group delete may have begun since the check: it marks the group
+		// DELETING before it lists the schedules, and this create wrote the
+		// schedule before reading the group again, so either that list sees
+		// the schedule or this read sees the mark — and then the create is
+		// undone rather than left without a group.
+		if gerr := n.groupOpen(ctx, tenant, in.Group); gerr != nil {
+			if derr := n.s.store.DeleteScheduleIf(ctx, tenant, s.ID, s.Generation); derr != nil && !errors.Is(derr, task.ErrNotFound) {
+				return nil, false, fmt.Errorf("undo schedule %s created in group %s being deleted: %w", s.ID, in.Group, derr)
+			}
+			return nil, false, gerr
+		}
 		return s, true, nil
 	}
 	if !errors.Is(err, task.ErrConflict) {
@@ -172,6 +197,19 @@ func (n *Named) Create(ctx context.Context, tenant string, in NamedSchedule) (*s
 		return prev, false, nil
 	}
 	return nil, false, &Conflict{Detail: "Schedule " + in.Name + " already exists."}
+}
+
+// groupOpen checks that tenant's group name exists and is not being
+// deleted: *NotFound, or *Conflict for a group marked DELETING.
+func (n *Named) groupOpen(ctx context.Context, tenant, name string) error {
+	g, err := n.GetGroup(ctx, tenant, name)
+	if err != nil {
+		return err
+	}
+	if g.Deleting {
+		return &Conflict{Detail: "Schedule group " + name + " is being deleted."}
+	}
+	return nil
 }
 
 // Get returns tenant's schedule name in group ("" default).
@@ -314,6 +352,9 @@ func (n *Named) CreateGroup(ctx context.Context, tenant, name string, tags map[s
 	if name == schedule.DefaultGroup {
 		return nil, &Conflict{Detail: "Schedule group default already exists."}
 	}
+	if err := n.checkGroupQuota(ctx, tenant); err != nil {
+		return nil, err
+	}
 	now := n.s.clock.Now().UTC().Truncate(time.Millisecond)
 	g := &schedule.Group{Tenant: tenant, Name: name, Tags: tags, CreatedAt: now, UpdatedAt: now}
 	if err := n.groups.CreateGroup(ctx, g); err != nil {
@@ -323,6 +364,33 @@ func (n *Named) CreateGroup(ctx context.Context, tenant, name string, tags map[s
 		return nil, err
 	}
 	return g, nil
+}
+
+// checkGroupQuota refuses a new group (*QuotaExceeded) when tenant has
+// maxGroups already, the default group counted whether stored or not. It
+// reads at most maxGroups/100+1 pages. Two creates racing at the cap can
+// both pass (the count is not a transaction); the cap is a guard against
+// runaway clients, not a hard partition.
+func (n *Named) checkGroupQuota(ctx context.Context, tenant string) error {
+	count, after := 1, "" // the default group
+	for {
+		page, next, err := n.groups.ListGroups(ctx, tenant, after, 100)
+		if err != nil {
+			return storeError(err, "")
+		}
+		for _, g := range page {
+			if g.Name != schedule.DefaultGroup {
+				count++
+			}
+		}
+		if count >= n.maxGroups {
+			return &QuotaExceeded{Detail: fmt.Sprintf("a tenant has at most %d schedule groups (the default group included)", n.maxGroups)}
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
 }
 
 // GetGroup returns tenant's group name (the default group always exists).
@@ -342,14 +410,25 @@ func (n *Named) GetGroup(ctx context.Context, tenant, name string) (*schedule.Gr
 }
 
 // DeleteGroup deletes tenant's group name and every schedule in it. The
-// default group cannot be deleted. The schedules go first, so a crash
-// leaves the group with fewer schedules, never schedules without a group.
+// default group cannot be deleted. The group is first marked DELETING,
+// which refuses creates into it (Create checks again after its write, so
+// a create racing the delete is either listed here or undone there); then
+// the schedules go, then the group. A crash leaves the group DELETING with
+// fewer schedules, never schedules without a group, and the next delete
+// finishes it.
 func (n *Named) DeleteGroup(ctx context.Context, tenant, name string) error {
 	if name == schedule.DefaultGroup {
 		return invalid("name", "the default schedule group cannot be deleted")
 	}
-	if _, err := n.GetGroup(ctx, tenant, name); err != nil {
+	g, err := n.GetGroup(ctx, tenant, name)
+	if err != nil {
 		return err
+	}
+	if !g.Deleting {
+		g.Deleting, g.UpdatedAt = true, n.s.clock.Now().UTC().Truncate(time.Millisecond)
+		if err := n.groups.PutGroup(ctx, g); err != nil {
+			return storeError(err, "Schedule group "+name)
+		}
 	}
 	after := ""
 	for {
@@ -441,6 +520,9 @@ func (n *Named) retagGroup(ctx context.Context, tenant, name string, change func
 	g, err := n.GetGroup(ctx, tenant, name)
 	if err != nil {
 		return err
+	}
+	if g.Deleting {
+		return &Conflict{Detail: "Schedule group " + name + " is being deleted."}
 	}
 	change(g)
 	if len(g.Tags) > maxTags {

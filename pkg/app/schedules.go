@@ -30,6 +30,9 @@ type ScheduleStore interface {
 	UpdateSchedule(ctx context.Context, s *schedule.Schedule, prevVersion int64, first *task.Task) error
 	// DeleteSchedule removes a schedule; task.ErrNotFound if it did not exist.
 	DeleteSchedule(ctx context.Context, tenant, id string) error
+	// DeleteScheduleIf removes a schedule only while it is in generation
+	// gen; task.ErrConflict if it moved on, task.ErrNotFound if it is gone.
+	DeleteScheduleIf(ctx context.Context, tenant, id string, gen int64) error
 	// ListSchedules returns one page of a tenant's schedules in ID order.
 	ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error)
 	// Occurrences returns a schedule's latest occurrence records, newest first.
@@ -154,7 +157,7 @@ func (h *Schedules) create(ctx context.Context, tenant, id string, raw map[strin
 // ID, so a repeated call returns the schedule the first created and false.
 // Unlike a task, a schedule keeps no hash of its request: a replay is not
 // compared with the first body, and once the schedule is deleted the same
-// token creates it again.
+// token creates it again (a new incarnation: see freshGeneration).
 func (h *Schedules) CreateWithToken(ctx context.Context, log zerolog.Logger, tenant string, body []byte, token string) (*schedule.Schedule, bool, error) {
 	var errs []task.FieldError
 	if !task.ValidTenant(tenant) {
@@ -175,7 +178,7 @@ func (h *Schedules) CreateWithToken(ctx context.Context, log zerolog.Logger, ten
 	}
 	id := schedule.TokenID(tenant, token)
 	for attempt := 0; ; attempt++ {
-		s, err := h.create(ctx, tenant, id, raw, nil)
+		s, err := h.create(ctx, tenant, id, raw, freshGeneration)
 		if err == nil {
 			return s, true, nil
 		}
@@ -204,6 +207,14 @@ func (h *Schedules) CreateWithToken(ctx context.Context, log zerolog.Logger, ten
 		}
 	}
 }
+
+// freshGeneration starts a schedule whose ID is deterministic (a token's,
+// or a name's) at the generation of its creation millisecond rather than
+// 1: once deleted, the same ID can be created again, and the deleted
+// incarnation's occurrence tasks — whose IDs derive from schedule ID,
+// generation and fire time, and which outlive it — must not collide with
+// the new one's. Changes count up from there.
+func freshGeneration(s *schedule.Schedule) { s.Generation = s.CreatedAt.UnixMilli() }
 
 // sleep waits d, or until ctx ends (false).
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -20,6 +20,10 @@ import (
 //
 // so a tenant's groups are one Query, in name order.
 
+// groupDeleting is the state attribute of a group being deleted (an
+// active group has none).
+const groupDeleting = "DELETING"
+
 func groupPK(tenant string) string { return "grp#" + strconv.Itoa(len(tenant)) + "#" + tenant }
 
 func groupKey(tenant, name string) map[string]types.AttributeValue {
@@ -30,6 +34,9 @@ func marshalGroup(g *schedule.Group) map[string]types.AttributeValue {
 	item := groupKey(g.Tenant, g.Name)
 	item[aTenant], item[aName] = sAttr(g.Tenant), sAttr(g.Name)
 	item[aCreated], item[aUpdated] = msAttr(g.CreatedAt), msAttr(g.UpdatedAt)
+	if g.Deleting {
+		item[aState] = sAttr(groupDeleting)
+	}
 	if len(g.Tags) > 0 {
 		m := make(map[string]types.AttributeValue, len(g.Tags))
 		for k, v := range g.Tags {
@@ -41,7 +48,7 @@ func marshalGroup(g *schedule.Group) map[string]types.AttributeValue {
 }
 
 func unmarshalGroup(item map[string]types.AttributeValue) *schedule.Group {
-	g := &schedule.Group{Tenant: getS(item, aTenant), Name: getS(item, aName), CreatedAt: getMs(item, aCreated), UpdatedAt: getMs(item, aUpdated)}
+	g := &schedule.Group{Tenant: getS(item, aTenant), Name: getS(item, aName), Deleting: getS(item, aState) == groupDeleting, CreatedAt: getMs(item, aCreated), UpdatedAt: getMs(item, aUpdated)}
 	if m, ok := item[aTags].(*types.AttributeValueMemberM); ok && len(m.Value) > 0 {
 		g.Tags = make(map[string]string, len(m.Value))
 		for k, v := range m.Value {

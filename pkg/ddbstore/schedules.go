@@ -211,7 +211,32 @@ func (s *Store) DeleteSchedule(ctx context.Context, tenant, id string) error {
 	return nil
 }
 
-// ListSchedules returns one page of a tenant's schedules in ID order.
+// DeleteScheduleIf deletes a schedule only while it is still in
+// generation gen: a schedule changed since it was read (a new generation)
+// is task.ErrConflict and stays; a deleted one is task.ErrNotFound. The
+// chain's ActionAfterCompletion DELETE uses it, so an update landing
+// between its read and its delete is not deleted with the old schedule.
+func (s *Store) DeleteScheduleIf(ctx context.Context, tenant, id string, gen int64) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &s.table, Key: scheduleKey(tenant, id),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND gen = :gen"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":gen": nAttr(gen)},
+	})
+	if isConditionFailed(err) {
+		if _, gerr := s.GetSchedule(ctx, tenant, id); errors.Is(gerr, task.ErrNotFound) {
+			return gerr
+		}
+		return fmt.Errorf("delete schedule %s: generation is no longer %d: %w", id, gen, task.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("delete schedule %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListSchedules returns one page of a tenant's schedules in ID order,
+// strongly consistent: a group's delete must see every schedule created
+// before it marked the group DELETING (app.Named.DeleteGroup).
 func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error) {
 	pk := schedulePK(tenant)
 	in := &dynamodb.QueryInput{
@@ -219,6 +244,7 @@ func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit i
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr(pk)},
 		Limit:                     aws.Int32(limit),
+		ConsistentRead:            aws.Bool(true),
 	}
 	if after != "" {
 		in.ExclusiveStartKey = map[string]types.AttributeValue{aPK: sAttr(pk), aSK: sAttr(after)}

@@ -287,6 +287,9 @@ func TestSchedulerAPIWithTheSDK(t *testing.T) {
 	require.ErrorAs(t, err, &nf, "deleting a group deletes its schedules")
 	_, err = c.GetScheduleGroup(ctx, &scheduler.GetScheduleGroupInput{Name: aws.String("team")})
 	require.ErrorAs(t, err, &nf)
+	_, err = c.CreateSchedule(ctx, &scheduler.CreateScheduleInput{Name: aws.String("late"), GroupName: aws.String("team"), ScheduleExpression: aws.String("cron(0 3 * * ? *)"),
+		FlexibleTimeWindow: &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff}, Target: &types.Target{Arn: aws.String(queueArn), RoleArn: aws.String(role)}})
+	require.ErrorAs(t, err, &nf, "no schedule in a group that does not exist")
 
 	// Another tenant sees none of it.
 	other, err := schedulerClient(base, "globex", "dev").ListSchedules(ctx, &scheduler.ListSchedulesInput{})

@@ -85,7 +85,9 @@ type Schedule struct {
 	// own queue).
 	DeadLetterArn string
 	// MaxEventAge bounds how late an occurrence may still run (the
-	// Scheduler API's MaximumEventAgeInSeconds); zero: unbounded. Recorded.
+	// Scheduler API's MaximumEventAgeInSeconds); zero: unbounded. The
+	// worker's check (schedules.Chain.Admit) cancels an occurrence, or its
+	// retry, older than this past its due time.
 	MaxEventAge time.Duration
 
 	// Generation identifies the schedule's current run of occurrences. It
@@ -262,9 +264,13 @@ func NamedID(tenant, group, name string) string {
 // Group is a schedule group: a tenant's namespace of schedule names,
 // with tags.
 type Group struct {
-	Tenant    string
-	Name      string
-	Tags      map[string]string
+	Tenant string
+	Name   string
+	Tags   map[string]string
+	// Deleting marks a group whose deletion has begun (EventBridge
+	// Scheduler's State DELETING): no schedule may be created in it, and a
+	// delete that stopped half-way is finished by the next one.
+	Deleting  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

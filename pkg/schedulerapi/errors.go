@@ -15,12 +15,13 @@ import (
 
 // The AWS error codes this door answers with.
 const (
-	codeValidation    = "ValidationException"       // 400
-	codeNotFound      = "ResourceNotFoundException" // 404
-	codeConflict      = "ConflictException"         // 409
-	codeThrottling    = "ThrottlingException"       // 429
-	codeInternal      = "InternalServerException"   // 500
-	codeUnknownOp     = "UnknownOperationException" // 404
+	codeValidation    = "ValidationException"           // 400
+	codeNotFound      = "ResourceNotFoundException"     // 404
+	codeConflict      = "ConflictException"             // 409
+	codeQuota         = "ServiceQuotaExceededException" // 402
+	codeThrottling    = "ThrottlingException"           // 429
+	codeInternal      = "InternalServerException"       // 500
+	codeUnknownOp     = "UnknownOperationException"     // 404
 	contentTypeHeader = "application/json"
 )
 
@@ -87,6 +88,7 @@ func errorOf(log zerolog.Logger, err error) *apiError {
 		cf   *app.Conflict
 		tl   *app.TooLarge
 		le   *app.LimitExceeded
+		qe   *app.QuotaExceeded
 		un   *app.Unavailable
 		sig  *sigv4.Error
 		apie *apiError
@@ -108,6 +110,8 @@ func errorOf(log zerolog.Logger, err error) *apiError {
 		return &apiError{status: http.StatusConflict, code: codeConflict, message: cf.Detail}
 	case errors.As(err, &tl):
 		return validation(tl.Detail)
+	case errors.As(err, &qe):
+		return &apiError{status: http.StatusPaymentRequired, code: codeQuota, message: qe.Detail}
 	case errors.As(err, &le):
 		return &apiError{status: http.StatusTooManyRequests, code: codeThrottling, message: le.Detail, retry: max(1, int(le.RetryAfter.Seconds()+0.999))}
 	case errors.As(err, &un):

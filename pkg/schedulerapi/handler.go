@@ -407,7 +407,7 @@ type groupOutput struct {
 }
 
 func (h *Handler) groupOut(c *call, g *schedule.Group) groupOutput {
-	return groupOutput{Arn: h.groupArn(c, g.Name), CreationDate: epochOf(g.CreatedAt), LastModificationDate: epochOf(g.UpdatedAt), Name: g.Name, State: "ACTIVE"}
+	return groupOutput{Arn: h.groupArn(c, g.Name), CreationDate: epochOf(g.CreatedAt), LastModificationDate: epochOf(g.UpdatedAt), Name: g.Name, State: groupState(g)}
 }
 
 func (h *Handler) getGroup(ctx context.Context, c *call, name string) (any, error) {
@@ -488,4 +488,12 @@ func (h *Handler) tags(ctx context.Context, c *call, method, arn string) (any, e
 		}
 		return struct{}{}, h.svc.UntagGroup(ctx, c.tenant, group, keys)
 	}
+}
+
+// groupState is a group's State as EventBridge Scheduler shows it.
+func groupState(g *schedule.Group) string {
+	if g.Deleting {
+		return "DELETING"
+	}
+	return "ACTIVE"
 }

@@ -106,6 +106,7 @@ func TestErrorsMapToAWSCodes(t *testing.T) {
 		{&app.NotFound{What: "Schedule x"}, 404, "ResourceNotFoundException"},
 		{&app.Conflict{Detail: "exists"}, 409, "ConflictException"},
 		{&app.LimitExceeded{Detail: "slow down"}, 429, "ThrottlingException"},
+		{&app.QuotaExceeded{Detail: "at most 500 schedule groups"}, 402, "ServiceQuotaExceededException"},
 		{&sigv4.Error{Code: sigv4.CodeUnrecognizedClient, Message: "no"}, 403, "UnrecognizedClientException"},
 		{errors.New("dynamodb down"), 500, "InternalServerException"},
 	} {

@@ -29,8 +29,9 @@ type Store interface {
 	// prevVersion, with first (if not nil) in the same transaction.
 	// task.ErrConflict: the version moved; task.ErrNotFound: gone.
 	UpdateSchedule(ctx context.Context, s *schedule.Schedule, prevVersion int64, first *task.Task) error
-	// DeleteSchedule removes a schedule; task.ErrNotFound if it did not exist.
-	DeleteSchedule(ctx context.Context, tenant, id string) error
+	// DeleteScheduleIf removes a schedule only while it is in generation
+	// gen; task.ErrConflict if it moved on, task.ErrNotFound if it is gone.
+	DeleteScheduleIf(ctx context.Context, tenant, id string, gen int64) error
 	// ListSchedules returns one page of a tenant's schedules in ID order
 	// after the cursor after ("" first); the returned cursor is "" on the
 	// last page.
@@ -213,8 +214,9 @@ func (c *Chain) withinHorizon(s *schedule.Schedule, occ schedule.Occ, now time.T
 
 // Admit is the worker's check before it claims an occurrence: the
 // schedule must exist, be ENABLED and still be in the generation the
-// occurrence was made in, and under the skip policy the occurrence must not
-// be later than the grace period. An occurrence that fails the check is
+// occurrence was made in, the occurrence must not be older than the
+// schedule's maximum event age (for a first attempt or a retry alike), and
+// under the skip policy it must not be later than the grace period. An occurrence that fails the check is
 // cancelled and Admit returns false. Tasks of no schedule are admitted
 // without a read.
 func (c *Chain) Admit(ctx context.Context, t *task.Task, now time.Time) (bool, error) {
@@ -233,6 +235,11 @@ func (c *Chain) Admit(ctx context.Context, t *task.Task, now time.Time) (bool, e
 		reason = "schedule disabled"
 	case s.Generation != o.Generation:
 		reason = "schedule changed"
+	case s.MaxEventAge > 0 && now.Sub(t.DueAt) > s.MaxEventAge:
+		// The target's RetryPolicy.MaximumEventAgeInSeconds: past that age
+		// of its due time an occurrence neither starts nor retries, whatever
+		// the misfire policy.
+		reason = "older than the maximum event age"
 	case s.Misfire == schedule.RunAll || t.AttemptN > 0 || now.Sub(t.DueAt) <= c.cfg.MisfireGrace:
 		return true, nil // on time (or a retry, or run_all): run it
 	case s.Misfire == schedule.Skip:
@@ -307,7 +314,15 @@ func (c *Chain) Completed(ctx context.Context, t *task.Task) {
 	if s.AfterCompletion != schedule.AfterDelete || !s.Completed(o.Generation, o.At) {
 		return
 	}
-	if err := c.store.DeleteSchedule(ctx, s.Tenant, s.ID); err != nil && !errors.Is(err, task.ErrNotFound) {
+	// Conditional on the generation read: an update landing between the
+	// read and the delete starts a new generation, which is not finished.
+	switch err := c.store.DeleteScheduleIf(ctx, s.Tenant, s.ID, o.Generation); {
+	case errors.Is(err, task.ErrConflict):
+		c.log.Info().Str("schedule", s.ID).Msg("after completion: the schedule changed meanwhile; kept")
+		return
+	case errors.Is(err, task.ErrNotFound):
+		return
+	case err != nil:
 		c.log.Error().Err(err).Str("schedule", s.ID).Msg("after completion: delete schedule failed")
 		return
 	}

@@ -52,6 +52,9 @@ func TestAdmit(t *testing.T) {
 		{name: "run_once, late, latest missed", late: 2 * time.Minute, wantAdmit: true},
 		{name: "run_once, late, successor due too", late: 90 * time.Second, successor: true, wantCancel: true},
 		{name: "run_once, late, successor not yet due", late: 45 * time.Second, successor: true, wantAdmit: true},
+		{name: "within maximum event age", change: func(s *schedule.Schedule) { s.MaxEventAge, s.Misfire = time.Minute, schedule.RunAll }, late: time.Minute, wantAdmit: true},
+		{name: "older than maximum event age", change: func(s *schedule.Schedule) { s.MaxEventAge, s.Misfire = time.Minute, schedule.RunAll }, late: 61 * time.Second, wantCancel: true},
+		{name: "retry older than maximum event age", change: func(s *schedule.Schedule) { s.MaxEventAge = time.Minute }, attempt: 2, late: 2 * time.Minute, wantCancel: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -92,4 +95,53 @@ func TestAdmitOneOffTaskReadsNothing(t *testing.T) {
 	ok, err := c.Admit(context.Background(), &task.Task{State: task.Scheduled}, t0)
 	require.NoError(t, err)
 	assert.True(t, ok)
+}
+
+// updateAfterRead is a store whose first GetSchedule is followed, before
+// the caller's next step, by an update of the schedule to a new generation:
+// the interleaving of an UpdateSchedule between Completed's read and its
+// delete.
+type updateAfterRead struct {
+	*memstore.Store
+	t    *testing.T
+	done bool
+}
+
+func (u *updateAfterRead) GetSchedule(ctx context.Context, tenant, id string) (*schedule.Schedule, error) {
+	s, err := u.Store.GetSchedule(ctx, tenant, id)
+	if err != nil || u.done {
+		return s, err
+	}
+	u.done = true
+	up := *s
+	up.Expression, up.Generation, up.Version = "at(2031-01-01T00:00:00)", s.Generation+1, s.Version+1
+	require.NoError(u.t, u.Store.UpdateSchedule(ctx, &up, s.Version, nil))
+	return s, nil
+}
+
+func TestCompletedKeepsAScheduleUpdatedMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, raced := range []bool{false, true} {
+		s := sched("at(2030-03-04T09:00:00)", schedule.RunOnce)
+		s.AfterCompletion, s.Version = schedule.AfterDelete, 1
+		mem := newStore()
+		require.NoError(t, mem.CreateSchedule(ctx, s, nil))
+		tk, err := s.Task(schedule.Occ{At: t0, Due: t0}, 1, t0)
+		require.NoError(t, err)
+
+		var store schedules.Store = mem
+		if raced {
+			store = &updateAfterRead{Store: mem, t: t}
+		}
+		schedules.NewChain(schedules.Config{}, store, nil, clock.System{}, zerolog.Nop()).Completed(ctx, tk)
+
+		got, err := mem.GetSchedule(ctx, s.Tenant, s.ID)
+		if !raced {
+			assert.ErrorIs(t, err, task.ErrNotFound, "its last occurrence done, the schedule is deleted")
+			continue
+		}
+		require.NoError(t, err, "the update's new generation is not deleted with the finished one")
+		assert.Equal(t, int64(2), got.Generation)
+	}
 }

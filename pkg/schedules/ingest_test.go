@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
@@ -117,4 +118,32 @@ func TestCreateForIngestConcurrentDeliveries(t *testing.T) {
 	code, list := e.do(http.MethodGet, "/v1/schedules", "acme", nil)
 	require.Equal(t, http.StatusOK, code)
 	assert.Len(t, list["schedules"], 1)
+}
+
+// TestCreateForIngestAgainAfterDelete: once a token's schedule is deleted,
+// the same token creates it again (as CreateWithToken promises), even
+// though the deleted incarnation's first occurrence task — whose ID
+// derives from the schedule's ID, generation and fire time — is still
+// stored: the new incarnation's first generation differs from the old's.
+func TestCreateForIngestAgainAfterDelete(t *testing.T) {
+	e := setup(t)
+	h := e.s.Comps.Schedules(nil).Service()
+	at := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
+	body, err := json.Marshal(map[string]any{"expression": "at(" + at.Format("2006-01-02T15:04:05") + ")", "target": e.s.Webhook()})
+	require.NoError(t, err)
+
+	first, created, err := h.CreateWithToken(t.Context(), zerolog.Nop(), "acme", body, "ev-again")
+	require.NoError(t, err)
+	require.True(t, created)
+	code, _ := e.do(http.MethodDelete, "/v1/schedules/"+first.ID, "acme", nil)
+	require.Equal(t, http.StatusNoContent, code)
+
+	second, created, err := h.CreateWithToken(t.Context(), zerolog.Nop(), "acme", body, "ev-again")
+	require.NoError(t, err, "the deleted schedule's occurrence must not block the token's new schedule")
+	assert.True(t, created)
+	assert.Equal(t, first.ID, second.ID, "the token's ID")
+	assert.NotEqual(t, first.Generation, second.Generation, "a new incarnation")
+	code, occ := e.do(http.MethodGet, "/v1/schedules/"+second.ID+"/occurrences", "acme", nil)
+	require.Equal(t, http.StatusOK, code, "%v", occ)
+	require.NotEmpty(t, occ["occurrences"])
 }

@@ -648,6 +648,24 @@ func (s *Store) DeleteSchedule(_ context.Context, tenant, id string) error {
 	return nil
 }
 
+// DeleteScheduleIf deletes a schedule still in generation gen;
+// task.ErrConflict if it moved on, task.ErrNotFound if it is gone
+// (ddbstore.Store.DeleteScheduleIf).
+func (s *Store) DeleteScheduleIf(_ context.Context, tenant, id string, gen int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := schedKey{tenant, id}
+	cur, ok := s.sched[k]
+	if !ok {
+		return fmt.Errorf("delete schedule %s: %w", id, task.ErrNotFound)
+	}
+	if cur.Generation != gen {
+		return fmt.Errorf("delete schedule %s: generation is no longer %d: %w", id, gen, task.ErrConflict)
+	}
+	delete(s.sched, k)
+	return nil
+}
+
 // ListSchedules returns one page of a tenant's schedules in ID order.
 func (s *Store) ListSchedules(_ context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error) {
 	s.mu.Lock()

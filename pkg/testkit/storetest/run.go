@@ -709,6 +709,18 @@ func testSchedules(t *testing.T, h harness) {
 	stale.Expression = "rate(2 minutes)"
 	assert.ErrorIs(t, s.UpdateSchedule(ctx, &stale, 1, nil), task.ErrConflict, "a stale version")
 
+	// A delete conditional on the generation (ActionAfterCompletion DELETE)
+	// leaves a schedule that moved on to a later generation.
+	assert.ErrorIs(t, s.DeleteScheduleIf(ctx, "acme", "sch-a", 1), task.ErrConflict, "generation 2 is stored")
+	_, err = s.GetSchedule(ctx, "acme", "sch-a")
+	require.NoError(t, err, "a conditional delete of a moved generation deletes nothing")
+	assert.ErrorIs(t, s.DeleteScheduleIf(ctx, "acme", "sch-x", 1), task.ErrNotFound, "no such schedule")
+
+	require.NoError(t, s.DeleteScheduleIf(ctx, "acme", "sch-a", 2))
+	_, err = s.GetSchedule(ctx, "acme", "sch-a")
+	assert.ErrorIs(t, err, task.ErrNotFound)
+	require.NoError(t, s.CreateSchedule(ctx, &up, nil))
+
 	require.NoError(t, s.DeleteSchedule(ctx, "acme", "sch-a"))
 	_, err = s.GetSchedule(ctx, "acme", "sch-a")
 	assert.ErrorIs(t, err, task.ErrNotFound)

@@ -48,6 +48,7 @@ type Store interface {
 	GetSchedule(ctx context.Context, tenant, id string) (*schedule.Schedule, error)
 	UpdateSchedule(ctx context.Context, s *schedule.Schedule, prevVersion int64, first *task.Task) error
 	DeleteSchedule(ctx context.Context, tenant, id string) error
+	DeleteScheduleIf(ctx context.Context, tenant, id string, gen int64) error
 	ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error)
 	PutOccurrence(ctx context.Context, t *task.Task) (bool, error)
 	Occurrences(ctx context.Context, tenant, id string, limit int32) ([]schedule.OccurrenceRecord, error)
