@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/app"
+	"github.com/hourglass-sched/hourglass/pkg/chain"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
 	"github.com/hourglass-sched/hourglass/pkg/schedule"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -45,7 +45,7 @@ func setupNamed(t *testing.T) (*ddbstore.Store, *app.Schedules) {
 	t.Helper()
 	store := setupKeys(t)
 	clk := clock.System{}
-	chain := schedules.NewChain(schedules.Config{Layout: task.Layout{Bucket: time.Minute}, Shards: 1}, store, nil, clk, zerolog.Nop())
+	chain := chain.New(chain.Config{Layout: task.Layout{Bucket: time.Minute}, Shards: 1}, store, nil, clk, zerolog.Nop())
 	return store, app.NewSchedules(app.SchedulesConfig{}, store, chain, clk, zerolog.Nop())
 }
 

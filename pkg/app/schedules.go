@@ -43,7 +43,7 @@ type ScheduleStore interface {
 }
 
 // Chain is what the schedule service needs of the chain that turns fire
-// times into tasks (schedules.Chain).
+// times into tasks (chain.Chain).
 type Chain interface {
 	// First builds the first occurrence task of s, just created, changed
 	// or resumed at now (nil when s is disabled, fires no more, or its

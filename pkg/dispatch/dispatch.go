@@ -70,7 +70,7 @@ type Config struct {
 	Crash func(point string) error
 	// Chain, when set, stores the next occurrence of each recurring
 	// schedule whose occurrence is on a page, before the page is sent (see
-	// package schedules). Nil: no schedules, and dispatch writes nothing.
+	// package chain). Nil: no schedules, and dispatch writes nothing.
 	Chain Chain
 	// ScanQueue is the URL of the scan queue, whose failed units HandleSQS
 	// delays through Visibility.

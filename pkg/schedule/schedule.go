@@ -2,7 +2,7 @@
 // one-time) definition of a target and payload, and its rules — the first
 // and next occurrence, the misfire policy, the flexible window, and the
 // IDs of schedules and of their occurrences' tasks. It imports no service,
-// engine or door: the chain and the HTTP API are package schedules', the
+// engine or door: the chain is package chain's, the HTTP API package api's, the
 // expressions package cronexpr's.
 package schedule
 
@@ -86,7 +86,7 @@ type Schedule struct {
 	DeadLetterArn string
 	// MaxEventAge bounds how late an occurrence may still run (the
 	// Scheduler API's MaximumEventAgeInSeconds); zero: unbounded. The
-	// worker's check (schedules.Chain.Admit) cancels an occurrence, or its
+	// worker's check (chain.Chain.Admit) cancels an occurrence, or its
 	// retry, older than this past its due time.
 	MaxEventAge time.Duration
 

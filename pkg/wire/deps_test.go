@@ -2,6 +2,8 @@ package wire_test
 
 import (
 	"go/build"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -62,5 +64,44 @@ func TestServicesHaveNoTransport(t *testing.T) {
 	assert.NotContains(t, p.Imports, "net/http")
 	for _, d := range ownDeps(t, "pkg/app") {
 		assert.Contains(t, []string{"pkg/task", "pkg/schedule", "pkg/cronexpr", "pkg/clock"}, d, "pkg/app depends on %s", d)
+	}
+}
+
+// TestNoPackageNamesOneLetterApart holds issue 13's naming rule: no two of
+// our packages' names differ by one added letter (schedule and schedules
+// once held the entity and its engine and door), so an import never means
+// the other package by a typo.
+func TestNoPackageNamesOneLetterApart(t *testing.T) {
+	t.Parallel()
+	var names []string
+	require.NoError(t, filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if n := d.Name(); n == "testdata" || n == "node_modules" || strings.HasPrefix(n, ".") && path != "../.." {
+			return filepath.SkipDir
+		}
+		if files, _ := filepath.Glob(filepath.Join(path, "*.go")); len(files) > 0 {
+			names = append(names, d.Name())
+		}
+		return nil
+	}))
+	oneMore := func(long, short string) bool {
+		for i := range long {
+			if long[:i]+long[i+1:] == short {
+				return true
+			}
+		}
+		return false
+	}
+	for _, a := range names {
+		for _, b := range names {
+			if len(a) == len(b)+1 && oneMore(a, b) {
+				t.Errorf("packages %q and %q differ by one letter", a, b)
+			}
+		}
 	}
 }

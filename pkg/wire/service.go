@@ -27,6 +27,7 @@ import (
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/app"
+	"github.com/hourglass-sched/hourglass/pkg/chain"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/config"
 	"github.com/hourglass-sched/hourglass/pkg/ddbstore"
@@ -38,7 +39,6 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/scan"
 	"github.com/hourglass-sched/hourglass/pkg/schedulerapi"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/signing"
 	"github.com/hourglass-sched/hourglass/pkg/sigv4"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
@@ -341,8 +341,8 @@ func (c *Components) Ingest() (*ingest.Handler, error) {
 }
 
 // scheduleConfig configures schedules from the deployment's settings.
-func (c *Components) scheduleConfig() schedules.Config {
-	return schedules.Config{
+func (c *Components) scheduleConfig() chain.Config {
+	return chain.Config{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery,
 		Limits: c.Cfg.Limits, Validate: c.Validator(),
 	}
@@ -350,9 +350,9 @@ func (c *Components) scheduleConfig() schedules.Config {
 
 // Chain builds the schedule chain: the dispatcher's hook that stores each
 // occurrence's successor and the worker's gate that stops occurrences of
-// paused, changed or deleted schedules.
-func (c *Components) Chain() *schedules.Chain {
-	return schedules.NewChain(c.scheduleConfig(), c.Store, c.Queue, c.Clock, c.Log)
+// paused, changed or deleted chain.
+func (c *Components) Chain() *chain.Chain {
+	return chain.New(c.scheduleConfig(), c.Store, c.Queue, c.Clock, c.Log)
 }
 
 // CloseIdle closes the pooled connections the target executors keep (the
@@ -371,7 +371,7 @@ func (c *Components) CloseIdle() {
 func (c *Components) HTTP(auth api.Authenticator, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", c.API(auth, ready))
-	schedules.Mount(mux, c.Schedules(auth))
+	api.MountSchedules(mux, c.Schedules(auth))
 	api.MountSigning(mux, api.NewSigningHandler(c.Signing, auth, c.Log))
 	api.MountAccessKeys(mux, api.NewAccessKeyHandler(c.AccessKeys, auth, c.Log))
 
@@ -426,7 +426,7 @@ func MustBuild(name string) (config.Config, *Components) {
 }
 
 // Schedules builds the schedule API (/v1/schedules…), to be mounted beside
-// the task API with schedules.Mount.
-func (c *Components) Schedules(auth api.Authenticator) *schedules.Handler {
-	return schedules.NewHandler(c.ScheduleService(), auth, c.Clock, c.Log)
+// the task API with api.MountSchedules.
+func (c *Components) Schedules(auth api.Authenticator) *api.ScheduleHandler {
+	return api.NewScheduleHandler(c.ScheduleService(), auth, c.Clock, c.Log)
 }

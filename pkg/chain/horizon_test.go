@@ -1,4 +1,4 @@
-package schedules_test
+package chain_test
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hourglass-sched/hourglass/pkg/chain"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/schedule"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
@@ -33,7 +33,7 @@ func TestChainNeverMaterialisesBeyondHorizon(t *testing.T) {
 			s := sched(tc.expr, schedule.RunOnce)
 			st := newStore() // its cursor has announced nothing
 			require.NoError(t, st.CreateSchedule(context.Background(), s, nil))
-			c := schedules.NewChain(schedules.Config{Limits: task.DefaultLimits(), Shards: 4, Layout: task.Layout{Bucket: time.Minute}}, st, nil, clock.NewManual(t0.Add(time.Second)), zerolog.Nop())
+			c := chain.New(chain.Config{Limits: task.DefaultLimits(), Shards: 4, Layout: task.Layout{Bucket: time.Minute}}, st, nil, clock.NewManual(t0.Add(time.Second)), zerolog.Nop())
 			occ, err := s.Task(schedule.Occ{At: t0, Due: t0}, 4, t0)
 			require.NoError(t, err)
 			require.NoError(t, c.Next(context.Background(), occ))

@@ -1,4 +1,4 @@
-package schedules_test
+package chain_test
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hourglass-sched/hourglass/pkg/chain"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/schedule"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/memstore"
 )
@@ -24,7 +24,7 @@ func newStore() *memstore.Store {
 
 // noReads is a store every call of which panics: for a path that must not
 // touch the store.
-type noReads struct{ schedules.Store }
+type noReads struct{ chain.Store }
 
 func TestAdmit(t *testing.T) {
 	t.Parallel()
@@ -78,7 +78,7 @@ func TestAdmit(t *testing.T) {
 				tc.change(&s)
 			}
 			require.NoError(t, store.CreateSchedule(context.Background(), &s, nil))
-			c := schedules.NewChain(schedules.Config{Shards: shards, MisfireGrace: grace}, store, nil, clock.System{}, zerolog.Nop())
+			c := chain.New(chain.Config{Shards: shards, MisfireGrace: grace}, store, nil, clock.System{}, zerolog.Nop())
 			ok, err := c.Admit(context.Background(), tk, tk.DueAt.Add(tc.late))
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantAdmit, ok)
@@ -91,7 +91,7 @@ func TestAdmit(t *testing.T) {
 
 func TestAdmitOneOffTaskReadsNothing(t *testing.T) {
 	t.Parallel()
-	c := schedules.NewChain(schedules.Config{}, noReads{}, nil, clock.System{}, zerolog.Nop()) // a read would panic
+	c := chain.New(chain.Config{}, noReads{}, nil, clock.System{}, zerolog.Nop()) // a read would panic
 	ok, err := c.Admit(context.Background(), &task.Task{State: task.Scheduled}, t0)
 	require.NoError(t, err)
 	assert.True(t, ok)
@@ -130,11 +130,11 @@ func TestCompletedKeepsAScheduleUpdatedMeanwhile(t *testing.T) {
 		tk, err := s.Task(schedule.Occ{At: t0, Due: t0}, 1, t0)
 		require.NoError(t, err)
 
-		var store schedules.Store = mem
+		var store chain.Store = mem
 		if raced {
 			store = &updateAfterRead{Store: mem, t: t}
 		}
-		schedules.NewChain(schedules.Config{}, store, nil, clock.System{}, zerolog.Nop()).Completed(ctx, tk)
+		chain.New(chain.Config{}, store, nil, clock.System{}, zerolog.Nop()).Completed(ctx, tk)
 
 		got, err := mem.GetSchedule(ctx, s.Tenant, s.ID)
 		if !raced {

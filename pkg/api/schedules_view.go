@@ -1,4 +1,4 @@
-package schedules
+package api
 
 import (
 	"encoding/json"
@@ -7,15 +7,15 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/schedule"
 )
 
-// RetryView is a retry policy in JSON.
-type RetryView struct {
+// ScheduleRetryView is a retry policy in JSON.
+type ScheduleRetryView struct {
 	MaxAttempts      int   `json:"max_attempts"`
 	InitialBackoffMs int64 `json:"initial_backoff_ms"`
 	MaxBackoffMs     int64 `json:"max_backoff_ms"`
 }
 
-// View is a schedule as the API shows it.
-type View struct {
+// ScheduleView is a schedule as the API shows it.
+type ScheduleView struct {
 	ID string `json:"id"`
 	// Name, Group, Description and ActionAfterCompletion are set on
 	// schedules made through the Scheduler-compatible API (read-only here).
@@ -27,7 +27,7 @@ type View struct {
 	Timezone              string            `json:"timezone"`
 	Target                json.RawMessage   `json:"target"`
 	Payload               json.RawMessage   `json:"payload"`
-	Retry                 RetryView         `json:"retry"`
+	Retry                 ScheduleRetryView `json:"retry"`
 	StartAt               *time.Time        `json:"start_at,omitempty"`
 	EndAt                 *time.Time        `json:"end_at,omitempty"`
 	State                 schedule.State    `json:"state"`
@@ -49,17 +49,17 @@ func optTime(t time.Time) *time.Time {
 	return &u
 }
 
-// ViewOf renders a schedule as every route shows it, header values
+// ScheduleViewOf renders a schedule as every route shows it, header values
 // redacted as in task views.
-func ViewOf(s *schedule.Schedule) View {
+func ScheduleViewOf(s *schedule.Schedule) ScheduleView {
 	payload := s.Payload
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
-	return View{
+	return ScheduleView{
 		ID: s.ID, Name: s.Name, Group: s.Group, Description: s.Description, ActionAfterCompletion: string(s.AfterCompletion),
 		Expression: s.Expression, Timezone: s.Timezone, Target: s.Target.Redacted(), Payload: payload,
-		Retry:   RetryView{MaxAttempts: s.Retry.MaxAttempts, InitialBackoffMs: s.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: s.Retry.MaxBackoff.Milliseconds()},
+		Retry:   ScheduleRetryView{MaxAttempts: s.Retry.MaxAttempts, InitialBackoffMs: s.Retry.InitialBackoff.Milliseconds(), MaxBackoffMs: s.Retry.MaxBackoff.Milliseconds()},
 		StartAt: optTime(s.Start), EndAt: optTime(s.End), State: s.State,
 		FlexibleWindowMinutes: int(s.FlexWindow / time.Minute), MisfirePolicy: s.Misfire, Labels: s.Labels,
 		Generation: s.Generation, Version: s.Version, PausedAt: optTime(s.PausedAt),

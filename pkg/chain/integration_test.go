@@ -1,4 +1,4 @@
-package schedules_test
+package chain_test
 
 import (
 	"bytes"
@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/chain"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
@@ -350,7 +350,7 @@ func TestOutageMisfire(t *testing.T) {
 	// outage is long enough to miss three fire times beyond it.
 	const misfireGrace, outageFor = 3 * time.Second, 12 * time.Second
 	e := setup(t)
-	gate := schedules.NewChain(schedules.Config{Layout: e.s.Cfg.Layout(), Shards: e.s.Cfg.Shards, TaskQueue: e.s.Res.TaskQueueURL, MisfireGrace: misfireGrace},
+	gate := chain.New(chain.Config{Layout: e.s.Cfg.Layout(), Shards: e.s.Cfg.Shards, TaskQueue: e.s.Res.TaskQueueURL, MisfireGrace: misfireGrace},
 		e.s.Comps.Store, e.s.Comps.Queue, clock.System{}, zerolog.Nop())
 	e.w = e.s.Comps.Worker(func(c *worker.Config) { c.Gate = gate })
 	ids, anchors := map[string]string{}, map[string]time.Time{}

@@ -1,5 +1,7 @@
-// Package schedules holds recurring schedules: the chain that turns each
-// fire time into an ordinary task, and the HTTP API under /v1/schedules.
+// Package chain is the engine of recurring schedules: the chain that turns
+// each fire time into an ordinary task, stores its successor, and gates
+// each occurrence before it runs. The HTTP API under /v1/schedules is
+// package api's (the door), the rules package app's (app.Schedules).
 // The schedule entity and its rules (first and next occurrence, misfire
 // policy, flexible window) are package schedule's. Expressions are parsed and evaluated by package
 // schedule (see its doc for the cron, rate, at and DST semantics).
@@ -102,4 +104,4 @@
 // is bounded by it, a schedule whose first fire time (flexible window
 // included) lies beyond it is refused, and a chain whose next fire time lies
 // beyond it ends there, as after its last fire time (Chain.withinHorizon).
-package schedules
+package chain

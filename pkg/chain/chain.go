@@ -1,4 +1,4 @@
-package schedules
+package chain
 
 import (
 	"context"
@@ -89,8 +89,8 @@ type Chain struct {
 	log   zerolog.Logger
 }
 
-// NewChain returns a Chain.
-func NewChain(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger) *Chain {
+// New returns a Chain.
+func New(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger) *Chain {
 	if cfg.MisfireGrace <= 0 {
 		cfg.MisfireGrace = time.Minute
 	}

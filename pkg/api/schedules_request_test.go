@@ -1,10 +1,11 @@
-package schedules_test
+package api_test
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
@@ -15,7 +16,6 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/schedule"
-	"github.com/hourglass-sched/hourglass/pkg/schedules"
 )
 
 // TestDecodeBodyRefusesAmbiguousJSON: the decoder both schedule doors
@@ -50,7 +50,7 @@ func TestDecodeBodyRefusesAmbiguousJSON(t *testing.T) {
 // mux's redirect.
 func TestHandlerRefusesUncleanPaths(t *testing.T) {
 	t.Parallel()
-	h := schedules.NewHandler(app.NewSchedules(app.SchedulesConfig{}, nil, nil, clock.NewManual(t0), zerolog.Nop()), api.DevAuth{}, clock.NewManual(t0), zerolog.Nop())
+	h := api.NewScheduleHandler(app.NewSchedules(app.SchedulesConfig{}, nil, nil, clock.NewManual(time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)), zerolog.Nop()), api.DevAuth{}, clock.NewManual(time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)), zerolog.Nop())
 	for _, p := range []string{"//v1/schedules", "/v1/./schedules", "/v1/schedules/a/../b", "/v1/schedules//", "/v1//schedules:preview"} {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		u, err := url.ParseRequestURI(p)

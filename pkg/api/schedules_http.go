@@ -1,4 +1,4 @@
-package schedules
+package api
 
 import (
 	"net/http"
@@ -6,25 +6,24 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/clock"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
-// Patterns are the ServeMux patterns the Handler serves; Mount registers
+// SchedulePatterns are the ServeMux patterns the ScheduleHandler serves; MountSchedules registers
 // them on a mux in front of the task API.
-var Patterns = []string{"/v1/schedules", "/v1/schedules/", "/v1/schedules:preview"}
+var SchedulePatterns = []string{"/v1/schedules", "/v1/schedules/", "/v1/schedules:preview"}
 
-// Mount routes the schedule API's paths on mux to h.
-func Mount(mux *http.ServeMux, h http.Handler) {
-	for _, p := range Patterns {
+// MountSchedules routes the schedule API's paths on mux to h.
+func MountSchedules(mux *http.ServeMux, h http.Handler) {
+	for _, p := range SchedulePatterns {
 		mux.Handle(p, h)
 	}
 }
 
-// Handler serves the schedule API, calling the schedule service
+// ScheduleHandler serves the schedule API, calling the schedule service
 // (app.Schedules) for every rule:
 //
 //	POST   /v1/schedules                      create
@@ -34,20 +33,20 @@ func Mount(mux *http.ServeMux, h http.Handler) {
 //	PATCH  /v1/schedules/{id}                 change, pause (state DISABLED), resume
 //	DELETE /v1/schedules/{id}                 delete
 //	GET    /v1/schedules/{id}/occurrences     past and pending occurrences with task IDs, and upcoming fire times
-type Handler struct {
+type ScheduleHandler struct {
 	svc   *app.Schedules
 	clock clock.Clock
 	log   zerolog.Logger
 	mux   *http.ServeMux
-	serve http.Handler // mux behind api.CleanPaths
+	serve http.Handler // mux behind CleanPaths
 }
 
-// NewHandler returns the schedule API over the schedule service svc, which
+// NewScheduleHandler returns the schedule API over the schedule service svc, which
 // the composition root (package wire) builds over a Chain and shares with
 // the other doors. auth names each request's tenant, as for the task API.
-func NewHandler(svc *app.Schedules, auth api.Authenticator, clk clock.Clock, log zerolog.Logger) *Handler {
-	h := &Handler{svc: svc, clock: clk, log: log.With().Str("component", "schedules-api").Logger(), mux: http.NewServeMux()}
-	authed := func(f http.HandlerFunc) http.HandlerFunc { return api.Authed(auth, f) }
+func NewScheduleHandler(svc *app.Schedules, auth Authenticator, clk clock.Clock, log zerolog.Logger) *ScheduleHandler {
+	h := &ScheduleHandler{svc: svc, clock: clk, log: log.With().Str("component", "schedules-api").Logger(), mux: http.NewServeMux()}
+	authed := func(f http.HandlerFunc) http.HandlerFunc { return Authed(auth, f) }
 	h.mux.HandleFunc("POST /v1/schedules", authed(h.create))
 	h.mux.HandleFunc("GET /v1/schedules", authed(h.list))
 	h.mux.HandleFunc("GET /v1/schedules:preview", authed(h.preview))
@@ -58,25 +57,25 @@ func NewHandler(svc *app.Schedules, auth api.Authenticator, clk clock.Clock, log
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.NotFound("route " + r.Method + " " + r.URL.Path).Write(w)
 	})
-	h.serve = api.CleanPaths(h.mux)
+	h.serve = CleanPaths(h.mux)
 	return h
 }
 
 // Service is the schedule service the handler calls.
-func (h *Handler) Service() *app.Schedules { return h.svc }
+func (h *ScheduleHandler) Service() *app.Schedules { return h.svc }
 
 // ServeHTTP routes a request; a path not in its clean form is a 404
 // problem, never a redirect.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve.ServeHTTP(w, r) }
+func (h *ScheduleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve.ServeHTTP(w, r) }
 
 // problemOf maps a schedule service error to the answer.
-func (h *Handler) problemOf(r *http.Request, err error) *problem.Problem {
-	return api.Problem(err, h.log.With().Str("tenant", api.TenantOf(r)).Logger(), "storage is unavailable; retry the request")
+func (h *ScheduleHandler) problemOf(r *http.Request, err error) *problem.Problem {
+	return Problem(err, h.log.With().Str("tenant", TenantOf(r)).Logger(), "storage is unavailable; retry the request")
 }
 
 // readBody reads a schedule document.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	return api.ReadBody(w, r, int64(h.svc.MaxBody()), "the body exceeds the payload limit plus 64 KiB")
+func (h *ScheduleHandler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	return ReadBody(w, r, int64(h.svc.MaxBody()), "the body exceeds the payload limit plus 64 KiB")
 }
 
 // intParam reads an optional integer query parameter from lo to hi.

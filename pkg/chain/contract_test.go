@@ -1,4 +1,4 @@
-package schedules_test
+package chain_test
 
 import (
 	"bytes"

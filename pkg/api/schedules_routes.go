@@ -1,84 +1,83 @@
-package schedules
+package api
 
 import (
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/hourglass-sched/hourglass/pkg/api"
 	"github.com/hourglass-sched/hourglass/pkg/app"
 	"github.com/hourglass-sched/hourglass/pkg/problem"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
 
-func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+func (h *ScheduleHandler) create(w http.ResponseWriter, r *http.Request) {
 	body, ok := h.readBody(w, r)
 	if !ok {
 		return
 	}
-	s, err := h.svc.Create(r.Context(), api.TenantOf(r), body)
+	s, err := h.svc.Create(r.Context(), TenantOf(r), body)
 	if err != nil {
 		h.problemOf(r, err).Write(w)
 		return
 	}
 	w.Header().Set("Location", "/v1/schedules/"+s.ID)
-	api.WriteJSON(w, http.StatusCreated, ViewOf(s))
+	WriteJSON(w, http.StatusCreated, ScheduleViewOf(s))
 }
 
-func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	s, err := h.svc.Get(r.Context(), api.TenantOf(r), r.PathValue("id"))
+func (h *ScheduleHandler) get(w http.ResponseWriter, r *http.Request) {
+	s, err := h.svc.Get(r.Context(), TenantOf(r), r.PathValue("id"))
 	if err != nil {
 		h.problemOf(r, err).Write(w)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, ViewOf(s))
+	WriteJSON(w, http.StatusOK, ScheduleViewOf(s))
 }
 
 // patch changes a schedule (app.Schedules.Patch); an If-Match header with
 // the schedule's version makes the change conditional (412 if it moved).
-func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
+func (h *ScheduleHandler) patch(w http.ResponseWriter, r *http.Request) {
 	body, ok := h.readBody(w, r)
 	if !ok {
 		return
 	}
-	s, err := h.svc.Patch(r.Context(), api.TenantOf(r), r.PathValue("id"), body, r.Header.Get("If-Match"))
+	s, err := h.svc.Patch(r.Context(), TenantOf(r), r.PathValue("id"), body, r.Header.Get("If-Match"))
 	if err != nil {
 		h.problemOf(r, err).Write(w)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, ViewOf(s))
+	WriteJSON(w, http.StatusOK, ScheduleViewOf(s))
 }
 
-func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.Delete(r.Context(), api.TenantOf(r), r.PathValue("id")); err != nil {
+func (h *ScheduleHandler) delete(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Delete(r.Context(), TenantOf(r), r.PathValue("id")); err != nil {
 		h.problemOf(r, err).Write(w)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ListView is a page of schedules.
-type ListView struct {
-	Schedules     []View `json:"schedules"`
-	NextPageToken string `json:"next_page_token,omitempty"`
+// ScheduleListView is a page of schedules.
+type ScheduleListView struct {
+	Schedules     []ScheduleView `json:"schedules"`
+	NextPageToken string         `json:"next_page_token,omitempty"`
 }
 
-func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+func (h *ScheduleHandler) list(w http.ResponseWriter, r *http.Request) {
 	size, fe := intParam(r, "page_size", 50, 1, 100)
 	if fe != nil {
 		problem.Invalid(*fe).Write(w)
 		return
 	}
-	page, err := h.svc.List(r.Context(), api.TenantOf(r), size, r.URL.Query().Get("page_token"))
+	page, err := h.svc.List(r.Context(), TenantOf(r), size, r.URL.Query().Get("page_token"))
 	if err != nil {
 		h.problemOf(r, err).Write(w)
 		return
 	}
-	out := ListView{Schedules: make([]View, 0, len(page.Schedules)), NextPageToken: page.NextPageToken}
+	out := ScheduleListView{Schedules: make([]ScheduleView, 0, len(page.Schedules)), NextPageToken: page.NextPageToken}
 	for _, s := range page.Schedules {
-		out.Schedules = append(out.Schedules, ViewOf(s))
+		out.Schedules = append(out.Schedules, ScheduleViewOf(s))
 	}
-	api.WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 // OccurrenceView is one occurrence a schedule created.
@@ -102,13 +101,13 @@ type OccurrencesView struct {
 	Upcoming    []UpcomingView   `json:"upcoming"`    // in order
 }
 
-func (h *Handler) occurrences(w http.ResponseWriter, r *http.Request) {
+func (h *ScheduleHandler) occurrences(w http.ResponseWriter, r *http.Request) {
 	size, fe := intParam(r, "limit", 20, 1, 100)
 	if fe != nil {
 		problem.Invalid(*fe).Write(w)
 		return
 	}
-	occ, err := h.svc.Occurrences(r.Context(), api.TenantOf(r), r.PathValue("id"), size)
+	occ, err := h.svc.Occurrences(r.Context(), TenantOf(r), r.PathValue("id"), size)
 	if err != nil {
 		h.problemOf(r, err).Write(w)
 		return
@@ -120,7 +119,7 @@ func (h *Handler) occurrences(w http.ResponseWriter, r *http.Request) {
 	for _, u := range occ.Upcoming {
 		out.Upcoming = append(out.Upcoming, UpcomingView{At: u.At, DueAt: u.Due})
 	}
-	api.WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 // PreviewView is the answer of a preview.
@@ -130,7 +129,7 @@ type PreviewView struct {
 
 // preview returns the next count fire times of an expression strictly
 // after after (default now); see app.Schedules.Preview.
-func (h *Handler) preview(w http.ResponseWriter, r *http.Request) {
+func (h *ScheduleHandler) preview(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var errs []task.FieldError
 	count, fe := intParam(r, "count", 10, 1, 100)
@@ -155,5 +154,5 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request) {
 		h.problemOf(r, err).Write(w)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, PreviewView{Times: times})
+	WriteJSON(w, http.StatusOK, PreviewView{Times: times})
 }
