@@ -113,28 +113,5 @@ func (s *Store) DeleteGroup(ctx context.Context, tenant, name string) error {
 // ListGroups returns one page of a tenant's groups in name order, after
 // the name after ("" from the start); next is "" on the last page.
 func (s *Store) ListGroups(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Group, string, error) {
-	pk := groupPK(tenant)
-	in := &dynamodb.QueryInput{
-		TableName:                 &s.table,
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr(pk)},
-		Limit:                     aws.Int32(limit),
-		ConsistentRead:            aws.Bool(true),
-	}
-	if after != "" {
-		in.ExclusiveStartKey = map[string]types.AttributeValue{aPK: sAttr(pk), aSK: sAttr(after)}
-	}
-	out, err := s.db.Query(ctx, in)
-	if err != nil {
-		return nil, "", fmt.Errorf("list groups: %w", err)
-	}
-	list := make([]*schedule.Group, 0, len(out.Items))
-	for _, it := range out.Items {
-		list = append(list, unmarshalGroup(it))
-	}
-	next := ""
-	if out.LastEvaluatedKey != nil {
-		next = getS(out.LastEvaluatedKey, aSK)
-	}
-	return list, next, nil
+	return queryPage(ctx, s, groupPK(tenant), after, limit, "list groups", unmarshalGroup)
 }

@@ -238,7 +238,13 @@ func (s *Store) DeleteScheduleIf(ctx context.Context, tenant, id string, gen int
 // strongly consistent: a group's delete must see every schedule created
 // before it marked the group DELETING (app.Named.DeleteGroup).
 func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit int32) ([]*schedule.Schedule, string, error) {
-	pk := schedulePK(tenant)
+	return queryPage(ctx, s, schedulePK(tenant), after, limit, "list schedules", unmarshalSchedule)
+}
+
+// queryPage reads one page of the partition pk in sort-key order, strongly
+// consistent, after the sort key after ("" from the start), decoding each
+// item; next is the last sort key read, "" on the last page.
+func queryPage[T any](ctx context.Context, s *Store, pk, after string, limit int32, what string, decode func(map[string]types.AttributeValue) T) ([]T, string, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("pk = :pk"),
@@ -251,11 +257,11 @@ func (s *Store) ListSchedules(ctx context.Context, tenant, after string, limit i
 	}
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
-		return nil, "", fmt.Errorf("list schedules: %w", err)
+		return nil, "", fmt.Errorf("%s: %w", what, err)
 	}
-	list := make([]*schedule.Schedule, 0, len(out.Items))
+	list := make([]T, 0, len(out.Items))
 	for _, it := range out.Items {
-		list = append(list, unmarshalSchedule(it))
+		list = append(list, decode(it))
 	}
 	next := ""
 	if out.LastEvaluatedKey != nil {
