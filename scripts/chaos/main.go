@@ -564,67 +564,54 @@ func crashTimes(rnd *rand.Rand, n int, from, to time.Time) []time.Time {
 	return out
 }
 
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
-}
-
-// putLimits sets the workload's limit keys (tenant "chaos"), retrying
-// while the host answers 5xx or 429 (faults are injected from the start).
+// putLimits sets the workload's limit keys (tenant "chaos").
 func putLimits(ctx context.Context, c *http.Client, api string) error {
 	for _, k := range chaosKeys {
 		body := []byte(fmt.Sprintf(`{"max_concurrency": %d}`, k.conc))
-		var last error
-		for attempt := 0; attempt < 20 && ctx.Err() == nil; attempt++ {
-			if attempt > 0 {
-				sleepUntil(ctx, time.Now().Add(500*time.Millisecond))
-			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPut, api+"/v1/limits/"+k.name, bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer dev-chaos")
-			resp, err := c.Do(req)
-			if err != nil {
-				last = err
-				continue
-			}
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated {
-				last = nil
-				break
-			}
-			last = fmt.Errorf("put limit %s: %s: %s", k.name, resp.Status, b)
-			if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
-				break
-			}
+		status, b, err := send(ctx, c, http.MethodPut, api+"/v1/limits/"+k.name, body, time.Now().Add(30*time.Second))
+		if err != nil {
+			return fmt.Errorf("put limit %s: %w", k.name, err)
 		}
-		if last != nil {
-			return last
+		if status != http.StatusOK && status != http.StatusCreated {
+			return fmt.Errorf("put limit %s: HTTP %d: %s", k.name, status, b)
 		}
 	}
 	return nil
 }
 
-// create posts one task, retrying while the host is down or answers
-// 5xx/429, for up to two minutes. Like the load generator it sends no
-// Idempotency-Key: moto copies the whole table on every TransactWriteItems
-// (the idempotent create path), which makes keyed creates too slow to load
-// 1,000 tasks. A create whose answer a crash swallowed therefore leaves an
-// orphan task, counted as such; the keyed path is proven by the store and
-// fault tests instead.
+// create posts one task, retrying for up to two minutes. Like the load
+// generator it sends no Idempotency-Key: moto copies the whole table on
+// every TransactWriteItems (the idempotent create path), which makes keyed
+// creates too slow to load 1,000 tasks. A create whose answer a crash
+// swallowed therefore leaves an orphan task, counted as such; the keyed
+// path is proven by the store and fault tests instead.
 func create(ctx context.Context, c *http.Client, api string, body []byte) (string, error) {
-	deadline := time.Now().Add(2 * time.Minute)
+	status, b, err := send(ctx, c, http.MethodPost, api+"/v1/tasks", body, time.Now().Add(2*time.Minute))
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusCreated && status != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %s", status, b)
+	}
+	var v struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil || v.ID == "" {
+		return "", fmt.Errorf("bad create response %s", b)
+	}
+	return v.ID, nil
+}
+
+// send sends a request as tenant chaos, retrying with backoff while the
+// host is down or answers 5xx or 429 (faults are injected from the start)
+// until deadline; it returns the first other answer, or the last failure.
+func send(ctx context.Context, c *http.Client, method, url string, body []byte, deadline time.Time) (int, []byte, error) {
 	var last error
 	for attempt := 0; time.Now().Before(deadline) && ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
 			faultrun.SleepUntil(ctx, time.Now().Add(min(time.Duration(100<<min(attempt, 5))*time.Millisecond, 3*time.Second)))
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/tasks", bytes.NewReader(body))
+		req, _ := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer dev-chaos")
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := c.Do(req)
@@ -634,25 +621,16 @@ func create(ctx context.Context, c *http.Client, api string, body []byte) (strin
 		}
 		b, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK:
-			var v struct {
-				ID string `json:"id"`
-			}
-			if err := json.Unmarshal(b, &v); err != nil || v.ID == "" {
-				return "", fmt.Errorf("bad create response %s", b)
-			}
-			return v.ID, nil
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 			last = fmt.Errorf("%s: %s", resp.Status, b)
-		default:
-			return "", fmt.Errorf("%s: %s", resp.Status, b)
+			continue
 		}
+		return resp.StatusCode, b, nil
 	}
 	if last == nil {
 		last = errors.New("cancelled")
 	}
-	return "", last
+	return 0, nil, last
 }
 
 // startHost starts h with its clock skewed by skewMS.
