@@ -27,6 +27,7 @@ var (
 	_ schedules.Store = (*ddbstore.Store)(nil)
 	_ signing.Store   = (*ddbstore.Store)(nil)
 	_ app.GroupStore  = (*ddbstore.Store)(nil)
+	_ app.CreateQuota = (*ddbstore.Store)(nil)
 
 	// The queue serves every port that sends messages.
 	_ api.Queue         = (*sqsq.Queue)(nil)
