@@ -36,14 +36,15 @@ func (l localLimiter) take(_ context.Context, tenant string, n int, now time.Tim
 // tenant. Counting is per calendar second: within any one second a tenant
 // is granted at most Rate creates, summed over every API instance.
 //
-// An instance reserves Chunk tasks at a time (one write) and spends them
-// locally until the second ends, so a tenant at its rate costs about
+// An instance reserves up to Chunk tasks at a time (one write) and spends
+// them locally until the second ends, so a tenant at its rate costs about
 // Rate/Chunk ≈ 100 counter writes a second in all, 1/Chunk of a write per
-// create, and a tenant far under its rate at most one write per create
-// (each instance's first create in a second reserves a chunk, the next
-// Chunk-1 in that second are free). What an instance reserved and did not
-// spend is lost to the second (at most Chunk-1 per instance per second):
-// the quota errs on the side of granting less, never more.
+// create, and a tenant far under its rate at most one write per create.
+// Reservations start each second at what the instance spent the second
+// before and double up to Chunk (startChunk). What an instance reserved
+// and did not spend is lost to the second: under Chunk, and under the
+// larger of twice what it spent in that second and what it spent in the
+// one before. The quota errs on the side of granting less, never more.
 //
 // Shards split one second's counter so that no item takes more than
 // MaxItemWrites writes a second, half of DynamoDB's 1,000 WCU per
@@ -112,8 +113,22 @@ type tenantWindow struct {
 	mu     sync.Mutex // held across a reservation: one write in flight per tenant per instance
 	window int64
 	tokens int    // reserved and not yet spent
+	used   int    // spent this second
+	chunk  int    // the next reservation's size
 	spent  []bool // shards found spent this second
 	nSpent int
+}
+
+// startChunk is a second's first reservation size: what this instance
+// spent in the second before, if that was the last one, up to the plan's
+// chunk; else 1. Reservations then double up to the chunk. So an instance
+// reserves little more than it spends, and many instances each creating a
+// little (Lambda) do not strand the rate between them.
+func startChunk(prevWindow, w int64, prevUsed, chunk int) int {
+	if prevWindow == w-1 {
+		return min(max(prevUsed, 1), chunk)
+	}
+	return 1
 }
 
 func newSharedLimiter(rate int, quota CreateQuota, log zerolog.Logger) *sharedLimiter {
@@ -158,7 +173,8 @@ func (l *sharedLimiter) take(ctx context.Context, tenant string, n int, now time
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.window != w {
-		tw.window, tw.tokens, tw.nSpent = w, 0, 0
+		tw.chunk = startChunk(tw.window, w, tw.used, l.plan.Chunk)
+		tw.window, tw.tokens, tw.used, tw.nSpent = w, 0, 0, 0
 		tw.spent = make([]bool, l.plan.Shards)
 	}
 	start := rand.IntN(l.plan.Shards) //nolint:gosec // load spreading, not a secret
@@ -167,7 +183,8 @@ func (l *sharedLimiter) take(ctx context.Context, tenant string, n int, now time
 		if tw.spent[s] {
 			continue
 		}
-		want := max(need-tw.tokens, l.plan.Chunk)
+		want := max(need-tw.tokens, tw.chunk)
+		tw.chunk = min(2*tw.chunk, l.plan.Chunk)
 		total, err := l.quota.ReserveCreates(ctx, tenant, w, s, want)
 		if err != nil {
 			l.log.Warn().Err(err).Str("tenant", tenant).Msg("create quota reservation failed; letting the create through")
@@ -182,6 +199,7 @@ func (l *sharedLimiter) take(ctx context.Context, tenant string, n int, now time
 	}
 	if tw.tokens >= need {
 		tw.tokens -= need
+		tw.used += need
 		return true, 0
 	}
 	return false, retryAfterWindow(now)
