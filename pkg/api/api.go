@@ -44,8 +44,8 @@ type Config struct {
 	Ready func() bool
 }
 
-// DefaultCreateRate is the per-tenant, per-instance create rate when
-// Config.CreateRate is zero.
+// DefaultCreateRate is the per-tenant create rate when Config.CreateRate
+// is zero.
 const DefaultCreateRate = app.DefaultCreateRate
 
 // Server serves the API.

@@ -76,7 +76,7 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 		reqs[i] = cr
 		valid++
 	}
-	if ok, wait := s.limiter.take(tenant, valid, s.clock.Now()); !ok {
+	if ok, wait := s.limiter.take(ctx, tenant, valid, s.clock.Now()); !ok {
 		return nil, &LimitExceeded{Detail: "this tenant's create rate limit cannot cover " + strconv.Itoa(valid) + " tasks now", RetryAfter: wait}
 	}
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -75,6 +76,11 @@ type TasksConfig struct {
 	// limit off.
 	CreateRate  float64
 	CreateBurst int
+	// Quota, when set, holds CreateRate across every API instance: a
+	// shared per-second counter (see QuotaPlan) replaces the token bucket,
+	// CreateBurst is unused and a fractional rate counts as its ceiling.
+	// Nil: the rate holds per instance.
+	Quota CreateQuota
 	// PageTokenKey authenticates list page tokens (HMAC-SHA256). Every
 	// instance must share it; empty means a random key per process.
 	PageTokenKey []byte
@@ -106,14 +112,21 @@ type Tasks struct {
 	// cursor caches reads of the scanner cursor (fast path and views).
 	cursor cursorCache
 
-	limiter  *limiter
+	limiter  createLimiter
 	tokenKey []byte
 }
 
 // NewTasks returns the task service.
 func NewTasks(cfg TasksConfig, store Store, q Queue, clk clock.Clock, log zerolog.Logger) *Tasks {
 	s := &Tasks{cfg: cfg, store: store, q: q, clock: clk, log: log.With().Str("component", "tasks").Logger()}
-	s.limiter = newLimiter(cfg.CreateRate, cfg.CreateBurst)
+	s.limiter = localLimiter{newLimiter(cfg.CreateRate, cfg.CreateBurst)}
+	if cfg.Quota != nil && cfg.CreateRate >= 0 {
+		rate := int(math.Ceil(cfg.CreateRate))
+		if rate == 0 {
+			rate = DefaultCreateRate
+		}
+		s.limiter = newSharedLimiter(rate, cfg.Quota, s.log)
+	}
 	s.tokenKey = cfg.PageTokenKey
 	if len(s.tokenKey) == 0 {
 		s.tokenKey = make([]byte, 32)
@@ -161,7 +174,7 @@ func (s *Tasks) Create(ctx context.Context, log zerolog.Logger, tenant string, r
 	if fieldErrs = append(fieldErrs, errs...); len(fieldErrs) > 0 {
 		return Created{}, &Invalid{Fields: fieldErrs}
 	}
-	if ok, wait := s.limiter.take(tenant, 1, s.clock.Now()); !ok {
+	if ok, wait := s.limiter.take(ctx, tenant, 1, s.clock.Now()); !ok {
 		return Created{}, &LimitExceeded{Detail: "this tenant's create rate limit is exhausted", RetryAfter: wait}
 	}
 	return s.create(ctx, log.With().Str("tenant", tenant).Logger(), tenant, cr, req.Token, task.RequestHash(req.Body), now)

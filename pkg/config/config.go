@@ -177,9 +177,10 @@ type Config struct {
 	// round robin (HOURGLASS_TENANT_WEIGHTS, "tenant=weight,…", weights 1
 	// to 1000; a tenant not named weighs 1).
 	TenantWeights map[string]int
-	// TenantCreateRate is each tenant's create rate per second, per API
-	// instance (HOURGLASS_TENANT_CREATE_RATE, default 500; -1 turns the
-	// limit off).
+	// TenantCreateRate is each tenant's create rate per second, summed
+	// over every API instance (a counter in the table, per calendar
+	// second: see app.QuotaPlan) (HOURGLASS_TENANT_CREATE_RATE, default
+	// 500; -1 turns the limit off).
 	TenantCreateRate int
 }
 

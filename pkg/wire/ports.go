@@ -18,15 +18,16 @@ import (
 // imports only the domain, so that the DynamoDB store and the SQS queue
 // never depend on the doors or engines that use them.
 var (
-	// The store serves every port that needs tasks or chain.
-	_ api.Store      = (*ddbstore.Store)(nil)
-	_ scan.Store     = (*ddbstore.Store)(nil)
-	_ dispatch.Store = (*ddbstore.Store)(nil)
-	_ worker.Store   = (*ddbstore.Store)(nil)
-	_ redrive.Store  = (*ddbstore.Store)(nil)
-	_ chain.Store    = (*ddbstore.Store)(nil)
-	_ signing.Store  = (*ddbstore.Store)(nil)
-	_ app.GroupStore = (*ddbstore.Store)(nil)
+	// The store serves every port that needs tasks or schedules.
+	_ api.Store       = (*ddbstore.Store)(nil)
+	_ scan.Store      = (*ddbstore.Store)(nil)
+	_ dispatch.Store  = (*ddbstore.Store)(nil)
+	_ worker.Store    = (*ddbstore.Store)(nil)
+	_ redrive.Store   = (*ddbstore.Store)(nil)
+	_ chain.Store     = (*ddbstore.Store)(nil)
+	_ signing.Store   = (*ddbstore.Store)(nil)
+	_ app.GroupStore  = (*ddbstore.Store)(nil)
+	_ app.CreateQuota = (*ddbstore.Store)(nil)
 
 	// The queue serves every port that sends messages.
 	_ api.Queue         = (*sqsq.Queue)(nil)

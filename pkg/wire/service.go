@@ -243,6 +243,11 @@ func (c *Components) tasksConfig() app.TasksConfig {
 		// No larger than the scanner's wait: the same setting.
 		AnnounceWait: c.Cfg.AnnounceWait,
 	}
+	if c.Store != nil {
+		// The create rate holds across every API instance: a counter in
+		// the table (HOURGLASS_TENANT_CREATE_RATE; -1 leaves it off).
+		cfg.Quota = c.Store
+	}
 	if c.Events != nil {
 		cfg.Events = c.Events
 	}
