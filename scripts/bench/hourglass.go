@@ -110,8 +110,44 @@ type Spike struct {
 	BaselineP99 float64          `json:"baseline_p99_ms"`
 	BurstP99    float64          `json:"burst_p99_ms"`
 	RecoveryS   float64          `json:"recovery_s"` // from the burst's end until per-second p99 is back under max(1 s, 2 × baseline)
+	// BurstStages splits the burst's tasks' lateness into the stages
+	// between create and execution, to name the one a burst waits on.
+	BurstStages Stages           `json:"burst_stages"`
 	Summary     loadtest.Summary `json:"summary"`
 	Timeline    []SpikeBin       `json:"timeline"`
+}
+
+// Stages are p50/p99 (ms) of each stage of a set of executed tasks:
+// CreateLead is due − create answered (how early the task was stored:
+// small or negative means the create path is the wait); ReceivedLate is
+// first receive by a worker − due (the queue: a delayed message became
+// visible late, or the workers were busy); Execute is arrival at the
+// target − receive (the worker: its hold until due, claim, call). Origins
+// counts the tasks by the origin of the message that executed them.
+type Stages struct {
+	CreateLead   loadtest.Latency `json:"create_lead_ms"`
+	ReceivedLate loadtest.Latency `json:"received_late_ms"`
+	Execute      loadtest.Latency `json:"execute_ms"`
+	Origins      map[string]int   `json:"origins"`
+}
+
+// stagesOf computes the Stages of samples.
+func stagesOf(samples []loadtest.Sample) Stages {
+	var lead, recv, exec []float64
+	st := Stages{Origins: map[string]int{}}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for _, s := range samples {
+		st.Origins[s.Origin]++
+		if !s.Created.IsZero() {
+			lead = append(lead, ms(s.Due.Sub(s.Created)))
+		}
+		if !s.Received.IsZero() {
+			recv = append(recv, ms(s.Received.Sub(s.Due)))
+			exec = append(exec, ms(s.Arrived.Sub(s.Received)))
+		}
+	}
+	st.CreateLead, st.ReceivedLate, st.Execute = loadtest.Percentiles(lead), loadtest.Percentiles(recv), loadtest.Percentiles(exec)
+	return st
 }
 
 // SpikeBin is one second of due times.
@@ -148,9 +184,14 @@ func spike(ctx context.Context, base string, steady float64, pre, burst, post, l
 	first := res.CreateStart.Add(lead)
 	bins := map[int][]float64{}
 	var pts []event
+	var burstSamples []loadtest.Sample
+	burstStart, burstEnd := int(pre/time.Second), int((pre+burst)/time.Second)
 	for _, s := range res.Samples {
 		k := int(s.Due.Sub(first) / time.Second)
 		bins[k] = append(bins[k], s.LatenessMs())
+		if k >= burstStart && k < burstEnd {
+			burstSamples = append(burstSamples, s)
+		}
 		pts = append(pts, event{s.Due, +1}, event{s.Arrived, -1})
 	}
 	sort.Slice(pts, func(i, j int) bool { return pts[i].t.Before(pts[j].t) })
@@ -164,8 +205,8 @@ func spike(ctx context.Context, base string, steady float64, pre, burst, post, l
 		keys = append(keys, k)
 	}
 	sort.Ints(keys)
+	sp.BurstStages = stagesOf(burstSamples)
 	var baseline, during []float64
-	burstStart, burstEnd := int(pre/time.Second), int((pre+burst)/time.Second)
 	for _, k := range keys {
 		l := loadtest.Percentiles(append([]float64(nil), bins[k]...))
 		sp.Timeline = append(sp.Timeline, SpikeBin{T: float64(k), Tasks: len(bins[k]), P99: l.P99})

@@ -147,10 +147,17 @@ type Latency struct {
 	Max float64 `json:"max"`
 }
 
-// Sample is one executed task: when it was due and when it first arrived.
+// Sample is one executed task: when it was due and when it first arrived,
+// with the stages between, to tell where a late task waited: when its
+// create was answered, when the worker that executed it first received
+// its message (zero if the delivery did not say), and the message's origin
+// ("fast", "dispatch", …).
 type Sample struct {
-	Due     time.Time
-	Arrived time.Time
+	Due      time.Time
+	Arrived  time.Time
+	Created  time.Time
+	Received time.Time
+	Origin   string
 }
 
 // LatenessMs is the sample's lateness in milliseconds.
@@ -316,6 +323,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		dues[i] = t0.Add(off).Truncate(time.Millisecond)
 	}
 	ids := make([]string, n)
+	createdAt := make([]time.Time, n)
 	var created, createErrs, createdLate, refused, requests atomic.Int64
 	var firstErr atomic.Value
 	done := func(i int, id string, err error) {
@@ -324,10 +332,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			firstErr.CompareAndSwap(nil, err)
 			return
 		}
-		if time.Now().After(dues[i].Add(-time.Second)) {
+		now := time.Now()
+		if now.After(dues[i].Add(-time.Second)) {
 			createdLate.Add(1)
 		}
-		ids[i] = id
+		ids[i], createdAt[i] = id, now
 		created.Add(1)
 	}
 	var hc *client.Client
@@ -485,16 +494,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				res.OtherDuplicates[why]++
 			}))
 		}
-		first := arr[0].at
+		first, fd := arr[0].at, arr[0].d
 		for _, a := range arr[1:] {
 			if a.at.Before(first) {
-				first = a.at
+				first, fd = a.at, a.d
 			}
 		}
 		if first.Before(dues[i]) {
 			sum.Early++
 		}
-		s := Sample{Due: dues[i], Arrived: first}
+		s := Sample{Due: dues[i], Arrived: first, Created: createdAt[i], Received: fd.ReceivedAt, Origin: rootOrigin(fd.Origin)}
 		res.Samples = append(res.Samples, s)
 		late = append(late, s.LatenessMs())
 		if first.After(lastArrival) {
