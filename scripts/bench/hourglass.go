@@ -101,15 +101,15 @@ func throughput(ctx context.Context, base string, n int, lead time.Duration, bat
 // Spike is scenario 4: steady creates, then ten times the rate for a
 // moment, then steady again; every task due a fixed lead after its create.
 type Spike struct {
-	SteadyPerS  float64          `json:"steady_per_s"`
-	BurstPerS   float64          `json:"burst_per_s"`
-	BurstS      float64          `json:"burst_s"`
-	LeadS       float64          `json:"lead_s"`
-	Refused429  int64            `json:"refused_429"` // create requests (a batch counts once)
-	MaxBacklog  int              `json:"max_backlog"` // most tasks past due and not yet executed at once
-	BaselineP99 float64          `json:"baseline_p99_ms"`
-	BurstP99    float64          `json:"burst_p99_ms"`
-	RecoveryS   float64          `json:"recovery_s"` // from the burst's end until per-second p99 is back under max(1 s, 2 × baseline)
+	SteadyPerS  float64 `json:"steady_per_s"`
+	BurstPerS   float64 `json:"burst_per_s"`
+	BurstS      float64 `json:"burst_s"`
+	LeadS       float64 `json:"lead_s"`
+	Refused429  int64   `json:"refused_429"` // create requests (a batch counts once)
+	MaxBacklog  int     `json:"max_backlog"` // most tasks past due and not yet executed at once
+	BaselineP99 float64 `json:"baseline_p99_ms"`
+	BurstP99    float64 `json:"burst_p99_ms"`
+	RecoveryS   float64 `json:"recovery_s"` // from the burst's end until per-second p99 is back under max(1 s, 2 × baseline)
 	// BurstStages splits the burst's tasks' lateness into the stages
 	// between create and execution, to name the one a burst waits on.
 	BurstStages Stages           `json:"burst_stages"`
