@@ -182,6 +182,13 @@ type Config struct {
 	// second: see app.QuotaPlan) (HOURGLASS_TENANT_CREATE_RATE, default
 	// 500; -1 turns the limit off).
 	TenantCreateRate int
+	// TenantMaxInFlight caps each tenant's tasks dispatched but not
+	// finished: the dispatcher holds a tenant's further tasks in the
+	// table until some finish (HOURGLASS_TENANT_MAX_IN_FLIGHT, default 0:
+	// no cap; at most 2,000, the reservations live in one item; needs
+	// HOURGLASS_TENANT_DISPATCH_RATE > 0, the fair path). See
+	// docs/fairness.md.
+	TenantMaxInFlight int
 }
 
 // TenantDispatchPerShard is TenantDispatchRate divided among the shards
@@ -374,6 +381,12 @@ func Load() (Config, error) {
 	}
 	if c.TenantCreateRate == 0 {
 		return c, fmt.Errorf("HOURGLASS_TENANT_CREATE_RATE=0: want a rate of at least 1, or -1 for no limit")
+	}
+	if c.TenantMaxInFlight, err = envInt("HOURGLASS_TENANT_MAX_IN_FLIGHT", 0, 0, 2000); err != nil {
+		return c, err
+	}
+	if c.TenantMaxInFlight > 0 && c.TenantDispatchRate == 0 {
+		return c, fmt.Errorf("HOURGLASS_TENANT_MAX_IN_FLIGHT=%d needs fair dispatch: HOURGLASS_TENANT_DISPATCH_RATE must not be 0", c.TenantMaxInFlight)
 	}
 	if c.TenantWeights, err = parseWeights(os.Getenv("HOURGLASS_TENANT_WEIGHTS")); err != nil {
 		return c, err

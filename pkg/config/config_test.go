@@ -32,6 +32,7 @@ var vars = []string{
 	"AWS_LAMBDA_FUNCTION_NAME", "ECS_CONTAINER_METADATA_URI_V4",
 	"HOURGLASS_TENANT_CLAIM", "HOURGLASS_WORKER_MODE", "HOURGLASS_ADDR", "HOURGLASS_CLOCK_SKEW_MS",
 	"HOURGLASS_TENANT_DISPATCH_RATE", "HOURGLASS_FAIR_QUEUE_DEPTH", "HOURGLASS_TENANT_WEIGHTS", "HOURGLASS_TENANT_CREATE_RATE",
+	"HOURGLASS_TENANT_MAX_IN_FLIGHT",
 }
 
 // clearEnv blanks every variable, which Load treats as unset, so that the
@@ -118,6 +119,7 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		"HOURGLASS_FAIR_QUEUE_DEPTH":        "300",
 		"HOURGLASS_TENANT_WEIGHTS":          "orders=4",
 		"HOURGLASS_TENANT_CREATE_RATE":      "250",
+		"HOURGLASS_TENANT_MAX_IN_FLIGHT":    "40",
 	})
 	c, err := config.Load()
 	require.NoError(t, err)
@@ -157,6 +159,7 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		FairQueueDepth:     300,
 		TenantWeights:      map[string]int{"orders": 4},
 		TenantCreateRate:   250,
+		TenantMaxInFlight:  40,
 	}, c)
 	assert.Equal(t, 10, c.TenantDispatchPerShard())
 	assert.True(t, c.TargetAllow.Allows("acme", "arn:aws:sqs:eu-west-1:123456789012:acme-orders"))
@@ -467,6 +470,7 @@ func TestLoadFairness(t *testing.T) {
 	assert.Equal(t, 1000, c.FairQueueDepth)
 	assert.Equal(t, 500, c.TenantCreateRate)
 	assert.Nil(t, c.TenantWeights)
+	assert.Zero(t, c.TenantMaxInFlight, "no in-flight cap unless set")
 	assert.Equal(t, 63, c.TenantDispatchPerShard(), "1,000 over 16 shards, rounded up")
 
 	t.Setenv("HOURGLASS_TENANT_DISPATCH_RATE", "0")
@@ -484,6 +488,7 @@ func TestLoadFairness(t *testing.T) {
 		"HOURGLASS_TENANT_WEIGHTS":       "gold",
 		"HOURGLASS_TENANT_CREATE_RATE":   "0",
 		"HOURGLASS_TENANT_DISPATCH_RATE": "-3",
+		"HOURGLASS_TENANT_MAX_IN_FLIGHT": "2001",
 	} {
 		clearEnv(t)
 		t.Setenv(k, v)
@@ -494,4 +499,16 @@ func TestLoadFairness(t *testing.T) {
 	t.Setenv("HOURGLASS_TENANT_WEIGHTS", "gold=1,gold=2")
 	_, err = config.Load()
 	require.ErrorContains(t, err, "twice")
+
+	for _, v := range []string{"-1", "many"} {
+		clearEnv(t)
+		t.Setenv("HOURGLASS_TENANT_MAX_IN_FLIGHT", v)
+		_, err = config.Load()
+		require.ErrorContains(t, err, "HOURGLASS_TENANT_MAX_IN_FLIGHT")
+	}
+	clearEnv(t)
+	t.Setenv("HOURGLASS_TENANT_MAX_IN_FLIGHT", "5")
+	t.Setenv("HOURGLASS_TENANT_DISPATCH_RATE", "0")
+	_, err = config.Load()
+	require.ErrorContains(t, err, "HOURGLASS_TENANT_MAX_IN_FLIGHT=5 needs fair dispatch")
 }

@@ -86,6 +86,22 @@ type Config struct {
 	// continuation units go to ScanQueue. Zero: every task of a partition
 	// is sent in one pass.
 	Fair Fair
+	// MaxInFlight caps each tenant's tasks dispatched but not finished
+	// (HOURGLASS_TENANT_MAX_IN_FLIGHT; 0: no cap). It applies on the fair
+	// path only: a pass sends a tenant's tasks while InFlight grants them
+	// and holds the rest in the table for its continuation passes.
+	MaxInFlight int
+	// InFlight keeps the tenants' in-flight reservations (ddbstore).
+	InFlight InFlight
+	// InFlightLease is how long after its run time a reservation lapses
+	// if the worker never releases it (a crash); default 5 minutes.
+	InFlightLease time.Duration
+}
+
+// InFlight reserves slots of a tenant's in-flight cap: how many of ids,
+// from the first, are granted (see task.ReserveInFlight).
+type InFlight interface {
+	AcquireInFlight(ctx context.Context, tenant string, limit int, ids []string, now, until time.Time) (int, error)
 }
 
 // Visibility changes a received message's visibility.
@@ -115,6 +131,9 @@ type Dispatcher struct {
 func New(cfg Config, store Store, q Sender, clk clock.Clock, log zerolog.Logger) *Dispatcher {
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 200
+	}
+	if cfg.InFlightLease <= 0 {
+		cfg.InFlightLease = 5 * time.Minute
 	}
 	if v, ok := q.(Visibility); ok && cfg.Visibility == nil {
 		cfg.Visibility = v

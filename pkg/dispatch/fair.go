@@ -316,6 +316,11 @@ func (d *Dispatcher) dispatchFair(ctx context.Context, u task.ScanUnit, origin t
 	}
 	now := d.clock.Now()
 	p := d.cfg.Fair.pick(all, u, now, extra)
+	if d.cfg.MaxInFlight > 0 && d.cfg.InFlight != nil && len(p.Send) > 0 && !(u.Sweep && u.Pass == 0 && p.Held != nil && u.Deferred < sweepDefers) {
+		if err := d.capInFlight(ctx, u, &p, now); err != nil {
+			return st, err
+		}
+	}
 	if u.Sweep && u.Pass == 0 && p.Held != nil && u.Deferred < sweepDefers {
 		// A tenant's backlog is still SCHEDULED here, most likely because
 		// the unit's own continuations are still pacing it: a second,
@@ -346,4 +351,50 @@ func (d *Dispatcher) dispatchFair(ctx context.Context, u task.ScanUnit, origin t
 	}
 	st.HeldTenants = len(p.Held)
 	return st, nil
+}
+
+// capInFlight keeps, of each tenant's tasks the pass would send, those its
+// in-flight cap grants (one strong read and at most one write per tenant),
+// and holds the rest in the table as a paced backlog is held: the
+// continuation passes try them again, each a second after the last while
+// they are due.
+func (d *Dispatcher) capInFlight(ctx context.Context, u task.ScanUnit, p *fairPick, now time.Time) error {
+	var order []string
+	byTenant := map[string][]*task.Task{}
+	for _, t := range p.Send {
+		if _, ok := byTenant[t.Tenant]; !ok {
+			order = append(order, t.Tenant)
+		}
+		byTenant[t.Tenant] = append(byTenant[t.Tenant], t)
+	}
+	chosen := make(map[string][]*task.Task, len(order))
+	for _, tn := range order {
+		ts := byTenant[tn]
+		ids := make([]string, len(ts))
+		until := now
+		for i, t := range ts {
+			ids[i] = t.ID.String()
+			if r := t.RunAt(); r.After(until) {
+				until = r
+			}
+		}
+		n, err := d.cfg.InFlight.AcquireInFlight(ctx, tn, d.cfg.MaxInFlight, ids, now, until.Add(d.cfg.InFlightLease))
+		if err != nil {
+			return fmt.Errorf("dispatch: in-flight cap of %q: %w", tn, err)
+		}
+		chosen[tn] = ts[:n]
+		if n == len(ts) {
+			continue
+		}
+		last, held := u.Held[tn]
+		if !held && u.Pass > 0 {
+			last = u.Upto // a tenant not held: every task up to Upto was sent
+		}
+		if n > 0 {
+			last = sortKey(ts[n-1])
+		}
+		p.hold(tn, last, ts[n].RunAt())
+	}
+	p.Send = roundRobin(order, chosen, d.cfg.Fair.weight)
+	return nil
 }

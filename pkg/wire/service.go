@@ -310,6 +310,10 @@ func (c *Components) Dispatcher(opts ...func(*dispatch.Config)) *dispatch.Dispat
 	cfg := dispatch.Config{TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, Chain: c.Chain(), ScanQueue: c.Cfg.ScanQueueURL,
 		Fair: dispatch.Fair{PerSecond: c.Cfg.TenantDispatchPerShard(), Weights: c.Cfg.TenantWeights, QueueDepth: c.Cfg.FairQueueDepth,
 			Shards: c.Cfg.Shards, Depth: c.Queue}}
+	if c.Cfg.TenantMaxInFlight > 0 {
+		// HOURGLASS_TENANT_MAX_IN_FLIGHT: reservations in the table.
+		cfg.MaxInFlight, cfg.InFlight = c.Cfg.TenantMaxInFlight, c.Store
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -328,6 +332,9 @@ func (c *Components) Worker(opts ...func(*worker.Config)) *worker.Worker {
 	}
 	cfg.Gate = c.Chain()
 	cfg.Limiter = c.Store
+	if c.Cfg.TenantMaxInFlight > 0 {
+		cfg.MaxInFlight, cfg.InFlight = c.Cfg.TenantMaxInFlight, c.Store
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}

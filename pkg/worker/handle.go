@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/hourglass-sched/hourglass/pkg/target"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 )
@@ -94,6 +96,9 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		log.Info().Msg("dropping stale message: the task changed after it was sent")
 		return nil
 	}
+	if t.State.Terminal() {
+		w.releaseInFlight(ctx, t, log) // finished, or cancelled while dispatched
+	}
 	if d.ReceiveCount > 1 && (t.State == task.Succeeded || t.State == task.Failed) {
 		// A finished task's message comes back when its events were not
 		// sent (see BatchEvents), or when its delete failed: publish them
@@ -139,6 +144,24 @@ func (w *Worker) Handle(ctx context.Context, d Delivery) error {
 		}
 		if !ok {
 			log.Info().Str("schedule", t.Occurrence.Schedule).Msg("dropping occurrence its schedule no longer runs")
+			return nil
+		}
+	}
+
+	fast := msg.Origin == task.OriginFastPath || (msg.Origin == task.OriginRequeue && msg.RequeuedFrom == task.OriginFastPath)
+	if fast && w.capsInFlight() {
+		// The create sent this task itself (the dispatcher reserved every
+		// other): take its slot of the tenant's cap here, or wait.
+		now := w.clock.Now()
+		n, err := w.cfg.InFlight.AcquireInFlight(ctx, t.Tenant, w.cfg.MaxInFlight, []string{t.ID.String()}, now, now.Add(inFlightLease))
+		if err != nil {
+			return &Redeliver{Reason: err.Error()}
+		}
+		if n == 0 {
+			if err := w.q.Send(ctx, w.cfg.TaskQueue, task.OutMessage{Body: msg.Requeued().Encode(), Delay: time.Second, Group: t.Tenant}); err != nil {
+				return &Redeliver{After: time.Second, Reason: err.Error()}
+			}
+			log.Debug().Msg("tenant at its in-flight cap; fast-path message re-queued")
 			return nil
 		}
 	}
@@ -215,4 +238,18 @@ func (w *Worker) skip(t *task.Task, now time.Time) error {
 		return &Redeliver{After: t.LeaseUntil.Sub(now) + time.Second, Reason: "task is running elsewhere"}
 	}
 	return nil
+}
+
+func (w *Worker) capsInFlight() bool { return w.cfg.MaxInFlight > 0 && w.cfg.InFlight != nil }
+
+// releaseInFlight gives a finished task's slot of its tenant's in-flight
+// cap back (one write; nothing without a cap). A failure is logged: the
+// reservation then lapses at its expiry.
+func (w *Worker) releaseInFlight(ctx context.Context, t *task.Task, log zerolog.Logger) {
+	if !w.capsInFlight() {
+		return
+	}
+	if err := w.cfg.InFlight.ReleaseInFlight(ctx, t.Tenant, t.ID.String()); err != nil {
+		log.Warn().Err(err).Msg("in-flight release failed; the reservation lapses at its expiry")
+	}
 }

@@ -53,6 +53,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		if err != nil {
 			return w.finishFailed(err, log)
 		}
+		w.releaseInFlight(ctx, done, log)
 		w.completed(ctx, done)
 		w.published(ctx, done, false)
 		log.Info().Int("status", res.StatusCode).Msg("task succeeded")
@@ -74,6 +75,7 @@ func (w *Worker) run(ctx context.Context, t *task.Task, owner string, dl target.
 		if err != nil {
 			return w.finishFailed(err, log)
 		}
+		w.releaseInFlight(ctx, done, log)
 		w.completed(ctx, done)
 		w.published(ctx, done, true)
 		log.Warn().Str("error", attempt.Error).Bool("permanent", target.IsPermanent(execErr)).Msg("task failed and was dead-lettered")

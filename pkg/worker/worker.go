@@ -81,7 +81,26 @@ type Config struct {
 	// or re-queued with a delay, neither failed nor charged an attempt).
 	// Nil: limit keys are not enforced.
 	Limiter Limiter
+	// InFlight, with MaxInFlight > 0, keeps the tenants' in-flight cap
+	// (HOURGLASS_TENANT_MAX_IN_FLIGHT): the worker releases a task's
+	// reservation once its final outcome is recorded (or it is found
+	// finished or cancelled), and reserves one itself for a task the create
+	// sent on its fast path (the dispatcher reserved every other one),
+	// re-queuing it a second later while the tenant is at its cap.
+	InFlight InFlight
+	// MaxInFlight is the per-tenant cap; 0: none (InFlight unused).
+	MaxInFlight int
 }
+
+// InFlight is the tenants' in-flight reservations (ddbstore.Store).
+type InFlight interface {
+	AcquireInFlight(ctx context.Context, tenant string, limit int, ids []string, now, until time.Time) (int, error)
+	ReleaseInFlight(ctx context.Context, tenant, id string) error
+}
+
+// inFlightLease is how long a worker's own reservation (a fast-path task)
+// lasts if never released.
+const inFlightLease = 5 * time.Minute
 
 // Worker executes tasks.
 type Worker struct {
