@@ -9,29 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/testkit/apitest"
 )
 
-// contract and checkContract are apitest's, under this suite's names.
-func contract(t *testing.T) (*openapi3.T, routers.Router) { return apitest.Contract(t) }
-
-func checkContract(t *testing.T, req *http.Request, rec *httptest.ResponseRecorder) {
-	t.Helper()
-	apitest.CheckResponse(t, req, rec)
-}
-
 // TestContractCoversEveryScheduleRoute sends each schedule route one
 // request and checks (in e.do, as for every request of this suite) its
 // answer against the document.
 func TestContractCoversEveryScheduleRoute(t *testing.T) {
 	e := setup(t)
-	doc, _ := contract(t)
+	doc, _ := apitest.Contract(t)
 	for _, p := range []string{"/v1/schedules", "/v1/schedules/{id}", "/v1/schedules/{id}/occurrences", "/v1/schedules:preview"} {
 		require.NotNil(t, doc.Paths.Find(p), "path %s is documented", p)
 	}
@@ -70,7 +60,7 @@ func TestContractCoversEveryScheduleRoute(t *testing.T) {
 // occurrence without its task are each refused.
 func TestScheduleContractCanFail(t *testing.T) {
 	t.Parallel()
-	_, router := contract(t)
+	_, router := apitest.Contract(t)
 	for name, tc := range map[string]struct {
 		path   string
 		status int

@@ -24,6 +24,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/dispatch"
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/task"
+	"github.com/hourglass-sched/hourglass/pkg/testkit/apitest"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/stacktest"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
@@ -75,7 +76,7 @@ func (e *env) do(method, path, tenant string, body any) (int, map[string]any) {
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
-	checkContract(e.t, req, rec) // every response the suite sees is checked against the OpenAPI document
+	apitest.CheckResponse(e.t, req, rec) // every response the suite sees is checked against the OpenAPI document
 	out := map[string]any{}
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	out["_content_type"] = rec.Header().Get("Content-Type")
