@@ -69,14 +69,28 @@ func (h *host) close() {
 
 // Throughput is scenario 2: a burst of tasks all due at one instant.
 type Throughput struct {
-	Tasks        int              `json:"tasks"`
-	CreatePerS   float64          `json:"create_per_s"`
-	ExecutePerS  float64          `json:"execute_per_s"`    // executed ÷ (last arrival − due)
-	EndToEndPerS float64          `json:"end_to_end_per_s"` // executed ÷ (create time + execute time): the lead in between is idle waiting
-	Summary      loadtest.Summary `json:"summary"`
+	Tasks        int     `json:"tasks"`
+	CreatePerS   float64 `json:"create_per_s"`
+	ExecutePerS  float64 `json:"execute_per_s"`    // executed ÷ (last arrival − due)
+	EndToEndPerS float64 `json:"end_to_end_per_s"` // executed ÷ (create time + execute time): the lead in between is idle waiting
+	// BurstStages splits the burst's lateness into its stages (see Stages).
+	BurstStages Stages `json:"burst_stages"`
+	// BurstCPU is the CPU each process spent from the due instant to the
+	// last arrival: which one is the bottleneck.
+	BurstCPU CPUShare         `json:"burst_cpu"`
+	Summary  loadtest.Summary `json:"summary"`
+	// SustainedPerS is the highest steady rate (tasks due evenly, a
+	// second apart at that rate) at which p99 lateness stayed ≤ 1 s with
+	// nothing lost, pending or early and execution keeping up (0: none
+	// of the ladder's steps); SustainedP99 is that step's p99. Ladder is
+	// every step run, in order (see sustained).
+	SustainedPerS float64       `json:"sustained_per_s"`
+	SustainedP99  float64       `json:"sustained_p99_ms"`
+	LadderStartS  float64       `json:"ladder_start_per_s"`
+	Ladder        []SustainStep `json:"ladder"`
 }
 
-func throughput(ctx context.Context, base string, n int, lead time.Duration, batch int) (Throughput, error) {
+func throughput(ctx context.Context, base string, n int, lead time.Duration, batch int, cpu *cpuSampler) (Throughput, error) {
 	res, err := loadtest.Run(ctx, loadtest.Options{API: base, Tasks: n, Lead: lead, Spread: 0, Grace: 60 * time.Second,
 		Concurrency: 16, VerifySignatures: true, Tenant: "bench-tp", Progress: true, Batch: batch})
 	if err != nil {
@@ -94,7 +108,11 @@ func throughput(ctx context.Context, base string, n int, lead time.Duration, bat
 		tp.ExecutePerS = loadtest.Round(float64(len(res.Samples))/math.Max(last.Sub(due).Seconds(), 0.001), 1)
 		busy := res.CreateEnd.Sub(res.CreateStart) + last.Sub(due)
 		tp.EndToEndPerS = loadtest.Round(float64(len(res.Samples))/math.Max(busy.Seconds(), 0.001), 1)
+		if cpu != nil {
+			tp.BurstCPU = cpu.between(due, last)
+		}
 	}
+	tp.BurstStages = stagesOf(res.Samples)
 	return tp, nil
 }
 

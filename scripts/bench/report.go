@@ -147,6 +147,22 @@ func markdown(o Output) string {
 	e, tp := o.Raw.Emulator, o.Raw.Throughput
 	w("\n**Throughput** — %d tasks due at one instant: create %.0f/s, execute %.0f/s, end to end %.0f/s; the emulator alone, same run: PutItem %.0f/s, SendMessageBatch %.0f messages/s (8 clients; two moto processes: %v).\n\n",
 		tp.Tasks, tp.CreatePerS, tp.ExecutePerS, tp.EndToEndPerS, e.PutItemPerS, e.SendBatchMsgsPerS, e.TwoEmulatorProcesses)
+	if len(tp.Ladder) > 0 {
+		w("**Sustained rate** — the highest steady rate (tasks due evenly, %.0f s a step) with p99 lateness ≤ 1 s, nothing lost, pending or early, and execution keeping up: **%.0f tasks/s** (p99 %.0f ms). The ladder, from %.0f/s:\n\n", o.Raw.Sizes.SustainWindowS, tp.SustainedPerS, tp.SustainedP99, tp.LadderStartS)
+		w("| rate/s | executed | executed/s | p50 | p99 | received late p99 | execute p99 | sustained |\n|---|---|---|---|---|---|---|---|\n")
+		for _, st := range tp.Ladder {
+			ok := "yes"
+			if !st.Sustained {
+				ok = "no: " + st.Why
+			}
+			w("| %.0f | %d/%d | %.1f | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %s |\n", st.RatePerS, st.Executed, st.Tasks, st.ExecutedPerS, st.Lateness.P50, st.Lateness.P99,
+				st.Stages.ReceivedLate.P99, st.Stages.Execute.P99, ok)
+		}
+		c := tp.BurstCPU
+		w("\nThe burst's stages (p50/p99): received after due %.0f/%.0f ms, receive to arrival %.0f/%.0f ms. CPU from the due instant to the last arrival (%.2f s): this process (local host and load client) %.2f s, moto SQS %.2f s, moto DynamoDB %.2f s.\n\n",
+			tp.BurstStages.ReceivedLate.P50, tp.BurstStages.ReceivedLate.P99, tp.BurstStages.Execute.P50, tp.BurstStages.Execute.P99,
+			c.WallS, c.BenchProcessS, c.MotoSQSS, c.MotoDynamoDBS)
+	}
 	if pl := o.Raw.Pipeline; pl != nil {
 		w("**Raw pipeline** — the same %d tasks through every call a task costs, without Hourglass: %.1f tasks/s (create %.2f s, dispatch %.2f s ahead, execute %.2f s; %d executed).\n\n",
 			pl.Tasks, pl.TasksPerS, pl.CreateS, pl.DispatchS, pl.ExecuteS, pl.Executed)
