@@ -84,10 +84,13 @@ type Throughput struct {
 	// nothing lost, pending or early and execution keeping up (0: none
 	// of the ladder's steps); SustainedP99 is that step's p99. Ladder is
 	// every step run, in order (see sustained).
-	SustainedPerS float64       `json:"sustained_per_s"`
-	SustainedP99  float64       `json:"sustained_p99_ms"`
-	LadderStartS  float64       `json:"ladder_start_per_s"`
-	Ladder        []SustainStep `json:"ladder"`
+	SustainedPerS float64 `json:"sustained_per_s"`
+	SustainedP99  float64 `json:"sustained_p99_ms"`
+	// SustainedIsLowerBound is set when the ladder ran out of steps while
+	// still holding: the stack sustains at least SustainedPerS.
+	SustainedIsLowerBound bool          `json:"sustained_is_lower_bound"`
+	LadderStartS          float64       `json:"ladder_start_per_s"`
+	Ladder                []SustainStep `json:"ladder"`
 }
 
 func throughput(ctx context.Context, base string, n int, lead time.Duration, batch int, cpu *cpuSampler) (Throughput, error) {
