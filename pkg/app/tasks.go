@@ -114,6 +114,9 @@ type Tasks struct {
 
 	limiter  createLimiter
 	tokenKey []byte
+
+	// dense counts fast-path messages per due second (task.DenseLead).
+	dense task.DenseCounter
 }
 
 // NewTasks returns the task service.
