@@ -121,11 +121,9 @@ func (s *Tasks) pastHorizon(t *task.Task) bool {
 const skewMargin = 10 * time.Second
 
 // fastPathMessage is t's task-queue message, delayed until its due time
-// (less EarlyBy, and less task.DenseLead once this process has sent more
-// than task.DenseAt for t's second) from now.
+// (less EarlyBy) from now.
 func (s *Tasks) fastPathMessage(t *task.Task) task.OutMessage {
-	now := s.clock.Now()
-	return task.OutMessage{Body: task.NewTaskMessage(t, task.OriginFastPath).Encode(), Delay: t.DueAt.Sub(now) - s.cfg.EarlyBy - s.dense.Lead(t.DueAt, now), Group: t.Tenant}
+	return task.OutMessage{Body: task.NewTaskMessage(t, task.OriginFastPath).Encode(), Delay: t.DueAt.Sub(s.clock.Now()) - s.cfg.EarlyBy, Group: t.Tenant}
 }
 
 // fastPathBatch is a batch create's fast path, taken once every write has

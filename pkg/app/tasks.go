@@ -114,9 +114,6 @@ type Tasks struct {
 
 	limiter  createLimiter
 	tokenKey []byte
-
-	// dense counts fast-path messages per due second (task.DenseLead).
-	dense task.DenseCounter
 }
 
 // NewTasks returns the task service.

@@ -308,20 +308,13 @@ func (d *Dispatcher) chain(ctx context.Context, tasks []*task.Task) ([]*task.Tas
 // BuildMessages builds the task-queue messages for one page of tasks: the
 // task's ID, payload hash and origin (task.OriginDispatch, or
 // task.OriginSweep for a sweep unit), delayed until its run time less
-// earlyBy, and less task.DenseLead for a second holding task.DenseAt of
-// the page (the queue adapter rounds the delay down to whole seconds). It is
+// earlyBy (the queue adapter rounds the delay down to whole seconds). It is
 // pure, so the dispatcher's own cost per task can be benchmarked without a
 // queue.
 func BuildMessages(tasks []*task.Task, now time.Time, earlyBy time.Duration, origin task.Origin) []task.OutMessage {
 	msgs := make([]task.OutMessage, len(tasks))
-	dues := make([]time.Time, len(tasks))
 	for i, t := range tasks {
-		dues[i] = t.RunAt()
-	}
-	// A dense second goes to the queue a little earlier (see task.DenseLead).
-	leads := task.DenseLeads(dues)
-	for i, t := range tasks {
-		msgs[i] = task.OutMessage{Body: task.NewTaskMessage(t, origin).Encode(), Delay: dues[i].Sub(now) - earlyBy - leads[i], Group: t.Tenant}
+		msgs[i] = task.OutMessage{Body: task.NewTaskMessage(t, origin).Encode(), Delay: t.RunAt().Sub(now) - earlyBy, Group: t.Tenant}
 	}
 	return msgs
 }
