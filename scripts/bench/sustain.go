@@ -24,9 +24,14 @@ const (
 	// so it cannot reach the pipeline's rate, measured with the two apart.
 	sustainStart  = 0.35
 	sustainFactor = 1.25
-	sustainSteps  = 5 // at most, the first step's retry at half rate included
-	sustainLead   = 4 * time.Second
-	sustainGrace  = 10 * time.Second
+	// sustainFastFactor is the climb after a step far from its limit (p99
+	// under sustainFastP99): a loaded machine's raw pipeline can start the
+	// ladder at a third of what the stack holds.
+	sustainFastFactor = 1.5
+	sustainFastP99    = 250.0
+	sustainSteps      = 5 // at most, the first step's retry at half rate included
+	sustainLead       = 4 * time.Second
+	sustainGrace      = 10 * time.Second
 	// sustainMinRate is the ladder's floor: below it the local stack's
 	// fixed costs (a scanner tick a second, idle polls) dominate.
 	sustainMinRate = 5.0
@@ -87,8 +92,10 @@ func assessStep(st *SustainStep) {
 }
 
 // nextRate is the next rate to try after steps, or 0 when the ladder is
-// done: up by sustainFactor after a sustained step; after a first step
-// that failed, half of it (once); after any later failure, done.
+// done: up by sustainFastFactor after a step held with p99 under
+// sustainFastP99, by sustainFactor after any other sustained step; after
+// a first step that failed, half of it (once); after any later failure,
+// done.
 func nextRate(start float64, steps []SustainStep) float64 {
 	if len(steps) == 0 {
 		return math.Max(start, sustainMinRate)
@@ -98,6 +105,8 @@ func nextRate(start float64, steps []SustainStep) float64 {
 	}
 	last := steps[len(steps)-1]
 	switch {
+	case last.Sustained && last.Lateness.P99 < sustainFastP99:
+		return math.Round(last.RatePerS * sustainFastFactor)
 	case last.Sustained:
 		return math.Round(last.RatePerS * sustainFactor)
 	case len(steps) == 1 && last.RatePerS/2 >= sustainMinRate:
@@ -146,6 +155,25 @@ func sustained(ctx context.Context, base string, start float64, window time.Dura
 		if st.Sustained && r > best {
 			best, bestP99 = r, st.Lateness.P99
 		}
+		if st.Pending > 0 {
+			// A step that fell far behind leaves tasks still to run: let
+			// them drain before the next step or scenario measures.
+			logf("throughput, sustained: %d tasks still pending; waiting %s for them to drain", st.Pending, sustainDrain)
+			sleepCtx(ctx, sustainDrain)
+		}
 	}
 	return best, bestP99, steps
+}
+
+// sustainDrain is how long the ladder waits after a step that left tasks
+// pending.
+const sustainDrain = 20 * time.Second
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

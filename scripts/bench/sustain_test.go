@@ -42,10 +42,15 @@ func TestAssessStep(t *testing.T) {
 
 func TestNextRate(t *testing.T) {
 	t.Parallel()
-	step := func(r float64, ok bool) SustainStep { return SustainStep{RatePerS: r, Sustained: ok} }
+	step := func(r float64, ok bool) SustainStep {
+		return SustainStep{RatePerS: r, Sustained: ok, Lateness: loadtest.Latency{P99: 400}}
+	}
 	assert.InDelta(t, 26, nextRate(26, nil), 1e-9)
 	assert.InDelta(t, sustainMinRate, nextRate(1, nil), 1e-9, "the floor")
 	assert.InDelta(t, 33, nextRate(26, []SustainStep{step(26, true)}), 1e-9, "up by the factor")
+	fast := step(20, true)
+	fast.Lateness.P99 = 100
+	assert.InDelta(t, 30, nextRate(20, []SustainStep{fast}), 1e-9, "far from the limit: up faster")
 	assert.InDelta(t, 13, nextRate(26, []SustainStep{step(26, false)}), 1e-9, "a failed first step: half")
 	assert.Zero(t, nextRate(26, []SustainStep{step(26, false), step(13, false)}), "then done")
 	assert.Zero(t, nextRate(26, []SustainStep{step(26, true), step(33, false)}), "a later failure ends it")
