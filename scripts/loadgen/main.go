@@ -9,6 +9,9 @@
 // says otherwise; -batch 1 measures single creates (POST /v1/tasks each).
 // The summary's create_batch says which was used.
 //
+// Failed creates are counted by what their last attempt got
+// (create_errors_by_cause: "429", "503", "timeout", …) and named on stderr.
+//
 // Every duplicate delivery is classified by the delivery facts Hourglass's
 // webhook sends (see loadtest.Classify): duplicates_by_cause.
 //
@@ -66,6 +69,11 @@ func main() {
 	for why, n := range res.OtherDuplicates {
 		// Duplicates counted "other": say what the deliveries reported.
 		fmt.Fprintf(os.Stderr, "loadgen: %d duplicate(s) of cause other: %s\n", n, why)
+	}
+	if sum.CreateErrors > 0 {
+		// Say what the failed creates got: a 429 is a quota (the tenant's
+		// create rate) refusing after every retry, a 5xx is a bug.
+		fmt.Fprintf(os.Stderr, "loadgen: %d create(s) failed: %s\n", sum.CreateErrors, loadtest.DescribeCauses(sum.CreateErrorsByCause))
 	}
 	if sum.Pending > 0 {
 		fmt.Fprintf(os.Stderr, "loadgen: %d task(s) had not run when the run stopped waiting and can still run (pending, not lost); raise -grace to wait longer\n", sum.Pending)

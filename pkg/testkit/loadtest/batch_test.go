@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/client"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
@@ -35,6 +37,9 @@ type fakeAPI struct {
 	batches []int                // tasks per batch request, in arrival order
 	arrived map[int]time.Time    // payload n → when its create arrived
 	answer  func(n, try int) int // status for task n on its try-th create (nil: 201)
+	// refuse, when set, answers a whole batch whose first task is n 429
+	// (Retry-After 0) when it says so.
+	refuse func(n int) bool
 	tries   map[int]int
 	// hold, when set, names the state task n stays in instead of running
 	// ("" runs it; "gone" answers 404 when it is read back).
@@ -80,6 +85,16 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		if len(in.Tasks) < 1 || len(in.Tasks) > api.MaxBatch {
 			w.WriteHeader(http.StatusBadRequest)
 			return
+		}
+		if f.refuse != nil && len(in.Tasks) > 0 {
+			first := int(in.Tasks[0]["payload"].(map[string]any)["n"].(float64))
+			if f.refuse(first) {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write([]byte(`{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"create rate"}`))
+				return
+			}
 		}
 		f.mu.Lock()
 		f.batches = append(f.batches, len(in.Tasks))
@@ -324,4 +339,40 @@ func TestRunOnTimeHasNoFellBehind(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(out), "fell_behind_at_s")
 	assert.Contains(t, string(out), `"pending":0`)
+}
+
+// Failed creates are counted by what their last attempt got: a task
+// answered 400 inside a batch, one answered 503 on every retry, and a
+// whole batch of 10 refused 429 on every try (Retry-After 0 keeps the
+// test quick).
+func TestRunCountsCreateErrorsByCause(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	f.answer = func(n, _ int) int {
+		switch {
+		case n == 3:
+			return http.StatusBadRequest
+		case n == 7:
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusCreated
+	}
+	f.refuse = func(n int) bool { return n == 10 }
+	o := quick(f.srv.URL, 20)
+	o.Batch = 10
+	res, err := loadtest.Run(context.Background(), o)
+	require.NoError(t, err)
+	s := res.Summary
+	assert.Equal(t, 12, s.CreateErrors)
+	assert.Equal(t, map[string]int{"400": 1, "503": 1, "429": 10}, s.CreateErrorsByCause)
+	assert.Equal(t, 8, s.Executed)
+	out, err := json.Marshal(s)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"create_errors_by_cause":{"400":1,"429":10,"503":1}`)
+
+	assert.Equal(t, "429", loadtest.CreateErrorCause(fmt.Errorf("create: %w", &client.Error{Status: http.StatusTooManyRequests})))
+	assert.Equal(t, "timeout", loadtest.CreateErrorCause(fmt.Errorf("post: %w", context.DeadlineExceeded)))
+	assert.Equal(t, "network", loadtest.CreateErrorCause(errors.New("connection refused")))
+	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE), 1 × 503 (server error after every retry: a bug)",
+		loadtest.DescribeCauses(map[string]int{"503": 1, "429": 12}))
 }

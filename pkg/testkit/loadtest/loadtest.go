@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,7 +103,13 @@ type Summary struct {
 	Tasks        int `json:"tasks"`
 	Created      int `json:"created"`
 	CreateErrors int `json:"create_errors"`
-	Executed     int `json:"executed"`
+	// CreateErrorsByCause splits CreateErrors by what the last attempt
+	// got: an HTTP status ("429": refused by a quota after every retry,
+	// "400", "503", …), "timeout" (no answer within the client's
+	// timeout) or "network" (any other failure to get an answer). Absent
+	// when every create succeeded.
+	CreateErrorsByCause map[string]int `json:"create_errors_by_cause,omitempty"`
+	Executed            int            `json:"executed"`
 	// Pending counts tasks not yet run when the run stopped waiting that
 	// can still run (read back through the API: SCHEDULED, DISPATCHED or
 	// RUNNING). Lost counts only tasks that never arrived and never will:
@@ -326,10 +333,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	createdAt := make([]time.Time, n)
 	var created, createErrs, createdLate, refused, requests atomic.Int64
 	var firstErr atomic.Value
+	var causesMu sync.Mutex
+	causes := map[string]int{}
 	done := func(i int, id string, err error) {
 		if err != nil {
 			createErrs.Add(1)
 			firstErr.CompareAndSwap(nil, err)
+			causesMu.Lock()
+			causes[CreateErrorCause(err)]++
+			causesMu.Unlock()
 			return
 		}
 		now := time.Now()
@@ -439,6 +451,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	sum := Summary{Tasks: n, Created: want, CreateErrors: int(createErrs.Load()), CreatedLate: int(createdLate.Load()),
 		CreatePerS: float64(want) / createDur.Seconds(), CreateBatch: o.Batch, CreateRequests: requests.Load(),
 		BadSignature: sk.badSig.Load(), WindowS: o.Spread.Seconds()}
+	if len(causes) > 0 {
+		sum.CreateErrorsByCause = causes
+	}
 	sk.mu.Lock()
 	var missing []int // created tasks that never arrived
 	for i, id := range ids {
@@ -585,8 +600,32 @@ func Round(v float64, digits int) float64 {
 	return float64(int64(v*p+0.5)) / p
 }
 
+// CreateErrorCause names what a failed create got (see
+// Summary.CreateErrorsByCause): the HTTP status of its last answer,
+// "bad_answer" for a success the load generator cannot use (no task ID,
+// too few results), or "timeout" or "network" when there was no answer.
+func CreateErrorCause(err error) string {
+	var ce *client.Error
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return strconv.Itoa(ce.Status)
+	case errors.Is(err, errRefused):
+		return strconv.Itoa(http.StatusTooManyRequests)
+	case errors.Is(err, errBadAnswer):
+		return "bad_answer"
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return "timeout"
+	default:
+		return "network"
+	}
+}
+
 // errRefused marks a create the API refused with 429 after every retry.
 var errRefused = errors.New("refused (429)")
+
+// errBadAnswer marks a 2xx answer without what a create must return.
+var errBadAnswer = errors.New("unusable answer")
 
 // create creates one task with POST /v1/tasks.
 func create(ctx context.Context, hc *client.Client, body []byte, refused *atomic.Int64) (string, error) {
@@ -600,7 +639,7 @@ func create(ctx context.Context, hc *client.Client, body []byte, refused *atomic
 		return "", fmt.Errorf("create: %w", err)
 	}
 	if t.ID == "" {
-		return "", errors.New("create: the answer has no task ID")
+		return "", fmt.Errorf("create: %w: no task ID", errBadAnswer)
 	}
 	return t.ID, nil
 }
@@ -629,7 +668,7 @@ func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i 
 			err = fmt.Errorf("%w: %s", errRefused, ce.Detail)
 		}
 		if err == nil && len(res) != len(pending) {
-			err = fmt.Errorf("the answer has %d results for %d tasks", len(res), len(pending))
+			err = fmt.Errorf("%w: %d results for %d tasks", errBadAnswer, len(res), len(pending))
 		}
 		if err != nil {
 			for _, i := range pending {
@@ -648,7 +687,7 @@ func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i 
 			case r.Err != nil:
 				done(i, "", fmt.Errorf("create batch: task %d: %w", i, r.Err))
 			default:
-				done(i, "", fmt.Errorf("create batch: task %d: status %d without a task ID", i, r.Status))
+				done(i, "", fmt.Errorf("create batch: task %d: %w: status %d without a task ID", i, errBadAnswer, r.Status))
 			}
 		}
 		if len(again) == 0 {
@@ -769,4 +808,36 @@ func progress(on bool, label string, total int, done func() int) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-finished }
+}
+
+// DescribeCauses spells out create_errors_by_cause for a person, most
+// frequent first: "400 × 429 (refused by a quota after every retry), 3 × 503
+// (server error: a bug)".
+func DescribeCauses(causes map[string]int) string {
+	keys := make([]string, 0, len(causes))
+	for k := range causes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if causes[keys[i]] != causes[keys[j]] {
+			return causes[keys[i]] > causes[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d × %s", causes[k], k)
+		code, err := strconv.Atoi(k)
+		switch {
+		case k == "429":
+			parts[i] += " (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE)"
+		case err == nil && code >= 500:
+			parts[i] += " (server error after every retry: a bug)"
+		case err == nil && code >= 400:
+			parts[i] += " (rejected request)"
+		case k == "timeout":
+			parts[i] += " (no answer within the client's timeout)"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
