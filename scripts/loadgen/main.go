@@ -11,6 +11,10 @@
 //
 // Failed creates are counted by what their last attempt got
 // (create_errors_by_cause: "429", "503", "timeout", …) and named on stderr.
+// Its bursts of -concurrency × -batch tasks outrun the tenant's create rate
+// (HOURGLASS_TENANT_CREATE_RATE, 500 a second): a request refused 429 is
+// sent again after its Retry-After, up to -refused-retries more times
+// beyond the client's own 3, so that the tasks asked for are created.
 //
 // Every duplicate delivery is classified by the delivery facts Hourglass's
 // webhook sends (see loadtest.Classify): duplicates_by_cause.
@@ -51,6 +55,7 @@ func main() {
 		verify      = flag.Bool("verify", true, "check every delivery's Standard Webhooks signature with the tenant's secret (GET /v1/signing-secret); failures count as bad_signatures")
 		jsonOut     = flag.Bool("json", false, "print only the JSON summary on stdout")
 		visibility  = flag.Duration("visibility", 0, "the task queue's visibility timeout, to classify redeliveries whose worker reported no visibility deadline (0: unknown)")
+		refused     = flag.Int("refused-retries", 10, "how many more times a create refused 429 (the tenant's create rate) after the client's 3 retries is sent again, after its Retry-After; 0 counts it a create error at once")
 	)
 	flag.Parse()
 	if *batch < 1 || *batch > loadtest.MaxBatch {
@@ -60,6 +65,7 @@ func main() {
 	res, err := loadtest.Run(context.Background(), loadtest.Options{
 		API: *apiURL, Tasks: *n, Spread: *spread, Lead: *lead, Tenant: *tenant, Concurrency: *concurrency, Batch: *batch,
 		Grace: *grace, SinkAddr: *sinkAddr, VerifySignatures: *verify, Verbose: !*jsonOut, Progress: true, Visibility: *visibility,
+		RefusedRetries: *refused,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)

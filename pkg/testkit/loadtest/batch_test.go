@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ type fakeAPI struct {
 	// refuse, when set, answers a whole batch whose first task is n 429
 	// (Retry-After 0) when it says so.
 	refuse func(n int) bool
-	tries   map[int]int
+	tries  map[int]int
 	// hold, when set, names the state task n stays in instead of running
 	// ("" runs it; "gone" answers 404 when it is read back).
 	hold   func(n int) string
@@ -375,4 +376,26 @@ func TestRunCountsCreateErrorsByCause(t *testing.T) {
 	assert.Equal(t, "network", loadtest.CreateErrorCause(errors.New("connection refused")))
 	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE), 1 × 503 (server error after every retry: a bug)",
 		loadtest.DescribeCauses(map[string]int{"503": 1, "429": 12}))
+}
+
+// With RefusedRetries, a batch refused 429 beyond the client's own retries
+// is sent again after its Retry-After and created: a quota saying "later"
+// is not a failed create.
+func TestRunRetriesRefusedBatches(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	var refusals atomic.Int32
+	f.refuse = func(n int) bool { return n == 0 && refusals.Add(1) <= 6 } // the client's 4 attempts, then 2 more
+	o := quick(f.srv.URL, 20)
+	o.Batch = 10
+	o.Grace = 5 * time.Second
+	o.RefusedRetries = 3
+	res, err := loadtest.Run(context.Background(), o)
+	require.NoError(t, err)
+	s := res.Summary
+	assert.Zero(t, s.CreateErrors)
+	assert.Nil(t, s.CreateErrorsByCause)
+	assert.Equal(t, 20, s.Created)
+	assert.EqualValues(t, 7, refusals.Load(), "refused six times, created on the seventh")
+	assert.EqualValues(t, 6, res.Refused)
 }

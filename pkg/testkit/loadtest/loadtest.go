@@ -237,6 +237,14 @@ type Options struct {
 	// SinkHold makes the sink answer each call this long after it arrived
 	// (a slow target), so that Result.MaxInFlight measures concurrency.
 	SinkHold time.Duration
+	// RefusedRetries is how many more times a create request refused
+	// with 429 after the client's own retries (3) is sent again, after
+	// its Retry-After: a load run offers its tasks faster than the
+	// tenant's create rate (HOURGLASS_TENANT_CREATE_RATE, 500 a second)
+	// in bursts of Concurrency × Batch, and a quota that says "later" is
+	// not a failure to create. 0: none (the benchmark's spike counts
+	// refusals).
+	RefusedRetries int
 }
 
 // DefaultBatch is Options.Batch's default, and MaxBatch its ceiling: the
@@ -407,9 +415,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 					body, _ := json.Marshal(spec(i))
 					requests.Add(1)
 					id, err := create(ctx, hc, body, &refused)
+					for r := 0; r < o.RefusedRetries && errors.Is(err, errRefused) && ctx.Err() == nil; r++ {
+						sleep(ctx, retryAfter(err))
+						requests.Add(1)
+						id, err = create(ctx, hc, body, &refused)
+					}
 					done(i, id, err)
 				default:
-					createBatch(ctx, hc, g, spec, &requests, &refused, done)
+					createBatch(ctx, hc, g, spec, &requests, &refused, o.RefusedRetries, done)
 				}
 			}
 		}()
@@ -624,6 +637,16 @@ func CreateErrorCause(err error) string {
 // errRefused marks a create the API refused with 429 after every retry.
 var errRefused = errors.New("refused (429)")
 
+// retryAfter is how long to wait before sending a refused create again:
+// its Retry-After, at least a second.
+func retryAfter(err error) time.Duration {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return max(ce.RetryAfter, time.Second)
+	}
+	return time.Second
+}
+
 // errBadAnswer marks a 2xx answer without what a create must return.
 var errBadAnswer = errors.New("unusable answer")
 
@@ -633,7 +656,7 @@ func create(ctx context.Context, hc *client.Client, body []byte, refused *atomic
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests {
 		refused.Add(1)
-		return "", fmt.Errorf("create: %w: %s", errRefused, ce.Detail)
+		return "", fmt.Errorf("create: %w (%w): %s", errRefused, ce, ce.Detail)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create: %w", err)
@@ -653,9 +676,9 @@ const batchRetries = 3
 // to done. Tasks answered 5xx are sent again, in one request, up to
 // batchRetries times; a request that fails as a whole (after the client's
 // own retries) fails all its tasks.
-func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i int) client.CreateTask, requests, refused *atomic.Int64, done func(i int, id string, err error)) {
+func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i int) client.CreateTask, requests, refused *atomic.Int64, refusedRetries int, done func(i int, id string, err error)) {
 	pending := idx
-	for attempt := 0; ; attempt++ {
+	for attempt, refusals := 0, 0; ; attempt++ {
 		tasks := make([]client.CreateTask, len(pending))
 		for j, i := range pending {
 			tasks[j] = spec(i)
@@ -665,7 +688,13 @@ func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i 
 		var ce *client.Error
 		if errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests {
 			refused.Add(1)
-			err = fmt.Errorf("%w: %s", errRefused, ce.Detail)
+			if refusals < refusedRetries && ctx.Err() == nil {
+				refusals++
+				attempt--
+				sleep(ctx, max(ce.RetryAfter, time.Second))
+				continue
+			}
+			err = fmt.Errorf("%w (%w): %s", errRefused, ce, ce.Detail)
 		}
 		if err == nil && len(res) != len(pending) {
 			err = fmt.Errorf("%w: %d results for %d tasks", errBadAnswer, len(res), len(pending))
