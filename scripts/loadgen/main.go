@@ -80,6 +80,9 @@ func main() {
 		// Say what the failed creates got: a 429 is a quota (the tenant's
 		// create rate) refusing after every retry, a 5xx is a bug.
 		fmt.Fprintf(os.Stderr, "loadgen: %d create(s) failed: %s\n", sum.CreateErrors, loadtest.DescribeCauses(sum.CreateErrorsByCause))
+		for cause, e := range res.CreateErrorExamples {
+			fmt.Fprintf(os.Stderr, "loadgen: the first %s: %s\n", cause, e)
+		}
 	}
 	if sum.Pending > 0 {
 		fmt.Fprintf(os.Stderr, "loadgen: %d task(s) had not run when the run stopped waiting and can still run (pending, not lost); raise -grace to wait longer\n", sum.Pending)

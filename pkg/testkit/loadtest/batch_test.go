@@ -370,12 +370,14 @@ func TestRunCountsCreateErrorsByCause(t *testing.T) {
 	out, err := json.Marshal(s)
 	require.NoError(t, err)
 	assert.Contains(t, string(out), `"create_errors_by_cause":{"400":1,"429":10,"503":1}`)
+	require.Len(t, res.CreateErrorExamples, 3)
+	assert.Contains(t, res.CreateErrorExamples["429"], "create rate", "the problem's detail")
 
 	assert.Equal(t, "429", loadtest.CreateErrorCause(fmt.Errorf("create: %w", &client.Error{Status: http.StatusTooManyRequests})))
 	assert.Equal(t, "timeout", loadtest.CreateErrorCause(fmt.Errorf("post: %w", context.DeadlineExceeded)))
 	assert.Equal(t, "network", loadtest.CreateErrorCause(errors.New("connection refused")))
-	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE), 1 × 503 (server error after every retry: a bug)",
-		loadtest.DescribeCauses(map[string]int{"503": 1, "429": 12}))
+	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE), 1 × 500 (server error after every retry: a bug)",
+		loadtest.DescribeCauses(map[string]int{"500": 1, "429": 12}))
 }
 
 // With RefusedRetries, a batch refused 429 beyond the client's own retries

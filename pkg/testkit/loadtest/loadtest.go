@@ -183,6 +183,10 @@ type Result struct {
 	Usage usage.Snapshot
 	// CreateStart and CreateEnd bracket the create phase.
 	CreateStart, CreateEnd time.Time
+	// CreateErrorExamples holds, for each cause of Summary's
+	// create_errors_by_cause, the first such error's text (a problem's
+	// detail says what the API ran out of).
+	CreateErrorExamples map[string]string
 	// OtherDuplicates counts the duplicates classified Other by what the
 	// deliveries reported ("dispatch then sweep", …), to name their cause.
 	OtherDuplicates map[string]int
@@ -342,13 +346,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	var created, createErrs, createdLate, refused, requests atomic.Int64
 	var firstErr atomic.Value
 	var causesMu sync.Mutex
-	causes := map[string]int{}
+	causes, examples := map[string]int{}, map[string]string{}
 	done := func(i int, id string, err error) {
 		if err != nil {
 			createErrs.Add(1)
 			firstErr.CompareAndSwap(nil, err)
+			cause := CreateErrorCause(err)
 			causesMu.Lock()
-			causes[CreateErrorCause(err)]++
+			if causes[cause]++; causes[cause] == 1 {
+				examples[cause] = err.Error()
+			}
 			causesMu.Unlock()
 			return
 		}
@@ -461,6 +468,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	stopBar()
 
 	res := Result{Refused: refused.Load(), CreateStart: t0, CreateEnd: createEnd}
+	if len(examples) > 0 {
+		res.CreateErrorExamples = examples
+	}
 	sum := Summary{Tasks: n, Created: want, CreateErrors: int(createErrs.Load()), CreatedLate: int(createdLate.Load()),
 		CreatePerS: float64(want) / createDur.Seconds(), CreateBatch: o.Batch, CreateRequests: requests.Load(),
 		BadSignature: sk.badSig.Load(), WindowS: o.Spread.Seconds()}
@@ -860,6 +870,8 @@ func DescribeCauses(causes map[string]int) string {
 		switch {
 		case k == "429":
 			parts[i] += " (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE)"
+		case k == "503":
+			parts[i] += " (unavailable after every retry: the API's store calls did not finish within its request timeout — the store is overloaded)"
 		case err == nil && code >= 500:
 			parts[i] += " (server error after every retry: a bug)"
 		case err == nil && code >= 400:
