@@ -167,11 +167,12 @@ type Config struct {
 	// (HOURGLASS_TENANT_DISPATCH_RATE, default 1000; 0 turns fair pacing
 	// off; see dispatch.Fair and docs/fairness.md).
 	TenantDispatchRate int
-	// FairQueueDepth is the task-queue depth (visible plus in-flight
-	// messages) that a held tenant's later passes top the queue up to, so
-	// that a backlog drains as fast as the workers take it: about the
-	// workers' concurrency (HOURGLASS_FAIR_QUEUE_DEPTH, default 1000; 0:
-	// later passes send TenantDispatchRate's share a second).
+	// FairQueueDepth is the number of visible (waiting) task-queue
+	// messages that a held tenant's later passes top the queue up to, so
+	// that a backlog drains as fast as the workers take it while the line
+	// in front of other tenants stays short; messages in flight do not
+	// count (HOURGLASS_FAIR_QUEUE_DEPTH, default 1000; 0: later passes
+	// send TenantDispatchRate's share a second).
 	FairQueueDepth int
 	// TenantWeights are tenants' shares in the dispatcher's weighted
 	// round robin (HOURGLASS_TENANT_WEIGHTS, "tenant=weight,…", weights 1

@@ -64,11 +64,11 @@ var DevDefaults = map[string]string{
 	// GET /v1/tasks works locally: the list index's extra write per task
 	// costs nothing here (in AWS it is opt-in, off by default).
 	"HOURGLASS_LIST_INDEX": "1",
-	// Fair pacing sized to moto's 15-30 executions a second: a tenant's
+	// Fair pacing sized to moto's 20-50 executions a second: a tenant's
 	// tasks go into the task queue up to 50 for any one second, the rest
-	// as the workers make room (about 60 messages visible or in flight: the
-	// worker takes up to 64 at once),
-	// so another tenant's task finds little work in front of it. At 20 a
+	// as the workers make room (up to 60 messages waiting visible; those
+	// the worker holds in flight do not count, see dispatch.Fair), so
+	// another tenant's task finds little work in front of it. At 20 a
 	// steady 20 tasks/s (the bench's volume run) was itself paced: held
 	// tasks' continuation passes doubled its SQS requests per task (1.10
 	// against 0.49) and made it fall behind (p99 1,663 ms against 86 ms).

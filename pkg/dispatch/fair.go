@@ -21,14 +21,24 @@ import (
 // tenant got to (task.ScanUnit.Held).
 // A continuation pass sends each held tenant's next tasks that fall due
 // within the next second: its weighted share of the room left in the task
-// queue (QueueDepth less the queue's visible and in-flight messages,
-// divided among Shards units; at least one task, so a backlog always
-// moves; or PerSecond × weight when the depth cannot be read). So a noisy
-// tenant drains as fast as the workers take its tasks — slowed, never
-// dropped — while the queue in front of every other tenant's task stays
-// nearly empty: the workers hold about QueueDepth messages and few wait
-// visible. The messages of one pass go out in weighted round robin by
-// tenant.
+// queue (QueueDepth less the queue's visible messages, divided among
+// Shards units; at least minPass tasks, so that a pass is worth its fixed
+// cost; or PerSecond × weight when the depth cannot be read). When no
+// room is left — QueueDepth or more messages wait visible, so the workers
+// are taking none — it reads and sends nothing and passes again
+// fullInterval later. So a noisy tenant drains as fast as the workers
+// take its tasks — slowed, never dropped — while the line in front of
+// every other tenant's task stays short: about QueueDepth messages, plus
+// one pass's worth per unit. The messages of one pass go out in weighted
+// round robin by tenant.
+//
+// Messages in flight do not count against the room: they are being
+// worked on and stand in front of no one, and the workers stop taking
+// more (so visible ones pile up) when they are busy. Counting them made
+// a held tenant's rate QueueDepth ÷ the time a worker holds a message
+// (the early delivery, the batching window, the call), which fell as the
+// stack slowed: past its knee (20-30 tasks a second), make dev executed
+// 12-15 a second at 50 offered on a loaded machine (issue 18).
 //
 // Crash safety is the dispatcher's: the continuation is sent before the
 // unit is acknowledged, so a crash repeats a pass (duplicate messages,
@@ -44,9 +54,10 @@ type Fair struct {
 	// Weights are tenants' weights (default 1): a tenant of weight 3 gets
 	// three times the share of one of weight 1.
 	Weights map[string]int
-	// QueueDepth is the task-queue depth (visible plus in flight) that
-	// continuation passes top the queue up to: about what the workers
-	// take at once. 0: continuation passes send PerSecond × weight.
+	// QueueDepth is the number of visible (waiting) task-queue messages
+	// that continuation passes top the queue up to: the longest line a
+	// held tenant may put in front of another tenant's task. 0:
+	// continuation passes send PerSecond × weight.
 	QueueDepth int
 	// Shards divides the room in the queue among the units that may be
 	// pacing at once (default 1).
@@ -72,6 +83,27 @@ const (
 // passInterval is the wait between two passes of a held unit: SQS delays
 // are whole seconds.
 const passInterval = time.Second
+
+// fullInterval is the wait before the next pass of a unit that found the
+// task queue full: its pass costs a depth read and a scan-queue message,
+// and the workers are behind.
+const fullInterval = 2 * time.Second
+
+// minPass is the least a continuation pass sends of a held tenant (or its
+// PerSecond × weight, if smaller), however full the queue: a pass costs a
+// partition read and two queue sends whatever it carries, and one task a
+// pass made the backlog's drain cost several emulator calls a task just
+// when the stack was overloaded. Ten is one SendMessageBatch.
+const minPass = 10
+
+// maxWeight is the largest weight of any tenant.
+func (f Fair) maxWeight() int {
+	m := 1
+	for _, w := range f.Weights {
+		m = max(m, w)
+	}
+	return m
+}
 
 func (f Fair) weight(tenant string) int {
 	if w := f.Weights[tenant]; w > 0 {
@@ -210,12 +242,14 @@ func roundRobin(order []string, chosen map[string][]*task.Task, weight func(stri
 
 // budget is what a continuation pass may send of a held tenant's tasks:
 // its share of the room in the task queue when the queue's depth is known
-// (at least one, so a backlog always moves), else PerSecond × weight.
+// (at least minPass, or PerSecond × weight if smaller, so a backlog always
+// moves), else PerSecond × weight.
 func (f Fair) budget(tenant string, extra map[string]int) int {
+	rate := max(1, f.PerSecond*f.weight(tenant))
 	if extra != nil {
-		return max(1, extra[tenant])
+		return max(min(minPass, rate), extra[tenant])
 	}
-	return f.PerSecond * f.weight(tenant)
+	return rate
 }
 
 // earliestHeld is the smallest of the held tenants' sort keys ("" when a
@@ -250,20 +284,25 @@ func (f Fair) enough(tasks []*task.Task, held map[string]string, extra map[strin
 }
 
 // topUp is each held tenant's share of the room in the task queue, for a
-// continuation pass.
-func (d *Dispatcher) topUp(ctx context.Context, u task.ScanUnit) map[string]int {
+// continuation pass (nil: the depth is not known). full says that there
+// is no room at all.
+func (d *Dispatcher) topUp(ctx context.Context, u task.ScanUnit) (extra map[string]int, full bool) {
 	f := d.cfg.Fair
 	if u.Pass == 0 || f.QueueDepth <= 0 || f.Depth == nil || len(u.Held) == 0 {
-		return nil
+		return nil, false
 	}
-	visible, inflight, _, err := f.Depth.Depth(ctx, d.cfg.TaskQueue)
+	visible, _, _, err := f.Depth.Depth(ctx, d.cfg.TaskQueue)
 	if err != nil {
 		d.log.Warn().Err(err).Msg("task queue depth unknown; this pass sends PerSecond × weight")
-		return nil
+		return nil, false
 	}
-	// Delayed messages do not count: a held tenant's pass sends only tasks
-	// that are due, and the delayed ones are other tenants' future tasks.
-	room := max(0, (f.QueueDepth-visible-inflight)/max(1, f.Shards))
+	// Only visible messages count: in-flight ones are being worked on (see
+	// Fair), and delayed ones are tasks not yet due, while a held tenant's
+	// pass sends only tasks that are due.
+	if visible >= f.QueueDepth {
+		return nil, true
+	}
+	room := max(0, (f.QueueDepth-visible)/max(1, f.Shards))
 	tenants := make([]string, 0, len(u.Held))
 	sum := 0
 	for tn := range u.Held {
@@ -271,11 +310,11 @@ func (d *Dispatcher) topUp(ctx context.Context, u task.ScanUnit) map[string]int 
 		sum += f.weight(tn)
 	}
 	sort.Strings(tenants)
-	extra := make(map[string]int, len(tenants))
+	extra = make(map[string]int, len(tenants))
 	for _, tn := range tenants {
 		extra[tn] = room * f.weight(tn) / sum
 	}
-	return extra
+	return extra, false
 }
 
 // dispatchFair is Dispatch with pacing on: it reads the whole partition,
@@ -284,12 +323,31 @@ func (d *Dispatcher) topUp(ctx context.Context, u task.ScanUnit) map[string]int 
 func (d *Dispatcher) dispatchFair(ctx context.Context, u task.ScanUnit, origin task.Origin) (Stats, error) {
 	var st Stats
 	var all []*task.Task
-	extra := d.topUp(ctx, u)
+	extra, full := d.topUp(ctx, u)
+	if full {
+		// The workers are behind: nothing this pass could send would run
+		// sooner than what already waits. Pass again later, unchanged.
+		again := u
+		again.Pass++
+		if err := d.q.SendBatch(ctx, d.cfg.ScanQueue, []task.OutMessage{{Body: again.Encode(), Delay: fullInterval}}); err != nil {
+			return st, fmt.Errorf("dispatch: continue unit: %w", err)
+		}
+		st.HeldTenants = len(u.Held)
+		return st, nil
+	}
 	// A continuation pass starts after the earliest held tenant's last
 	// sent task (every task before it was sent) and stops reading once
 	// every held tenant has more tasks than this pass may send: a backlog
 	// of 20,000 is read a pass's share at a time, not whole every second.
 	after, limit := "", d.cfg.PageSize
+	// A sweep that may put itself off (below) reads a first page of about
+	// one second's share: a backlog it would hold shows there, and it
+	// defers without reading the partition — every 15 s, while the
+	// backlog lasts, for each of the bucket's shards.
+	deferring := u.Sweep && u.Pass == 0 && u.Deferred < sweepDefers
+	if deferring {
+		limit = int32(min(int(d.cfg.PageSize), max(10, d.cfg.Fair.PerSecond*d.cfg.Fair.maxWeight()+1)))
+	}
 	if u.Pass > 0 {
 		after = earliestHeld(u.Held)
 		// Pages of about what the pass may send: a continuation reads
@@ -311,6 +369,14 @@ func (d *Dispatcher) dispatchFair(ctx context.Context, u task.ScanUnit, origin t
 		all = append(all, unsent(tasks, u)...)
 		if next == "" || (u.Pass > 0 && d.cfg.Fair.enough(all, u.Held, extra)) {
 			break
+		}
+		if deferring {
+			// What the first tasks hold, the whole partition holds (the
+			// per-second counts only grow as it reads on): put off now.
+			if d.cfg.Fair.pick(all, u, d.clock.Now(), nil).Held != nil {
+				break
+			}
+			limit = d.cfg.PageSize
 		}
 		after = next
 	}

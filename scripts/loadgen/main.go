@@ -9,6 +9,13 @@
 // says otherwise; -batch 1 measures single creates (POST /v1/tasks each).
 // The summary's create_batch says which was used.
 //
+// Failed creates are counted by what their last attempt got
+// (create_errors_by_cause: "429", "503", "timeout", …) and named on stderr.
+// Its bursts of -concurrency × -batch tasks outrun the tenant's create rate
+// (HOURGLASS_TENANT_CREATE_RATE, 500 a second): a request refused 429 is
+// sent again after its Retry-After, up to -refused-retries more times
+// beyond the client's own 3, so that the tasks asked for are created.
+//
 // Every duplicate delivery is classified by the delivery facts Hourglass's
 // webhook sends (see loadtest.Classify): duplicates_by_cause.
 //
@@ -48,6 +55,7 @@ func main() {
 		verify      = flag.Bool("verify", true, "check every delivery's Standard Webhooks signature with the tenant's secret (GET /v1/signing-secret); failures count as bad_signatures")
 		jsonOut     = flag.Bool("json", false, "print only the JSON summary on stdout")
 		visibility  = flag.Duration("visibility", 0, "the task queue's visibility timeout, to classify redeliveries whose worker reported no visibility deadline (0: unknown)")
+		refused     = flag.Int("refused-retries", 10, "how many more times a create refused 429 (the tenant's create rate) after the client's 3 retries is sent again, after its Retry-After; 0 counts it a create error at once")
 	)
 	flag.Parse()
 	if *batch < 1 || *batch > loadtest.MaxBatch {
@@ -57,6 +65,7 @@ func main() {
 	res, err := loadtest.Run(context.Background(), loadtest.Options{
 		API: *apiURL, Tasks: *n, Spread: *spread, Lead: *lead, Tenant: *tenant, Concurrency: *concurrency, Batch: *batch,
 		Grace: *grace, SinkAddr: *sinkAddr, VerifySignatures: *verify, Verbose: !*jsonOut, Progress: true, Visibility: *visibility,
+		RefusedRetries: *refused,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -66,6 +75,14 @@ func main() {
 	for why, n := range res.OtherDuplicates {
 		// Duplicates counted "other": say what the deliveries reported.
 		fmt.Fprintf(os.Stderr, "loadgen: %d duplicate(s) of cause other: %s\n", n, why)
+	}
+	if sum.CreateErrors > 0 {
+		// Say what the failed creates got: a 429 is a quota (the tenant's
+		// create rate) refusing after every retry, a 5xx is a bug.
+		fmt.Fprintf(os.Stderr, "loadgen: %d create(s) failed: %s\n", sum.CreateErrors, loadtest.DescribeCauses(sum.CreateErrorsByCause))
+		for cause, e := range res.CreateErrorExamples {
+			fmt.Fprintf(os.Stderr, "loadgen: the first %s: %s\n", cause, e)
+		}
 	}
 	if sum.Pending > 0 {
 		fmt.Fprintf(os.Stderr, "loadgen: %d task(s) had not run when the run stopped waiting and can still run (pending, not lost); raise -grace to wait longer\n", sum.Pending)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-sched/hourglass/pkg/api"
+	"github.com/hourglass-sched/hourglass/pkg/client"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/loadtest"
 	"github.com/hourglass-sched/hourglass/pkg/usage"
 )
@@ -35,7 +38,10 @@ type fakeAPI struct {
 	batches []int                // tasks per batch request, in arrival order
 	arrived map[int]time.Time    // payload n → when its create arrived
 	answer  func(n, try int) int // status for task n on its try-th create (nil: 201)
-	tries   map[int]int
+	// refuse, when set, answers a whole batch whose first task is n 429
+	// (Retry-After 0) when it says so.
+	refuse func(n int) bool
+	tries  map[int]int
 	// hold, when set, names the state task n stays in instead of running
 	// ("" runs it; "gone" answers 404 when it is read back).
 	hold   func(n int) string
@@ -80,6 +86,16 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		if len(in.Tasks) < 1 || len(in.Tasks) > api.MaxBatch {
 			w.WriteHeader(http.StatusBadRequest)
 			return
+		}
+		if f.refuse != nil && len(in.Tasks) > 0 {
+			first := int(in.Tasks[0]["payload"].(map[string]any)["n"].(float64))
+			if f.refuse(first) {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write([]byte(`{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"create rate"}`))
+				return
+			}
 		}
 		f.mu.Lock()
 		f.batches = append(f.batches, len(in.Tasks))
@@ -324,4 +340,64 @@ func TestRunOnTimeHasNoFellBehind(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(out), "fell_behind_at_s")
 	assert.Contains(t, string(out), `"pending":0`)
+}
+
+// Failed creates are counted by what their last attempt got: a task
+// answered 400 inside a batch, one answered 503 on every retry, and a
+// whole batch of 10 refused 429 on every try (Retry-After 0 keeps the
+// test quick).
+func TestRunCountsCreateErrorsByCause(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	f.answer = func(n, _ int) int {
+		switch {
+		case n == 3:
+			return http.StatusBadRequest
+		case n == 7:
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusCreated
+	}
+	f.refuse = func(n int) bool { return n == 10 }
+	o := quick(f.srv.URL, 20)
+	o.Batch = 10
+	res, err := loadtest.Run(context.Background(), o)
+	require.NoError(t, err)
+	s := res.Summary
+	assert.Equal(t, 12, s.CreateErrors)
+	assert.Equal(t, map[string]int{"400": 1, "503": 1, "429": 10}, s.CreateErrorsByCause)
+	assert.Equal(t, 8, s.Executed)
+	out, err := json.Marshal(s)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"create_errors_by_cause":{"400":1,"429":10,"503":1}`)
+	require.Len(t, res.CreateErrorExamples, 3)
+	assert.Contains(t, res.CreateErrorExamples["429"], "create rate", "the problem's detail")
+
+	assert.Equal(t, "429", loadtest.CreateErrorCause(fmt.Errorf("create: %w", &client.Error{Status: http.StatusTooManyRequests})))
+	assert.Equal(t, "timeout", loadtest.CreateErrorCause(fmt.Errorf("post: %w", context.DeadlineExceeded)))
+	assert.Equal(t, "network", loadtest.CreateErrorCause(errors.New("connection refused")))
+	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE), 1 × 500 (server error after every retry: a bug)",
+		loadtest.DescribeCauses(map[string]int{"500": 1, "429": 12}))
+}
+
+// With RefusedRetries, a batch refused 429 beyond the client's own retries
+// is sent again after its Retry-After and created: a quota saying "later"
+// is not a failed create.
+func TestRunRetriesRefusedBatches(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	var refusals atomic.Int32
+	f.refuse = func(n int) bool { return n == 0 && refusals.Add(1) <= 6 } // the client's 4 attempts, then 2 more
+	o := quick(f.srv.URL, 20)
+	o.Batch = 10
+	o.Grace = 5 * time.Second
+	o.RefusedRetries = 3
+	res, err := loadtest.Run(context.Background(), o)
+	require.NoError(t, err)
+	s := res.Summary
+	assert.Zero(t, s.CreateErrors)
+	assert.Nil(t, s.CreateErrorsByCause)
+	assert.Equal(t, 20, s.Created)
+	assert.EqualValues(t, 7, refusals.Load(), "refused six times, created on the seventh")
+	assert.EqualValues(t, 6, res.Refused)
 }

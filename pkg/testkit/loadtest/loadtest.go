@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,7 +103,13 @@ type Summary struct {
 	Tasks        int `json:"tasks"`
 	Created      int `json:"created"`
 	CreateErrors int `json:"create_errors"`
-	Executed     int `json:"executed"`
+	// CreateErrorsByCause splits CreateErrors by what the last attempt
+	// got: an HTTP status ("429": refused by a quota after every retry,
+	// "400", "503", …), "timeout" (no answer within the client's
+	// timeout) or "network" (any other failure to get an answer). Absent
+	// when every create succeeded.
+	CreateErrorsByCause map[string]int `json:"create_errors_by_cause,omitempty"`
+	Executed            int            `json:"executed"`
 	// Pending counts tasks not yet run when the run stopped waiting that
 	// can still run (read back through the API: SCHEDULED, DISPATCHED or
 	// RUNNING). Lost counts only tasks that never arrived and never will:
@@ -176,6 +183,10 @@ type Result struct {
 	Usage usage.Snapshot
 	// CreateStart and CreateEnd bracket the create phase.
 	CreateStart, CreateEnd time.Time
+	// CreateErrorExamples holds, for each cause of Summary's
+	// create_errors_by_cause, the first such error's text (a problem's
+	// detail says what the API ran out of).
+	CreateErrorExamples map[string]string
 	// OtherDuplicates counts the duplicates classified Other by what the
 	// deliveries reported ("dispatch then sweep", …), to name their cause.
 	OtherDuplicates map[string]int
@@ -230,6 +241,14 @@ type Options struct {
 	// SinkHold makes the sink answer each call this long after it arrived
 	// (a slow target), so that Result.MaxInFlight measures concurrency.
 	SinkHold time.Duration
+	// RefusedRetries is how many more times a create request refused
+	// with 429 after the client's own retries (3) is sent again, after
+	// its Retry-After: a load run offers its tasks faster than the
+	// tenant's create rate (HOURGLASS_TENANT_CREATE_RATE, 500 a second)
+	// in bursts of Concurrency × Batch, and a quota that says "later" is
+	// not a failure to create. 0: none (the benchmark's spike counts
+	// refusals).
+	RefusedRetries int
 }
 
 // DefaultBatch is Options.Batch's default, and MaxBatch its ceiling: the
@@ -326,10 +345,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	createdAt := make([]time.Time, n)
 	var created, createErrs, createdLate, refused, requests atomic.Int64
 	var firstErr atomic.Value
+	var causesMu sync.Mutex
+	causes, examples := map[string]int{}, map[string]string{}
 	done := func(i int, id string, err error) {
 		if err != nil {
 			createErrs.Add(1)
 			firstErr.CompareAndSwap(nil, err)
+			cause := CreateErrorCause(err)
+			causesMu.Lock()
+			if causes[cause]++; causes[cause] == 1 {
+				examples[cause] = err.Error()
+			}
+			causesMu.Unlock()
 			return
 		}
 		now := time.Now()
@@ -395,9 +422,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 					body, _ := json.Marshal(spec(i))
 					requests.Add(1)
 					id, err := create(ctx, hc, body, &refused)
+					for r := 0; r < o.RefusedRetries && errors.Is(err, errRefused) && ctx.Err() == nil; r++ {
+						sleep(ctx, retryAfter(err))
+						requests.Add(1)
+						id, err = create(ctx, hc, body, &refused)
+					}
 					done(i, id, err)
 				default:
-					createBatch(ctx, hc, g, spec, &requests, &refused, done)
+					createBatch(ctx, hc, g, spec, &requests, &refused, o.RefusedRetries, done)
 				}
 			}
 		}()
@@ -436,9 +468,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	stopBar()
 
 	res := Result{Refused: refused.Load(), CreateStart: t0, CreateEnd: createEnd}
+	if len(examples) > 0 {
+		res.CreateErrorExamples = examples
+	}
 	sum := Summary{Tasks: n, Created: want, CreateErrors: int(createErrs.Load()), CreatedLate: int(createdLate.Load()),
 		CreatePerS: float64(want) / createDur.Seconds(), CreateBatch: o.Batch, CreateRequests: requests.Load(),
 		BadSignature: sk.badSig.Load(), WindowS: o.Spread.Seconds()}
+	if len(causes) > 0 {
+		sum.CreateErrorsByCause = causes
+	}
 	sk.mu.Lock()
 	var missing []int // created tasks that never arrived
 	for i, id := range ids {
@@ -585,8 +623,42 @@ func Round(v float64, digits int) float64 {
 	return float64(int64(v*p+0.5)) / p
 }
 
+// CreateErrorCause names what a failed create got (see
+// Summary.CreateErrorsByCause): the HTTP status of its last answer,
+// "bad_answer" for a success the load generator cannot use (no task ID,
+// too few results), or "timeout" or "network" when there was no answer.
+func CreateErrorCause(err error) string {
+	var ce *client.Error
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return strconv.Itoa(ce.Status)
+	case errors.Is(err, errRefused):
+		return strconv.Itoa(http.StatusTooManyRequests)
+	case errors.Is(err, errBadAnswer):
+		return "bad_answer"
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return "timeout"
+	default:
+		return "network"
+	}
+}
+
 // errRefused marks a create the API refused with 429 after every retry.
 var errRefused = errors.New("refused (429)")
+
+// retryAfter is how long to wait before sending a refused create again:
+// its Retry-After, at least a second.
+func retryAfter(err error) time.Duration {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return max(ce.RetryAfter, time.Second)
+	}
+	return time.Second
+}
+
+// errBadAnswer marks a 2xx answer without what a create must return.
+var errBadAnswer = errors.New("unusable answer")
 
 // create creates one task with POST /v1/tasks.
 func create(ctx context.Context, hc *client.Client, body []byte, refused *atomic.Int64) (string, error) {
@@ -594,13 +666,13 @@ func create(ctx context.Context, hc *client.Client, body []byte, refused *atomic
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests {
 		refused.Add(1)
-		return "", fmt.Errorf("create: %w: %s", errRefused, ce.Detail)
+		return "", fmt.Errorf("create: %w (%w): %s", errRefused, ce, ce.Detail)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create: %w", err)
 	}
 	if t.ID == "" {
-		return "", errors.New("create: the answer has no task ID")
+		return "", fmt.Errorf("create: %w: no task ID", errBadAnswer)
 	}
 	return t.ID, nil
 }
@@ -614,9 +686,9 @@ const batchRetries = 3
 // to done. Tasks answered 5xx are sent again, in one request, up to
 // batchRetries times; a request that fails as a whole (after the client's
 // own retries) fails all its tasks.
-func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i int) client.CreateTask, requests, refused *atomic.Int64, done func(i int, id string, err error)) {
+func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i int) client.CreateTask, requests, refused *atomic.Int64, refusedRetries int, done func(i int, id string, err error)) {
 	pending := idx
-	for attempt := 0; ; attempt++ {
+	for attempt, refusals := 0, 0; ; attempt++ {
 		tasks := make([]client.CreateTask, len(pending))
 		for j, i := range pending {
 			tasks[j] = spec(i)
@@ -626,10 +698,16 @@ func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i 
 		var ce *client.Error
 		if errors.As(err, &ce) && ce.Status == http.StatusTooManyRequests {
 			refused.Add(1)
-			err = fmt.Errorf("%w: %s", errRefused, ce.Detail)
+			if refusals < refusedRetries && ctx.Err() == nil {
+				refusals++
+				attempt--
+				sleep(ctx, max(ce.RetryAfter, time.Second))
+				continue
+			}
+			err = fmt.Errorf("%w (%w): %s", errRefused, ce, ce.Detail)
 		}
 		if err == nil && len(res) != len(pending) {
-			err = fmt.Errorf("the answer has %d results for %d tasks", len(res), len(pending))
+			err = fmt.Errorf("%w: %d results for %d tasks", errBadAnswer, len(res), len(pending))
 		}
 		if err != nil {
 			for _, i := range pending {
@@ -648,7 +726,7 @@ func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i 
 			case r.Err != nil:
 				done(i, "", fmt.Errorf("create batch: task %d: %w", i, r.Err))
 			default:
-				done(i, "", fmt.Errorf("create batch: task %d: status %d without a task ID", i, r.Status))
+				done(i, "", fmt.Errorf("create batch: task %d: %w: status %d without a task ID", i, errBadAnswer, r.Status))
 			}
 		}
 		if len(again) == 0 {
@@ -769,4 +847,38 @@ func progress(on bool, label string, total int, done func() int) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-finished }
+}
+
+// DescribeCauses spells out create_errors_by_cause for a person, most
+// frequent first: "400 × 429 (refused by a quota after every retry), 3 × 503
+// (server error: a bug)".
+func DescribeCauses(causes map[string]int) string {
+	keys := make([]string, 0, len(causes))
+	for k := range causes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if causes[keys[i]] != causes[keys[j]] {
+			return causes[keys[i]] > causes[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d × %s", causes[k], k)
+		code, err := strconv.Atoi(k)
+		switch {
+		case k == "429":
+			parts[i] += " (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE)"
+		case k == "503":
+			parts[i] += " (unavailable after every retry: the API's store calls did not finish within its request timeout — the store is overloaded)"
+		case err == nil && code >= 500:
+			parts[i] += " (server error after every retry: a bug)"
+		case err == nil && code >= 400:
+			parts[i] += " (rejected request)"
+		case k == "timeout":
+			parts[i] += " (no answer within the client's timeout)"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
