@@ -147,6 +147,11 @@ func markdown(o Output) string {
 	e, tp := o.Raw.Emulator, o.Raw.Throughput
 	w("\n**Throughput** — %d tasks due at one instant: create %.0f/s, execute %.0f/s, end to end %.0f/s; the emulator alone, same run: PutItem %.0f/s, SendMessageBatch %.0f messages/s (8 clients; two moto processes: %v).\n\n",
 		tp.Tasks, tp.CreatePerS, tp.ExecutePerS, tp.EndToEndPerS, e.PutItemPerS, e.SendBatchMsgsPerS, e.TwoEmulatorProcesses)
+	if c := o.Raw.Create; c != nil {
+		w("**Creates** — steady phases of %.0f s × %d, 8 PutItems in flight, the emulator's DynamoDB CPU per task in brackets: raw PutItem %.0f/s (%.2f ms), ddbstore Create %.0f/s (%.2f ms), app CreateBatch of %d %.0f/s (%.2f ms), POST /v1/tasks:batch %.0f/s (%.2f ms).\n\n",
+			c.Seconds, c.Rounds, c.RawPutItemPerS, c.EmulatorCPUms["raw_putitem"], c.StoreCreatePerS, c.EmulatorCPUms["store_create"], c.Batch,
+			c.ServiceBatchPerS, c.EmulatorCPUms["service_batch"], c.HTTPBatchPerS, c.EmulatorCPUms["http_batch"])
+	}
 	if pl := o.Raw.Pipeline; pl != nil {
 		w("**Raw pipeline** — the same %d tasks through every call a task costs, without Hourglass: %.1f tasks/s (create %.2f s, dispatch %.2f s ahead, execute %.2f s; %d executed).\n\n",
 			pl.Tasks, pl.TasksPerS, pl.CreateS, pl.DispatchS, pl.ExecuteS, pl.Executed)
