@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/rs/zerolog"
@@ -70,8 +73,18 @@ type CreateLadder struct {
 	// service step (its own counters) and of the HTTP step (the host's
 	// /debug/usage: the host's scanner and dispatcher ticks included).
 	DynamoDBCalls map[string]map[string]float64 `json:"dynamodb_calls_per_task,omitempty"`
-	Errors        int64                         `json:"errors"`
-	Note          string                        `json:"note"`
+	// IdleShare is, for the steps whose DynamoDB calls this process makes
+	// with its own client (all but the HTTP step), the share of the step's
+	// time with no DynamoDB request of it in flight: time the serialised
+	// emulator could have spent on a write and did not.
+	IdleShare map[string]float64 `json:"emulator_idle_share,omitempty"`
+	// NewConnsPerTask is, for the same steps, TCP connections this process
+	// opened to the emulator per task written: about one per call, as
+	// moto's server (werkzeug) answers every request "Connection: close",
+	// a cost the raw PutItem pays alike.
+	NewConnsPerTask map[string]float64 `json:"new_connections_per_task,omitempty"`
+	Errors          int64              `json:"errors"`
+	Note            string             `json:"note"`
 }
 
 const createLadderNote = "each step a steady phase of seconds_each × rounds (steps alternated by round) against the DynamoDB emulator with the local host up: " +
@@ -90,6 +103,11 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 		return l, err
 	}
 	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
+	var dials atomic.Int64
+	flight := &inFlight{base: awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
+		d.Control = func(string, string, syscall.RawConn) error { dials.Add(1); return nil }
+	})}
+	awsCfg.HTTPClient = flight
 	svcUsage := &usage.Counters{}
 	comps, err := wire.BuildWith(ctx, cfg, awsCfg, nil, svcUsage)
 	if err != nil {
@@ -197,6 +215,8 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 		"http_batch":    func() (usage.Snapshot, bool) { return loadtest.FetchUsage(base) },
 	}
 	hostCPU := make([]float64, len(steps))
+	idle := make([]time.Duration, len(steps))
+	conns := make([]int64, len(steps))
 	for r := 0; r < rounds; r++ {
 		for k := range steps {
 			// Alternate the order by round, so drift in the emulator's
@@ -207,7 +227,10 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 			st := steps[k]
 			e0, h0 := procCPU(emulatorPid), procCPU(os.Getpid())
 			u0, counted := usageAt(usageOf[st.key])
+			i0, d0 := flight.idleSoFar(), dials.Load()
 			n, el := timed(ctx, st.clients, d, st.call)
+			idle[k] += flight.idleSoFar() - i0
+			conns[k] += dials.Load() - d0
 			if u1, ok := usageAt(usageOf[st.key]); counted && ok {
 				if calls[k] == nil {
 					calls[k] = map[string]int64{}
@@ -226,6 +249,8 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 		}
 	}
 	l.HostCPUms = map[string]float64{}
+	l.IdleShare = map[string]float64{}
+	l.NewConnsPerTask = map[string]float64{}
 	if emulatorPid > 0 {
 		l.EmulatorCPUms = map[string]float64{}
 	}
@@ -242,6 +267,12 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 				m[op] = round3(float64(c) / totals[k])
 			}
 			l.DynamoDBCalls[st.key] = m
+		}
+		if st.key != "http_batch" && elapsed[k] > 0 {
+			l.IdleShare[st.key] = round3(idle[k].Seconds() / elapsed[k])
+			if totals[k] > 0 {
+				l.NewConnsPerTask[st.key] = round3(float64(conns[k]) / totals[k])
+			}
 		}
 		if totals[k] > 0 {
 			l.HostCPUms[st.key] = loadtest.Round(1000*hostCPU[k]/totals[k], 3)
@@ -337,4 +368,43 @@ func usageAt(f func() (usage.Snapshot, bool)) (usage.Snapshot, bool) {
 		return usage.Snapshot{}, false
 	}
 	return f()
+}
+
+// inFlight is an HTTP client that counts its requests in flight and the
+// time none was.
+type inFlight struct {
+	base aws.HTTPClient
+	mu   sync.Mutex
+	n    int
+	from time.Time // when n last became 0
+	idle time.Duration
+}
+
+func (f *inFlight) Do(r *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	if f.n == 0 && !f.from.IsZero() {
+		f.idle += time.Since(f.from)
+	}
+	f.n++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.n--
+		if f.n == 0 {
+			f.from = time.Now()
+		}
+		f.mu.Unlock()
+	}()
+	return f.base.Do(r)
+}
+
+// idleSoFar is the time with nothing in flight until now.
+func (f *inFlight) idleSoFar() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.idle
+	if f.n == 0 && !f.from.IsZero() {
+		d += time.Since(f.from)
+	}
+	return d
 }
