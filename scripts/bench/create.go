@@ -138,9 +138,8 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 	defer func() {
 		_, _ = db.DeleteTable(context.WithoutCancel(ctx), &dynamodb.DeleteTableInput{TableName: &rawTable})
 	}()
-	payload := strings.Repeat("x", 200)
 	var errs atomic.Int64
-	var seq atomic.Int64
+	var round atomic.Int64 // the raw step's keys differ by round
 	count := func(err error) int64 {
 		if err != nil {
 			errs.Add(1)
@@ -155,12 +154,7 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 		call      func(c, i int) int64 // tasks written
 	}{
 		{"raw PutItem", "raw_putitem", writers, &l.RawPutItemPerS, func(c, i int) int64 {
-			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &rawTable, Item: map[string]ddbtypes.AttributeValue{
-				"pk": &ddbtypes.AttributeValueMemberS{Value: fmt.Sprintf("%d#%d", c, i%16)},
-				"sk": &ddbtypes.AttributeValueMemberS{Value: fmt.Sprintf("%d#%d#%d", seq.Add(1), i, c)},
-				"p":  &ddbtypes.AttributeValueMemberS{Value: payload},
-			}, ConditionExpression: aws.String("attribute_not_exists(pk)")})
-			return count(err)
+			return count(rawPutItem(ctx, db, rawTable, c, i, int(round.Load())))
 		}},
 		{"ddbstore Create", "store_create", writers, &l.StoreCreatePerS, func(_, i int) int64 {
 			t, err := benchTask(spec(i), tenant, validate, cfg)
@@ -218,6 +212,7 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 	idle := make([]time.Duration, len(steps))
 	conns := make([]int64, len(steps))
 	for r := 0; r < rounds; r++ {
+		round.Store(int64(r + 1))
 		for k := range steps {
 			// Alternate the order by round, so drift in the emulator's
 			// speed (a table that grows, other load) favours no step.

@@ -349,8 +349,11 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 	// its tasks are due past the look-ahead, so nothing dispatches them
 	// while the later scenarios run.
 	if want["create"] {
-		logf("create: the create path step by step, %s each, %d writers, batches of %d", sz.RawFor, 8, loadtest.MaxBatch)
-		if cl, err := createLadder(ctx, cfg, awsCfg, prefix, h.base, 8, loadtest.MaxBatch, sz.RawFor, 2, emulatorPid(root, ports[len(ports)-1])); err != nil {
+		// Four rounds of half the raw phase each: as long in all as two
+		// raw phases, and interleaved finely enough that the machine's
+		// other load falls on every step alike.
+		logf("create: the create path step by step, 4 rounds of %s each, %d writers, batches of %d", sz.RawFor/2, 8, loadtest.MaxBatch)
+		if cl, err := createLadder(ctx, cfg, awsCfg, prefix, h.base, 8, loadtest.MaxBatch, sz.RawFor/2, 4, emulatorPid(root, ports[len(ports)-1])); err != nil {
 			fail("create", err)
 		} else {
 			o.Raw.Create = &cl
