@@ -73,12 +73,13 @@ type CreateLadder struct {
 	// service step (its own counters) and of the HTTP step (the host's
 	// /debug/usage: the host's scanner and dispatcher ticks included).
 	DynamoDBCalls map[string]map[string]float64 `json:"dynamodb_calls_per_task,omitempty"`
-	// IdleShare is, for the steps whose DynamoDB calls this process makes
-	// with its own client (all but the HTTP step), the share of the step's
-	// time with no DynamoDB request of it in flight: time the serialised
-	// emulator could have spent on a write and did not.
+	// IdleShare is, per step, the share of its time with no DynamoDB
+	// request of this process (the bench and the in-process host) in
+	// flight: time the serialised emulator could have spent on a write and
+	// did not (in the HTTP step: the requests' JSON, and the batch's
+	// decoding and validation before its first write).
 	IdleShare map[string]float64 `json:"emulator_idle_share,omitempty"`
-	// NewConnsPerTask is, for the same steps, TCP connections this process
+	// NewConnsPerTask is, per step, TCP connections this process
 	// opened to the emulator per task written: about one per call, as
 	// moto's server (werkzeug) answers every request "Connection: close",
 	// a cost the raw PutItem pays alike.
@@ -95,7 +96,7 @@ const createLadderNote = "each step a steady phase of seconds_each × rounds (st
 
 // createLadder runs the create scenario against the local host at base
 // (its table is prefix's) for rounds rounds of d a step.
-func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, prefix, base string, writers, batch int, d time.Duration, rounds int, emulatorPid int) (CreateLadder, error) {
+func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, flight *inFlight, prefix, base string, writers, batch int, d time.Duration, rounds int, emulatorPid int) (CreateLadder, error) {
 	const ahead = 10 * time.Minute
 	l := CreateLadder{Writers: writers, Batch: batch, Seconds: d.Seconds(), Rounds: rounds, DueAheadS: ahead.Seconds(), Note: createLadderNote}
 	res, err := provision.Ensure(ctx, awsCfg, provision.Spec{Prefix: prefix, Bus: cfg.BusName})
@@ -103,11 +104,6 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 		return l, err
 	}
 	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
-	var dials atomic.Int64
-	flight := &inFlight{base: awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
-		d.Control = func(string, string, syscall.RawConn) error { dials.Add(1); return nil }
-	})}
-	awsCfg.HTTPClient = flight
 	svcUsage := &usage.Counters{}
 	comps, err := wire.BuildWith(ctx, cfg, awsCfg, nil, svcUsage)
 	if err != nil {
@@ -222,10 +218,10 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 			st := steps[k]
 			e0, h0 := procCPU(emulatorPid), procCPU(os.Getpid())
 			u0, counted := usageAt(usageOf[st.key])
-			i0, d0 := flight.idleSoFar(), dials.Load()
+			i0, d0 := flight.idleSoFar(), flight.dials.Load()
 			n, el := timed(ctx, st.clients, d, st.call)
 			idle[k] += flight.idleSoFar() - i0
-			conns[k] += dials.Load() - d0
+			conns[k] += flight.dials.Load() - d0
 			if u1, ok := usageAt(usageOf[st.key]); counted && ok {
 				if calls[k] == nil {
 					calls[k] = map[string]int64{}
@@ -263,7 +259,7 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, pre
 			}
 			l.DynamoDBCalls[st.key] = m
 		}
-		if st.key != "http_batch" && elapsed[k] > 0 {
+		if elapsed[k] > 0 {
 			l.IdleShare[st.key] = round3(idle[k].Seconds() / elapsed[k])
 			if totals[k] > 0 {
 				l.NewConnsPerTask[st.key] = round3(float64(conns[k]) / totals[k])
@@ -365,17 +361,38 @@ func usageAt(f func() (usage.Snapshot, bool)) (usage.Snapshot, bool) {
 	return f()
 }
 
-// inFlight is an HTTP client that counts its requests in flight and the
-// time none was.
+// inFlight is the bench's HTTP client for AWS: it passes every request on
+// and, for those to the DynamoDB endpoint (host), counts them in flight,
+// the time none was, and the TCP connections it opened there.
 type inFlight struct {
-	base aws.HTTPClient
-	mu   sync.Mutex
-	n    int
-	from time.Time // when n last became 0
-	idle time.Duration
+	base  aws.HTTPClient
+	host  string
+	dials atomic.Int64
+	mu    sync.Mutex
+	n     int
+	from  time.Time // when n last became 0
+	idle  time.Duration
+}
+
+// newInFlight returns an inFlight for the DynamoDB endpoint host
+// ("127.0.0.1:4591").
+func newInFlight(host string) *inFlight {
+	f := &inFlight{host: host}
+	f.base = awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			if address == f.host {
+				f.dials.Add(1)
+			}
+			return nil
+		}
+	})
+	return f
 }
 
 func (f *inFlight) Do(r *http.Request) (*http.Response, error) {
+	if r.URL.Host != f.host {
+		return f.base.Do(r)
+	}
 	f.mu.Lock()
 	if f.n == 0 && !f.from.IsZero() {
 		f.idle += time.Since(f.from)

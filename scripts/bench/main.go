@@ -309,6 +309,10 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 	if err != nil {
 		return o, err
 	}
+	// Every AWS call of the run (the host's included) goes through flight,
+	// which watches the DynamoDB endpoint for the create scenario.
+	flight := newInFlight("127.0.0.1:" + ports[len(ports)-1])
+	awsCfg.HTTPClient = flight
 	prefix := fmt.Sprintf("bench%d", time.Now().Unix())
 
 	// Raw emulator rates, before anything else loads it.
@@ -353,7 +357,7 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 		// raw phases, and interleaved finely enough that the machine's
 		// other load falls on every step alike.
 		logf("create: the create path step by step, 4 rounds of %s each, %d writers, batches of %d", sz.RawFor/2, 8, loadtest.MaxBatch)
-		if cl, err := createLadder(ctx, cfg, awsCfg, prefix, h.base, 8, loadtest.MaxBatch, sz.RawFor/2, 4, emulatorPid(root, ports[len(ports)-1])); err != nil {
+		if cl, err := createLadder(ctx, cfg, awsCfg, flight, prefix, h.base, 8, loadtest.MaxBatch, sz.RawFor/2, 4, emulatorPid(root, ports[len(ports)-1])); err != nil {
 			fail("create", err)
 		} else {
 			o.Raw.Create = &cl
