@@ -385,3 +385,63 @@ func (f unitSender) SendBatch(_ context.Context, _ string, msgs []task.OutMessag
 	}
 	return nil
 }
+
+// countingCursor counts the cursor reads of an orderStore.
+type countingCursor struct {
+	*orderStore
+	reads atomicCount
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCount) add() {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *atomicCount) get() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (c *countingCursor) GetCursor(ctx context.Context) (task.Cursor, error) {
+	c.reads.add()
+	return c.orderStore.GetCursor(ctx)
+}
+
+// A create of a task due past the horizon (its bucket cannot be announced
+// yet) does its write and nothing else: no cursor read to plan its fast
+// path, none to show it — single creates and batches alike (issue 18: no
+// avoidable round trip). Within the horizon the reads stay.
+func TestCreatePastHorizonReadsNoCursor(t *testing.T) {
+	t.Parallel()
+	layout := task.Layout{Bucket: time.Second}
+	st := &countingCursor{orderStore: newOrderStore(layout)}
+	require.NoError(t, st.EnsureCursor(context.Background(), 1, time.Now()))
+	s := NewTasks(TasksConfig{Layout: layout, Shards: 1, Lookahead: 5 * time.Second, TaskQueue: "tasks", AnnounceWait: time.Second, Limits: task.DefaultLimits(), CreateRate: -1},
+		st, &sendLog{}, clock.System{}, zerolog.Nop())
+
+	far := time.Now().Add(time.Hour)
+	id := createAt(t, s, far)
+	assert.Equal(t, task.Scheduled, st.get(id).State)
+	body, err := json.Marshal(map[string]any{"tasks": []map[string]any{
+		{"due_at": far, "target": map[string]any{"kind": "webhook", "url": "https://example.com/h"}},
+		{"due_at": far.Add(time.Minute), "target": map[string]any{"kind": "webhook", "url": "https://example.com/h"}},
+	}})
+	require.NoError(t, err)
+	items, err := s.CreateBatch(context.Background(), zerolog.Nop(), "acme", CreateBatch{Body: body})
+	require.NoError(t, err)
+	for _, it := range items {
+		require.NoError(t, it.Err)
+		assert.Equal(t, task.Scheduled, it.Task.State)
+	}
+	assert.Zero(t, st.reads.get(), "no cursor read for tasks past the horizon")
+
+	createAt(t, s, time.Now().Add(3*time.Second))
+	assert.Positive(t, st.reads.get(), "a task within the horizon still plans its fast path with a read")
+}

@@ -369,9 +369,12 @@ func (s *Tasks) PublishCancelled(ctx context.Context, log zerolog.Logger, t *tas
 // scanner has announced shows DISPATCHED (the state is derived, never
 // stored; t itself is not changed). The cursor comes from the cache: a
 // value that covers the bucket, else a read at most a second old, so that
-// showing many tasks costs one cursor read.
+// showing many tasks costs one cursor read. A task past the horizon (see
+// pastHorizon: its bucket cannot be announced yet) needs no read at all, so
+// a create of a task due later than the look-ahead answers after its one
+// write.
 func (s *Tasks) shown(ctx context.Context, t *task.Task) *task.Task {
-	if t.State != task.Scheduled {
+	if t.State != task.Scheduled || s.pastHorizon(t) {
 		return t
 	}
 	if ok, err := s.announced(ctx, s.cfg.Layout.BucketOf(t.ID.Due()), s.readWithin()); err == nil && ok {

@@ -281,16 +281,17 @@ func (s *Store) cancel(ctx context.Context, id task.ID, tenant string, now time.
 // task.ErrConflict.
 func (s *Store) Claim(ctx context.Context, id task.ID, ph, owner string, now, leaseUntil time.Time) (*task.Task, error) {
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        &s.table,
-		Key:              s.key(id),
-		UpdateExpression: aws.String("SET #st = :run, lease_owner = :owner, lease_ms = :lease, updated_ms = :now, att_n = att_n + :one, ver = ver + :one"),
+		TableName: &s.table,
+		Key:       s.key(id),
+		// att_n is absent until the first claim (see marshalTask).
+		UpdateExpression: aws.String("SET #st = :run, lease_owner = :owner, lease_ms = :lease, updated_ms = :now, att_n = if_not_exists(att_n, :zero) + :one, ver = ver + :one"),
 		ConditionExpression: aws.String("ph = :ph AND (" +
 			"(#st IN (:s1, :s3) AND (attribute_not_exists(next_ms) OR next_ms <= :now)) OR " +
 			"(#st = :run AND lease_ms < :now))"),
 		ExpressionAttributeNames: map[string]string{"#st": aState},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":run": sAttr(string(task.Running)), ":owner": sAttr(owner), ":lease": msAttr(leaseUntil),
-			":now": msAttr(now), ":one": nAttr(1), ":ph": sAttr(ph),
+			":now": msAttr(now), ":one": nAttr(1), ":zero": nAttr(0), ":ph": sAttr(ph),
 			":s1": sAttr(string(task.Scheduled)), ":s3": sAttr(string(task.Retrying)),
 		},
 		ReturnValues: types.ReturnValueAllNew,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -174,10 +175,12 @@ func (s *Store) Update(ctx context.Context, prev, next *task.Task, now time.Time
 	var primary types.TransactWriteItem
 	var put *types.TransactWriteItem
 	if next.ID == prev.ID {
-		set := "SET kind = :kind, target = :target, payload = :payload, ph = :ph, max_att = :ma, back_init = :bi, back_max = :bm, ver = ver + :one, updated_ms = :now"
-		vals[":kind"], vals[":target"], vals[":payload"] = sAttr(next.Target.Kind), sAttr(string(next.Target.Spec)), sAttr(string(next.Payload))
+		// The packed body is rewritten whole; an item written before it
+		// existed loses its one-attribute-each fields (see marshalTask).
+		set := "SET " + aBody + " = :body, ph = :ph, max_att = :ma, ver = ver + :one, updated_ms = :now"
+		remove := []string{aID, aKind, aTarget, aPayload, aBackInit, aBackMax}
+		vals[":body"] = &types.AttributeValueMemberB{Value: packBody(next)}
 		vals[":ph"], vals[":ma"] = sAttr(next.PayloadHash), nAttr(int64(next.Retry.MaxAttempts))
-		vals[":bi"], vals[":bm"] = nAttr(next.Retry.InitialBackoff.Milliseconds()), nAttr(next.Retry.MaxBackoff.Milliseconds())
 		expr := set
 		if len(next.Labels) > 0 {
 			m := make(map[string]types.AttributeValue, len(next.Labels))
@@ -187,8 +190,9 @@ func (s *Store) Update(ctx context.Context, prev, next *task.Task, now time.Time
 			vals[":labels"] = &types.AttributeValueMemberM{Value: m}
 			expr += ", labels = :labels"
 		} else {
-			expr += " REMOVE labels"
+			remove = append(remove, aLabels)
 		}
+		expr += " REMOVE " + strings.Join(remove, ", ")
 		primary = types.TransactWriteItem{Update: &types.Update{
 			TableName: &s.table, Key: s.key(prev.ID), UpdateExpression: &expr, ConditionExpression: &cond,
 			ExpressionAttributeNames: map[string]string{"#st": aState}, ExpressionAttributeValues: vals,

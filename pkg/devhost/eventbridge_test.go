@@ -363,8 +363,11 @@ func (h *ebHarness) taskIDByKey(tenant, key string) string {
 			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":t": &ddbtypes.AttributeValueMemberS{Value: tenant}, ":k": &ddbtypes.AttributeValueMemberS{Value: key}}})
 		require.NoError(h.t, err)
 		if len(out.Items) == 1 {
-			if v, ok := out.Items[0]["id"].(*ddbtypes.AttributeValueMemberS); ok {
-				return v.Value
+			// A task item's sort key is "<due ms>#<id>" (package ddbstore).
+			if v, ok := out.Items[0]["sk"].(*ddbtypes.AttributeValueMemberS); ok {
+				if _, id, ok := strings.Cut(v.Value, "#"); ok {
+					return id
+				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)

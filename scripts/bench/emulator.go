@@ -78,15 +78,9 @@ func measureRaw(ctx context.Context, cfg aws.Config, prefix string, clients int,
 	if err != nil {
 		return raw, fmt.Errorf("raw: create queue: %w", err)
 	}
-	payload := strings.Repeat("x", 200)
 	var errs atomic.Int64
 	n := hammer(ctx, clients, d, func(c, i int) {
-		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]ddbtypes.AttributeValue{
-			"pk": &ddbtypes.AttributeValueMemberS{Value: fmt.Sprintf("%d#%d", c, i%16)},
-			"sk": &ddbtypes.AttributeValueMemberS{Value: fmt.Sprintf("%d#%d", i, c)},
-			"p":  &ddbtypes.AttributeValueMemberS{Value: payload},
-		}, ConditionExpression: aws.String("attribute_not_exists(pk)")})
-		if err != nil {
+		if err := rawPutItem(ctx, db, table, c, i, 0); err != nil {
 			errs.Add(1)
 		}
 	})
@@ -109,6 +103,26 @@ func measureRaw(ctx context.Context, cfg aws.Config, prefix string, clients int,
 		return raw, err
 	}
 	return raw, nil
+}
+
+// rawPutPayload is the raw PutItem's third attribute.
+var rawPutPayload = strings.Repeat("x", 200)
+
+// rawPutItem is the raw PutItem call that measureRaw times, and the create
+// scenario's raw step too: a 3-attribute item (pk, sk, a 200-byte p) under
+// attribute_not_exists(pk), from client c's i-th call. round keeps
+// repeated phases on one table apart (0: measureRaw's keys).
+func rawPutItem(ctx context.Context, db *dynamodb.Client, table string, c, i, round int) error {
+	sk := fmt.Sprintf("%d#%d", i, c)
+	if round > 0 {
+		sk += "#r" + strconv.Itoa(round)
+	}
+	_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]ddbtypes.AttributeValue{
+		"pk": &ddbtypes.AttributeValueMemberS{Value: fmt.Sprintf("%d#%d", c, i%16)},
+		"sk": &ddbtypes.AttributeValueMemberS{Value: sk},
+		"p":  &ddbtypes.AttributeValueMemberS{Value: rawPutPayload},
+	}, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	return err
 }
 
 // hammer runs call from clients goroutines until d passes and returns the

@@ -105,6 +105,8 @@ type Output struct {
 	Asynq     loadtest.Summary   `json:"asynq"`
 	Raw       RawOut             `json:"raw"`
 	Ratios    map[string]float64 `json:"ratios"`
+	// RatioNotes says what the less obvious ratios divide.
+	RatioNotes map[string]string `json:"ratio_notes"`
 }
 
 // RawOut is everything beyond the two summaries.
@@ -115,6 +117,9 @@ type RawOut struct {
 	Sizes      sizes      `json:"sizes"`
 	Emulator   Raw        `json:"emulator"`
 	Throughput Throughput `json:"throughput"`
+	// Create is the create scenario: the create path's steady rate, step
+	// by step beside the raw PutItem (feeds create_over_raw_putitem).
+	Create *CreateLadder `json:"create,omitempty"`
 	// Pipeline is the raw pipeline: the throughput scenario's tasks through
 	// the calls a task costs, without Hourglass (measured when the
 	// throughput scenario runs).
@@ -181,7 +186,7 @@ func main() {
 		asynqChk = flag.Duration("asynq-check", 0, "asynq DelayedTaskCheckInterval (0: asynq's default, 5s)")
 		batch    = flag.Int("batch", loadtest.DefaultBatch, "Hourglass tasks per create request, 1 to 100 (POST /v1/tasks:batch; 1: single creates)")
 		profile  = flag.String("profile", "", "directory for pprof CPU, block and mutex profiles of this process (the local host runs in it) during the throughput burst")
-		only     = flag.String("scenarios", "", "comma-separated scenarios to run (precision, volume, throughput, spike, noisy_neighbour, key_limit, shards, asynq; empty: all); the raw emulator rates always run")
+		only     = flag.String("scenarios", "", "comma-separated scenarios to run (create, precision, volume, throughput, spike, noisy_neighbour, key_limit, shards, asynq; empty: all); the raw emulator rates always run")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -250,7 +255,7 @@ const (
 )
 
 // scenarios are the names -scenarios takes.
-var scenarios = []string{"precision", "volume", "throughput", "spike", "noisy_neighbour", "key_limit", "shards", "asynq"}
+var scenarios = []string{"create", "precision", "volume", "throughput", "spike", "noisy_neighbour", "key_limit", "shards", "asynq"}
 
 // scenarioSet parses -scenarios: empty selects every scenario.
 func scenarioSet(list string) (map[string]bool, error) {
@@ -316,6 +321,10 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 	if err != nil {
 		return o, err
 	}
+	// Every AWS call of the run (the host's included) goes through flight,
+	// which watches the DynamoDB endpoint for the create scenario.
+	flight := newInFlight("127.0.0.1:" + ports[len(ports)-1])
+	awsCfg.HTTPClient = flight
 	prefix := fmt.Sprintf("bench%d", time.Now().Unix())
 
 	// Raw emulator rates, before anything else loads it.
@@ -351,6 +360,23 @@ func run(ctx context.Context, mode string, outDir, port, ddbPort, gobenchFile st
 		return o, err
 	}
 	logf("local host on %s (shards %d, bucket %s, look-ahead %s)", h.base, cfg.Shards, cfg.Bucket, cfg.Lookahead)
+
+	// The create path's steady rate, first, with the host otherwise idle:
+	// its tasks are due past the look-ahead, so nothing dispatches them
+	// while the later scenarios run.
+	if want["create"] {
+		// Four rounds of half the raw phase each: as long in all as two
+		// raw phases, and interleaved finely enough that the machine's
+		// other load falls on every step alike.
+		logf("create: the create path step by step, 4 rounds of %s each, %d writers, batches of %d", sz.RawFor/2, 8, loadtest.MaxBatch)
+		if cl, err := createLadder(ctx, cfg, awsCfg, flight, prefix, h.base, 8, loadtest.MaxBatch, sz.RawFor/2, 4, motoPID(root, ports[len(ports)-1])); err != nil {
+			fail("create", err)
+		} else {
+			o.Raw.Create = &cl
+			logf("create: raw PutItem %.0f/s, ddbstore Create %.0f/s, app CreateBatch %.0f/s, POST /v1/tasks:batch %.0f/s (%d errors)",
+				cl.RawPutItemPerS, cl.StoreCreatePerS, cl.ServiceBatchPerS, cl.HTTPBatchPerS, cl.Errors)
+		}
+	}
 
 	// 1: precision, with its usage for the low-rate cost.
 	var precSamples []loadtest.Sample
@@ -561,6 +587,12 @@ func describe(c *Cost, run string, s loadtest.Summary) {
 
 func ratios(o *Output) {
 	r := o.Ratios
+	if o.RatioNotes == nil {
+		o.RatioNotes = map[string]string{}
+	}
+	o.RatioNotes["create_over_raw_putitem"] = "raw.create.http_batch_per_s (the create scenario: POST /v1/tasks:batch of 100, one request at a time, a steady timed phase, tasks due 10 min ahead so none is dispatched meanwhile) ÷ raw.emulator.putitem_per_s (measureRaw: 8 clients, 3-attribute conditional PutItem, before the host starts); absent when the create scenario did not run"
+	o.RatioNotes["create_over_raw_putitem_same_phase"] = "raw.create.http_batch_per_s ÷ raw.create.raw_putitem_per_s: both measured in the create scenario, alternated, with the host up"
+	o.RatioNotes["throughput_create_over_raw_putitem"] = "raw.throughput.create_per_s (300 tasks due at once, 3 requests of 100 at concurrency 16, start-up included, while the dispatcher sends those tasks) ÷ raw.emulator.putitem_per_s: the create_over_raw_putitem of bench runs before issue 18"
 	set := func(k string, num, den float64) {
 		if den > 0 && num > 0 {
 			r[k] = round3(num / den)
@@ -575,7 +607,18 @@ func ratios(o *Output) {
 	}
 	e := o.Raw.Emulator
 	tp := o.Raw.Throughput
-	set("create_over_raw_putitem", tp.CreatePerS, e.PutItemPerS)
+	// Creates over the raw PutItem (issue 18): the create scenario's steady
+	// POST /v1/tasks:batch rate (raw.create, like-for-like with measureRaw:
+	// a timed steady phase, 8 PutItems in flight, nothing dispatching the
+	// tasks) over measureRaw's rate. The throughput scenario's create_per_s
+	// (300 tasks in 3 requests, start-up included, while the dispatcher
+	// sends those very tasks) keeps its own ratio beside it.
+	if c := o.Raw.Create; c != nil {
+		set("create_over_raw_putitem", c.HTTPBatchPerS, e.PutItemPerS)
+		set("create_over_raw_putitem_same_phase", c.HTTPBatchPerS, c.RawPutItemPerS)
+		set("store_create_over_raw_putitem_same_phase", c.StoreCreatePerS, c.RawPutItemPerS)
+	}
+	set("throughput_create_over_raw_putitem", tp.CreatePerS, e.PutItemPerS)
 	set("execute_over_raw_sendbatch", tp.ExecutePerS, e.SendBatchMsgsPerS)
 	// A task needs one PutItem-like write at create and one queued message:
 	// the slower of the two raw rates bounds the pipeline.

@@ -50,7 +50,12 @@ func TestBudgetsAndRatios(t *testing.T) {
 	o.Raw.Throughput = Throughput{CreatePerS: 100, ExecutePerS: 50, EndToEndPerS: 40}
 	ratios(&o)
 	assert.InDelta(t, 0.2, o.Ratios["hourglass_p99_over_asynq_p99"], 1e-9)
-	assert.InDelta(t, 0.25, o.Ratios["create_over_raw_putitem"], 1e-9)
+	assert.InDelta(t, 0.25, o.Ratios["throughput_create_over_raw_putitem"], 1e-9)
+	assert.NotContains(t, o.Ratios, "create_over_raw_putitem", "no create scenario, no create ratio")
+	o.Raw.Create = &CreateLadder{HTTPBatchPerS: 320, RawPutItemPerS: 350, StoreCreatePerS: 340}
+	ratios(&o)
+	assert.InDelta(t, 0.8, o.Ratios["create_over_raw_putitem"], 1e-9)
+	assert.InDelta(t, 320.0/350, o.Ratios["create_over_raw_putitem_same_phase"], 1e-3)
 	assert.InDelta(t, 0.2, o.Ratios["end_to_end_over_raw_min"], 1e-9)
 	b := budgets(o)
 	require.Len(t, b, 2)

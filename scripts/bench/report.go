@@ -167,6 +167,11 @@ func markdown(o Output) string {
 			tp.BurstStages.ReceivedLate.P50, tp.BurstStages.ReceivedLate.P99, tp.BurstStages.Execute.P50, tp.BurstStages.Execute.P99,
 			c.WallS, c.BenchProcessS, c.MotoSQSS, c.MotoDynamoDBS)
 	}
+	if c := o.Raw.Create; c != nil {
+		w("**Creates** — steady phases of %.0f s × %d, 8 PutItems in flight, the emulator's DynamoDB CPU per task in brackets: raw PutItem %.0f/s (%.2f ms), ddbstore Create %.0f/s (%.2f ms), app CreateBatch of %d %.0f/s (%.2f ms), POST /v1/tasks:batch %.0f/s (%.2f ms).\n\n",
+			c.Seconds, c.Rounds, c.RawPutItemPerS, c.EmulatorCPUms["raw_putitem"], c.StoreCreatePerS, c.EmulatorCPUms["store_create"], c.Batch,
+			c.ServiceBatchPerS, c.EmulatorCPUms["service_batch"], c.HTTPBatchPerS, c.EmulatorCPUms["http_batch"])
+	}
 	if pl := o.Raw.Pipeline; pl != nil {
 		w("**Raw pipeline** — the same %d tasks through every call a task costs, without Hourglass: %.1f tasks/s (create %.2f s, dispatch %.2f s ahead, execute %.2f s; %d executed).\n\n",
 			pl.Tasks, pl.TasksPerS, pl.CreateS, pl.DispatchS, pl.ExecuteS, pl.Executed)

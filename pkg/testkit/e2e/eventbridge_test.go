@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,7 +110,11 @@ func TestIngestAndLifecycleBinariesUnderRIE(t *testing.T) {
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":k": &ddbtypes.AttributeValueMemberS{Value: prefix + "-acme"}}})
 	require.NoError(t, err)
 	require.Len(t, scan.Items, 1, "one task from the good event")
-	id, err := task.ParseID(scan.Items[0]["id"].(*ddbtypes.AttributeValueMemberS).Value)
+	// A task item's sort key is "<due ms>#<id>" (package ddbstore).
+	sk, _ := scan.Items[0]["sk"].(*ddbtypes.AttributeValueMemberS)
+	require.NotNil(t, sk)
+	_, idText, _ := strings.Cut(sk.Value, "#")
+	id, err := task.ParseID(idText)
 	require.NoError(t, err)
 	cfg := config.Config{Table: res.Table, TaskQueueURL: res.TaskQueueURL, Shards: 2, Bucket: 2 * time.Second, Lookahead: 4 * time.Second,
 		Lease: 5 * time.Second, LogLevel: "warn", Dev: true, SigningKey: env["HOURGLASS_SIGNING_KEY"], Limits: task.DefaultLimits(),

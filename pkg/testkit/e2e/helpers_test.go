@@ -46,8 +46,12 @@ func scanTaskIDs(t *testing.T, s *stacktest.Stack) []string {
 	require.NoError(t, err)
 	var ids []string
 	for _, it := range out.Items {
-		if v, ok := it["id"].(*types.AttributeValueMemberS); ok && it["tenant"] != nil {
-			ids = append(ids, v.Value)
+		// A task item (a tenant and a payload hash): the ID is its sort key's tail
+		// ("<due ms>#<id>", package ddbstore).
+		if v, ok := it["sk"].(*types.AttributeValueMemberS); ok && it["tenant"] != nil && it["ph"] != nil {
+			if _, id, ok := strings.Cut(v.Value, "#"); ok {
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids
