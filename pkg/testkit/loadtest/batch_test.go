@@ -401,3 +401,39 @@ func TestRunRetriesRefusedBatches(t *testing.T) {
 	assert.EqualValues(t, 7, refusals.Load(), "refused six times, created on the seventh")
 	assert.EqualValues(t, 6, res.Refused)
 }
+
+// A task refused 429 on its own item in a batch (the API instance's
+// create writers were busy; nothing of it written) is sent again after a
+// second with RefusedRetries, in one request for all such tasks; without
+// them it is a create error of cause 429.
+func TestRunRetriesRefusedBatchItems(t *testing.T) {
+	t.Parallel()
+	for _, retries := range []int{2, 0} {
+		f := newFakeAPI(t)
+		f.answer = func(n, try int) int {
+			if n >= 6 && try == 1 {
+				return http.StatusTooManyRequests
+			}
+			return http.StatusCreated
+		}
+		o := quick(f.srv.URL, 10)
+		o.Batch = 10
+		o.Grace = 5 * time.Second
+		o.RefusedRetries = retries
+		res, err := loadtest.Run(context.Background(), o)
+		require.NoError(t, err)
+		s := res.Summary
+		_, batches := f.counts()
+		if retries > 0 {
+			assert.ElementsMatch(t, []int{10, 4}, batches, "the 4 refused tasks went again together")
+			assert.Zero(t, s.CreateErrors)
+			assert.Equal(t, 10, s.Created)
+			assert.EqualValues(t, 1, res.Refused)
+		} else {
+			assert.Equal(t, []int{10}, batches)
+			assert.Equal(t, 4, s.CreateErrors)
+			assert.Equal(t, map[string]int{"429": 4}, s.CreateErrorsByCause)
+			assert.Equal(t, 6, s.Created)
+		}
+	}
+}
