@@ -24,9 +24,11 @@ const (
 	// writerWait is the longest one task of a batch waits for a writer.
 	writerWait = time.Second
 	// batchAdmitFor is how long after its start a batch may still begin
-	// a write: well inside the 10 s request timeout, so that the writes
-	// it began, its fast path and its answer fit before it.
+	// a store call; writeReserve is how long before its request's
+	// deadline (the API's 10 s timeout) it stops beginning them, so that
+	// the calls it began, its fast path and its answer fit before it.
 	batchAdmitFor = 5 * time.Second
+	writeReserve  = 5 * time.Second
 	// busyRetryAfter is the Retry-After of a task refused for want of a
 	// writer.
 	busyRetryAfter = time.Second
@@ -69,11 +71,21 @@ func (w *createWriters) acquire(ctx context.Context, wait time.Duration) bool {
 
 func (w *createWriters) release() { <-w.slots }
 
-// admitWait is how long a batch that started at start may wait for a
-// writer now: writerWait, less once the batch nears batchAdmitFor, and
-// nothing past it.
-func admitWait(start, now time.Time) time.Duration {
-	return min(writerWait, batchAdmitFor-now.Sub(start))
+// admitDeadline is when a batch starting now stops beginning store calls:
+// batchAdmitFor from now, or writeReserve before ctx's deadline if that is
+// sooner. Wall-clock time, as ctx's deadline is: it bounds real waiting.
+func admitDeadline(ctx context.Context, now time.Time) time.Time {
+	until := now.Add(batchAdmitFor)
+	if d, ok := ctx.Deadline(); ok && d.Add(-writeReserve).Before(until) {
+		until = d.Add(-writeReserve)
+	}
+	return until
+}
+
+// admitWait is how long a batch may wait for a writer now: writerWait,
+// less as it nears until, and nothing past it.
+func admitWait(until, now time.Time) time.Duration {
+	return min(writerWait, until.Sub(now))
 }
 
 // errWritersBusy refuses what (one task of a batch, or the batch when

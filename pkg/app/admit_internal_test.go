@@ -137,13 +137,22 @@ func TestCreateWritersRefuseRestOfBatch(t *testing.T) {
 }
 
 // TestAdmitWait: a batch waits writerWait for each writer until it nears
-// batchAdmitFor after its start, then less, then not at all.
+// batchAdmitFor after its start, or writeReserve before its request's
+// deadline, then less, then not at all.
 func TestAdmitWait(t *testing.T) {
 	t.Parallel()
 	t0 := time.Now()
-	assert.Equal(t, writerWait, admitWait(t0, t0))
-	assert.Equal(t, 300*time.Millisecond, admitWait(t0, t0.Add(batchAdmitFor-300*time.Millisecond)))
-	assert.LessOrEqual(t, admitWait(t0, t0.Add(batchAdmitFor)), time.Duration(0))
+	until := admitDeadline(context.Background(), t0)
+	assert.Equal(t, t0.Add(batchAdmitFor), until)
+	assert.Equal(t, writerWait, admitWait(until, t0))
+	assert.Equal(t, 300*time.Millisecond, admitWait(until, until.Add(-300*time.Millisecond)))
+	assert.LessOrEqual(t, admitWait(until, until), time.Duration(0))
+	// A request already 7 s into its 10 s has 2 s less than writeReserve
+	// left: it begins no store call.
+	ctx, cancelD := context.WithDeadline(context.Background(), t0.Add(3*time.Second))
+	defer cancelD()
+	assert.Equal(t, t0.Add(3*time.Second-writeReserve), admitDeadline(ctx, t0))
+	assert.LessOrEqual(t, admitWait(admitDeadline(ctx, t0), t0), time.Duration(0))
 	w := newCreateWriters(2)
 	require.True(t, w.acquire(context.Background(), 0))
 	require.True(t, w.acquire(context.Background(), 0))
@@ -154,4 +163,20 @@ func TestAdmitWait(t *testing.T) {
 	go func() { time.Sleep(20 * time.Millisecond); w.release() }()
 	assert.True(t, w.acquire(context.Background(), 5*time.Second), "a waiter gets the freed writer")
 	assert.Equal(t, DefaultCreateWriters, cap(newCreateWriters(0).slots))
+}
+
+// TestCreateWritersRefuseLateRequest: a batch whose request has less than
+// writeReserve left (its time went in waiting before it) begins no store
+// call: refused at once, nothing written.
+func TestCreateWritersRefuseLateRequest(t *testing.T) {
+	t.Parallel()
+	s, st, _ := admitSetup(t, 4, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), writeReserve-time.Second)
+	defer cancel()
+	begin := time.Now()
+	_, err := s.CreateBatch(ctx, zerolog.Nop(), "acme", CreateBatch{Body: batchBody(3)})
+	var le *LimitExceeded
+	require.True(t, errors.As(err, &le), "err %v", err)
+	assert.Less(t, time.Since(begin), 500*time.Millisecond, "refused without waiting")
+	assert.Zero(t, st.count())
 }

@@ -79,7 +79,18 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 		reqs[i] = cr
 		valid++
 	}
-	if ok, wait := s.limiter.take(ctx, tenant, valid, s.clock.Now()); !ok {
+	// The create rate's reservation (a write to a counter item when it
+	// holds across instances) holds a create writer too: a burst of
+	// batches queues no more of them than of task writes.
+	admitUntil := admitDeadline(ctx, time.Now())
+	if valid > 0 && !s.writers.acquire(ctx, admitWait(admitUntil, time.Now())) {
+		return nil, errWritersBusy("batch")
+	}
+	ok, wait := s.limiter.take(ctx, tenant, valid, s.clock.Now())
+	if valid > 0 {
+		s.writers.release()
+	}
+	if !ok {
 		return nil, &LimitExceeded{Detail: "this tenant's create rate limit cannot cover " + strconv.Itoa(valid) + " tasks now", RetryAfter: wait}
 	}
 
@@ -100,13 +111,13 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 	// Each write also holds one of the instance's create writers (see
 	// admit.go), decided before the task's write: once one task cannot
 	// get one in time, it and every later task are refused unwritten.
-	start, began, busy := s.clock.Now(), 0, false
+	began, busy := 0, false
 	for i := range items {
 		if out[i].Err != nil {
 			continue
 		}
 		sem <- struct{}{}
-		if busy || !s.writers.acquire(ctx, admitWait(start, s.clock.Now())) {
+		if busy || !s.writers.acquire(ctx, admitWait(admitUntil, time.Now())) {
 			<-sem
 			busy = true
 			out[i].Err = errWritersBusy("task")
