@@ -88,6 +88,13 @@ func admitWait(until, now time.Time) time.Duration {
 	return min(writerWait, until.Sub(now))
 }
 
+// admit takes a create writer for a batch that stops beginning store
+// calls at until: none once until has passed, even if one is free.
+func (w *createWriters) admit(ctx context.Context, until time.Time) bool {
+	wait := admitWait(until, time.Now())
+	return wait > 0 && w.acquire(ctx, wait)
+}
+
 // errWritersBusy refuses what (one task of a batch, or the batch when
 // none of it could be written), of which nothing was written.
 func errWritersBusy(what string) *LimitExceeded {

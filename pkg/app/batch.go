@@ -83,7 +83,7 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 	// holds across instances) holds a create writer too: a burst of
 	// batches queues no more of them than of task writes.
 	admitUntil := admitDeadline(ctx, time.Now())
-	if valid > 0 && !s.writers.acquire(ctx, admitWait(admitUntil, time.Now())) {
+	if valid > 0 && !s.writers.admit(ctx, admitUntil) {
 		return nil, errWritersBusy("batch")
 	}
 	ok, wait := s.limiter.take(ctx, tenant, valid, s.clock.Now())
@@ -117,7 +117,7 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 			continue
 		}
 		sem <- struct{}{}
-		if busy || !s.writers.acquire(ctx, admitWait(admitUntil, time.Now())) {
+		if busy || !s.writers.admit(ctx, admitUntil) {
 			<-sem
 			busy = true
 			out[i].Err = errWritersBusy("task")
