@@ -376,7 +376,7 @@ func TestRunCountsCreateErrorsByCause(t *testing.T) {
 	assert.Equal(t, "429", loadtest.CreateErrorCause(fmt.Errorf("create: %w", &client.Error{Status: http.StatusTooManyRequests})))
 	assert.Equal(t, "timeout", loadtest.CreateErrorCause(fmt.Errorf("post: %w", context.DeadlineExceeded)))
 	assert.Equal(t, "network", loadtest.CreateErrorCause(errors.New("connection refused")))
-	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE), 1 × 500 (server error after every retry: a bug)",
+	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE, or the API's create writers, HOURGLASS_CREATE_WRITERS), 1 × 500 (server error after every retry: a bug)",
 		loadtest.DescribeCauses(map[string]int{"500": 1, "429": 12}))
 }
 

@@ -888,7 +888,7 @@ func DescribeCauses(causes map[string]int) string {
 		code, err := strconv.Atoi(k)
 		switch {
 		case k == "429":
-			parts[i] += " (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE)"
+			parts[i] += " (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE, or the API's create writers, HOURGLASS_CREATE_WRITERS)"
 		case k == "503":
 			parts[i] += " (unavailable after every retry: the API's store calls did not finish within its request timeout — the store is overloaded)"
 		case err == nil && code >= 500:
