@@ -47,7 +47,10 @@ type BatchItem struct {
 // CreateBatch creates up to MaxBatch tasks, each validated and written on
 // its own: one bad task does not stop the others, and its item says why.
 // The batch as a whole is refused (the error) only when its document is
-// bad or too big, or the tenant's rate limit cannot cover its valid tasks.
+// bad or too big, or the tenant's rate limit cannot cover its valid tasks,
+// or none of them got one of the instance's create writers in time
+// (*LimitExceeded; a task refused so after others were written has that
+// error as its item, and nothing of it was written).
 func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant string, req CreateBatch) ([]BatchItem, error) {
 	if !task.ValidTenant(tenant) {
 		return nil, invalid("tenant", "must be 1–128 characters: letters, digits, _ . : @ / + = - (starting with a letter or digit)")
@@ -76,7 +79,18 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 		reqs[i] = cr
 		valid++
 	}
-	if ok, wait := s.limiter.take(ctx, tenant, valid, s.clock.Now()); !ok {
+	// The create rate's reservation (a write to a counter item when it
+	// holds across instances) holds a create writer too: a burst of
+	// batches queues no more of them than of task writes.
+	admitUntil := admitDeadline(ctx, time.Now())
+	if valid > 0 && !s.writers.admit(ctx, admitUntil) {
+		return nil, errWritersBusy("batch")
+	}
+	ok, wait := s.limiter.take(ctx, tenant, valid, s.clock.Now())
+	if valid > 0 {
+		s.writers.release()
+	}
+	if !ok {
 		return nil, &LimitExceeded{Detail: "this tenant's create rate limit cannot cover " + strconv.Itoa(valid) + " tasks now", RetryAfter: wait}
 	}
 
@@ -94,15 +108,27 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 	stream := s.newFastStream(ctx, log)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, batchWriters)
+	// Each write also holds one of the instance's create writers (see
+	// admit.go), decided before the task's write: once one task cannot
+	// get one in time, it and every later task are refused unwritten.
+	began, busy := 0, false
 	for i := range items {
 		if out[i].Err != nil {
 			continue
 		}
-		wg.Add(1)
 		sem <- struct{}{}
+		if busy || !s.writers.admit(ctx, admitUntil) {
+			<-sem
+			busy = true
+			out[i].Err = errWritersBusy("task")
+			continue
+		}
+		began++
+		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer s.writers.release()
 			tok := ""
 			if req.Token != "" {
 				tok = task.BatchItemToken(req.Token, i)
@@ -120,6 +146,11 @@ func (s *Tasks) CreateBatch(ctx context.Context, log zerolog.Logger, tenant stri
 		}(i)
 	}
 	wg.Wait()
+	if began == 0 && busy {
+		// Nothing written: refuse the batch as a whole, as the rate limit
+		// does, so that it is simply sent again.
+		return nil, errWritersBusy("batch")
+	}
 	s.fastPathBatch(ctx, log, saved, created, plans, written, sent)
 	stream.close()
 	n := 0

@@ -48,8 +48,9 @@ type TooLarge struct {
 
 func (e *TooLarge) Error() string { return "too large: " + e.Detail }
 
-// LimitExceeded says that the tenant's rate limit cannot take the request
-// now; it may be retried after RetryAfter.
+// LimitExceeded says that the tenant's rate limit, or the instance's
+// create writers (HOURGLASS_CREATE_WRITERS), cannot take the request now;
+// nothing of it was written, and it may be retried after RetryAfter.
 type LimitExceeded struct {
 	Detail     string
 	RetryAfter time.Duration

@@ -81,6 +81,10 @@ type TasksConfig struct {
 	// CreateBurst is unused and a fractional rate counts as its ceiling.
 	// Nil: the rate holds per instance.
 	Quota CreateQuota
+	// CreateWriters bounds the batch creates' store writes in flight
+	// across every request of this instance (see admit.go); zero takes
+	// DefaultCreateWriters.
+	CreateWriters int
 	// PageTokenKey authenticates list page tokens (HMAC-SHA256). Every
 	// instance must share it; empty means a random key per process.
 	PageTokenKey []byte
@@ -113,6 +117,7 @@ type Tasks struct {
 	cursor cursorCache
 
 	limiter  createLimiter
+	writers  *createWriters
 	tokenKey []byte
 }
 
@@ -120,6 +125,7 @@ type Tasks struct {
 func NewTasks(cfg TasksConfig, store Store, q Queue, clk clock.Clock, log zerolog.Logger) *Tasks {
 	s := &Tasks{cfg: cfg, store: store, q: q, clock: clk, log: log.With().Str("component", "tasks").Logger()}
 	s.limiter = localLimiter{newLimiter(cfg.CreateRate, cfg.CreateBurst)}
+	s.writers = newCreateWriters(cfg.CreateWriters)
 	if cfg.Quota != nil && cfg.CreateRate >= 0 {
 		rate := int(math.Ceil(cfg.CreateRate))
 		if rate == 0 {

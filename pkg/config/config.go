@@ -183,6 +183,13 @@ type Config struct {
 	// second: see app.QuotaPlan) (HOURGLASS_TENANT_CREATE_RATE, default
 	// 500; -1 turns the limit off).
 	TenantCreateRate int
+	// CreateWriters bounds batch creates' concurrent store writes across
+	// every request of one API instance: a burst of batches cannot queue
+	// unbounded writes in front of the workers', and a task that cannot
+	// get a writer within a second is refused 429 with Retry-After before
+	// it is written (HOURGLASS_CREATE_WRITERS, default 64; a Lambda
+	// instance serves one request, at most 8 writes, at a time).
+	CreateWriters int
 	// TenantMaxInFlight caps each tenant's tasks dispatched but not
 	// finished: the dispatcher holds a tenant's further tasks in the
 	// table until some finish (HOURGLASS_TENANT_MAX_IN_FLIGHT, default 0:
@@ -382,6 +389,9 @@ func Load() (Config, error) {
 	}
 	if c.TenantCreateRate == 0 {
 		return c, fmt.Errorf("HOURGLASS_TENANT_CREATE_RATE=0: want a rate of at least 1, or -1 for no limit")
+	}
+	if c.CreateWriters, err = envInt("HOURGLASS_CREATE_WRITERS", 64, 1, 10000); err != nil {
+		return c, err
 	}
 	if c.TenantMaxInFlight, err = envInt("HOURGLASS_TENANT_MAX_IN_FLIGHT", 0, 0, 2000); err != nil {
 		return c, err

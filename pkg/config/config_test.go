@@ -31,7 +31,7 @@ var vars = []string{
 	"HOURGLASS_POLL_VISIBILITY_SECONDS",
 	"AWS_LAMBDA_FUNCTION_NAME", "ECS_CONTAINER_METADATA_URI_V4",
 	"HOURGLASS_TENANT_CLAIM", "HOURGLASS_WORKER_MODE", "HOURGLASS_ADDR", "HOURGLASS_CLOCK_SKEW_MS",
-	"HOURGLASS_TENANT_DISPATCH_RATE", "HOURGLASS_FAIR_QUEUE_DEPTH", "HOURGLASS_TENANT_WEIGHTS", "HOURGLASS_TENANT_CREATE_RATE",
+	"HOURGLASS_TENANT_DISPATCH_RATE", "HOURGLASS_FAIR_QUEUE_DEPTH", "HOURGLASS_TENANT_WEIGHTS", "HOURGLASS_TENANT_CREATE_RATE", "HOURGLASS_CREATE_WRITERS",
 	"HOURGLASS_TENANT_MAX_IN_FLIGHT",
 }
 
@@ -79,6 +79,7 @@ func TestLoadDefaults(t *testing.T) {
 		TenantDispatchRate: 1000,
 		FairQueueDepth:     1000,
 		TenantCreateRate:   500,
+		CreateWriters:      64,
 	}, c)
 	assert.False(t, c.TargetAllow.Allows("acme", "arn:aws:sqs:us-east-1:123456789012:orders"))
 	assert.Equal(t, task.Layout{Bucket: time.Minute}, c.Layout())
@@ -119,6 +120,7 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		"HOURGLASS_FAIR_QUEUE_DEPTH":        "300",
 		"HOURGLASS_TENANT_WEIGHTS":          "orders=4",
 		"HOURGLASS_TENANT_CREATE_RATE":      "250",
+		"HOURGLASS_CREATE_WRITERS":          "6",
 		"HOURGLASS_TENANT_MAX_IN_FLIGHT":    "40",
 	})
 	c, err := config.Load()
@@ -159,6 +161,7 @@ func TestLoadParsesEveryVariable(t *testing.T) {
 		FairQueueDepth:     300,
 		TenantWeights:      map[string]int{"orders": 4},
 		TenantCreateRate:   250,
+		CreateWriters:      6,
 		TenantMaxInFlight:  40,
 	}, c)
 	assert.Equal(t, 10, c.TenantDispatchPerShard())
@@ -489,6 +492,7 @@ func TestLoadFairness(t *testing.T) {
 		"HOURGLASS_TENANT_CREATE_RATE":   "0",
 		"HOURGLASS_TENANT_DISPATCH_RATE": "-3",
 		"HOURGLASS_TENANT_MAX_IN_FLIGHT": "2001",
+		"HOURGLASS_CREATE_WRITERS":       "0",
 	} {
 		clearEnv(t)
 		t.Setenv(k, v)

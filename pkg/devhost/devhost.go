@@ -74,6 +74,13 @@ var DevDefaults = map[string]string{
 	// against 0.49) and made it fall behind (p99 1,663 ms against 86 ms).
 	"HOURGLASS_TENANT_DISPATCH_RATE": "50",
 	"HOURGLASS_FAIR_QUEUE_DEPTH":     "60",
+	// moto's DynamoDB answers one request at a time and saturates at
+	// about 8 clients: a load run's 16 concurrent batches of 100 would
+	// otherwise queue 128 create writes in front of the workers' reads
+	// and outcome writes (creates then hit the 10 s request timeout and
+	// execution starves). Past 8 in flight, a batch's further tasks wait
+	// up to a second for a writer, then are refused 429 unwritten.
+	"HOURGLASS_CREATE_WRITERS": "8",
 }
 
 // ConsolePrefix is where the host serves the web console (package console).

@@ -32,6 +32,7 @@ func TestDevDefaultsListTasks(t *testing.T) {
 	dev, err := config.Load()
 	require.NoError(t, err)
 	require.True(t, dev.ListIndex, "make dev lists tasks")
+	require.Equal(t, 8, dev.CreateWriters, "make dev bounds create writes to what moto's DynamoDB takes")
 
 	cfg := testConfig()
 	cfg.ListIndex = dev.ListIndex

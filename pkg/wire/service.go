@@ -238,6 +238,7 @@ func (c *Components) tasksConfig() app.TasksConfig {
 	cfg := app.TasksConfig{
 		Layout: c.Cfg.Layout(), Shards: c.Cfg.Shards, Lookahead: c.Cfg.Lookahead, TaskQueue: c.Cfg.TaskQueueURL, EarlyBy: c.Cfg.EarlyDelivery, CancelCutoff: c.Cfg.CancelCutoff(),
 		Limits: c.Cfg.Limits, Validate: c.Validator(), PageTokenKey: c.pageTokenKey, CreateRate: float64(c.Cfg.TenantCreateRate),
+		CreateWriters: c.Cfg.CreateWriters,
 		// Listing reads the index only the store's own writes fill.
 		ListIndex: c.Store.ListIndex(),
 		// No larger than the scanner's wait: the same setting.

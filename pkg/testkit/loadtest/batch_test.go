@@ -376,7 +376,7 @@ func TestRunCountsCreateErrorsByCause(t *testing.T) {
 	assert.Equal(t, "429", loadtest.CreateErrorCause(fmt.Errorf("create: %w", &client.Error{Status: http.StatusTooManyRequests})))
 	assert.Equal(t, "timeout", loadtest.CreateErrorCause(fmt.Errorf("post: %w", context.DeadlineExceeded)))
 	assert.Equal(t, "network", loadtest.CreateErrorCause(errors.New("connection refused")))
-	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE), 1 × 500 (server error after every retry: a bug)",
+	assert.Equal(t, "12 × 429 (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE, or the API's create writers, HOURGLASS_CREATE_WRITERS), 1 × 500 (server error after every retry: a bug)",
 		loadtest.DescribeCauses(map[string]int{"500": 1, "429": 12}))
 }
 
@@ -400,4 +400,40 @@ func TestRunRetriesRefusedBatches(t *testing.T) {
 	assert.Equal(t, 20, s.Created)
 	assert.EqualValues(t, 7, refusals.Load(), "refused six times, created on the seventh")
 	assert.EqualValues(t, 6, res.Refused)
+}
+
+// A task refused 429 on its own item in a batch (the API instance's
+// create writers were busy; nothing of it written) is sent again after a
+// second with RefusedRetries, in one request for all such tasks; without
+// them it is a create error of cause 429.
+func TestRunRetriesRefusedBatchItems(t *testing.T) {
+	t.Parallel()
+	for _, retries := range []int{2, 0} {
+		f := newFakeAPI(t)
+		f.answer = func(n, try int) int {
+			if n >= 6 && try == 1 {
+				return http.StatusTooManyRequests
+			}
+			return http.StatusCreated
+		}
+		o := quick(f.srv.URL, 10)
+		o.Batch = 10
+		o.Grace = 5 * time.Second
+		o.RefusedRetries = retries
+		res, err := loadtest.Run(context.Background(), o)
+		require.NoError(t, err)
+		s := res.Summary
+		_, batches := f.counts()
+		if retries > 0 {
+			assert.ElementsMatch(t, []int{10, 4}, batches, "the 4 refused tasks went again together")
+			assert.Zero(t, s.CreateErrors)
+			assert.Equal(t, 10, s.Created)
+			assert.EqualValues(t, 1, res.Refused)
+		} else {
+			assert.Equal(t, []int{10}, batches)
+			assert.Equal(t, 4, s.CreateErrors)
+			assert.Equal(t, map[string]int{"429": 4}, s.CreateErrorsByCause)
+			assert.Equal(t, 6, s.Created)
+		}
+	}
 }

@@ -684,8 +684,10 @@ const batchRetries = 3
 
 // createBatch creates tasks idx with POST /v1/tasks:batch and reports each
 // to done. Tasks answered 5xx are sent again, in one request, up to
-// batchRetries times; a request that fails as a whole (after the client's
-// own retries) fails all its tasks.
+// batchRetries times, and tasks refused 429 on their own item (nothing of
+// them written) after a second, up to refusedRetries times, as a request
+// refused 429 is; a request that fails as a whole (after the client's own
+// retries) fails all its tasks.
 func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i int) client.CreateTask, requests, refused *atomic.Int64, refusedRetries int, done func(i int, id string, err error)) {
 	pending := idx
 	for attempt, refusals := 0, 0; ; attempt++ {
@@ -716,13 +718,21 @@ func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i 
 			return
 		}
 		var again []int
+		itemsRefused, itemsFailed := false, false
 		for j, r := range res {
 			i := pending[j]
 			switch {
 			case (r.Status == http.StatusCreated || r.Status == http.StatusOK) && r.Task != nil && r.Task.ID != "":
 				done(i, r.Task.ID, nil)
+			case r.Status == http.StatusTooManyRequests && refusals < refusedRetries && ctx.Err() == nil:
+				// Refused unwritten on its own (the API instance's create
+				// writers were busy after the batch's first tasks): sent
+				// again after a second, as a refused request is.
+				again = append(again, i)
+				itemsRefused = true
 			case r.Status >= 500 && attempt < batchRetries && ctx.Err() == nil:
 				again = append(again, i)
+				itemsFailed = true
 			case r.Err != nil:
 				done(i, "", fmt.Errorf("create batch: task %d: %w", i, r.Err))
 			default:
@@ -733,6 +743,15 @@ func createBatch(ctx context.Context, hc *client.Client, idx []int, spec func(i 
 			return
 		}
 		pending = again
+		if itemsRefused {
+			refused.Add(1)
+			refusals++
+			if !itemsFailed {
+				attempt-- // a refusal is not a failed attempt
+			}
+			sleep(ctx, time.Second)
+			continue
+		}
 		sleep(ctx, time.Duration(200<<attempt)*time.Millisecond)
 	}
 }
@@ -869,7 +888,7 @@ func DescribeCauses(causes map[string]int) string {
 		code, err := strconv.Atoi(k)
 		switch {
 		case k == "429":
-			parts[i] += " (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE)"
+			parts[i] += " (refused by a quota after every retry: the tenant's create rate, HOURGLASS_TENANT_CREATE_RATE, or the API's create writers, HOURGLASS_CREATE_WRITERS)"
 		case k == "503":
 			parts[i] += " (unavailable after every retry: the API's store calls did not finish within its request timeout — the store is overloaded)"
 		case err == nil && code >= 500:
