@@ -126,23 +126,10 @@ func rawPutItem(ctx context.Context, db *dynamodb.Client, table string, c, i, ro
 }
 
 // hammer runs call from clients goroutines until d passes and returns the
-// number of calls made.
+// number of calls made (timed, counting one per call).
 func hammer(ctx context.Context, clients int, d time.Duration, call func(client, i int)) int64 {
-	var n atomic.Int64
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				call(c, i)
-				n.Add(1)
-			}
-		}(c)
-	}
-	wg.Wait()
-	return n.Load()
+	n, _ := timed(ctx, clients, d, func(c, i int) int64 { call(c, i); return 1 })
+	return n
 }
 
 // ReceiveRace is the emulator alone, without Hourglass code, showing its
