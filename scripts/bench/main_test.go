@@ -54,8 +54,8 @@ func TestBudgetsAndRatios(t *testing.T) {
 	assert.NotContains(t, o.Ratios, "create_over_raw_putitem", "no create scenario, no create ratio")
 	o.Raw.Create = &CreateLadder{HTTPBatchPerS: 320, RawPutItemPerS: 350, StoreCreatePerS: 340}
 	ratios(&o)
-	assert.InDelta(t, 0.8, o.Ratios["create_over_raw_putitem"], 1e-9)
-	assert.InDelta(t, 320.0/350, o.Ratios["create_over_raw_putitem_same_phase"], 1e-3)
+	assert.InDelta(t, 320.0/350, o.Ratios["create_over_raw_putitem"], 1e-3)
+	assert.InDelta(t, 0.8, o.Ratios["create_over_raw_putitem_vs_measure_raw"], 1e-9)
 	assert.InDelta(t, 0.2, o.Ratios["end_to_end_over_raw_min"], 1e-9)
 	b := budgets(o)
 	require.Len(t, b, 2)
