@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,4 +51,44 @@ func TestRawPipeline(t *testing.T) {
 	assert.Equal(t, 0.1, p.CallsPerTask["DynamoDB.Query"], "one query per partition (4 of 40 tasks)")
 	assert.Positive(t, p.TasksPerS)
 	assert.InDelta(t, float64(p.Executed)/(p.CreateS+p.ExecuteS), p.TasksPerS, 0.5)
+}
+
+// TestPurgeTasks: the create scenario's clean-up between steps deletes the
+// tenant's task items (more than one BatchWriteItem's 25) and nothing else,
+// or every item with no tenant given.
+func TestPurgeTasks(t *testing.T) {
+	t.Parallel()
+	env := awstest.New(t)
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(env.Config)
+	table := env.Name("purge")
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: &table, BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}, {AttributeName: aws.String("sk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}, {AttributeName: aws.String("sk"), KeyType: ddbtypes.KeyTypeRange}},
+	})
+	require.NoError(t, err)
+	s := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: v} }
+	put := func(item map[string]ddbtypes.AttributeValue) {
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item})
+		require.NoError(t, err)
+	}
+	task := func(tenant string, i int) map[string]ddbtypes.AttributeValue {
+		return map[string]ddbtypes.AttributeValue{"pk": s("b#" + strconv.Itoa(i%4)), "sk": s(tenant + "#" + strconv.Itoa(i)), "tenant": s(tenant),
+			"due_ms": &ddbtypes.AttributeValueMemberN{Value: "1"}, "d": &ddbtypes.AttributeValueMemberB{Value: []byte{1}}}
+	}
+	for i := range 30 {
+		put(task("bench-create", i))
+	}
+	put(task("other", 1))
+	put(map[string]ddbtypes.AttributeValue{"pk": s("quota#bench-create"), "sk": s("0"), "tenant": s("bench-create")}) // not a task: no d
+	n, err := purgeTasks(ctx, db, table, "bench-create")
+	require.NoError(t, err)
+	assert.Equal(t, int64(30), n)
+	out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: &table})
+	require.NoError(t, err)
+	assert.Len(t, out.Items, 2, "the other tenant's task and the non-task item stay")
+	n, err = purgeTasks(ctx, db, table, "")
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n)
 }
