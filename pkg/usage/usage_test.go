@@ -3,6 +3,7 @@ package usage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,7 @@ type fixture struct {
 	sqs      *sqs.Client      // counted
 	table    string
 	queueURL string
+	cfg      aws.Config // the emulator's, uncounted
 }
 
 // setup creates a table and a queue with uncounted clients, then returns
@@ -58,6 +60,7 @@ func setup(t *testing.T) fixture {
 	require.NoError(t, err)
 	f.queueURL = aws.ToString(q.QueueUrl)
 
+	f.cfg = env.Config
 	cfg := env.Config.Copy()
 	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), f.counters.Middleware())
 	f.db = dynamodb.NewFromConfig(cfg)
@@ -286,4 +289,55 @@ func TestGBSecondsByFunction(t *testing.T) {
 	d := s.Sub(before)
 	assert.InDelta(t, 0.125, d.LambdaGBSecondsBy["worker"], 1e-9)
 	assert.InDelta(t, 0.5, d.LambdaGBSecondsBy["api"], 1e-9)
+}
+
+// With Minimums, single-item calls and queries do not ask for consumed
+// capacity (the request goes out without ReturnConsumedCapacity) and count
+// the documented minimum: on the emulator, the same figures as asking.
+func TestMinimumsAskNothingOfSingleItemCalls(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	var asked []string
+	spy := func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("spy", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			if in, ok := in.Parameters.(*dynamodb.PutItemInput); ok && in.ReturnConsumedCapacity != "" {
+				asked = append(asked, "PutItem")
+			}
+			if in, ok := in.Parameters.(*dynamodb.QueryInput); ok && in.ReturnConsumedCapacity != "" {
+				asked = append(asked, "Query")
+			}
+			if in, ok := in.Parameters.(*dynamodb.BatchGetItemInput); ok && in.ReturnConsumedCapacity != "" {
+				asked = append(asked, "BatchGetItem")
+			}
+			return out, md, err
+		}), middleware.Before)
+	}
+	for _, minimums := range []bool{false, true} {
+		c := &usage.Counters{Minimums: minimums}
+		cfg := f.cfg.Copy()
+		cfg.APIOptions = append(slices.Clone(cfg.APIOptions), c.Middleware(), spy)
+		db := dynamodb.NewFromConfig(cfg)
+		asked = nil
+		sk := fmt.Sprintf("m%v", minimums)
+		key := map[string]ddbtypes.AttributeValue{"pk": s("p"), "sk": s(sk)}
+		put, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.table, Item: map[string]ddbtypes.AttributeValue{"pk": s("p"), "sk": s(sk)}})
+		require.NoError(t, err)
+		_, err = db.Query(ctx, &dynamodb.QueryInput{TableName: &f.table, KeyConditionExpression: aws.String("pk = :p"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":p": s("p")}})
+		require.NoError(t, err)
+		_, err = db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]ddbtypes.KeysAndAttributes{f.table: {Keys: []map[string]ddbtypes.AttributeValue{key}}}})
+		require.NoError(t, err)
+		d := c.Snapshot()
+		if minimums {
+			assert.Nil(t, put.ConsumedCapacity, "nothing asked")
+			assert.Equal(t, []string{"BatchGetItem"}, asked, "batch calls are still asked")
+		} else {
+			assert.NotNil(t, put.ConsumedCapacity)
+			assert.Equal(t, []string{"PutItem", "Query", "BatchGetItem"}, asked)
+		}
+		assert.Equal(t, 1.0, d.DynamoDBWRU, "minimums=%v", minimums)
+		assert.Equal(t, 2.0, d.DynamoDBRRU, "minimums=%v: Query 1, BatchGetItem 1 (moto's figure, asked in both modes)", minimums)
+	}
 }

@@ -111,7 +111,9 @@ func Build(ctx context.Context, cfg config.Config, clk clock.Clock, counters *us
 }
 
 // BuildWith is Build with a given SDK configuration (tests pass the
-// emulator's). The usage middleware is added to a copy of it.
+// emulator's). With counters, the usage middleware is added to a copy of
+// it; without, Components.Usage is a fresh Counters that counts only what
+// is recorded by hand (invocations), no SDK call.
 func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk clock.Clock, counters *usage.Counters) (*Components, error) {
 	if err := cfg.Layout().Validate(); err != nil {
 		return nil, err
@@ -119,11 +121,14 @@ func BuildWith(ctx context.Context, cfg config.Config, awsCfg aws.Config, clk cl
 	if clk == nil {
 		clk = clock.System{}
 	}
-	if counters == nil {
-		counters = &usage.Counters{}
-	}
 	awsCfg = awsCfg.Copy()
-	awsCfg.APIOptions = append(append([]func(*middleware.Stack) error(nil), awsCfg.APIOptions...), counters.Middleware())
+	if counters == nil {
+		// No accounting asked for (the deployed functions): no middleware,
+		// so no call asks DynamoDB for its consumed capacity for nothing.
+		counters = &usage.Counters{}
+	} else {
+		awsCfg.APIOptions = append(append([]func(*middleware.Stack) error(nil), awsCfg.APIOptions...), counters.Middleware())
+	}
 	c := &Components{Cfg: cfg, AWS: awsCfg, Usage: counters, Log: cfg.Logger(), Clock: clk}
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	c.Store = ddbstore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, cfg.Layout(), ddbstore.Options{CancelCutoff: cfg.CancelCutoff(), ListIndex: cfg.ListIndex})

@@ -131,7 +131,7 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, fli
 		return l, err
 	}
 	cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
-	svcUsage := &usage.Counters{}
+	svcUsage := &usage.Counters{Minimums: true} // as the local host's
 	comps, err := wire.BuildWith(ctx, cfg, awsCfg, nil, svcUsage)
 	if err != nil {
 		return l, err

@@ -295,7 +295,7 @@ func shardScaling(ctx context.Context, base config.Config, awsCfg aws.Config, pr
 			return out, err
 		}
 		cfg.Table, cfg.ScanQueueURL, cfg.TaskQueueURL, cfg.TaskDLQURL = res.Table, res.ScanQueueURL, res.TaskQueueURL, res.TaskDLQURL
-		counters := &usage.Counters{}
+		counters := &usage.Counters{Minimums: true} // as the local host's
 		comps, err := wire.BuildWith(ctx, cfg, awsCfg, nil, counters)
 		if err != nil {
 			return out, err

@@ -27,6 +27,7 @@ import (
 	"github.com/hourglass-sched/hourglass/pkg/sqsq"
 	"github.com/hourglass-sched/hourglass/pkg/task"
 	"github.com/hourglass-sched/hourglass/pkg/testkit/awstest"
+	"github.com/hourglass-sched/hourglass/pkg/usage"
 	"github.com/hourglass-sched/hourglass/pkg/wire"
 	"github.com/hourglass-sched/hourglass/pkg/worker"
 )
@@ -93,7 +94,7 @@ func New(tb testing.TB, o Options) *Stack {
 		ClaimLease: o.ClaimLease, ListIndex: o.ListIndex, LogLevel: "warn", Dev: true, SigningKey: SigningKey, Limits: task.DefaultLimits(),
 	}
 	cfg.WebhookAllow = append(cfg.WebhookAllow, mustPrefix("127.0.0.0/8"))
-	comps, err := wire.BuildWith(ctx, cfg, env.Config, o.Clock, nil)
+	comps, err := wire.BuildWith(ctx, cfg, env.Config, o.Clock, &usage.Counters{})
 	if err != nil {
 		tb.Fatalf("stacktest: build: %v", err)
 	}
