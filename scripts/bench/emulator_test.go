@@ -54,7 +54,8 @@ func TestRawPipeline(t *testing.T) {
 }
 
 // TestPurgeTasks: the create scenario's clean-up between steps deletes the
-// tenant's task items (more than one BatchWriteItem's 25) and nothing else,
+// task items of its tenants (more than one BatchWriteItem's 25) and
+// nothing else,
 // or every item with no tenant given.
 func TestPurgeTasks(t *testing.T) {
 	t.Parallel()
@@ -79,12 +80,13 @@ func TestPurgeTasks(t *testing.T) {
 	}
 	for i := range 30 {
 		put(task("bench-create", i))
+		put(task("bench-create-"+strconv.Itoa(i%4), i))
 	}
 	put(task("other", 1))
 	put(map[string]ddbtypes.AttributeValue{"pk": s("quota#bench-create"), "sk": s("0"), "tenant": s("bench-create")}) // not a task: no d
 	n, err := purgeTasks(ctx, db, table, "bench-create")
 	require.NoError(t, err)
-	assert.Equal(t, int64(30), n)
+	assert.Equal(t, int64(60), n, "the tenant's tasks and those of the tenants named after it")
 	out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: &table})
 	require.NoError(t, err)
 	assert.Len(t, out.Items, 2, "the other tenant's task and the non-task item stay")
