@@ -166,7 +166,7 @@ func (c *Counters) Middleware() func(*middleware.Stack) error {
 	return func(st *middleware.Stack) error {
 		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("hourglass-usage",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-				askCapacity(in.Parameters, !c.Minimums)
+				askCapacity(in.Parameters, c.Minimums)
 				out, md, err := next.HandleInitialize(ctx, in)
 				c.record(awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx), in.Parameters, out.Result, err)
 				return out, md, err
@@ -174,9 +174,11 @@ func (c *Counters) Middleware() func(*middleware.Stack) error {
 	}
 }
 
-func askCapacity(p any, single bool) {
+// askCapacity sets ReturnConsumedCapacity on p, a DynamoDB input; with
+// minimums, only on batch and transaction calls (see Counters.Minimums).
+func askCapacity(p any, minimums bool) {
 	total := ddbtypes.ReturnConsumedCapacityTotal
-	if !single {
+	if minimums {
 		switch p.(type) {
 		case *dynamodb.PutItemInput, *dynamodb.GetItemInput, *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput, *dynamodb.QueryInput:
 			return

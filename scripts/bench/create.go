@@ -274,9 +274,9 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, fli
 			e0, h0 := procCPU(emulatorPid), procCPU(os.Getpid())
 			u0, counted := usageAt(usageOf[st.key])
 			i0, d0 := flight.idleSoFar(), flight.dials.Load()
-			flight.resetMax()
+			flight.startWindow()
 			n, el := timed(ctx, st.clients, d, st.call)
-			m, area := flight.maxSoFar()
+			m, area := flight.window()
 			maxIn[k] = max(maxIn[k], m)
 			inArea[k] += area
 			idle[k] += flight.idleSoFar() - i0
@@ -297,10 +297,11 @@ func createLadder(ctx context.Context, cfg config.Config, awsCfg aws.Config, fli
 			elapsed[k] += el.Seconds()
 			// Outside the timed phase: delete what the step wrote, so
 			// every step writes into a table as small as measureRaw's.
-			removed, err := purgeTasks(ctx, db, cfg.Table, tenant)
-			if err == nil && st.key == "raw_putitem" {
-				removed, err = purgeTasks(ctx, db, rawTable, "")
+			table, of := cfg.Table, tenant
+			if st.key == "raw_putitem" {
+				table, of = rawTable, ""
 			}
+			removed, err := purgeTasks(ctx, db, table, of)
 			if err != nil {
 				return l, fmt.Errorf("create ladder: clearing the table: %w", err)
 			}
@@ -407,9 +408,9 @@ type inFlight struct {
 	dials atomic.Int64
 	mu    sync.Mutex
 	n     int
-	max   int           // the most in flight since resetMax
-	area  time.Duration // ∫ n dt since resetMax (calls × time)
-	at    time.Time     // when n last changed, or resetMax
+	max   int           // the most in flight since startWindow
+	area  time.Duration // ∫ n dt since startWindow (calls × time)
+	at    time.Time     // when n last changed, or startWindow
 	from  time.Time     // when n last became 0
 	idle  time.Duration
 }
@@ -463,16 +464,16 @@ func (f *inFlight) tick() {
 	f.at = now
 }
 
-// resetMax starts counting the most and the mean calls in flight afresh.
-func (f *inFlight) resetMax() {
+// startWindow starts counting the most and the mean calls in flight afresh.
+func (f *inFlight) startWindow() {
 	f.mu.Lock()
 	f.max, f.area, f.at = f.n, 0, time.Now()
 	f.mu.Unlock()
 }
 
-// maxSoFar is the most calls in flight since resetMax, and the sum of
-// calls × time in flight since (its mean in flight times the time).
-func (f *inFlight) maxSoFar() (int, time.Duration) {
+// window is the most calls in flight since startWindow, and the sum of
+// calls × time in flight since (their mean in flight times the time).
+func (f *inFlight) window() (int, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tick()

@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -55,8 +54,7 @@ func TestRawPipeline(t *testing.T) {
 
 // TestPurgeTasks: the create scenario's clean-up between steps deletes the
 // task items of its tenants (more than one BatchWriteItem's 25) and
-// nothing else,
-// or every item with no tenant given.
+// nothing else, or every item with no tenant given.
 func TestPurgeTasks(t *testing.T) {
 	t.Parallel()
 	env := awstest.New(t)
