@@ -32,7 +32,7 @@ func main() {
 	// task's messages are back within seconds. Delayed redeliveries go
 	// through the poller, which stops their heartbeat first.
 	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Concurrency: 2, Visibility: cfg.PollVisibility,
-		MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Log: comps.Log}
+		MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, LeadPerMessage: worker.ReadLeadPerTask, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Log: comps.Log}
 	p.Handler = comps.Worker(func(c *worker.Config) { c.Visibility = p }).HandleSQS
 	comps.Log.Info().Msg("worker polling (SIGTERM drains and stops)")
 	p.Run(ctx)

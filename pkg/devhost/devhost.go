@@ -264,7 +264,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// heartbeats what it holds (see package poll): a SIGKILLed host's
 	// messages are back within seconds.
 	taskPoller := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
-		Visibility: cfg.PollVisibility, MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy,
+		Visibility: cfg.PollVisibility, MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: worker.HandOverBy, LeadPerMessage: worker.ReadLeadPerTask,
 		ReceivedAttr: worker.ReceivedAtAttribute, VisibleUntilAttr: worker.VisibleUntilAttribute, MaxInFlight: 64,
 		Usage: counters, MemoryMB: MemoryMB["worker"], Log: log}
 	// Delayed redeliveries go through the poller, which stops their heartbeat.

@@ -99,6 +99,12 @@ type Poller struct {
 	// handler (ok false: no deadline); a batch is handed over by its
 	// earliest deadline even if its window has not run out.
 	Deadline func(body string) (at time.Time, ok bool)
+	// LeadPerMessage moves a batch's hand-over earlier than its earliest
+	// Deadline by this much for each message after the first, for a
+	// handler whose first step grows with the batch (the worker reads all
+	// its tasks in one call before the first is due). Zero: the earliest
+	// Deadline as is.
+	LeadPerMessage time.Duration
 	// MaxInFlight caps concurrent handler calls (default Concurrency).
 	MaxInFlight int
 	// ReceivedAttr, when set, names a record attribute that carries when
@@ -298,7 +304,17 @@ func (p *Poller) receive(ctx context.Context, in chan<- []sqsq.Received, log zer
 // left (the caller waits for every batch to finish).
 func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, slots chan struct{}, handlers *sync.WaitGroup, log zerolog.Logger) {
 	var pending []sqsq.Received
-	var flushAt time.Time
+	var windowEnd, earliest time.Time // earliest: the pending messages' earliest Deadline (zero: none)
+	flushAt := func() time.Time {
+		if earliest.IsZero() {
+			return windowEnd
+		}
+		lead := time.Duration(min(len(pending), p.MaxBatch)-1) * p.LeadPerMessage
+		if at := earliest.Add(-lead); at.Before(windowEnd) {
+			return at
+		}
+		return windowEnd
+	}
 	flush := func() {
 		for len(pending) > 0 {
 			n := min(len(pending), p.MaxBatch)
@@ -307,7 +323,7 @@ func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, slots cha
 			slots <- struct{}{} // all busy: wait here, and the receive loops wait on in
 			p.start(ctx, b, slots, handlers, log)
 		}
-		pending, flushAt = nil, time.Time{}
+		pending, windowEnd, earliest = nil, time.Time{}, time.Time{}
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -315,7 +331,7 @@ func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, slots cha
 	for {
 		var fire <-chan time.Time
 		if len(pending) > 0 {
-			timer.Reset(time.Until(flushAt))
+			timer.Reset(time.Until(flushAt()))
 			fire = timer.C
 		}
 		select {
@@ -325,17 +341,17 @@ func (p *Poller) batch(ctx context.Context, in <-chan []sqsq.Received, slots cha
 				return
 			}
 			if len(pending) == 0 {
-				flushAt = time.Now().Add(p.Window)
+				windowEnd = time.Now().Add(p.Window)
 			}
 			pending = append(pending, msgs...)
 			if p.Deadline != nil {
 				for _, m := range msgs {
-					if at, ok := p.Deadline(m.Body); ok && at.Before(flushAt) {
-						flushAt = at
+					if at, ok := p.Deadline(m.Body); ok && (earliest.IsZero() || at.Before(earliest)) {
+						earliest = at
 					}
 				}
 			}
-			if len(pending) >= p.MaxBatch || !time.Now().Before(flushAt) {
+			if len(pending) >= p.MaxBatch || !time.Now().Before(flushAt()) {
 				flush()
 			}
 		case <-fire:

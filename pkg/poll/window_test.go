@@ -134,6 +134,33 @@ func TestDeadlineClosesTheWindowEarly(t *testing.T) {
 	assert.GreaterOrEqual(t, got, 250*time.Millisecond, "and not before: the window waited for more until the deadline")
 }
 
+// LeadPerMessage hands a larger batch over earlier than its earliest
+// deadline: six messages, each due for the handler 3 s after it is seen,
+// with 400 ms a message after the first, go at about 1 s, not at 3 s.
+func TestLeadPerMessageHandsLargerBatchesOverEarlier(t *testing.T) {
+	t.Parallel()
+	q, url := longQueue(t)
+	send(t, q, url, "a", "b", "c", "d", "e", "f")
+	var seen atomic.Int64 // when the deadline function first saw a message (unix ns)
+	var b batches
+	p := &poll.Poller{Name: "worker", Queue: q, URL: url, Handler: b.handler, Concurrency: 1, Wait: time.Second,
+		MaxBatch: 100, Window: 30 * time.Second, LeadPerMessage: 400 * time.Millisecond, Log: zerolog.Nop(),
+		Deadline: func(string) (time.Time, bool) {
+			now := time.Now()
+			seen.CompareAndSwap(0, now.UnixNano())
+			return now.Add(3 * time.Second), true
+		}}
+	stop := start(t, p)
+	waitFor(t, 10*time.Second, "all six handled", func() bool { return b.total() == 6 })
+	stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.Equal(t, []int{6}, b.sizes, "one batch")
+	got := b.at[0].Sub(time.Unix(0, seen.Load()))
+	assert.Less(t, got, 2200*time.Millisecond, "handed over 5 × 400 ms before the earliest deadline, not at it")
+	assert.GreaterOrEqual(t, got, 600*time.Millisecond, "and not before: the window waited until then")
+}
+
 // Each batch's context is bounded from that batch's start (Grace plus a
 // minute), not from Run's: a bound taken once in Run expired every later
 // batch's context a minute into the run (found by the bench).

@@ -53,7 +53,7 @@ func TestHandOverBy(t *testing.T) {
 	require.NoError(t, err)
 	at, ok := worker.HandOverBy(`{"id":"` + id.String() + `","ph":"x"}`)
 	require.True(t, ok)
-	assert.Equal(t, due.Add(-500*time.Millisecond), at)
+	assert.Equal(t, due.Add(-150*time.Millisecond), at)
 	_, ok = worker.HandOverBy(`not json`)
 	assert.False(t, ok, "a malformed message has no deadline: it is handed over with its batch")
 }

@@ -161,6 +161,7 @@ type Cost struct {
 	SQSBusy           float64            `json:"sqs_requests_busy"` // SQSRequests − idle receives
 	Invocations       map[string]float64 `json:"lambda_invocations"`
 	GBSeconds         float64            `json:"lambda_gb_seconds"`
+	GBSecondsBy       map[string]float64 `json:"lambda_gb_seconds_by"` // GBSeconds by function
 	USDPerMillion     cost.Breakdown     `json:"usd_per_million"`
 	USDPerMillionBusy float64            `json:"usd_per_million_without_idle_polls"`
 	Prices            string             `json:"prices"`
@@ -572,6 +573,10 @@ func costOf(u usage.Snapshot, n int) (Cost, capacity.PerTask) {
 	}
 	for k, v := range u.LambdaInvocations {
 		c.Invocations[k] = round3(float64(v) / f)
+	}
+	c.GBSecondsBy = make(map[string]float64, len(u.LambdaGBSecondsBy))
+	for k, v := range u.LambdaGBSecondsBy {
+		c.GBSecondsBy[k] = round6(v / f)
 	}
 	idle := u.Calls["SQS.ReceiveMessage.empty"] // counted by the usage middleware
 	c.SQSIdleReceives = round3(float64(idle) / f)
