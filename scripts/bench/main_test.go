@@ -115,3 +115,9 @@ func TestWriteResultsOfAPartialRun(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, "lateness_cdf.png"))
 	assert.True(t, os.IsNotExist(err), "no lateness chart without lateness samples")
 }
+
+func TestBurstTenants(t *testing.T) {
+	for _, c := range []struct{ n, rate, want int }{{300, 50, 6}, {301, 50, 7}, {50, 50, 1}, {300, 0, 1}, {30, 50, 1}} {
+		assert.Equal(t, c.want, burstTenants(c.n, c.rate), "%d tasks at %d a tenant", c.n, c.rate)
+	}
+}

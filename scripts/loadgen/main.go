@@ -48,6 +48,7 @@ func main() {
 		spread      = flag.Duration("spread", 60*time.Second, "window the due times are spread over")
 		lead        = flag.Duration("lead", 10*time.Second, "delay before the first due time")
 		tenant      = flag.String("tenant", "loadgen", "tenant (dev token)")
+		tenants     = flag.Int("tenants", 1, "spread the create requests over this many tenants in turn, named <tenant>-0, <tenant>-1, … (1: -tenant alone), so that no per-tenant quota or pacing binds")
 		concurrency = flag.Int("concurrency", 16, "concurrent create requests")
 		batch       = flag.Int("batch", loadtest.DefaultBatch, "tasks per create request, 1 to 100: POST /v1/tasks:batch; -batch 1 measures single creates (POST /v1/tasks per task)")
 		grace       = flag.Duration("grace", 30*time.Second, "how long to wait after the last due time")
@@ -58,12 +59,16 @@ func main() {
 		refused     = flag.Int("refused-retries", 10, "how many more times a create refused 429 (the tenant's create rate) after the client's 3 retries is sent again, after its Retry-After; 0 counts it a create error at once")
 	)
 	flag.Parse()
+	if *tenants < 1 {
+		fmt.Fprintf(os.Stderr, "loadgen: -tenants %d: must be 1 or more\n", *tenants)
+		os.Exit(2)
+	}
 	if *batch < 1 || *batch > loadtest.MaxBatch {
 		fmt.Fprintf(os.Stderr, "loadgen: -batch %d: must be 1 to %d\n", *batch, loadtest.MaxBatch)
 		os.Exit(2)
 	}
 	res, err := loadtest.Run(context.Background(), loadtest.Options{
-		API: *apiURL, Tasks: *n, Spread: *spread, Lead: *lead, Tenant: *tenant, Concurrency: *concurrency, Batch: *batch,
+		API: *apiURL, Tasks: *n, Spread: *spread, Lead: *lead, Tenant: *tenant, Tenants: *tenants, Concurrency: *concurrency, Batch: *batch,
 		Grace: *grace, SinkAddr: *sinkAddr, VerifySignatures: *verify, Verbose: !*jsonOut, Progress: true, Visibility: *visibility,
 		RefusedRetries: *refused,
 	})

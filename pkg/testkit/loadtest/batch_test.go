@@ -32,12 +32,13 @@ type fakeAPI struct {
 	counters usage.Counters
 	runs     sync.WaitGroup
 
-	mu      sync.Mutex
-	next    int
-	singles int
-	batches []int                // tasks per batch request, in arrival order
-	arrived map[int]time.Time    // payload n → when its create arrived
-	answer  func(n, try int) int // status for task n on its try-th create (nil: 201)
+	mu       sync.Mutex
+	next     int
+	singles  int
+	batches  []int                // tasks per batch request, in arrival order
+	byTenant map[string][]int     // Authorization → the payload n of every task its batches carried
+	arrived  map[int]time.Time    // payload n → when its create arrived
+	answer   func(n, try int) int // status for task n on its try-th create (nil: 201)
 	// refuse, when set, answers a whole batch whose first task is n 429
 	// (Retry-After 0) when it says so.
 	refuse func(n int) bool
@@ -99,6 +100,13 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		}
 		f.mu.Lock()
 		f.batches = append(f.batches, len(in.Tasks))
+		if f.byTenant == nil {
+			f.byTenant = map[string][]int{}
+		}
+		for _, tk := range in.Tasks {
+			auth := r.Header.Get("Authorization")
+			f.byTenant[auth] = append(f.byTenant[auth], int(tk["payload"].(map[string]any)["n"].(float64)))
+		}
 		f.mu.Unlock()
 		var out struct {
 			Results []map[string]any `json:"results"`
@@ -175,6 +183,33 @@ func (f *fakeAPI) counts() (singles int, batches []int) {
 
 func quick(api string, tasks int) loadtest.Options {
 	return loadtest.Options{API: api, Tasks: tasks, Lead: 500 * time.Millisecond, Spread: 300 * time.Millisecond, Grace: 2 * time.Second, Tenant: "t"}
+}
+
+// Tenants spreads the create requests over tenants in turn: 60 tasks in
+// batches of 10 over 3 tenants are 2 requests of 10 for each, task i going
+// to tenant (i / 10) mod 3.
+func TestTenantsTakeTheRequestsInTurn(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	o := quick(f.srv.URL, 60)
+	o.Batch, o.Tenants = 10, 3
+	res, err := loadtest.Run(context.Background(), o)
+	require.NoError(t, err)
+	assert.Equal(t, 60, res.Summary.Executed)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Len(t, f.byTenant, 3)
+	for k := range 3 {
+		got := append([]int(nil), f.byTenant[fmt.Sprintf("Bearer dev-t-%d", k)]...)
+		sort.Ints(got)
+		var want []int
+		for i := range 60 {
+			if (i/10)%3 == k {
+				want = append(want, i)
+			}
+		}
+		assert.Equal(t, want, got, "tenant t-%d", k)
+	}
 }
 
 func TestMaxBatchIsTheAPIs(t *testing.T) {

@@ -58,18 +58,26 @@ type sink struct {
 	hold        time.Duration
 	total       atomic.Int64
 	badSig      atomic.Int64
-	// key is the tenant's signing key (nil: signatures not checked),
-	// set before the first task is created.
-	key atomic.Pointer[[]byte]
+	// keys are the run's tenants' signing keys (nil: signatures not
+	// checked), set before the first task is created. A delivery passes
+	// when one of them verifies it (one key unless Options.Tenants).
+	keys atomic.Pointer[[][]byte]
 }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	id := r.Header.Get(TaskIDHeader)
-	if k := s.key.Load(); k != nil {
+	if ks := s.keys.Load(); ks != nil {
 		h := r.Header
-		if err := webhook.Verify(*k, h.Get(webhook.HeaderWebhookID), h.Get(webhook.HeaderWebhookTimestamp), body, h.Get(webhook.HeaderWebhookSignature), now, 5*time.Minute); err != nil {
+		ok := false
+		for _, k := range *ks {
+			if webhook.Verify(k, h.Get(webhook.HeaderWebhookID), h.Get(webhook.HeaderWebhookTimestamp), body, h.Get(webhook.HeaderWebhookSignature), now, 5*time.Minute) == nil {
+				ok = true
+				break
+			}
+		}
+		if !ok {
 			s.badSig.Add(1)
 		}
 	}
@@ -204,11 +212,16 @@ type SubmitFunc func(ctx context.Context, i int, due time.Time, hookURL string) 
 
 // Options configures a run. Zero values take the load generator's defaults.
 type Options struct {
-	API         string        // Hourglass API base URL (loopback only); ignored when Submit is set
-	Tasks       int           // number of tasks (default 1000)
-	Spread      time.Duration // window the due times are spread over
-	Lead        time.Duration // delay before the first due time (default 10s)
-	Tenant      string        // tenant (dev token; default "loadgen")
+	API    string        // Hourglass API base URL (loopback only); ignored when Submit is set
+	Tasks  int           // number of tasks (default 1000)
+	Spread time.Duration // window the due times are spread over
+	Lead   time.Duration // delay before the first due time (default 10s)
+	Tenant string        // tenant (dev token; default "loadgen")
+	// Tenants, above 1, spreads the tasks over that many tenants, named
+	// Tenant-0 … Tenant-(Tenants−1), a create request each in turn (task
+	// i belongs to tenant (i / Batch) mod Tenants), so that no per-tenant
+	// quota or pacing binds a run that measures the whole stack.
+	Tenants     int
 	Concurrency int           // concurrent create requests (default 16)
 	Grace       time.Duration // wait after the last due time (default 30s)
 	SinkAddr    string        // webhook sink listen address (default 127.0.0.1:0)
@@ -284,6 +297,18 @@ func (o *Options) defaults() {
 	if o.SinkAddr == "" {
 		o.SinkAddr = "127.0.0.1:0"
 	}
+}
+
+// tenants names the run's tenants: Tenant, or Tenant-0 … with Tenants.
+func (o *Options) tenants() []string {
+	if o.Tenants <= 1 {
+		return []string{o.Tenant}
+	}
+	out := make([]string, o.Tenants)
+	for k := range out {
+		out[k] = fmt.Sprintf("%s-%d", o.Tenant, k)
+	}
+	return out
 }
 
 // Loopback reports whether host names a loopback address.
@@ -366,33 +391,42 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		ids[i], createdAt[i] = id, now
 		created.Add(1)
 	}
-	var hc *client.Client
+	var hcs []*client.Client // one per tenant
 	if o.Submit == nil {
-		// pkg/client: 3 retries with backoff on 429 (honouring
-		// Retry-After), and on 5xx and network errors too (no
-		// Idempotency-Key: a key would add a transaction and a write per
-		// task to what the run measures).
-		if hc, err = client.New(o.API, client.Options{HTTPClient: httpc, DevTenant: o.Tenant, MaxRetries: 3, RetryUnkeyedCreates: true,
-			OnRetry: func(status int, _ time.Duration) {
-				requests.Add(1)
-				if status == http.StatusTooManyRequests {
-					refused.Add(1)
+		var keys [][]byte
+		for _, tenant := range o.tenants() {
+			// pkg/client: 3 retries with backoff on 429 (honouring
+			// Retry-After), and on 5xx and network errors too (no
+			// Idempotency-Key: a key would add a transaction and a write
+			// per task to what the run measures).
+			hc, err := client.New(o.API, client.Options{HTTPClient: httpc, DevTenant: tenant, MaxRetries: 3, RetryUnkeyedCreates: true,
+				OnRetry: func(status int, _ time.Duration) {
+					requests.Add(1)
+					if status == http.StatusTooManyRequests {
+						refused.Add(1)
+					}
+				}})
+			if err != nil {
+				return Result{}, fmt.Errorf("create: %w", err)
+			}
+			hcs = append(hcs, hc)
+			if o.VerifySignatures {
+				sec, err := hc.SigningSecret(ctx)
+				if err != nil {
+					return Result{}, fmt.Errorf("read tenant %s's signing secret: %w", tenant, err)
 				}
-			}}); err != nil {
-			return Result{}, fmt.Errorf("create: %w", err)
+				key, err := webhook.ParseSecret(sec.Secret)
+				if err != nil {
+					return Result{}, fmt.Errorf("signing secret: %w", err)
+				}
+				keys = append(keys, key)
+			}
 		}
 		if o.VerifySignatures {
-			sec, err := hc.SigningSecret(ctx)
-			if err != nil {
-				return Result{}, fmt.Errorf("read the tenant's signing secret: %w", err)
-			}
-			key, err := webhook.ParseSecret(sec.Secret)
-			if err != nil {
-				return Result{}, fmt.Errorf("signing secret: %w", err)
-			}
-			sk.key.Store(&key)
+			sk.keys.Store(&keys)
 		}
 	}
+	clientOf := func(i int) *client.Client { return hcs[(i/o.Batch)%len(hcs)] }
 	spec := func(i int) client.CreateTask {
 		return client.CreateTask{DueAt: dues[i], Target: client.Webhook(hookURL),
 			Payload: map[string]any{"n": i, "note": "loadgen"}, Retry: &client.Retry{MaxAttempts: 5}, LimitKey: o.LimitKey}
@@ -419,6 +453,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 					}
 				case len(g) == 1 && o.Batch == 1:
 					i := g[0]
+					hc := clientOf(i)
 					body, _ := json.Marshal(spec(i))
 					requests.Add(1)
 					id, err := create(ctx, hc, body, &refused)
@@ -429,7 +464,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 					}
 					done(i, id, err)
 				default:
-					createBatch(ctx, hc, g, spec, &requests, &refused, o.RefusedRetries, done)
+					// A request is one tenant's (a paced group need not
+					// start at a multiple of Batch).
+					for len(g) > 0 {
+						hc, k := clientOf(g[0]), 1
+						for k < len(g) && clientOf(g[k]) == hc {
+							k++
+						}
+						createBatch(ctx, hc, g[:k], spec, &requests, &refused, o.RefusedRetries, done)
+						g = g[k:]
+					}
 				}
 			}
 		}()
@@ -486,8 +530,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	sk.mu.Unlock()
 	pending := map[int]bool{}
-	if hc != nil && len(missing) > 0 {
-		pending = stillPending(ctx, hc, ids, missing, o.Concurrency)
+	if len(hcs) > 0 && len(missing) > 0 {
+		pending = stillPending(ctx, clientOf, ids, missing, o.Concurrency)
 	}
 	sk.mu.Lock()
 	res.Arrivals, res.MaxInFlight = append([]time.Time(nil), sk.every...), sk.maxInflight
@@ -578,7 +622,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 // stillPending reads back the tasks at missing (indexes into ids) and
 // returns those whose state says they can still run. A task that cannot be
 // read for another reason than 404 counts as pending: the run cannot tell.
-func stillPending(ctx context.Context, hc *client.Client, ids []string, missing []int, concurrency int) map[int]bool {
+func stillPending(ctx context.Context, clientOf func(i int) *client.Client, ids []string, missing []int, concurrency int) map[int]bool {
 	out := map[int]bool{}
 	var mu sync.Mutex
 	work := make(chan int)
@@ -588,7 +632,7 @@ func stillPending(ctx context.Context, hc *client.Client, ids []string, missing 
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				t, err := hc.Get(ctx, ids[i])
+				t, err := clientOf(i).Get(ctx, ids[i])
 				var ce *client.Error
 				can := false
 				switch {
