@@ -282,3 +282,41 @@ func TestNotAttemptedChargesNoAttempt(t *testing.T) {
 	assert.Zero(t, got.AttemptN)
 	assert.Empty(t, got.Attempts)
 }
+
+// slowReadStore's batch reads take 120 ms.
+type slowReadStore struct{ *memstore.Store }
+
+func (s slowReadStore) GetMany(ctx context.Context, ids []task.ID) (map[task.ID]*task.Task, error) {
+	time.Sleep(120 * time.Millisecond)
+	return s.Store.GetMany(ctx, ids)
+}
+
+// The worker tells its HandOver how long each batch read took: after one
+// read of 120 ms the poller hands batches over twice that before due.
+func TestBatchReadsSetTheHandOverMargin(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
+	payload := json.RawMessage(`{}`)
+	ph := task.PayloadHash(tgt, payload)
+	var tasks []task.Task
+	var recs []events.SQSMessage
+	for i := range 2 {
+		id, err := task.NewID(now.Add(time.Duration(i)*time.Millisecond-time.Second), 4)
+		require.NoError(t, err)
+		// Finished already: the read is all the batch does.
+		tasks = append(tasks, task.Task{ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload, State: task.Succeeded, PayloadHash: ph})
+		body, _ := json.Marshal(task.TaskMessage{ID: id.String(), PH: ph})
+		recs = append(recs, events.SQSMessage{MessageId: id.String(), Body: string(body)})
+	}
+	h := &worker.HandOver{}
+	exec := &countingExec{}
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", HandOver: h}, slowReadStore{newStore(tasks...)}, nopQueue{},
+		[]target.Executor{exec}, clock.NewManual(now), zerolog.Nop())
+	require.Equal(t, 150*time.Millisecond, h.Margin())
+	_, err := w.HandleSQS(context.Background(), events.SQSEvent{Records: recs})
+	require.NoError(t, err)
+	assert.Zero(t, exec.n.Load(), "finished tasks are not called")
+	assert.GreaterOrEqual(t, h.Margin(), 240*time.Millisecond)
+	assert.LessOrEqual(t, h.Margin(), time.Second)
+}

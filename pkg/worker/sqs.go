@@ -165,7 +165,9 @@ func (w *Worker) prefetch(ctx context.Context, recs []events.SQSMessage) map[tas
 	all := make(map[task.ID]*task.Task, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), 100)
+		start := time.Now()
 		got, err := bg.GetMany(ctx, ids[:n])
+		w.cfg.HandOver.Observe(time.Since(start))
 		if err != nil {
 			w.log.Warn().Err(err).Msg("batch read failed; reading tasks one by one")
 			return all
@@ -202,16 +204,71 @@ const (
 	BatchWindow = time.Second
 	// handOverMargin and ReadLeadPerTask leave a batch time for its one
 	// read of its tasks before the first is due: 150 ms, plus 3.5 ms for
-	// each task after the first (500 ms for 100). AWS answers in
-	// milliseconds; moto takes tens for a read of 10 and hundreds for one
-	// of 100. A flat 500 ms held every batch, most of them about 10 tasks
-	// at 20 tasks/s, 0.3 s longer than its read needed: with 250 ms the
+	// each task after the first (500 ms for 100), or twice the slowest of
+	// the last reads (HandOver) when that is longer. AWS answers in
+	// milliseconds; moto takes tens for a read of 10 and hundreds under
+	// load. A flat 500 ms held every batch, most of them about 10 tasks at
+	// 20 tasks/s, 0.3 s longer than its read needed: with 250 ms the
 	// bench's volume run measured 0.011–0.014 worker GB-s a task against
-	// 0.015–0.017 (side by side, 2026-12-04), lateness unchanged.
+	// 0.015–0.017 (side by side, 2026-12-04). Without the slowest reads'
+	// term, a quiet tenant's tasks beside a noisy one's backlog ran
+	// 30–40 ms later at p99 (their reads queued behind the backlog's
+	// writes on moto).
 	handOverMargin = 150 * time.Millisecond
+	// maxHandOverMargin bounds what slow reads make the margin: the
+	// worker holds a message for at most MaxHold.
+	maxHandOverMargin = time.Second
 	// ReadLeadPerTask is the poller's LeadPerMessage for task batches.
 	ReadLeadPerTask = 3500 * time.Microsecond
 )
+
+// HandOver gives a long-polling worker's batches their hand-over deadline
+// (poll.Poller.Deadline) from how long the worker's batch reads have been
+// taking: each message's due time less the larger of handOverMargin and
+// twice the slowest of the last 16 reads (at most maxHandOverMargin). The
+// worker that shares it (Config.HandOver) records every batch read. A nil
+// HandOver uses handOverMargin alone. Safe for concurrent use.
+type HandOver struct {
+	mu     sync.Mutex
+	recent [16]time.Duration
+	next   int
+}
+
+// Deadline is a task message's batching deadline (see poll.Poller);
+// retries, due later than the ID says, are handed over at once.
+func (h *HandOver) Deadline(body string) (time.Time, bool) {
+	_, id, err := task.DecodeTaskMessage(body)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return id.Due().Add(-h.Margin()), true
+}
+
+// Margin is how long before a batch's first due time it is handed over
+// (before the poller's per-message lead).
+func (h *HandOver) Margin() time.Duration {
+	if h == nil {
+		return handOverMargin
+	}
+	h.mu.Lock()
+	slowest := time.Duration(0)
+	for _, d := range h.recent {
+		slowest = max(slowest, d)
+	}
+	h.mu.Unlock()
+	return min(max(handOverMargin, 2*slowest), maxHandOverMargin)
+}
+
+// Observe records one batch read's duration.
+func (h *HandOver) Observe(d time.Duration) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.recent[h.next] = d
+	h.next = (h.next + 1) % len(h.recent)
+	h.mu.Unlock()
+}
 
 // ReceivedAtAttribute is the record attribute in which a poller (see
 // poll.Poller.ReceivedAttr) says when it received a message. Lambda's
@@ -226,20 +283,6 @@ const ReceivedAtAttribute = "HourglassReceivedAt"
 // Hourglass-Visible-Until) so that a receiver can tell a redelivery within
 // the visibility (the queue's own duplicate) from one after it.
 const VisibleUntilAttribute = "HourglassVisibleUntil"
-
-// HandOverBy is a task message's batching deadline (see poll.Poller):
-// handOverMargin before the task's due time (and ReadLeadPerTask earlier
-// for each further task in its batch, through the poller's
-// LeadPerMessage), so that a batch still gathering is handed over in time
-// to read its tasks and run them on time.
-// Retries, due later than the ID says, are handed over at once.
-func HandOverBy(body string) (time.Time, bool) {
-	_, id, err := task.DecodeTaskMessage(body)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return id.Due().Add(-handOverMargin), true
-}
 
 // ServerTime extracts the clock-skew guard's server time from SQS system
 // attributes: the later of SentTimestamp and ApproximateFirstReceiveTimestamp.

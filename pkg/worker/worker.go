@@ -71,6 +71,9 @@ type Config struct {
 	// Metrics, when set, receives LatenessMs per attempt and a count per
 	// outcome (TasksSucceeded, TasksRetried, TasksFailed).
 	Metrics Metrics
+	// HandOver, when set, is told how long each batch read takes: a
+	// long-polling host shares it with its poller's Deadline.
+	HandOver *HandOver
 	// Events, when set, is told of every task whose outcome was recorded
 	// (SUCCEEDED; FAILED and dead-lettered), for lifecycle events, and is
 	// flushed at the end of each HandleSQS batch. Nil: no events.

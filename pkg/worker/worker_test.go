@@ -47,13 +47,30 @@ func TestServerTime(t *testing.T) {
 	}
 }
 
-func TestHandOverBy(t *testing.T) {
+func TestHandOverDeadline(t *testing.T) {
 	due := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
 	id, err := task.NewID(due, 16)
 	require.NoError(t, err)
-	at, ok := worker.HandOverBy(`{"id":"` + id.String() + `","ph":"x"}`)
+	body := `{"id":"` + id.String() + `","ph":"x"}`
+	var h *worker.HandOver // nil: the base margin
+	at, ok := h.Deadline(body)
 	require.True(t, ok)
 	assert.Equal(t, due.Add(-150*time.Millisecond), at)
-	_, ok = worker.HandOverBy(`not json`)
+	_, ok = h.Deadline(`not json`)
 	assert.False(t, ok, "a malformed message has no deadline: it is handed over with its batch")
+
+	h = &worker.HandOver{}
+	assert.Equal(t, 150*time.Millisecond, h.Margin(), "no read seen yet")
+	h.Observe(40 * time.Millisecond)
+	assert.Equal(t, 150*time.Millisecond, h.Margin(), "fast reads keep the base margin")
+	h.Observe(200 * time.Millisecond)
+	assert.Equal(t, 400*time.Millisecond, h.Margin(), "twice the slowest recent read")
+	at, _ = h.Deadline(body)
+	assert.Equal(t, due.Add(-400*time.Millisecond), at)
+	h.Observe(800 * time.Millisecond)
+	assert.Equal(t, time.Second, h.Margin(), "at most a second")
+	for range 16 {
+		h.Observe(10 * time.Millisecond)
+	}
+	assert.Equal(t, 150*time.Millisecond, h.Margin(), "slow reads age out after 16 more")
 }
