@@ -43,10 +43,7 @@ func (e *countingExec) Execute(context.Context, target.Invocation) (target.Resul
 
 func TestClaimWhoseAnswerWasLostStillRuns(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
-	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
-	payload := json.RawMessage(`{}`)
-	ph := task.PayloadHash(tgt, payload)
+	now, tgt, payload, ph := webhookFixture()
 	id, err := task.NewID(now.Add(-time.Second), 4)
 	require.NoError(t, err)
 	ms := newStore(task.Task{ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
@@ -183,10 +180,7 @@ type visQueue struct {
 // which stops its heartbeat first), not through the queue.
 func TestRedeliveryDelayGoesThroughConfigVisibility(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
-	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
-	payload := json.RawMessage(`{}`)
-	ph := task.PayloadHash(tgt, payload)
+	now, tgt, payload, ph := webhookFixture()
 	id, err := task.NewID(now.Add(-time.Second), 4)
 	require.NoError(t, err)
 	ms := newStore(task.Task{ID: id, Tenant: "t", DueAt: id.Due(), Target: tgt, Payload: payload,
@@ -283,6 +277,15 @@ func TestNotAttemptedChargesNoAttempt(t *testing.T) {
 	assert.Empty(t, got.Attempts)
 }
 
+// webhookFixture is the claim tests' clock, target, payload and payload
+// hash.
+func webhookFixture() (now time.Time, tgt task.Target, payload json.RawMessage, ph string) {
+	now = time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	tgt = task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
+	payload = json.RawMessage(`{}`)
+	return now, tgt, payload, task.PayloadHash(tgt, payload)
+}
+
 // slowReadStore's batch reads take 120 ms.
 type slowReadStore struct{ *memstore.Store }
 
@@ -295,10 +298,7 @@ func (s slowReadStore) GetMany(ctx context.Context, ids []task.ID) (map[task.ID]
 // read of 120 ms the poller hands batches over twice that before due.
 func TestBatchReadsSetTheHandOverMargin(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
-	tgt := task.Target{Kind: "webhook", Spec: json.RawMessage(`{"kind":"webhook","url":"https://hooks.example.com/x"}`)}
-	payload := json.RawMessage(`{}`)
-	ph := task.PayloadHash(tgt, payload)
+	now, tgt, payload, ph := webhookFixture()
 	var tasks []task.Task
 	var recs []events.SQSMessage
 	for i := range 2 {
