@@ -31,10 +31,11 @@ func main() {
 	// Short per-receive visibility plus heartbeat (package poll): a lost
 	// task's messages are back within seconds. Delayed redeliveries go
 	// through the poller, which stops their heartbeat first.
-	handOver := &worker.HandOver{} // the worker's batch reads tell the poller how early to hand over
 	p := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: cfg.TaskQueueURL, Concurrency: 2, Visibility: cfg.PollVisibility,
-		MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: handOver.Deadline, LeadPerMessage: worker.ReadLeadPerTask, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Log: comps.Log}
-	p.Handler = comps.Worker(func(c *worker.Config) { c.Visibility, c.HandOver = p, handOver }).HandleSQS
+		MaxBatch: worker.BatchMax, Window: worker.BatchWindow, LeadPerMessage: worker.ReadLeadPerTask, ReceivedAttr: worker.ReceivedAtAttribute, MaxInFlight: 64, Log: comps.Log}
+	// The worker's batch reads tell the poller how early to hand over.
+	w := comps.Worker(func(c *worker.Config) { c.Visibility = p })
+	p.Handler, p.Deadline = w.HandleSQS, w.HandOverBy
 	comps.Log.Info().Msg("worker polling (SIGTERM drains and stops)")
 	p.Run(ctx)
 	// Lifecycle events a failed batch flush left buffered: last chance.

@@ -263,19 +263,19 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// Each poller receives with the short visibility cfg.PollVisibility and
 	// heartbeats what it holds (see package poll): a SIGKILLed host's
 	// messages are back within seconds.
-	// The worker's batch reads tell the poller how early to hand over.
-	handOver := &worker.HandOver{}
 	taskPoller := &poll.Poller{Name: "worker", Queue: comps.Queue, URL: res.TaskQueueURL, Concurrency: opts.WorkerPollers, Wait: opts.PollWait,
-		Visibility: cfg.PollVisibility, MaxBatch: worker.BatchMax, Window: worker.BatchWindow, Deadline: handOver.Deadline, LeadPerMessage: worker.ReadLeadPerTask,
+		Visibility: cfg.PollVisibility, MaxBatch: worker.BatchMax, Window: worker.BatchWindow, LeadPerMessage: worker.ReadLeadPerTask,
 		ReceivedAttr: worker.ReceivedAtAttribute, VisibleUntilAttr: worker.VisibleUntilAttribute, MaxInFlight: 64,
 		Usage: counters, MemoryMB: MemoryMB["worker"], Log: log}
 	// Delayed redeliveries go through the poller, which stops their heartbeat.
 	// The worker's metrics feed GET /v1/stats (and still go to EMF when
 	// a Lambda or ECS environment turned that on).
-	taskPoller.Handler = comps.Worker(func(c *worker.Config) {
-		c.Visibility, c.HandOver = taskPoller, handOver
+	// The worker's batch reads tell the poller how early to hand over.
+	taskWorker := comps.Worker(func(c *worker.Config) {
+		c.Visibility = taskPoller
 		c.Metrics = teeMetrics{stats, c.Metrics}
-	}).HandleSQS
+	})
+	taskPoller.Handler, taskPoller.Deadline = taskWorker.HandleSQS, taskWorker.HandOverBy
 	// Scan units get half the visibility (at least 3 s): a unit is one
 	// query and a few sends, well under a second, and the units a killed
 	// host's still-open long polls take are its successor's first fan-out,

@@ -309,10 +309,10 @@ func TestBatchReadsSetTheHandOverMargin(t *testing.T) {
 		body, _ := json.Marshal(task.TaskMessage{ID: id.String(), PH: ph})
 		recs = append(recs, events.SQSMessage{MessageId: id.String(), Body: string(body)})
 	}
-	h := &worker.HandOver{}
 	exec := &countingExec{}
-	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq", HandOver: h}, slowReadStore{newStore(tasks...)}, nopQueue{},
+	w := worker.New(worker.Config{TaskQueue: "q", DLQ: "dlq"}, slowReadStore{newStore(tasks...)}, nopQueue{},
 		[]target.Executor{exec}, clock.NewManual(now), zerolog.Nop())
+	h := w.HandOver()
 	require.Equal(t, 150*time.Millisecond, h.Margin())
 	_, err := w.HandleSQS(context.Background(), events.SQSEvent{Records: recs})
 	require.NoError(t, err)

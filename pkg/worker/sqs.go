@@ -167,7 +167,7 @@ func (w *Worker) prefetch(ctx context.Context, recs []events.SQSMessage) map[tas
 		n := min(len(ids), 100)
 		start := time.Now()
 		got, err := bg.GetMany(ctx, ids[:n])
-		w.cfg.HandOver.Observe(time.Since(start))
+		w.handOver.Observe(time.Since(start))
 		if err != nil {
 			w.log.Warn().Err(err).Msg("batch read failed; reading tasks one by one")
 			return all
@@ -225,14 +225,23 @@ const (
 // HandOver gives a long-polling worker's batches their hand-over deadline
 // (poll.Poller.Deadline) from how long the worker's batch reads have been
 // taking: each message's due time less the larger of handOverMargin and
-// twice the slowest of the last 16 reads (at most maxHandOverMargin). The
-// worker that shares it (Config.HandOver) records every batch read. A nil
-// HandOver uses handOverMargin alone. Safe for concurrent use.
+// twice the slowest of the last 16 reads (at most maxHandOverMargin). Each
+// Worker keeps one and records its batch reads in it (see
+// Worker.HandOverBy). A nil HandOver uses handOverMargin alone. Safe for
+// concurrent use.
 type HandOver struct {
 	mu     sync.Mutex
 	recent [16]time.Duration
 	next   int
 }
+
+// HandOverBy is a task message's batching deadline for a long-polling
+// host's poller (poll.Poller.Deadline), from this worker's batch reads
+// (see HandOver).
+func (w *Worker) HandOverBy(body string) (time.Time, bool) { return w.handOver.Deadline(body) }
+
+// HandOver is the worker's record of its batch reads.
+func (w *Worker) HandOver() *HandOver { return &w.handOver }
 
 // Deadline is a task message's batching deadline (see poll.Poller);
 // retries, due later than the ID says, are handed over at once.

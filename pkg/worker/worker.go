@@ -71,9 +71,6 @@ type Config struct {
 	// Metrics, when set, receives LatenessMs per attempt and a count per
 	// outcome (TasksSucceeded, TasksRetried, TasksFailed).
 	Metrics Metrics
-	// HandOver, when set, is told how long each batch read takes: a
-	// long-polling host shares it with its poller's Deadline.
-	HandOver *HandOver
 	// Events, when set, is told of every task whose outcome was recorded
 	// (SUCCEEDED; FAILED and dead-lettered), for lifecycle events, and is
 	// flushed at the end of each HandleSQS batch. Nil: no events.
@@ -117,6 +114,9 @@ type Worker struct {
 	rnd   func() float64
 	// saturated: limit keys this worker was just refused (see acquire).
 	saturated saturation
+	// handOver learns from the batch reads when a long-polling host's
+	// batches should reach the worker (see HandOverBy).
+	handOver HandOver
 }
 
 // New returns a Worker running the given executors.
